@@ -1,0 +1,27 @@
+# The two commands of the README: `make run` and `make test`. Each sets up .venv first when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: run test setup report clean
+
+$(BIN)/snakemake: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/snakemake
+
+# The default workflow on the embedded synthetic data, then the HTML report.
+run: setup
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
+	$(BIN)/snakemake --report results/report.html
+	@echo "Report: results/report.html  Metrics: results/report/metrics.csv"
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,97 @@
+"""Train / validation / test splits, subject-disjoint and stratified by class by default.
+
+Cells of one subject share stain, microscope day and morphology, so a split that puts cells of
+one subject on both sides of the line measures how well a model recognises subjects, not cells.
+``subject`` (the default) keeps every subject in exactly one part; ``random`` is the studies'
+cell-level protocol, kept for comparison and named as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+SPLIT_METHODS = ("subject", "random")
+SPLIT_NAMES = ("train", "val", "test")
+RATIO_TOLERANCE = 1e-6
+
+
+def check_ratios(ratios: dict[str, float]) -> None:
+    """Raise ValueError unless ratios name train/val/test, are non-negative and sum to 1."""
+    if set(ratios) != set(SPLIT_NAMES):
+        raise ValueError(f"split ratios must name exactly {list(SPLIT_NAMES)}, got {sorted(ratios)}")
+    if any(r < 0 for r in ratios.values()) or ratios["train"] <= 0 or ratios["test"] <= 0:
+        raise ValueError(f"split ratios must be >= 0 with train and test > 0, got {ratios}")
+    total = sum(ratios.values())
+    if abs(total - 1) > RATIO_TOLERANCE:
+        raise ValueError(f"split ratios must sum to 1, got {ratios} (sum {total:g})")
+
+
+def _subject_split(manifest: pd.DataFrame, ratios: dict[str, float], rng: np.random.Generator) -> pd.Series:
+    """Assign whole subjects to parts, per class, so each part gets its share of cells of each class.
+
+    Subjects are taken in a seeded random order and each goes to the part that is furthest below
+    its target number of cells of the subject's main class. With C-NMC every subject has one
+    class (patients give blasts, healthy donors normal cells), so this is stratified by class.
+    """
+    parts = [name for name in SPLIT_NAMES if ratios[name] > 0]
+    subjects = manifest.groupby("patient_id")["label"].agg(cells="size", label=lambda s: s.mode().iloc[0])
+    assignment: dict[str, str] = {}
+    for label, group in subjects.groupby("label"):
+        if len(group) < len(parts):
+            raise ValueError(
+                f"class {label} has {len(group)} subject(s), fewer than the {len(parts)} parts "
+                f"{parts}: a subject-disjoint split is impossible; use more subjects or split.method: random"
+            )
+        order = group.index.to_numpy()[rng.permutation(len(group))]
+        target = {name: ratios[name] * group["cells"].sum() for name in parts}
+        filled = dict.fromkeys(parts, 0)
+        # every part first gets one subject, so no part is left without a class
+        for name, subject in zip(parts, order):
+            assignment[subject] = name
+            filled[name] += group.at[subject, "cells"]
+        for subject in order[len(parts):]:
+            name = max(parts, key=lambda n: (target[n] - filled[n]) / target[n])
+            assignment[subject] = name
+            filled[name] += group.at[subject, "cells"]
+    return manifest["patient_id"].map(assignment)
+
+
+def _random_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
+    """Cell-level split stratified by class (the studies' protocol; leaks subjects)."""
+    index = manifest.index.to_numpy()
+    labels = manifest["label"].to_numpy()
+    split = pd.Series("train", index=manifest.index)
+    rest, test = train_test_split(index, test_size=ratios["test"], stratify=labels, random_state=seed)
+    split[test] = "test"
+    if ratios["val"] > 0:
+        val_share = ratios["val"] / (ratios["train"] + ratios["val"])
+        _, val = train_test_split(rest, test_size=val_share, stratify=manifest.loc[rest, "label"], random_state=seed)
+        split[val] = "val"
+    return split
+
+
+def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float], seed: int) -> pd.DataFrame:
+    """Split the training subset of a manifest.
+
+    Args:
+        manifest: the reader's manifest (``image_id``, ``label``, ``patient_id``, ``subset``).
+        method: ``subject`` (subject-disjoint, default) or ``random`` (cell-level).
+        ratios: ``{"train": .., "val": .., "test": ..}`` summing to 1.
+        seed: the same seed gives the same split.
+
+    Returns:
+        One row per image of the training subset: ``image_id``, ``patient_id``, ``label``, ``split``.
+    """
+    if method not in SPLIT_METHODS:
+        raise ValueError(f"unknown split method '{method}'; allowed: {', '.join(SPLIT_METHODS)}")
+    check_ratios(ratios)
+    pool = manifest.loc[manifest["subset"] == "training"].reset_index(drop=True)
+    if pool.empty:
+        raise ValueError("the manifest has no training images to split")
+    if method == "subject":
+        split = _subject_split(pool, ratios, np.random.default_rng(seed))
+    else:
+        split = _random_split(pool, ratios, seed)
+    return pool[["image_id", "patient_id", "label"]].assign(split=split.to_numpy())

@@ -1,0 +1,156 @@
+"""Train one Keras cell of the grid, and apply a trained model to images.
+
+A cell is trained with ``compile`` + ``fit`` on the store's train split, validated on its val
+split each epoch (logged, never used to pick the reported weights: the model of the last epoch is
+the one evaluated, as in the studies), and saved as ``model.keras`` beside ``model.json``, which
+holds what is needed to apply it to new images: the preparation, the class names and the cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from leukobench.io import atomic_path
+from leukobench.models import create_model
+from leukobench.store import Preparation, Store, load_store
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+PREDICT_BATCH = 256
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """The hyperparameters of one Keras cell."""
+
+    model: str
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer '{self.optimizer}' unknown; allowed: {', '.join(OPTIMIZERS)}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+
+def configure_runtime(threads: int, seed: int) -> None:
+    """Seed Python, numpy and Keras; bound TensorFlow's CPU threads to the job's share."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+
+
+def _optimizer(spec: TrainingSpec):
+    import keras
+
+    cls = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    return cls[spec.optimizer](learning_rate=spec.learning_rate)
+
+
+def _targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    return labels.astype("float32") if n_classes == 2 else labels.astype("int32")
+
+
+def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, history_path: str | os.PathLike,
+               cell: dict | None = None) -> dict:
+    """Train, then save the model bundle and the per-epoch history.
+
+    Args:
+        store: the loaded image store (train and val splits are used).
+        spec: the hyperparameters.
+        model_path: ``model.keras``; ``model.json`` is written beside it.
+        history_path: per-epoch CSV (Keras ``CSVLogger``).
+        cell: the grid parameters of this cell, recorded in ``model.json``.
+
+    Returns:
+        The content of ``model.json``.
+    """
+    import keras
+
+    x_train, y_train, _ = store.part("train")
+    x_val, y_val, _ = store.part("val")
+    if len(x_train) == 0:
+        raise ValueError("the store has no training images")
+    n_classes = len(store.class_names)
+    if len(np.unique(y_train)) < 2:
+        raise ValueError("the training split holds a single class; nothing can be learned")
+    model = create_model(spec.model, input_shape=x_train.shape[1:], n_classes=n_classes)
+    loss = "binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy"
+    model.compile(optimizer=_optimizer(spec), loss=loss, metrics=["accuracy"])
+    model.summary(print_fn=print)
+    validation = (x_val, _targets(y_val, n_classes)) if len(x_val) else None
+    started = time.perf_counter()
+    with atomic_path(history_path) as tmp_history:
+        model.fit(
+            x_train, _targets(y_train, n_classes), validation_data=validation, epochs=spec.epochs,
+            batch_size=spec.batch_size, shuffle=True, verbose=2,
+            callbacks=[keras.callbacks.CSVLogger(str(tmp_history))],
+        )
+    bundle = {
+        "model": spec.model,
+        "training": asdict(spec),
+        "preparation": store.metadata["preparation"],
+        "class_names": store.class_names,
+        "cell": cell or {},
+        "train_images": int(len(x_train)),
+        "train_seconds": time.perf_counter() - started,
+    }
+    with atomic_path(model_path) as tmp_model:
+        model.save(tmp_model)
+    with atomic_path(bundle_path(model_path)) as tmp_json:
+        tmp_json.write_text(json.dumps(bundle, indent=2))
+    return bundle
+
+
+def bundle_path(model_path: str | os.PathLike) -> Path:
+    """``model.json`` beside ``model.keras``."""
+    return Path(model_path).with_suffix(".json")
+
+
+@dataclass
+class TrainedModel:
+    """A saved model with what is needed to apply it to new images."""
+
+    model: object
+    bundle: dict
+
+    @classmethod
+    def load(cls, model_path: str | os.PathLike) -> "TrainedModel":
+        import keras
+
+        return cls(keras.models.load_model(model_path), json.loads(bundle_path(model_path).read_text()))
+
+    @property
+    def preparation(self) -> Preparation:
+        return Preparation(**self.bundle["preparation"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.bundle["class_names"]
+
+    def predict_scores(self, images: np.ndarray) -> np.ndarray:
+        """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k))."""
+        scores = self.model.predict(images, batch_size=PREDICT_BATCH, verbose=0)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+
+def train_from_store(store_path: str | os.PathLike, spec: TrainingSpec, model_path, history_path,
+                     cell: dict | None = None, threads: int = 1) -> dict:
+    """The workflow's entry point: seed, read the store, train."""
+    configure_runtime(threads, spec.seed)
+    return train_cell(load_store(store_path), spec, model_path, history_path, cell)

@@ -1,0 +1,43 @@
+"""Shared test fixtures: small image trees written in the datasets' real layouts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+CNMC_SAMPLE = SHARED_FIXTURES / "cnmc_sample"
+
+
+def write_image(path: Path, seed: int, size: int = 40) -> Path:
+    """A small random BMP at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.random.default_rng(seed).integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def write_cnmc_layout(root: Path, subjects: dict[str, int], fold_of=lambda s: 0) -> list[Path]:
+    """A Kaggle-layout C-NMC tree: subjects maps name (H<n> = healthy) to the number of cells."""
+    paths = []
+    for s, (subject, cells) in enumerate(subjects.items()):
+        cls = "hem" if subject.startswith("H") else "all"
+        for cell in range(1, cells + 1):
+            name = f"UID_{subject}_{cell}_1_{cls}.bmp"
+            paths.append(write_image(root / "training_data" / f"fold_{fold_of(subject)}" / cls / name, seed=100 * s + cell))
+    return paths
+
+
+@pytest.fixture
+def cnmc_sample() -> Path:
+    """The six real C-NMC images of ../shared/fixtures (skip when that folder is absent)."""
+    if not CNMC_SAMPLE.is_dir():
+        pytest.skip(f"real C-NMC sample not found at {CNMC_SAMPLE} (it lives in the project's shared/ folder)")
+    return CNMC_SAMPLE

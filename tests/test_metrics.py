@@ -1,0 +1,279 @@
+"""Tests of leukobench.metrics: point estimates against scikit-learn, bootstrap intervals."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+
+from leukobench import metrics
+from leukobench.metrics import METRIC_NAMES, bootstrap_intervals, metrics_table, point_metrics
+
+N_BOOT_FAST = 300
+
+
+def binary_data(n: int, seed: int = 0, signal: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of a classifier that is informative but imperfect."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    score = np.clip(signal * y + (1 - signal) * rng.random(n), 0, 1)
+    return y, score
+
+
+def multiclass_data(n: int, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return y, proba
+
+
+def width(interval: tuple[float, float]) -> float:
+    return interval[1] - interval[0]
+
+
+# ----------------------------------------------------------------------------- point metrics
+
+
+def test_perfect_binary_predictions_score_one_everywhere():
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    values = point_metrics(y, np.where(y == 1, 0.9, 0.1))
+    assert values["n"] == len(y)
+    for name in METRIC_NAMES:
+        assert values[name] == pytest.approx(1.0), name
+
+
+def test_perfect_multiclass_predictions_score_one_everywhere():
+    y = np.array([0, 1, 2, 2, 1, 0])
+    values = point_metrics(y, np.eye(3)[y] * 0.8 + 0.2 / 3)
+    for name in METRIC_NAMES:
+        assert values[name] == pytest.approx(1.0), name
+
+
+def test_inverted_predictions_have_zero_accuracy():
+    y = np.array([0, 1, 1, 0, 1, 0])
+    values = point_metrics(y, np.where(y == 1, 0.2, 0.8))
+    assert values["accuracy"] == 0.0
+    assert values["sensitivity"] == 0.0
+    assert values["specificity"] == 0.0
+    assert values["auc"] == 0.0
+
+
+def test_binary_values_agree_with_confusion_matrix_arithmetic():
+    y, score = binary_data(400, seed=3)
+    values = point_metrics(y, score)
+    predicted = (score >= 0.5).astype(int)
+    (tn, fp), (fn, tp) = confusion_matrix(y, predicted, labels=[0, 1])
+    sensitivity, specificity = tp / (tp + fn), tn / (tn + fp)
+    precision = tp / (tp + fp)
+    expected = {
+        "accuracy": (tp + tn) / len(y),
+        "precision": precision,
+        "recall": sensitivity,
+        "f1": 2 * precision * sensitivity / (precision + sensitivity),
+        "weighted_f1": f1_score(y, predicted, average="weighted"),
+        "balanced_accuracy": (sensitivity + specificity) / 2,
+        "auc": roc_auc_score(y, score),
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+    }
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value), name
+
+
+def test_threshold_is_inclusive_at_one_half():
+    values = point_metrics(np.array([1, 0]), np.array([0.5, 0.49]))
+    assert values["accuracy"] == 1.0
+
+
+def test_two_column_scores_are_scored_as_binary():
+    y, score = binary_data(200, seed=4)
+    two_columns = np.column_stack([1 - score, score])
+    assert point_metrics(y, two_columns) == pytest.approx(point_metrics(y, score))
+
+
+def test_multiclass_gives_macro_values():
+    y, proba = multiclass_data(300, k=3, seed=5)
+    values = point_metrics(y, proba)
+    predicted = proba.argmax(axis=1)
+    matrix = confusion_matrix(y, predicted, labels=[0, 1, 2])
+    recall = np.diag(matrix) / matrix.sum(axis=1)
+    precision = np.diag(matrix) / matrix.sum(axis=0)
+    f1 = 2 * precision * recall / (precision + recall)
+    negatives = len(y) - matrix.sum(axis=1)
+    specificity = (negatives - (matrix.sum(axis=0) - np.diag(matrix))) / negatives
+    assert values["accuracy"] == pytest.approx(np.trace(matrix) / len(y))
+    assert values["recall"] == pytest.approx(recall.mean())
+    assert values["sensitivity"] == pytest.approx(recall.mean())
+    assert values["balanced_accuracy"] == pytest.approx(recall.mean())
+    assert values["precision"] == pytest.approx(precision.mean())
+    assert values["f1"] == pytest.approx(f1.mean())
+    assert values["weighted_f1"] == pytest.approx(np.average(f1, weights=matrix.sum(axis=1)))
+    assert values["specificity"] == pytest.approx(specificity.mean())
+    assert values["auc"] == pytest.approx(roc_auc_score(y, proba, multi_class="ovr", average="macro"))
+
+
+def test_single_class_gives_nan_auc_without_raising():
+    y = np.ones(10, dtype=int)
+    values = point_metrics(y, np.linspace(0.1, 0.9, 10))
+    assert math.isnan(values["auc"])
+    assert math.isnan(values["specificity"])  # no negatives: undefined, not 0
+    assert values["sensitivity"] == pytest.approx(0.5)
+    intervals = bootstrap_intervals(y, np.linspace(0.1, 0.9, 10), n_boot=50)
+    assert all(math.isnan(v) for v in intervals["auc"])
+
+
+def test_no_predicted_positives_gives_nan_precision():
+    values = point_metrics(np.array([0, 1, 1]), np.array([0.1, 0.2, 0.3]))
+    assert math.isnan(values["precision"])
+    assert values["recall"] == 0.0
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_score", "argument"),
+    [
+        (np.array([0, 1, 1]), np.array([0.2, 0.8]), "y_score"),
+        (np.array([], dtype=int), np.array([]), "y_true"),
+        (np.array([0, 1]), np.array([], dtype=float), "y_score"),
+        (np.array([0, 1]), np.array([0.2, 1.3]), "y_score"),
+        (np.array([0, 1]), np.array([-0.1, 0.3]), "y_score"),
+        (np.array([0, 1]), np.array([0.2, np.nan]), "y_score"),
+        (np.array([0, 2]), np.array([0.2, 0.8]), "y_true"),
+        (np.array([0.0, 0.5]), np.array([0.2, 0.8]), "y_true"),
+        (np.array([[0, 1]]), np.array([0.2, 0.8]), "y_true"),
+        (np.array([0, 1, 2]), np.full((3, 3), 0.5), "y_score"),  # rows do not sum to 1
+    ],
+)
+def test_bad_input_raises_value_error_naming_the_argument(y_true, y_score, argument):
+    for function in (point_metrics, bootstrap_intervals, metrics_table):
+        with pytest.raises(ValueError, match=argument):
+            function(y_true, y_score)
+
+
+def test_bad_groups_and_bootstrap_arguments_raise():
+    y, score = binary_data(20)
+    with pytest.raises(ValueError, match="groups"):
+        bootstrap_intervals(y, score, groups=np.arange(19))
+    with pytest.raises(ValueError, match="groups"):
+        bootstrap_intervals(y, score, groups=np.array([None] * 20))
+    with pytest.raises(ValueError, match="n_boot"):
+        bootstrap_intervals(y, score, n_boot=0)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_intervals(y, score, confidence=1.0)
+
+
+# ----------------------------------------------------------------------------- bootstrap
+
+
+@pytest.mark.parametrize("multiclass", [False, True])
+def test_vectorised_resample_metrics_equal_sklearn_on_the_resampled_data(multiclass):
+    """The bootstrap's count formulas must give exactly what point_metrics gives on each resample."""
+    y, score = multiclass_data(60, seed=6) if multiclass else binary_data(60, seed=6)
+    rng = np.random.default_rng(7)
+    weights = np.vstack([rng.multinomial(60, np.full(60, 1 / 60)) for _ in range(25)])
+    weights[0] = 0  # an extreme resample: a single image drawn many times
+    weights[0, 0] = 60
+    resampled = metrics._metrics_for_weights(y, metrics.predict_labels(score), score, weights)
+    for row, counts in enumerate(weights):
+        drawn = np.repeat(np.arange(60), counts)
+        expected = point_metrics(y[drawn], score[drawn])
+        for name in METRIC_NAMES:
+            assert resampled[name][row] == pytest.approx(expected[name], nan_ok=True), (row, name)
+
+
+@pytest.mark.parametrize("multiclass", [False, True])
+def test_intervals_contain_point_estimate(multiclass):
+    y, score = multiclass_data(300, seed=8) if multiclass else binary_data(300, seed=8)
+    point = point_metrics(y, score)
+    intervals = bootstrap_intervals(y, score, n_boot=N_BOOT_FAST)
+    assert set(intervals) == set(METRIC_NAMES)
+    for name in METRIC_NAMES:
+        low, high = intervals[name]
+        assert low <= point[name] <= high, name
+        assert low < high, name
+
+
+def test_intervals_narrow_as_n_grows():
+    small = bootstrap_intervals(*binary_data(100, seed=9), n_boot=N_BOOT_FAST)
+    large = bootstrap_intervals(*binary_data(2000, seed=9), n_boot=N_BOOT_FAST)
+    for name in METRIC_NAMES:
+        assert width(large[name]) < 0.6 * width(small[name]), name
+
+
+def test_higher_confidence_gives_wider_intervals():
+    y, score = binary_data(300, seed=10)
+    narrow = bootstrap_intervals(y, score, n_boot=N_BOOT_FAST, confidence=0.5)
+    wide = bootstrap_intervals(y, score, n_boot=N_BOOT_FAST, confidence=0.95)
+    assert width(wide["accuracy"]) > width(narrow["accuracy"])
+
+
+def correlated_cells(n_groups: int = 30, cells: int = 20, seed: int = 11):
+    """Subjects whose cells are all right or all wrong together: strong within-group correlation."""
+    rng = np.random.default_rng(seed)
+    group_label = rng.integers(0, 2, n_groups)
+    group_correct = rng.random(n_groups) < 0.7
+    groups = np.repeat(np.arange(n_groups), cells)
+    y = group_label[groups]
+    right = np.where(y == 1, 0.8, 0.2)
+    score = np.where(group_correct[groups], right, 1 - right) + rng.uniform(-0.05, 0.05, len(y))
+    return y, score, np.array([f"subject_{g}" for g in groups])
+
+
+def test_group_bootstrap_is_wider_when_cells_within_a_group_are_correlated():
+    y, score, groups = correlated_cells()
+    by_image = bootstrap_intervals(y, score, n_boot=N_BOOT_FAST)
+    by_group = bootstrap_intervals(y, score, groups=groups, n_boot=N_BOOT_FAST)
+    for name in ("accuracy", "balanced_accuracy", "f1", "auc"):
+        assert width(by_group[name]) > 2 * width(by_image[name]), name
+
+
+def test_group_bootstrap_with_one_image_per_group_matches_image_bootstrap_in_width():
+    y, score = binary_data(400, seed=12)
+    by_image = bootstrap_intervals(y, score, n_boot=N_BOOT_FAST)
+    by_group = bootstrap_intervals(y, score, groups=np.arange(400), n_boot=N_BOOT_FAST)
+    assert width(by_group["accuracy"]) == pytest.approx(width(by_image["accuracy"]), rel=0.3)
+
+
+def test_bootstrap_is_deterministic_for_a_seed():
+    y, score, groups = correlated_cells()
+    first = bootstrap_intervals(y, score, groups=groups, n_boot=200, seed=5)
+    assert bootstrap_intervals(y, score, groups=groups, n_boot=200, seed=5) == first
+    assert bootstrap_intervals(y, score, groups=groups, n_boot=200, seed=6) != first
+
+
+def test_bootstrap_chunking_does_not_change_results(monkeypatch):
+    y, score = binary_data(100, seed=13)
+    whole = bootstrap_intervals(y, score, n_boot=200)
+    monkeypatch.setattr(metrics, "MAX_WEIGHT_CELLS", 100 * 7)  # chunks of 7 resamples
+    chunked = bootstrap_intervals(y, score, n_boot=200)
+    assert chunked == whole
+
+
+def test_bootstrap_of_500_images_is_fast():
+    y, score = binary_data(500, seed=14)
+    start = time.perf_counter()
+    bootstrap_intervals(y, score, n_boot=1000)
+    assert time.perf_counter() - start < 5.0
+
+
+# ----------------------------------------------------------------------------- report row
+
+
+def test_metrics_table_row_format():
+    y, score, groups = correlated_cells()
+    row = metrics_table(y, score, groups=groups, n_boot=100, seed=1)
+    expected_keys = ["n"] + [f"{name}{suffix}" for name in METRIC_NAMES for suffix in ("", "_low", "_high")]
+    assert list(row) == expected_keys
+    assert row["n"] == len(y)
+    point = point_metrics(y, score)
+    intervals = bootstrap_intervals(y, score, groups=groups, n_boot=100, seed=1)
+    for name in METRIC_NAMES:
+        assert row[name] == point[name]
+        assert (row[f"{name}_low"], row[f"{name}_high"]) == intervals[name]
+        assert all(isinstance(row[key], float) for key in expected_keys[1:])

@@ -1,0 +1,82 @@
+"""Subject-disjoint and cell-level splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leukobench.splits import assign_splits
+
+RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def manifest_of(n_all: int, n_hem: int, seed: int = 0) -> pd.DataFrame:
+    """Subjects of one class each, with uneven numbers of cells, as in C-NMC."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for prefix, n, label in (("", n_all, 1), ("H", n_hem, 0)):
+        for s in range(1, n + 1):
+            for c in range(int(rng.integers(5, 40))):
+                rows.append({"image_id": f"{prefix}{s}/{c}", "patient_id": f"{prefix}{s}", "label": label, "subset": "training"})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_subject_in_two_parts_and_every_part_has_both_classes(seed):
+    manifest = manifest_of(20, 10, seed)
+    splits = assign_splits(manifest, "subject", RATIOS, seed)
+    assert splits.groupby("patient_id")["split"].nunique().max() == 1
+    assert set(splits["split"]) == {"train", "val", "test"}
+    assert (splits.groupby("split")["label"].nunique() == 2).all()
+    assert len(splits) == len(manifest)
+
+
+def test_subject_split_follows_the_ratios_per_class():
+    manifest = manifest_of(60, 40)
+    splits = assign_splits(manifest, "subject", RATIOS, seed=0)
+    shares = splits.groupby("label")["split"].value_counts(normalize=True)
+    for label in (0, 1):
+        for name, ratio in RATIOS.items():
+            assert shares[(label, name)] == pytest.approx(ratio, abs=0.06)
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    manifest = manifest_of(20, 10)
+    first = assign_splits(manifest, "subject", RATIOS, seed=3)
+    assert first.equals(assign_splits(manifest, "subject", RATIOS, seed=3))
+    assert not first["split"].equals(assign_splits(manifest, "subject", RATIOS, seed=4)["split"])
+
+
+def test_random_split_is_cell_level_and_stratified():
+    manifest = manifest_of(20, 10)
+    splits = assign_splits(manifest, "random", RATIOS, seed=0)
+    assert splits.groupby("patient_id")["split"].nunique().max() > 1  # the leak it is named for
+    overall = manifest["label"].mean()
+    for _, part in splits.groupby("split"):
+        assert part["label"].mean() == pytest.approx(overall, abs=0.03)
+    assert (splits["split"] == "test").mean() == pytest.approx(0.15, abs=0.01)
+
+
+def test_only_the_training_subset_is_split():
+    manifest = manifest_of(6, 6)
+    manifest.loc[manifest.index[:5], "subset"] = "prelim_test"
+    splits = assign_splits(manifest, "subject", RATIOS, seed=0)
+    assert len(splits) == len(manifest) - 5
+
+
+@pytest.mark.parametrize("ratios, message", [
+    ({"train": 0.7, "val": 0.2, "test": 0.2}, "sum to 1"),
+    ({"train": 0.8, "test": 0.2}, "exactly"),
+    ({"train": 1.2, "val": -0.1, "test": -0.1}, ">= 0"),
+])
+def test_bad_ratios_are_refused(ratios, message):
+    with pytest.raises(ValueError, match=message):
+        assign_splits(manifest_of(6, 6), "subject", ratios, seed=0)
+
+
+def test_too_few_subjects_and_unknown_method():
+    with pytest.raises(ValueError, match="class 0 has 2 subject"):
+        assign_splits(manifest_of(5, 2), "subject", RATIOS, seed=0)
+    with pytest.raises(ValueError, match="unknown split method 'patient'"):
+        assign_splits(manifest_of(5, 5), "patient", RATIOS, seed=0)

@@ -1,0 +1,47 @@
+rule synthesize:
+    output:
+        directory("resources/raw/{dataset}"),
+    log:
+        "results/logs/synthesize/{dataset}.log",
+    params:
+        spec=synthetic_spec,
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/synthesize.py"
+
+
+rule ingest:
+    input:
+        raw=raw_folder,
+    output:
+        manifest="results/{dataset}/manifest.parquet",
+        rejected="results/{dataset}/rejected.tsv",
+    log:
+        "results/logs/ingest/{dataset}.log",
+    params:
+        format=lambda wildcards: dataset_config(wildcards)["format"],
+    threads: 4
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/ingest.py"
+
+
+rule split:
+    input:
+        manifest="results/{dataset}/manifest.parquet",
+    output:
+        splits="results/{dataset}/splits.parquet",
+    log:
+        "results/logs/split/{dataset}.log",
+    params:
+        split=config["split"],
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/split.py"

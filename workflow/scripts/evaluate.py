@@ -1,0 +1,23 @@
+from leukobench.runtime import log_to
+
+log_to(snakemake.log[0])
+
+import pandas as pd
+
+from leukobench.config import plain
+from leukobench.evaluate import evaluate_cell, scores_of
+from leukobench.plots import plot_confusion, plot_history, plot_roc
+
+cell = plain(snakemake.params.cell)
+options = snakemake.params.evaluation
+predictions = evaluate_cell(
+    snakemake.input.model, snakemake.input.store, snakemake.output.predictions, snakemake.output.metrics,
+    cell, n_boot=options["bootstrap"], seed=options["seed"],
+)
+title = f"{cell['model']}, {cell['size']} px, {cell['optimizer']}, {cell['epochs']} epochs"
+test = predictions[predictions["split"] == "test"]
+class_names = test.sort_values("label")["class_name"].unique().tolist()
+plot_roc(test["label"].to_numpy(), scores_of(test), snakemake.output.roc, title=f"ROC, test split: {title}")
+plot_confusion(test["label"].to_numpy(), test["pred"].to_numpy(), class_names, snakemake.output.confusion,
+               title=f"Test split: {title}")
+plot_history(pd.read_csv(snakemake.input.history), snakemake.output.curves, title=f"Training: {title}")

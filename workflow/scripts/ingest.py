@@ -1,0 +1,14 @@
+from leukobench.runtime import log_to
+
+log_to(snakemake.log[0])
+
+from leukobench.io import atomic_path
+from leukobench.readers import read_dataset
+
+manifest, rejected = read_dataset(snakemake.params.format, snakemake.input.raw, threads=snakemake.threads)
+print(f"{len(manifest)} images read, {len(rejected)} rejected (see {snakemake.output.rejected})")
+print(manifest.groupby(["subset", "class_name"]).size().to_string())
+with atomic_path(snakemake.output.rejected) as tmp:
+    rejected.to_csv(tmp, sep="\t", index=False)
+with atomic_path(snakemake.output.manifest) as tmp:
+    manifest.to_parquet(tmp, index=False)
