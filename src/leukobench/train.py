@@ -66,6 +66,22 @@ def _targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return labels.astype("float32") if n_classes == 2 else labels.astype("int32")
 
 
+def epoch_logger(epochs: int):
+    """A callback printing one line per epoch (the training log's progress)."""
+    import keras
+
+    started = {}
+
+    def begin(epoch, logs=None):
+        started["at"] = time.perf_counter()
+
+    def end(epoch, logs=None):
+        values = " ".join(f"{name}={value:.4f}" for name, value in sorted((logs or {}).items()))
+        print(f"epoch {epoch + 1}/{epochs}: {values} ({time.perf_counter() - started['at']:.1f} s)", flush=True)
+
+    return keras.callbacks.LambdaCallback(on_epoch_begin=begin, on_epoch_end=end)
+
+
 def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, history_path: str | os.PathLike,
                cell: dict | None = None) -> dict:
     """Train, then save the model bundle and the per-epoch history.
@@ -98,8 +114,8 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
     with atomic_path(history_path) as tmp_history:
         model.fit(
             x_train, _targets(y_train, n_classes), validation_data=validation, epochs=spec.epochs,
-            batch_size=spec.batch_size, shuffle=True, verbose=2,
-            callbacks=[keras.callbacks.CSVLogger(str(tmp_history))],
+            batch_size=spec.batch_size, shuffle=True, verbose=0,
+            callbacks=[keras.callbacks.CSVLogger(str(tmp_history)), epoch_logger(spec.epochs)],
         )
     bundle = {
         "model": spec.model,

@@ -1,0 +1,68 @@
+"""Learning is tested by learning: the pipeline beats chance on synthetic cells whose signal is
+known, and does not when the training labels are shuffled."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from leukobench.evaluate import evaluate_cell
+from leukobench.readers import read_dataset
+from leukobench.splits import assign_splits
+from leukobench.store import Preparation, build_store
+from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
+from leukobench.train import TrainingSpec, train_from_store
+
+SPEC = SyntheticSpec(subjects=24, cells_per_subject=40, image_size=64, seed=1)
+TRAINING = TrainingSpec(model="abed_cnn", epochs=12, batch_size=32, seed=0)
+RATIOS = {"train": 0.6, "val": 0.1, "test": 0.3}
+CHANCE = 0.5  # balanced test split
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    root = tmp_path_factory.mktemp("learning")
+    write_cnmc_tree(root / "raw", SPEC)
+    manifest, rejected = read_dataset("synthetic", root / "raw", threads=2)
+    assert rejected.empty
+    splits = assign_splits(manifest, "subject", RATIOS, seed=0)
+    path = root / "32px.parquet"
+    build_store(manifest, splits, Preparation(size=32), path, threads=2)
+    return path
+
+
+def with_shuffled_training_labels(store_path, out_path, seed=0):
+    """The same store with the train split's labels permuted (val and test untouched)."""
+    table = pq.read_table(store_path)
+    labels = table.column("label").to_numpy().copy()
+    train = np.flatnonzero(table.column("split").to_numpy(zero_copy_only=False) == "train")
+    labels[train] = labels[np.random.default_rng(seed).permutation(train)]
+    index = table.schema.get_field_index("label")
+    pq.write_table(table.set_column(index, table.schema.field(index), pa.array(labels, type=pa.int16())), out_path)
+    return out_path
+
+
+def trained_test_metrics(store_path, tmp_path):
+    train_from_store(store_path, TRAINING, tmp_path / "model.keras", tmp_path / "history.csv", threads=2)
+    evaluate_cell(tmp_path / "model.keras", store_path, tmp_path / "pred.parquet", tmp_path / "metrics.json",
+                  cell={"model": TRAINING.model}, n_boot=200)
+    rows = {row["split"]: row for row in json.loads((tmp_path / "metrics.json").read_text())}
+    return rows["test"]
+
+
+def test_the_cnn_learns_the_known_signal(store_path, tmp_path):
+    test = trained_test_metrics(store_path, tmp_path)
+    assert test["accuracy"] >= CHANCE + 0.2, test
+    assert test["accuracy_low"] > CHANCE, test
+    assert test["auc"] >= 0.8, test
+
+
+def test_the_cnn_does_not_learn_from_shuffled_labels(store_path, tmp_path):
+    shuffled = with_shuffled_training_labels(store_path, tmp_path / "shuffled.parquet")
+    test = trained_test_metrics(shuffled, tmp_path)
+    assert abs(test["accuracy"] - CHANCE) <= 0.12, test
+    assert test["accuracy_low"] <= CHANCE, test

@@ -1,0 +1,112 @@
+"""The workflow as a user runs it: a tiny config end to end, then what a change reruns."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+METRIC_COLUMNS = ["n", "accuracy", "precision", "recall", "f1", "weighted_f1", "balanced_accuracy", "auc",
+                  "sensitivity", "specificity", "train_seconds", "predict_seconds", "images_per_second"]
+TINY = {
+    "datasets": {"synthetic": {"format": "synthetic", "synthetic": {
+        "subjects": 12, "cells_per_subject": 12, "image_size": 48, "seed": 0}}},
+    "split": {"method": "subject", "ratios": {"train": 0.5, "val": 0.25, "test": 0.25}, "seed": 0},
+    "variants": {"balanced": {"balance": "undersample", "color": "rgb"}},
+    "grid": {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "model": ["abed_cnn", "varol_cnn1"],
+             "epochs": [1], "batch_size": [16]},
+    "evaluation": {"bootstrap": 100},
+}
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args],
+                          capture_output=True, text=True, timeout=900)
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """The job counts of a dry run's 'Job stats' table."""
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.split("Job stats:")[1].split("total")[0] if "Job stats:" in result.stdout else ""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir, TINY, "--cores", "2", "--resources", "gpu=1")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+@pytest.mark.workflow
+def test_tiny_run_writes_every_contracted_output(finished_run):
+    metrics = pd.read_csv(finished_run / "results/report/metrics.csv")
+    assert set(metrics["split"]) == {"val", "test"} and len(metrics) == 4
+    for column in METRIC_COLUMNS:
+        assert column in metrics and f"{column}_low" in metrics or column in ("n", "train_seconds", "predict_seconds", "images_per_second")
+    assert (metrics["accuracy_low"] <= metrics["accuracy"]).all() and (metrics["accuracy"] <= metrics["accuracy_high"]).all()
+    assert (finished_run / "results/report/comparison.png").stat().st_size > 0
+    assert (finished_run / "results/synthetic/rejected.tsv").exists()
+    cells = list((finished_run / "results/cells").rglob("model.keras"))
+    assert len(cells) == 2
+    for cell in cells:
+        for name in ("model.json", "history.csv", "predictions.parquet", "roc.png", "confusion.png", "training_curves.png", "train_benchmark.tsv"):
+            assert (cell.parent / name).stat().st_size > 0, name
+    splits = pd.read_parquet(finished_run / "results/synthetic/splits.parquet")
+    assert splits.groupby("patient_id")["split"].nunique().max() == 1
+    log = next((finished_run / "results/logs/train").rglob("*.log")).read_text()
+    assert re.search(r"epoch 1/1: .*val_accuracy=", log)
+
+
+@pytest.mark.workflow
+def test_a_finished_run_has_nothing_to_do(finished_run):
+    result = snakemake(finished_run, TINY, "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.workflow
+def test_changing_epochs_reruns_training_evaluation_and_aggregation_only(finished_run):
+    config = copy.deepcopy(TINY)
+    config["grid"]["epochs"] = [2]
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"train": 2, "evaluate": 2, "aggregate": 1, "all": 1}
+
+
+@pytest.mark.workflow
+def test_adding_a_size_adds_only_its_store_and_its_cells(finished_run):
+    config = copy.deepcopy(TINY)
+    config["grid"]["size"] = [32, 40]
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"store": 1, "train": 2, "evaluate": 2, "aggregate": 1, "all": 1}
+
+
+@pytest.mark.workflow
+def test_html_report_holds_the_figures_and_the_table(finished_run):
+    result = snakemake(finished_run, TINY, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (finished_run / "report.html").read_text(errors="replace")
+    for name in ("comparison.png", "metrics.csv", "roc.png", "confusion.png", "training_curves.png"):
+        assert name in html, name
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["grid"].update(model=["resnet9000"]), r"grid\.model: 'resnet9000' is not one of"),
+    (lambda c: c["grid"].update(epochs=[-5]), r"-5 is less than the minimum of 1[\s\S]*epochs"),
+    (lambda c: c["split"].update(ratios={"train": 0.7, "val": 0.2, "test": 0.2}), r"split\.ratios: .*sum to 1"),
+    (lambda c: c["datasets"].update(cnmc={"format": "cnmc", "path": "/no/such/C-NMC"}), r"datasets\.cnmc\.path: '/no/such/C-NMC' does not exist"),
+])
+def test_a_bad_config_stops_before_any_job(tmp_path, edit, message):
+    config = copy.deepcopy(TINY)
+    edit(config)
+    result = snakemake(tmp_path, config, "--cores", "1")
+    assert result.returncode != 0
+    assert re.search(message, result.stderr), result.stderr[-3000:]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
