@@ -110,3 +110,25 @@ def test_a_bad_config_stops_before_any_job(tmp_path, edit, message):
     assert result.returncode != 0
     assert re.search(message, result.stderr), result.stderr[-3000:]
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+@pytest.mark.workflow
+def test_predict_gives_the_scores_of_the_evaluation(finished_run, tmp_path):
+    model = next((finished_run / "results/cells").rglob("model.keras"))
+    evaluated = pd.read_parquet(model.parent / "predictions.parquet").query("split == 'test'").head(6)
+    manifest = pd.read_parquet(finished_run / "results/synthetic/manifest.parquet").set_index("image_id")
+    files = [str(finished_run / manifest.loc[i, "path"]) for i in evaluated["image_id"]]
+    out = tmp_path / "new.csv"
+    result = subprocess.run([sys.executable, "-m", "leukobench.cli", "predict", str(model), *files, "-o", str(out)],
+                            capture_output=True, text=True, cwd=finished_run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    predicted = pd.read_csv(out)
+    assert predicted["score_all"].to_numpy() == pytest.approx(evaluated["score"].to_numpy(), abs=1e-5)
+    assert (predicted["predicted_class"].to_numpy() == evaluated["class_name"].where(evaluated["pred"] == evaluated["label"],
+            evaluated["class_name"].map({"all": "hem", "hem": "all"})).to_numpy()).all()
+
+
+def test_predict_names_a_missing_model_or_image(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "leukobench.cli", "predict", str(tmp_path / "model.keras"), "x.bmp"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "model.keras: no such model file" in result.stderr

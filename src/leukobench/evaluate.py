@@ -11,16 +11,11 @@ import numpy as np
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.metrics import metrics_table
+from leukobench.metrics import metrics_table, predict_labels
 from leukobench.store import load_store
 from leukobench.train import TrainedModel
 
 EVALUATED_SPLITS = ("val", "test")
-
-
-def predicted_labels(scores: np.ndarray) -> np.ndarray:
-    """Class decided from scores: threshold 0.5 for one sigmoid score, argmax otherwise."""
-    return (scores >= 0.5).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
 
 
 def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[pd.DataFrame, float]:
@@ -36,7 +31,7 @@ def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[p
     started = time.perf_counter()
     scores = model.predict_scores(store.images[mask])
     seconds = time.perf_counter() - started
-    rows["pred"] = predicted_labels(scores)
+    rows["pred"] = predict_labels(scores)
     if scores.ndim == 1:
         rows["score"] = scores
     else:

@@ -45,6 +45,7 @@ STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
+SLANT_NAMES_LONGER_THAN = 6  # confusion matrix: slant the column names when any is longer
 CHANCE_RATE = 0.5  # chance AUC, and the majority-class rate of a balanced binary task
 CONFIDENCE_LABEL = "95 % bootstrap CI"
 EPOCH_PAD = 0.5  # x-axis margin of the training curves, in epochs
@@ -173,15 +174,20 @@ def plot_confusion(
         colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
         colorbar.set_label("Share of the true class (%)")
         colorbar.set_ticks(np.linspace(0, 1, 6), labels=[f"{p:.0f}" for p in np.linspace(0, 100, 6)])
-        ticks = np.arange(len(names))
-        ax.set_xticks(ticks, names, rotation=30 if max(map(len, names)) > 6 else 0, ha="right" if max(map(len, names)) > 6 else "center")
-        ax.set_yticks(ticks, names)
-        ax.set_xlabel("Predicted class")
-        ax.set_ylabel("True class")
+        _label_confusion_axes(ax, names)
         ax.set_title(f"{title}\n(n = {len(truth):,} images)")
-        ax.spines[:].set_visible(False)
         fig.tight_layout()
         _save(fig, path)
+
+
+def _label_confusion_axes(ax: Axes, names: list[str]) -> None:
+    ticks = np.arange(len(names))
+    slanted = max(map(len, names)) > SLANT_NAMES_LONGER_THAN
+    ax.set_xticks(ticks, names, rotation=30 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    ax.spines[:].set_visible(False)
 
 
 def _checked_labels(values: np.ndarray, argument: str, k: int) -> np.ndarray:
@@ -209,8 +215,12 @@ def _annotate_cells(ax: Axes, counts: np.ndarray, shares: np.ndarray) -> None:
 
 
 def plot_history(history: pd.DataFrame, path: str | os.PathLike, title: str) -> None:
-    """Loss and accuracy per epoch, training and validation, from a Keras ``CSVLogger`` table."""
+    """Loss and accuracy per epoch, training and validation, from a Keras ``CSVLogger`` table.
+
+    Keras counts epochs from 0; the figure counts them from 1, as the training log does.
+    """
     table = _checked_frame(history, "history", HISTORY_COLUMNS).sort_values("epoch")
+    table = table.assign(epoch=table["epoch"] + 1)
     best = table.loc[table["val_loss"].idxmin()] if table["val_loss"].notna().any() else None
     with matplotlib.rc_context(STYLE):
         fig, axes = _new_figure(11.0, 4.4, panels=2)
@@ -223,9 +233,12 @@ def plot_history(history: pd.DataFrame, path: str | os.PathLike, title: str) -> 
         _save(fig, path)
 
 
-def _draw_history_panel(ax: Axes, table: pd.DataFrame, quantity: str, label: str, best: pd.Series | None) -> None:
+def _draw_history_panel(
+    ax: Axes, table: pd.DataFrame, quantity: str, label: str, best: pd.Series | None
+) -> None:
     marker = "o" if len(table) <= MAX_MARKED_EPOCHS else None
-    for prefix, name, colour, style in (("", "training", OKABE_ITO[0], "-"), ("val_", "validation", OKABE_ITO[1], "--")):
+    series = (("", "training", OKABE_ITO[0], "-"), ("val_", "validation", OKABE_ITO[1], "--"))
+    for prefix, name, colour, style in series:
         ax.plot(table["epoch"], table[prefix + quantity], color=colour, linestyle=style,
                 marker=marker, markersize=4, linewidth=2, label=name)
     if best is not None:
@@ -370,7 +383,9 @@ def _draw_reference(ax: Axes, reference: float | None) -> None:
         ax.axvline(reference, color=NEUTRAL, linestyle="--", linewidth=1.2)
 
 
-def _comparison_limits(table: pd.DataFrame, bounds: tuple[str, str, str], reference: float | None) -> tuple[float, float]:
+def _comparison_limits(
+    table: pd.DataFrame, bounds: tuple[str, str, str], reference: float | None
+) -> tuple[float, float]:
     values = table[list(bounds)].to_numpy(dtype=float).ravel()
     values = values[np.isfinite(values)]
     if reference is not None:

@@ -91,10 +91,10 @@ NUCLEUS_STAIN = np.array([1.22, 2.25, 1.38])  # ~ (75, 27, 64): dark purple
 CYTOPLASM_STAIN = np.array([0.92, 1.60, 0.98])  # ~ (102, 51, 96): lighter lilac
 CYTOPLASM_DENSITY = 1.0
 CELL_STAIN_JITTER = 0.03  # within-subject sd of the stain (log scale)
-SUBJECT_HUE_SD = 0.08  # per-channel log-scale shift of the stain vectors
-SUBJECT_SATURATION_SD = 0.12  # log-scale stretch of the stain vectors around their mean
-SUBJECT_BRIGHTNESS_SD = 0.08  # log-scale shift of the overall density
-SUBJECT_SIZE_SD = 0.03  # additive shift of the cell diameter
+SUBJECT_HUE_SD = 0.32  # per-channel log-scale shift of the stain vectors
+SUBJECT_SATURATION_SD = 0.48  # log-scale stretch of the stain vectors around their mean
+SUBJECT_BRIGHTNESS_SD = 0.32  # log-scale shift of the overall density
+SUBJECT_SIZE_SD = 0.06  # additive shift of the cell diameter
 
 
 @dataclass(frozen=True)
@@ -116,20 +116,20 @@ class Trait:
 
 
 TRAITS: dict[str, Trait] = {
-    # cell diameter as a fraction of the image width (size shift: SUBJECT_SIZE_SD, below)
-    "diameter": Trait(hem=0.465, all=0.535, cell_sd=0.03, subject_sd=0.0, low=0.3, high=0.7),
+    # cell diameter as a fraction of the image width (the subject's size shift is SUBJECT_SIZE_SD)
+    "diameter": Trait(hem=0.43, all=0.57, cell_sd=0.02, subject_sd=0.0, low=0.3, high=0.7),
     # nucleus radius / cell radius
-    "nc_ratio": Trait(hem=0.72, all=0.92, cell_sd=0.05, subject_sd=0.03, low=0.5, high=0.97),
+    "nc_ratio": Trait(hem=0.62, all=1.02, cell_sd=0.035, subject_sd=0.06, low=0.5, high=0.97),
     # outline harmonic amplitude
-    "irregularity": Trait(hem=0.012, all=0.05, cell_sd=0.012, subject_sd=0.008, low=0.0, high=0.12),
+    "irregularity": Trait(hem=-0.007, all=0.069, cell_sd=0.008, subject_sd=0.016, low=0.0, high=0.12),
     # 0 = fine homogeneous chromatin, 1 = coarse clumps
-    "coarseness": Trait(hem=0.85, all=0.15, cell_sd=0.15, subject_sd=0.08, low=0.0, high=1.0),
+    "coarseness": Trait(hem=1.2, all=-0.2, cell_sd=0.1, subject_sd=0.16, low=0.0, high=1.0),
     # relative density modulation of the chromatin texture
-    "chromatin_contrast": Trait(hem=0.20, all=0.10, cell_sd=0.04, subject_sd=0.02, low=0.0, high=0.6),
+    "chromatin_contrast": Trait(hem=0.25, all=0.05, cell_sd=0.028, subject_sd=0.04, low=0.0, high=0.6),
     # how much paler a nucleolus is than the nucleus around it
-    "nucleolus_contrast": Trait(hem=0.0, all=0.28, cell_sd=0.08, subject_sd=0.05, low=0.0, high=0.6),
+    "nucleolus_contrast": Trait(hem=-0.14, all=0.42, cell_sd=0.056, subject_sd=0.1, low=0.0, high=0.6),
     # nuclear stain density (higher = darker)
-    "nucleus_density": Trait(hem=1.10, all=0.95, cell_sd=0.06, subject_sd=0.04, low=0.7, high=1.4),
+    "nucleus_density": Trait(hem=1.175, all=0.875, cell_sd=0.042, subject_sd=0.08, low=0.7, high=1.4),
 }
 
 
@@ -220,14 +220,14 @@ def _subject(spec: SyntheticSpec, label: int, number: int, fold: int) -> Subject
     shift = float(spec.subject_shift)
     offsets = {name: shift * trait.subject_sd * rng.standard_normal() for name, trait in TRAITS.items()}
     offsets["diameter"] += shift * SUBJECT_SIZE_SD * rng.standard_normal()
-    hue = shift * SUBJECT_HUE_SD * rng.standard_normal(3)
+    nucleus_hue, cytoplasm_hue = shift * SUBJECT_HUE_SD * rng.standard_normal((2, 3))
     saturation = shift * SUBJECT_SATURATION_SD * rng.standard_normal()
     brightness = math.exp(shift * SUBJECT_BRIGHTNESS_SD * rng.standard_normal())
     name = str(number) if label == 1 else f"{HEALTHY_PREFIX}{number}"
     return Subject(
         name=name, number=number, label=label, fold=fold, trait_offsets=offsets,
-        nucleus_stain=_shift_stain(NUCLEUS_STAIN, hue, saturation),
-        cytoplasm_stain=_shift_stain(CYTOPLASM_STAIN, hue, saturation),
+        nucleus_stain=_shift_stain(NUCLEUS_STAIN, nucleus_hue, saturation),
+        cytoplasm_stain=_shift_stain(CYTOPLASM_STAIN, cytoplasm_hue, saturation),
         brightness=brightness,
     )
 

@@ -2,6 +2,8 @@ from leukobench.runtime import log_to
 
 log_to(snakemake.log[0])
 
+import json
+
 import pandas as pd
 
 from leukobench.config import plain
@@ -16,8 +18,9 @@ predictions = evaluate_cell(
 )
 title = f"{cell['model']}, {cell['size']} px, {cell['optimizer']}, {cell['epochs']} epochs"
 test = predictions[predictions["split"] == "test"]
-class_names = test.sort_values("label")["class_name"].unique().tolist()
-plot_roc(test["label"].to_numpy(), scores_of(test), snakemake.output.roc, title=f"ROC, test split: {title}")
+class_names = json.loads(open(snakemake.input.bundle).read())["class_names"]
+plot_roc(test["label"].to_numpy(), scores_of(test), snakemake.output.roc, title=f"ROC, test split: {title}",
+         class_names=class_names)
 plot_confusion(test["label"].to_numpy(), test["pred"].to_numpy(), class_names, snakemake.output.confusion,
                title=f"Test split: {title}")
 plot_history(pd.read_csv(snakemake.input.history), snakemake.output.curves, title=f"Training: {title}")
