@@ -1,15 +1,20 @@
-"""The C-NMC reader on real files, on synthetic trees in both layouts, and on bad input."""
+"""The readers on real files, on synthetic trees in each dataset's layout, and on bad input."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import write_cnmc_layout, write_image
-from leukobench.readers import CNMC_NAME, MANIFEST_COLUMNS, LayoutError, read_dataset
+from leukobench.readers import (
+    ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, decode_image, read_dataset,
+)
+from leukobench.store import Preparation, to_model_input
 
 
 def test_reads_the_real_cnmc_sample(cnmc_sample):
@@ -93,3 +98,293 @@ def test_missing_folder_and_unknown_format(tmp_path):
         read_dataset("cnmc", tmp_path / "nowhere")
     with pytest.raises(ValueError, match="unknown dataset format 'kaggle'.*cnmc"):
         read_dataset("kaggle", tmp_path)
+
+
+# --- Aria et al., ALL-IDB2 and a lab's own folders ------------------------------------------
+
+ARIA_COUNTS = {"Benign": 2, "Early": 3, "Pre": 1, "Pro": 2}
+
+
+def write_array(path, image: np.ndarray):
+    """Write ``image`` at ``path`` in the format its suffix names (OpenCV)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def noise(seed: int, shape=(24, 24, 3), dtype=np.uint8) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype, endpoint=True)
+
+
+def aria_name(cls: str, n: int, suffix: str = ".jpg") -> str:
+    return f"WBC-Benign-{n:03d}{suffix}" if cls == "Benign" else f"WBC-Malignant-{cls}-{n:03d}{suffix}"
+
+
+def write_aria(folder, counts=ARIA_COUNTS, seed=0):
+    """The Kaggle layout under ``folder`` (Original/ or Segmented/): JPEG smear fields."""
+    for c, (cls, n) in enumerate(counts.items()):
+        for i in range(1, n + 1):
+            write_array(folder / cls / aria_name(cls, i), noise(seed + 10 * c + i))
+
+
+def aria_tree(tmp_path):
+    write_aria(tmp_path / "Original")
+    write_aria(tmp_path / "Segmented", {"Benign": 1, "Early": 1, "Pre": 1, "Pro": 4}, seed=500)
+    return tmp_path
+
+
+def per_class(manifest):
+    return manifest.groupby(["label", "class_name"]).size().to_dict()
+
+
+def reasons_by_name(rejected):
+    return {row.path.split("/")[-1]: row.reason for row in rejected.itertuples()}
+
+
+def test_readers_are_registered():
+    assert {"cnmc", "synthetic", "aria", "allidb", "folder"} <= set(READERS)
+
+
+def test_aria_four_classes_from_the_folder_holding_original_and_segmented(tmp_path):
+    manifest, rejected = read_dataset("aria", aria_tree(tmp_path), threads=2)
+    assert list(manifest.columns) == MANIFEST_COLUMNS
+    assert rejected.empty
+    assert per_class(manifest) == {(0, "Benign"): 2, (1, "Early"): 3, (2, "Pre"): 1, (3, "Pro"): 2}
+    assert manifest["image_id"].str.startswith("Original/").all()
+    assert (manifest["patient_id"] == "").all() and (manifest["subset"] == "training").all()
+    assert (manifest[["width", "height"]] == 24).all().all()
+    assert "Original/Early/WBC-Malignant-Early-002.jpg" in set(manifest["image_id"])
+
+
+def test_aria_two_classes_and_the_segmented_set(tmp_path):
+    root = aria_tree(tmp_path)
+    manifest, _ = read_dataset("aria", root, options={"classes": 2})
+    assert per_class(manifest) == {(0, "benign"): 2, (1, "malignant"): 6}
+    segmented, _ = read_dataset("aria", root, options={"images": "segmented", "classes": 4})
+    assert per_class(segmented) == {(0, "Benign"): 1, (1, "Early"): 1, (2, "Pre"): 1, (3, "Pro"): 4}
+    assert segmented["image_id"].str.startswith("Segmented/").all()
+
+
+@pytest.mark.parametrize("start, options, expected_pro", [
+    ("Original", None, 2), ("Segmented", None, 4), ("Segmented", {"images": "segmented"}, 4),
+])
+def test_aria_root_may_be_the_image_set_itself(tmp_path, start, options, expected_pro):
+    manifest, rejected = read_dataset("aria", aria_tree(tmp_path) / start, options=options)
+    assert rejected.empty
+    assert (manifest["class_name"] == "Pro").sum() == expected_pro
+    assert manifest["image_id"].str.match(r"(Benign|Early|Pre|Pro)/WBC-").all()
+
+
+def test_aria_image_set_option_that_contradicts_the_root(tmp_path):
+    root = aria_tree(tmp_path) / "Original"
+    with pytest.raises(LayoutError, match=re.escape(str(root)) + ".*images: segmented"):
+        read_dataset("aria", root, options={"images": "segmented"})
+    (tmp_path / "only").mkdir()
+    (tmp_path / "Original").rename(tmp_path / "only" / "Original")
+    with pytest.raises(LayoutError, match="no Segmented/ folder"):
+        read_dataset("aria", tmp_path / "only", options={"images": "segmented"})
+
+
+def test_aria_bad_files_are_quarantined_with_reasons(tmp_path):
+    write_aria(tmp_path / "Original")
+    pre = tmp_path / "Original" / "Pre"
+    (pre / "WBC-Malignant-Pre-010.jpg").write_bytes(b"")
+    good = (pre / "WBC-Malignant-Pre-001.jpg").read_bytes()
+    (pre / "WBC-Malignant-Pre-011.jpg").write_bytes(good[: len(good) // 2])
+    (pre / "WBC-Malignant-Pre-012.jpg").write_text("not an image")
+    ok, png = cv2.imencode(".png", noise(7))
+    (pre / "WBC-Malignant-Pre-013.jpg").write_bytes(png.tobytes())  # a PNG under a .jpg name decodes
+    write_array(pre / "WBC-Malignant-Pro-099.jpg", noise(8))  # a Pro cell in the Pre folder
+    (pre / "Thumbs.db").write_bytes(b"\0" * 10)
+    (tmp_path / "Original" / "readme.txt").write_text("stray")
+    manifest, rejected = read_dataset("aria", tmp_path)
+    assert (manifest["class_name"] == "Pre").sum() == 2
+    assert "Original/Pre/WBC-Malignant-Pre-013.jpg" in set(manifest["image_id"])
+    reasons = reasons_by_name(rejected)
+    assert set(reasons) == {
+        "WBC-Malignant-Pre-010.jpg", "WBC-Malignant-Pre-011.jpg", "WBC-Malignant-Pre-012.jpg",
+        "WBC-Malignant-Pro-099.jpg", "Thumbs.db", "readme.txt",
+    }
+    assert re.search("empty", reasons["WBC-Malignant-Pre-010.jpg"])
+    assert re.search("truncated|corrupt", reasons["WBC-Malignant-Pre-011.jpg"])
+    assert re.search("truncated|corrupt", reasons["WBC-Malignant-Pre-012.jpg"])
+    assert re.search("name says 'Pro' but the file is in Pre/", reasons["WBC-Malignant-Pro-099.jpg"])
+    assert re.search("does not match", reasons["Thumbs.db"])
+    assert re.search("outside the class folders", reasons["readme.txt"])
+
+
+@pytest.mark.parametrize("problem", ["empty_class", "missing_class", "unknown"])
+def test_aria_layout_errors_name_the_folder(tmp_path, problem):
+    counts = dict(ARIA_COUNTS)
+    if problem == "unknown":
+        write_image(tmp_path / "cells" / "WBC-Benign-001.jpg", seed=0)
+        expected = tmp_path
+    else:
+        counts.pop("Pre")
+        write_aria(tmp_path / "Original", counts)
+        if problem == "empty_class":
+            (tmp_path / "Original" / "Pre").mkdir()
+        expected = tmp_path / "Original" / "Pre" if problem == "empty_class" else tmp_path / "Original"
+    with pytest.raises(LayoutError, match=re.escape(str(expected))) as error:
+        read_dataset("aria", tmp_path)
+    assert "Benign" in str(error.value)
+
+
+def test_reader_options_are_checked(tmp_path):
+    aria_tree(tmp_path)
+    with pytest.raises(ValueError, match="unknown option.*'size'.*allowed: classes, images"):
+        read_dataset("aria", tmp_path, options={"size": 3})
+    with pytest.raises(ValueError, match="classes: 3"):
+        read_dataset("aria", tmp_path, options={"classes": 3})
+    with pytest.raises(ValueError, match="images: 'raw'"):
+        read_dataset("aria", tmp_path, options={"images": "raw"})
+    with pytest.raises(ValueError, match="'cnmc' takes no options"):
+        read_dataset("cnmc", tmp_path, options={"classes": 2})
+    with pytest.raises(ValueError, match="named group 'patient'"):
+        read_dataset("folder", tmp_path, options={"patient_pattern": r"P\d+"})
+
+
+def write_allidb(img_dir, labels=(1, 0, 1, 0, 0)):
+    """ALL-IDB2 crops: 257x257 8-bit RGB TIFF, Im<nnn>_<label>.tif."""
+    for n, label in enumerate(labels, start=1):
+        write_array(img_dir / f"Im{n:03d}_{label}.tif", noise(n, shape=(257, 257, 3)))
+
+
+@pytest.mark.parametrize("start", ["", "ALL_IDB2", "ALL_IDB2/img"])
+def test_allidb_labels_from_the_suffix(tmp_path, start):
+    write_allidb(tmp_path / "ALL_IDB2" / "img")
+    root = tmp_path / start if start else tmp_path
+    manifest, rejected = read_dataset("allidb", root)
+    assert rejected.empty
+    assert per_class(manifest) == {(0, "normal"): 3, (1, "blast"): 2}
+    assert (manifest[["width", "height"]] == 257).all().all()
+    assert (manifest["patient_id"] == "").all()
+    assert all(ALLIDB_NAME.fullmatch(i.split("/")[-1]) for i in manifest["image_id"])
+    labels = manifest.set_index(manifest["image_id"].str.split("/").str[-1])["label"]
+    assert labels["Im001_1.tif"] == 1 and labels["Im002_0.tif"] == 0
+
+
+def test_allidb_bad_names_and_files(tmp_path):
+    img = tmp_path / "ALL_IDB2" / "img"
+    write_allidb(img, labels=(1, 0))
+    good = (img / "Im001_1.tif").read_bytes()
+    (img / "Im003_1.tif").write_bytes(good[: len(good) // 2])
+    (img / "Im004_0.tif").write_bytes(b"")
+    write_array(img / "Im005_2.tif", noise(5))
+    write_array(img / "Im006_1.jpg", noise(6))
+    manifest, rejected = read_dataset("allidb", tmp_path)
+    assert len(manifest) == 2
+    reasons = reasons_by_name(rejected)
+    assert re.search("truncated|corrupt", reasons["Im003_1.tif"])
+    assert re.search("empty", reasons["Im004_0.tif"])
+    assert re.search("does not match", reasons["Im005_2.tif"])
+    assert re.search("does not match", reasons["Im006_1.jpg"])
+
+
+@pytest.mark.parametrize("layout", ["empty", "other_images", "empty_img"])
+def test_allidb_unknown_layout_names_the_folder(tmp_path, layout):
+    if layout == "other_images":
+        write_image(tmp_path / "cells" / "Im001_1.bmp", seed=0)
+    if layout == "empty_img":
+        (tmp_path / "ALL_IDB2" / "img").mkdir(parents=True)
+    expected = tmp_path / "ALL_IDB2" / "img" if layout == "empty_img" else tmp_path
+    with pytest.raises(LayoutError, match=re.escape(str(expected))) as error:
+        read_dataset("allidb", tmp_path)
+    assert "ALL_IDB2/img/Im<nnn>_<0|1>.tif" in str(error.value)
+
+
+def write_lab_folders(root):
+    """Two classes with nested folders and mixed formats, file names <patient>_<cell>."""
+    write_array(root / "normal" / "P01_1.png", noise(1))
+    write_array(root / "normal" / "day2" / "P02_1.tif", noise(2, shape=(24, 24), dtype=np.uint16))  # 16-bit gray
+    write_array(root / "normal" / "P02_2.tiff", noise(3))  # 8-bit RGB
+    write_array(root / "blast" / "P03_1.png", noise(4, shape=(24, 24, 4)))  # RGBA
+    write_array(root / "blast" / "P03_2.jpg", noise(5, shape=(24, 24)))  # gray
+    write_array(root / "blast" / "scan" / "P04_1.bmp", noise(6))
+    write_array(root / "blast" / "P05_1.tif", noise(7, shape=(24, 32, 3), dtype=np.uint16))  # 16-bit RGB
+
+
+def test_folder_reader_alphabetical_classes_and_formats(tmp_path):
+    write_lab_folders(tmp_path)
+    manifest, rejected = read_dataset("folder", tmp_path)
+    assert rejected.empty
+    assert per_class(manifest) == {(0, "blast"): 4, (1, "normal"): 3}
+    assert (manifest["patient_id"] == "").all()
+    assert set(manifest["image_id"]) >= {"normal/day2/P02_1.tif", "blast/scan/P04_1.bmp"}
+    size = manifest.set_index("image_id")[["width", "height"]]
+    assert size.loc["blast/P05_1.tif"].tolist() == [32, 24]
+
+
+def test_folder_reader_class_order_and_patients(tmp_path):
+    write_lab_folders(tmp_path)
+    write_array(tmp_path / "unsure" / "P09_1.png", noise(9))
+    write_array(tmp_path / "blast" / "cell_without_patient.png", noise(10))
+    (tmp_path / "normal" / "notes.txt").write_text("scanned on a Tuesday")
+    options = {"classes": ["normal", "blast"], "patient_pattern": r"^(?P<patient>P\d+)_"}
+    manifest, rejected = read_dataset("folder", tmp_path, options=options)
+    assert per_class(manifest) == {(0, "normal"): 3, (1, "blast"): 4}
+    assert manifest.groupby("patient_id").size().to_dict() == {"P01": 1, "P02": 2, "P03": 2, "P04": 1, "P05": 1}
+    reasons = reasons_by_name(rejected)
+    assert re.search("not one of the classes", reasons["unsure"])
+    assert re.search("finds no patient", reasons["cell_without_patient.png"])
+    assert re.search("not an image", reasons["notes.txt"])
+
+
+def test_folder_reader_bad_files_are_quarantined(tmp_path):
+    write_lab_folders(tmp_path)
+    (tmp_path / "blast" / "zero.tif").write_bytes(b"")
+    good = (tmp_path / "normal" / "P02_2.tiff").read_bytes()
+    (tmp_path / "normal" / "cut.tiff").write_bytes(good[: len(good) // 2])
+    jpeg = cv2.imencode(".jpg", noise(11))[1].tobytes()
+    (tmp_path / "normal" / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (tmp_path / "normal" / "text.png").write_text("no pixels here")
+    (tmp_path / "normal" / "png_named.bmp").write_bytes(cv2.imencode(".png", noise(12))[1].tobytes())
+    manifest, rejected = read_dataset("folder", tmp_path)
+    assert "normal/png_named.bmp" in set(manifest["image_id"])
+    reasons = reasons_by_name(rejected)
+    assert set(reasons) == {"zero.tif", "cut.tiff", "cut.jpg", "text.png"}
+    assert re.search("empty", reasons["zero.tif"])
+    assert all(re.search("truncated|corrupt", reasons[n]) for n in ("cut.tiff", "cut.jpg", "text.png"))
+
+
+@pytest.mark.parametrize("problem", ["one_class", "empty_class", "missing_listed", "empty_listed"])
+def test_folder_layout_errors_name_the_folder(tmp_path, problem):
+    options = None
+    write_array(tmp_path / "blast" / "a.png", noise(1))
+    expected = tmp_path
+    if problem == "empty_class":
+        (tmp_path / "normal" / "sub").mkdir(parents=True)
+        expected = tmp_path / "normal"
+    if problem == "missing_listed":
+        write_array(tmp_path / "normal" / "a.png", noise(2))
+        options = {"classes": ["normal", "blast", "other"]}
+    if problem == "empty_listed":
+        (tmp_path / "normal").mkdir()
+        (tmp_path / "normal" / "notes.txt").write_text("no images")
+        options = {"classes": ["blast", "normal"]}
+        expected = tmp_path / "normal"
+    with pytest.raises(LayoutError, match=re.escape(str(expected))) as error:
+        read_dataset("folder", tmp_path, options=options)
+    assert "<root>/<class_name>/**/<image>" in str(error.value)
+    if problem == "missing_listed":
+        assert "other" in str(error.value)
+
+
+def test_uncommon_pixel_formats_become_sensible_rgb_model_inputs(tmp_path):
+    gray16 = np.full((30, 20), 65535 // 2, dtype=np.uint16)
+    gray16[:, 10:] = 65535
+    rgba = np.zeros((20, 20, 4), dtype=np.uint8)
+    rgba[..., 0] = 255  # blue in OpenCV's BGRA order
+    rgba[..., 3] = 128
+    tif = write_array(tmp_path / "gray16.tif", gray16)
+    png = write_array(tmp_path / "rgba.png", rgba)
+    assert decode_image(tif.read_bytes()).dtype == np.uint16
+    assert decode_image(png.read_bytes()).shape == (20, 20, 4)
+    prep = Preparation(size=16, color="rgb")
+    from_tif = to_model_input(decode_image(tif.read_bytes()), prep)
+    from_png = to_model_input(decode_image(png.read_bytes()), prep)
+    for image in (from_tif, from_png):
+        assert image.dtype == np.uint8 and image.shape == (16, 16, 3)
+    assert np.allclose(from_tif[:, 0], 127, atol=1) and (from_tif[:, -1] == 255).all()
+    assert (from_tif[..., 0] == from_tif[..., 1]).all() and (from_tif[..., 1] == from_tif[..., 2]).all()
+    assert (from_png.reshape(-1, 3) == [0, 0, 255]).all()  # RGB order: blue is the last channel

@@ -80,3 +80,35 @@ def test_too_few_subjects_and_unknown_method():
         assign_splits(manifest_of(5, 2), "subject", RATIOS, seed=0)
     with pytest.raises(ValueError, match="unknown split method 'patient'"):
         assign_splits(manifest_of(5, 5), "patient", RATIOS, seed=0)
+
+
+def manifest_with_copies(n_images: int = 120, n_copied: int = 15, patients: bool = False) -> pd.DataFrame:
+    """Images without known subjects (as in Aria), some of them present twice or three times."""
+    rows = [{"image_id": f"img{i}", "patient_id": "", "label": i % 2, "subset": "training", "sha256": f"h{i}"}
+            for i in range(n_images)]
+    for i in range(n_copied):
+        for copy in range(1 + i % 2):
+            rows.append({**rows[i], "image_id": f"img{i}_copy{copy}"})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("method", ["subject", "random"])
+def test_byte_identical_copies_never_straddle_two_parts(method):
+    manifest = manifest_with_copies()
+    splits = assign_splits(manifest, method, RATIOS, seed=0).merge(manifest[["image_id", "sha256"]], on="image_id")
+    assert len(splits) == len(manifest)
+    assert splits.groupby("sha256")["split"].nunique().max() == 1
+    assert set(splits["split"]) == {"train", "val", "test"}
+
+
+def test_without_subjects_the_subject_split_works_per_image():
+    splits = assign_splits(manifest_with_copies(n_copied=0), "subject", RATIOS, seed=0)
+    assert (splits["split"] == "test").mean() == pytest.approx(0.15, abs=0.03)
+
+
+def test_dropping_duplicates_keeps_one_copy_of_each():
+    manifest = manifest_with_copies()
+    splits = assign_splits(manifest, "subject", RATIOS, seed=0, duplicates="drop")
+    assert len(splits) == manifest["sha256"].nunique()
+    with pytest.raises(ValueError, match="unknown duplicates policy 'merge'"):
+        assign_splits(manifest, "subject", RATIOS, seed=0, duplicates="merge")

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 SPLIT_METHODS = ("subject", "random")
+DUPLICATE_POLICIES = ("together", "drop")
 SPLIT_NAMES = ("train", "val", "test")
 RATIO_TOLERANCE = 1e-6
 
@@ -36,12 +37,12 @@ def _subject_split(manifest: pd.DataFrame, ratios: dict[str, float], rng: np.ran
     class (patients give blasts, healthy donors normal cells), so this is stratified by class.
     """
     parts = [name for name in SPLIT_NAMES if ratios[name] > 0]
-    subjects = manifest.groupby("patient_id")["label"].agg(cells="size", label=lambda s: s.mode().iloc[0])
+    subjects = manifest.groupby("group")["label"].agg(cells="size", label=lambda s: s.mode().iloc[0])
     assignment: dict[str, str] = {}
     for label, group in subjects.groupby("label"):
         if len(group) < len(parts):
             raise ValueError(
-                f"class {label} has {len(group)} subject(s), fewer than the {len(parts)} parts "
+                f"class {label} has {len(group)} subject(s) or image group(s), fewer than the {len(parts)} parts "
                 f"{parts}: a subject-disjoint split is impossible; use more subjects or split.method: random"
             )
         order = group.index.to_numpy()[rng.permutation(len(group))]
@@ -55,24 +56,49 @@ def _subject_split(manifest: pd.DataFrame, ratios: dict[str, float], rng: np.ran
             name = max(parts, key=lambda n: (target[n] - filled[n]) / target[n])
             assignment[subject] = name
             filled[name] += group.at[subject, "cells"]
-    return manifest["patient_id"].map(assignment)
+    return manifest["group"].map(assignment)
 
 
 def _random_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
-    """Cell-level split stratified by class (the studies' protocol; leaks subjects)."""
-    index = manifest.index.to_numpy()
-    labels = manifest["label"].to_numpy()
-    split = pd.Series("train", index=manifest.index)
+    """Cell-level split stratified by class (the studies' protocol; leaks subjects).
+
+    Byte-identical copies of an image (same sha256) go to the same part.
+    """
+    units = manifest.groupby("copies")["label"].agg(lambda s: s.mode().iloc[0])
+    index, labels = units.index.to_numpy(), units.to_numpy()
+    split = pd.Series("train", index=units.index)
     rest, test = train_test_split(index, test_size=ratios["test"], stratify=labels, random_state=seed)
     split[test] = "test"
     if ratios["val"] > 0:
         val_share = ratios["val"] / (ratios["train"] + ratios["val"])
-        _, val = train_test_split(rest, test_size=val_share, stratify=manifest.loc[rest, "label"], random_state=seed)
+        _, val = train_test_split(rest, test_size=val_share, stratify=units[rest], random_state=seed)
         split[val] = "val"
-    return split
+    return manifest["copies"].map(split)
 
 
-def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float], seed: int) -> pd.DataFrame:
+def _grouping(pool: pd.DataFrame) -> pd.DataFrame:
+    """Add ``copies`` (images with the same bytes) and ``group`` (what must stay in one part).
+
+    The group is the subject where it is known. Where it is not (Aria, ALL-IDB), each image is its
+    own group, except that byte-identical copies form one group, so a duplicate never lies on
+    both sides of the split. Copies of one image under two subjects join the first subject's group.
+    """
+    copies = pool["sha256"] if "sha256" in pool and pool["sha256"].ne("").all() else pool["image_id"]
+    own = pool["patient_id"].astype(str).where(pool["patient_id"].astype(str) != "", "image:" + copies)
+    group = own.groupby(copies).transform("first")
+    return pool.assign(copies=copies.to_numpy(), group=group.to_numpy())
+
+
+def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep one file of each set of byte-identical images; returns the rest and how many were dropped."""
+    if "sha256" not in manifest:
+        return manifest, 0
+    kept = manifest.sort_values("image_id").drop_duplicates("sha256", keep="first").sort_index()
+    return kept, len(manifest) - len(kept)
+
+
+def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float], seed: int,
+                  duplicates: str = "together") -> pd.DataFrame:
     """Split the training subset of a manifest.
 
     Args:
@@ -80,14 +106,21 @@ def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float],
         method: ``subject`` (subject-disjoint, default) or ``random`` (cell-level).
         ratios: ``{"train": .., "val": .., "test": ..}`` summing to 1.
         seed: the same seed gives the same split.
+        duplicates: byte-identical images are kept ``together`` in one part, or all but one
+            copy are dropped (``drop``). Either way no duplicate straddles two parts.
 
     Returns:
         One row per image of the training subset: ``image_id``, ``patient_id``, ``label``, ``split``.
     """
     if method not in SPLIT_METHODS:
         raise ValueError(f"unknown split method '{method}'; allowed: {', '.join(SPLIT_METHODS)}")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"unknown duplicates policy '{duplicates}'; allowed: {', '.join(DUPLICATE_POLICIES)}")
     check_ratios(ratios)
-    pool = manifest.loc[manifest["subset"] == "training"].reset_index(drop=True)
+    pool = manifest.loc[manifest["subset"] == "training"]
+    if duplicates == "drop":
+        pool, _ = drop_duplicates(pool)
+    pool = _grouping(pool.reset_index(drop=True))
     if pool.empty:
         raise ValueError("the manifest has no training images to split")
     if method == "subject":

@@ -22,6 +22,7 @@ rule ingest:
         "results/logs/ingest/{dataset}.log",
     params:
         format=lambda wildcards: dataset_config(wildcards)["format"],
+        options=lambda wildcards: dataset_config(wildcards).get("options", {}),
     threads: 4
     resources:
         mem_mb=2000,

@@ -5,7 +5,9 @@ log_to(snakemake.log[0])
 from leukobench.io import atomic_path
 from leukobench.readers import read_dataset
 
-manifest, rejected = read_dataset(snakemake.params.format, snakemake.input.raw, threads=snakemake.threads)
+manifest, rejected = read_dataset(
+    snakemake.params.format, snakemake.input.raw, threads=snakemake.threads, options=snakemake.params.options or None
+)
 print(f"{len(manifest)} images read, {len(rejected)} rejected (see {snakemake.output.rejected})")
 print(manifest.groupby(["subset", "class_name"]).size().to_string())
 with atomic_path(snakemake.output.rejected) as tmp:

@@ -8,7 +8,10 @@ from leukobench.io import atomic_path
 from leukobench.splits import assign_splits
 
 options = snakemake.params.split
-splits = assign_splits(pd.read_parquet(snakemake.input.manifest), options["method"], options["ratios"], options["seed"])
+manifest = pd.read_parquet(snakemake.input.manifest)
+copies = manifest.loc[manifest["subset"] == "training", "sha256"].duplicated().sum()
+print(f"{copies} image(s) are byte-identical copies of another; duplicates: {options['duplicates']}")
+splits = assign_splits(manifest, options["method"], options["ratios"], options["seed"], options["duplicates"])
 print(splits.groupby(["split", "label"]).agg(images=("image_id", "size"), subjects=("patient_id", "nunique")).to_string())
 with atomic_path(snakemake.output.splits) as tmp:
     splits.to_parquet(tmp, index=False)
