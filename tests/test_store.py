@@ -77,8 +77,75 @@ def test_split_rows_missing_from_the_manifest_are_an_error(dataset, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"size": 4}, "at least 8"), ({"size": 32, "color": "hsv"}, "colour mode 'hsv'"), ({"size": 32, "balance": "smote"}, "balance 'smote'"),
+    ({"size": 4}, "at least 8"), ({"size": 32, "color": "hsv"}, "colour mode 'hsv'"), ({"size": 32, "balance": "oversample"}, "needs per_class"), ({"size": 32, "normalization": "zscore"}, "normalization 'zscore'"), ({"size": 32, "balance": "smote"}, "balance 'smote'"),
 ])
 def test_bad_preparation_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Preparation(**kwargs)
+
+
+AUGMENTATION = {"rotation_range": 30, "shear_range": 0.2, "brightness_range": [0.1, 1.0]}  # Varol's Dataset3
+
+
+@pytest.fixture
+def big_dataset(tmp_path):
+    """Imbalanced like C-NMC: more blasts than normal cells."""
+    subjects = {**{str(s): 10 for s in range(1, 9)}, **{f"H{s}": 8 for s in range(1, 6)}}
+    write_cnmc_layout(tmp_path / "raw", subjects)
+    manifest, _ = read_dataset("cnmc", tmp_path / "raw")
+    return manifest, assign_splits(manifest, "subject", {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+
+
+@pytest.mark.parametrize("per_class", [20, 30])
+def test_undersampling_to_n_per_class_gives_n_per_class(big_dataset, tmp_path, per_class):
+    manifest, splits = big_dataset
+    build_store(manifest, splits, Preparation(size=8, per_class=per_class), tmp_path / "s.parquet")
+    frame = load_store(tmp_path / "s.parquet").frame
+    assert frame.groupby("label").size().tolist() == [per_class, per_class]
+    assert not frame["augmented"].any()
+
+
+def test_undersampling_beyond_what_exists_names_the_split_and_class(big_dataset, tmp_path):
+    manifest, splits = big_dataset
+    with pytest.raises(ValueError, match=r"class 0: \d+ images wanted but only \d+ available"):
+        build_store(manifest, splits, Preparation(size=8, per_class=200), tmp_path / "s.parquet")
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_oversampling_adds_augmented_copies_to_the_training_split_only(big_dataset, tmp_path):
+    manifest, splits = big_dataset
+    prep = Preparation(size=16, balance="oversample", per_class=100, augmentation=AUGMENTATION)
+    build_store(manifest, splits, prep, tmp_path / "s.parquet")
+    store = load_store(tmp_path / "s.parquet")
+    frame = store.frame
+    assert frame.groupby("label").size().tolist() == [100, 100]
+    augmented = frame[frame["augmented"]]
+    assert len(augmented) > 0 and set(augmented["split"]) == {"train"}
+    train_originals = set(frame.loc[(frame["split"] == "train") & ~frame["augmented"], "image_id"])
+    assert set(augmented["source"]) <= train_originals
+    assert not store.metadata["leaky"]
+    source_of = frame.set_index("image_id")
+    first = augmented.iloc[0]
+    assert source_of.loc[first["source"], "label"] == first["label"]
+    assert not np.array_equal(store.images[augmented.index[0]], store.images[source_of.index.get_loc(first["source"])])
+
+
+def test_augmenting_before_the_split_is_leaky_and_marked(big_dataset, tmp_path):
+    manifest, splits = big_dataset
+    prep = Preparation(size=16, balance="oversample", per_class=100, augmentation=AUGMENTATION, augment_scope="before_split")
+    build_store(manifest, splits, prep, tmp_path / "s.parquet")
+    store = load_store(tmp_path / "s.parquet")
+    assert store.metadata["leaky"]
+    assert set(store.frame.loc[store.frame["augmented"], "split"]) > {"train"}
+
+
+def test_normalisation_statistics_come_from_the_training_split(big_dataset, tmp_path):
+    manifest, splits = big_dataset
+    build_store(manifest, splits, Preparation(size=8, normalization="per_channel"), tmp_path / "s.parquet")
+    store = load_store(tmp_path / "s.parquet")
+    train, _, _ = store.part("train")
+    np.testing.assert_allclose(store.metadata["normalization"]["mean"], train.reshape(-1, 3).mean(axis=0))
+    everything = store.images.reshape(-1, 3).mean(axis=0)
+    assert not np.allclose(store.metadata["normalization"]["mean"], everything)
+    build_store(manifest, splits, Preparation(size=8, normalization="mean_image"), tmp_path / "m.parquet")
+    assert np.asarray(load_store(tmp_path / "m.parquet").metadata["normalization"]["mean"]).shape == (8, 8, 3)

@@ -25,30 +25,62 @@ from leukobench.io import atomic_path
 from leukobench.readers import decode_image
 
 STORE_COLUMNS = [
-    "image_id", "label", "class_name", "patient_id", "split", "source",
+    "image_id", "label", "class_name", "patient_id", "split", "source", "augmented",
     "height", "width", "channels", "pixels",
 ]
 METADATA_KEY = b"leukobench"
 COLOR_MODES = {"rgb": 3, "gray": 1}
-BALANCE_MODES = ("none", "undersample")
+BALANCE_MODES = ("none", "undersample", "oversample")
+AUGMENT_SCOPES = ("train", "before_split")
+NORMALIZATIONS = ("none", "mean_image", "per_channel")
 
 
 @dataclass(frozen=True)
 class Preparation:
-    """How raw images become model inputs; saved with the store and with every model."""
+    """How raw images become model inputs; saved with the store and with every model.
+
+    Attributes:
+        size: side of the square images, in pixels.
+        color: ``rgb`` or ``gray``.
+        balance: ``none``; ``undersample`` (each class reduced, Varol's Dataset1/2);
+            ``oversample`` (originals plus augmented copies, Varol's Dataset3).
+        per_class: images per class over all splits (None: as many as the smallest class has).
+        augmentation: options of :class:`leukobench.augment.Augmentation` for oversampling.
+        augment_scope: ``train`` (augmented copies only in the training split, default) or
+            ``before_split`` (the studies' protocol: augmented copies of any image may land in
+            validation or test; leaky, and marked so in the store's metadata).
+        normalization: ``none``, ``mean_image`` (subtract the training split's mean image, Abed)
+            or ``per_channel`` (standardise each channel with the training split's statistics).
+        seed: seed of sampling and augmentation.
+    """
 
     size: int
     color: str = "rgb"
     balance: str = "undersample"
+    per_class: int | None = None
+    augmentation: dict | None = None
+    augment_scope: str = "train"
+    normalization: str = "none"
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.size < 8:
             raise ValueError(f"image size must be at least 8 px, got {self.size}")
-        if self.color not in COLOR_MODES:
-            raise ValueError(f"colour mode '{self.color}' unknown; allowed: {', '.join(COLOR_MODES)}")
-        if self.balance not in BALANCE_MODES:
-            raise ValueError(f"balance '{self.balance}' unknown; allowed: {', '.join(BALANCE_MODES)}")
+        for name, value, allowed in (("color", self.color, COLOR_MODES), ("balance", self.balance, BALANCE_MODES),
+                                     ("augment_scope", self.augment_scope, AUGMENT_SCOPES),
+                                     ("normalization", self.normalization, NORMALIZATIONS)):
+            if value not in allowed:
+                label = "colour mode" if name == "color" else name
+                raise ValueError(f"{label} '{value}' unknown; allowed: {', '.join(allowed)}")
+        if self.per_class is not None and self.per_class < 2:
+            raise ValueError(f"per_class must be at least 2, got {self.per_class}")
+        if self.balance == "oversample" and (self.per_class is None or not self.augmentation):
+            raise ValueError("balance 'oversample' needs per_class (images per class) and augmentation options")
+
+    @property
+    def leaky(self) -> bool:
+        """True when augmented copies may share a source with validation or test images."""
+        return self.balance == "oversample" and self.augment_scope == "before_split"
 
     @property
     def channels(self) -> int:
@@ -98,17 +130,98 @@ def load_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
     return to_model_input(image, prep)
 
 
+def split_targets(rows: pd.DataFrame, prep: Preparation) -> dict[str, int]:
+    """Images per class wanted in each split.
+
+    Without ``per_class``: the smallest class of the split. With it: ``per_class`` shared between
+    the splits in proportion to their sizes, so the store holds ``per_class`` images per class.
+    With ``oversample`` limited to the training split, validation and test keep balanced
+    originals (their smallest class) and the training split gets the rest of ``per_class``:
+    augmented copies cannot fill held-out splits without leaking their sources.
+    """
+    counts = rows.groupby(["split", "label"]).size().unstack(fill_value=0)
+    if prep.per_class is None:
+        return counts.min(axis=1).to_dict()
+    if prep.balance == "oversample" and prep.augment_scope == "train":
+        targets = counts.min(axis=1).to_dict()
+        targets["train"] = prep.per_class - sum(n for split, n in targets.items() if split != "train")
+        if targets["train"] < 1:
+            raise ValueError(f"per_class {prep.per_class} is smaller than the validation and test images per class")
+        return targets
+    shares = counts.sum(axis=1) / counts.to_numpy().sum()
+    targets = (shares * prep.per_class).round().astype(int)
+    targets.iloc[-1] += prep.per_class - targets.sum()  # rounding never changes the total
+    return targets.to_dict()
+
+
+def _sample(part: pd.DataFrame, n: int, rng: np.random.Generator, what: str) -> pd.DataFrame:
+    if n > len(part):
+        raise ValueError(f"{what}: {n} images wanted but only {len(part)} available; lower per_class "
+                         "or use balance: oversample")
+    return part.iloc[np.sort(rng.choice(len(part), size=n, replace=False))]
+
+
 def balance(rows: pd.DataFrame, prep: Preparation) -> pd.DataFrame:
-    """Undersample each split to its smallest class (seeded); 'none' keeps every row."""
+    """Sample each split and class to its target (seeded). Oversampled training classes keep all
+    originals (up to the target) and get a column ``copies``: how many augmented images to add.
+    """
+    rows = rows.assign(copies=0)
     if prep.balance == "none":
         return rows
     rng = np.random.default_rng(prep.seed)
+    targets = split_targets(rows, prep)
     kept = []
-    for _, part in rows.groupby("split", sort=True):
-        smallest = part["label"].value_counts().min()
-        for _, cls in part.groupby("label", sort=True):
-            kept.append(cls.iloc[np.sort(rng.choice(len(cls), size=smallest, replace=False))])
+    for (split, label), part in rows.groupby(["split", "label"], sort=True):
+        target, what = targets[split], f"split {split}, class {label}"
+        if prep.balance == "oversample" and (split == "train" or prep.augment_scope == "before_split"):
+            chosen = _sample(part, min(target, len(part)), rng, what)
+            extra = target - len(chosen)
+            chosen = chosen.assign(copies=np.bincount(np.arange(extra) % len(chosen), minlength=len(chosen)))
+            kept.append(chosen)
+        else:
+            kept.append(_sample(part, target, rng, what))
     return pd.concat(kept).sort_values("image_id").reset_index(drop=True)
+
+
+def _augmented_rows(rows: pd.DataFrame, images: np.ndarray, prep: Preparation) -> tuple[pd.DataFrame, np.ndarray]:
+    """Augmented copies of the rows that ask for them (``copies``), at the store's size."""
+    from leukobench.augment import Augmentation, augment_many
+
+    aug = Augmentation.from_config(prep.augmentation)
+    parts, arrays = [], []
+    for label, group in rows[rows["copies"] > 0].groupby("label", sort=True):
+        positions = group.index.to_numpy()
+        count = int(group["copies"].sum())
+        made, source = augment_many(images[positions], aug, seed=prep.seed + int(label), count=count)
+        origin = group.iloc[source]
+        numbers = origin.groupby("image_id").cumcount().to_numpy()
+        parts.append(origin.assign(
+            image_id=[f"{i}#aug{k}" for i, k in zip(origin["image_id"], numbers)],
+            source=origin["image_id"].to_numpy(), augmented=True))
+        arrays.append(made)
+    if not parts:
+        return rows.iloc[:0].assign(source="", augmented=True), images[:0]
+    return pd.concat(parts, ignore_index=True), np.concatenate(arrays)
+
+
+def _leaky_resplit(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The studies' protocol: augmented copies are split at random like any image (leaks sources)."""
+    rng = np.random.default_rng(seed)
+    augmented = rows["augmented"].to_numpy()
+    shares = rows.loc[~augmented, "split"].value_counts(normalize=True)
+    rows.loc[augmented, "split"] = rng.choice(shares.index.to_numpy(), size=augmented.sum(), p=shares.to_numpy())
+    return rows
+
+
+def normalization_stats(images: np.ndarray, prep: Preparation) -> dict | None:
+    """Statistics of the training images for the model's first layer (None: no normalisation)."""
+    if prep.normalization == "none" or len(images) == 0:
+        return None
+    pixels = images.astype(np.float64)
+    if prep.normalization == "mean_image":
+        return {"mean": pixels.mean(axis=0).tolist(), "variance": 1.0}
+    axes = (0, 1, 2)
+    return {"mean": pixels.mean(axis=axes).tolist(), "variance": pixels.var(axis=axes).tolist()}
 
 
 def build_store(manifest: pd.DataFrame, splits: pd.DataFrame, prep: Preparation, out_path: str | os.PathLike,
@@ -128,18 +241,30 @@ def build_store(manifest: pd.DataFrame, splits: pd.DataFrame, prep: Preparation,
         raise ValueError(f"{len(splits) - len(rows)} image(s) of the split are missing from the manifest")
     rows = balance(rows, prep)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        images = list(pool.map(lambda p: load_image(p, prep), rows["path"]))
+        images = np.stack(list(pool.map(lambda p: load_image(p, prep), rows["path"])))
+    rows = rows.assign(source=rows["path"], augmented=False)
+    extra_rows, extra_images = _augmented_rows(rows, images, prep)
+    rows, images = pd.concat([rows, extra_rows], ignore_index=True), np.concatenate([images, extra_images])
+    if prep.leaky:
+        rows = _leaky_resplit(rows, prep.seed)
     class_names = (
         manifest[["label", "class_name"]].drop_duplicates().sort_values("label")["class_name"].tolist()
     )
     table = pd.DataFrame({
         "image_id": rows["image_id"], "label": rows["label"].astype("int16"), "class_name": rows["class_name"],
-        "patient_id": rows["patient_id"].astype(str), "split": rows["split"], "source": rows["path"],
+        "patient_id": rows["patient_id"].astype(str), "split": rows["split"], "source": rows["source"],
+        "augmented": rows["augmented"].astype(bool),
         "height": np.int16(prep.size), "width": np.int16(prep.size), "channels": np.int16(prep.channels),
     })
     arrow = pa.Table.from_pandas(table, preserve_index=False).append_column(
         "pixels", pa.array([image.tobytes() for image in images], type=pa.binary()))
-    metadata = {"preparation": prep.__dict__, "class_names": class_names, **(provenance or {})}
+    metadata = {
+        "preparation": prep.__dict__, "class_names": class_names, "leaky": prep.leaky,
+        "normalization": normalization_stats(images[(table["split"] == "train").to_numpy()], prep),
+        "duplicate_images": int(manifest.loc[manifest["image_id"].isin(rows["image_id"]), "sha256"].duplicated().sum())
+        if "sha256" in manifest else 0,
+        **(provenance or {}),
+    }
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: json.dumps(metadata).encode()})
     with atomic_path(out_path) as tmp:
         pq.write_table(arrow, tmp)
