@@ -31,8 +31,12 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         if dataset["format"] in GENERATED_FORMATS:
             continue
         path = dataset.get("path")
+        if "url" in dataset:
+            if path:
+                problems.append(f"datasets.{name}: give either path or url, not both")
+            continue
         if not path:
-            problems.append(f"datasets.{name}.path: missing; format '{dataset['format']}' needs the folder of the dataset")
+            problems.append(f"datasets.{name}.path: missing; format '{dataset['format']}' needs the folder of the dataset (or a url)")
         elif not (base / path).exists():
             problems.append(f"datasets.{name}.path: '{path}' does not exist; point it at the dataset's folder")
     try:

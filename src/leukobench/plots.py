@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-import uuid
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib
 
@@ -28,6 +26,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve  # noqa: E402
 
+from leukobench.io import atomic_path  # noqa: E402
 from leukobench.metrics import METRIC_NAMES, check_inputs, n_classes  # noqa: E402
 
 DPI = 130
@@ -73,15 +72,8 @@ SUBTITLE_WIDTH_CHARS = 110
 
 def _save(fig: Figure, path: str | os.PathLike) -> None:
     """Write ``fig`` as PNG to ``path`` atomically (temporary file in the same folder, then replace)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
+    with atomic_path(path) as temporary:
         fig.savefig(temporary, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.15)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _new_figure(width: float, height: float, panels: int = 1) -> tuple[Figure, list[Axes]]:
@@ -394,3 +386,46 @@ def _comparison_limits(
         return 0.0, 1.0
     margin = 0.05 * max(values.max() - values.min(), 0.1)
     return max(0.0, values.min() - margin), min(1.0, values.max()) + margin
+
+
+SAMPLES_PER_ROW = 8
+
+
+def plot_sample_sheet(frame: pd.DataFrame, images: np.ndarray, class_names: Sequence[str], path: str | os.PathLike,
+                      title: str, seed: int = 0) -> None:
+    """What the models are fed: per class, a row of original images and a row of augmented ones.
+
+    Args:
+        frame: the store's rows (``label``, ``split``, ``augmented``), aligned with ``images``.
+        images: uint8 (n, H, W, C) pixels as stored (RGB or gray).
+        class_names: names of the labels 0..k-1.
+        path: the PNG to write.
+        title: the figure title.
+        seed: which images are shown.
+    """
+    _checked_frame(frame, "frame", ("label", "split", "augmented"))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, name in enumerate(class_names):
+        for augmented in (False, True):
+            chosen = np.flatnonzero((frame["label"].to_numpy() == label) & (frame["augmented"].to_numpy() == augmented))
+            if len(chosen):
+                picked = np.sort(rng.choice(chosen, size=min(SAMPLES_PER_ROW, len(chosen)), replace=False))
+                rows.append((f"{name}\n{'augmented' if augmented else 'original'}", picked))
+    if not rows:
+        raise ValueError("frame: no images to show")
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(1.3 * SAMPLES_PER_ROW + 1.2, 1.4 * len(rows) + 0.6))
+        axes = fig.subplots(len(rows), SAMPLES_PER_ROW, squeeze=False)
+        for (label, picked), row_axes in zip(rows, axes):
+            for k, ax in enumerate(row_axes):
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.spines[:].set_visible(False)
+                if k < len(picked):
+                    image = images[picked[k]]
+                    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
+                    ax.set_title(frame["split"].iloc[picked[k]], fontsize=8)
+            row_axes[0].set_ylabel(label, rotation=0, ha="right", va="center")
+        fig.suptitle(title)
+        _save(fig, path)

@@ -24,9 +24,11 @@ def dataset_config(wildcards):
 
 
 def raw_folder(wildcards):
-    """Where the reader finds the raw files: generated under resources/raw/, or the configured path."""
+    """Where the reader finds the raw files: generated, downloaded, or the configured path."""
     dataset = dataset_config(wildcards)
     if dataset["format"] == "synthetic":
+        return f"resources/synthetic/{wildcards.dataset}"
+    if "url" in dataset:
         return f"resources/raw/{wildcards.dataset}"
     return dataset["path"]
 

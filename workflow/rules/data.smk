@@ -1,6 +1,6 @@
 rule synthesize:
     output:
-        directory("resources/raw/{dataset}"),
+        directory("resources/synthetic/{dataset}"),
     log:
         "results/logs/synthesize/{dataset}.log",
     params:
@@ -10,6 +10,21 @@ rule synthesize:
         "../../envs/leukobench.yaml"
     script:
         "../scripts/synthesize.py"
+
+
+rule download:
+    output:
+        directory("resources/raw/{dataset}"),
+    log:
+        "results/logs/download/{dataset}.log",
+    params:
+        url=lambda wildcards: dataset_config(wildcards)["url"],
+        sha256=lambda wildcards: dataset_config(wildcards).get("sha256"),
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/download.py"
 
 
 rule ingest:

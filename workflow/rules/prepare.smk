@@ -4,6 +4,12 @@ rule store:
         splits="results/{dataset}/splits.parquet",
     output:
         store="results/{dataset}/store/{variant}/{size}px.parquet",
+        samples=report(
+            "results/{dataset}/store/{variant}/{size}px_samples.png",
+            caption="../report/samples.rst",
+            category="Data",
+            labels={"dataset": "{dataset}", "variant": "{variant}", "size": "{size} px"},
+        ),
     log:
         "results/logs/store/{dataset}/{variant}/{size}px.log",
     params:

@@ -4,7 +4,8 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.store import Preparation, build_store
+from leukobench.plots import plot_sample_sheet
+from leukobench.store import Preparation, build_store, load_store
 
 table = build_store(
     pd.read_parquet(snakemake.input.manifest),
@@ -15,3 +16,6 @@ table = build_store(
     provenance={"dataset": snakemake.wildcards.dataset, "variant": snakemake.wildcards.variant},
 )
 print(table.groupby(["split", "class_name"]).size().to_string())
+store = load_store(snakemake.output.store)
+plot_sample_sheet(store.frame, store.images, store.class_names, snakemake.output.samples,
+                  title=f"{snakemake.wildcards.dataset}, {snakemake.wildcards.variant}, {snakemake.wildcards.size} px")

@@ -1,0 +1,464 @@
+"""Tests of leukobench.download against a real HTTP server on 127.0.0.1 and real archives."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import io
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import write_image
+from leukobench.download import (
+    MARKER_NAME,
+    TMP_PREFIX,
+    ArchiveError,
+    ChecksumError,
+    DestinationError,
+    DownloadError,
+    fetch_dataset,
+)
+
+LOCALHOST = "127.0.0.1"
+TAR_MODES = {"tar": "w", "tar.gz": "w:gz", "tgz": "w:gz", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}
+ARCHIVE_FORMATS = ("zip", *TAR_MODES)
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+TIMEOUT_S = 5.0
+POLL_INTERVAL_S = 0.02  # how fast the server notices shutdown()
+
+
+# --------------------------------------------------------------------------- building data
+
+
+def make_tree(root: Path) -> Path:
+    """A small dataset folder: BMP and PNG cells in the Kaggle C-NMC layout, plus a labels csv."""
+    base = root / "C-NMC_Leukemia"
+    write_image(base / "training_data" / "fold_0" / "all" / "UID_1_1_1_all.bmp", seed=1)
+    write_image(base / "training_data" / "fold_0" / "hem" / "UID_H1_1_1_hem.bmp", seed=2)
+    png = np.random.default_rng(3).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    (base / "validation_data").mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(base / "validation_data" / "cell.png"), png)
+    (base / "validation_data" / "labels.csv").write_text("Patient_ID,new_names,labels\nH1,1.bmp,0\n")
+    return root
+
+
+def tree_files(root: Path) -> dict[str, bytes]:
+    """Relative path -> content of every file below root, the completion marker excluded."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MARKER_NAME
+    }
+
+
+def make_archive(tree: Path, out: Path, fmt: str) -> Path:
+    """Pack the content of ``tree`` (keeping its top-level folders) as ``out`` in format ``fmt``."""
+    files = sorted(p for p in tree.rglob("*") if p.is_file())
+    if fmt == "zip":
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in files:
+                zf.write(path, path.relative_to(tree).as_posix())
+    else:
+        with tarfile.open(out, TAR_MODES[fmt]) as tar:
+            for path in files:
+                tar.add(path, path.relative_to(tree).as_posix())
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def zip_with(members: dict[str, bytes], out: Path, links: dict[str, str] | None = None) -> Path:
+    """A zip holding symlink members, then arbitrary (possibly unsafe) member names."""
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name), data)
+    return out
+
+
+def tar_with(members: dict[str, bytes], out: Path, links: dict[str, str] | None = None) -> Path:
+    """A tar.gz holding symlink members, then arbitrary (possibly unsafe) member names."""
+    with tarfile.open(out, "w:gz") as tar:
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def leftovers(parent: Path) -> list[str]:
+    """Names of fetch temporaries in ``parent``."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(TMP_PREFIX))
+
+
+def dead_pid() -> int:
+    """The id of a process that has just exited."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+# --------------------------------------------------------------------------- HTTP server
+
+
+class CountingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder, records each request; /truncated/<file> announces more bytes than it sends."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        """Record the request, then serve it."""
+        self.server.requests.append(self.path)
+        if self.path.startswith("/truncated/"):
+            body = (Path(self.directory) / self.path.removeprefix("/truncated/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(2 * len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Keep the test output quiet."""
+
+
+class Server:
+    """A running ThreadingHTTPServer on 127.0.0.1 serving ``www``."""
+
+    def __init__(self, www: Path) -> None:
+        """Start serving in a background thread."""
+        handler = functools.partial(CountingHandler, directory=str(www))
+        self.httpd = http.server.ThreadingHTTPServer((LOCALHOST, 0), handler)
+        self.httpd.requests = []
+        self.www = www
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(POLL_INTERVAL_S,), daemon=True)
+        self.thread.start()
+
+    @property
+    def requests(self) -> list[str]:
+        """Paths requested so far."""
+        return self.httpd.requests
+
+    def url(self, name: str) -> str:
+        """The URL of a file served from www."""
+        return f"http://{LOCALHOST}:{self.httpd.server_address[1]}/{name}"
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(TIMEOUT_S)
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    """A local HTTP server (no proxy in between) serving tmp_path/www."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    www = tmp_path / "www"
+    www.mkdir()
+    running = Server(www)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """The dataset folder to pack and fetch."""
+    return make_tree(tmp_path / "tree")
+
+
+# --------------------------------------------------------------------------- URL sources
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+def test_url_archive_is_unpacked_with_marker(server: Server, tree: Path, tmp_path: Path, fmt: str) -> None:
+    archive = make_archive(tree, server.www / f"data.{fmt}", fmt)
+    dest = tmp_path / "raw" / "cnmc"
+    result = fetch_dataset(server.url(archive.name), dest, sha256_of(archive), timeout=TIMEOUT_S)
+    assert result == dest
+    assert tree_files(dest) == tree_files(tree)
+    assert (dest / "C-NMC_Leukemia" / "training_data").is_dir()  # structure kept as in the archive
+    marker = json.loads((dest / MARKER_NAME).read_text())
+    assert marker["source"] == server.url(archive.name)
+    assert marker["sha256"] == marker["received_sha256"] == sha256_of(archive)
+    assert leftovers(dest.parent) == []
+
+
+def test_finished_fetch_is_not_fetched_again(server: Server, tree: Path, tmp_path: Path) -> None:
+    archive = make_archive(tree, server.www / "data.zip", "zip")
+    dest = tmp_path / "raw" / "cnmc"
+    fetch_dataset(server.url("data.zip"), dest, sha256_of(archive), timeout=TIMEOUT_S)
+    assert len(server.requests) == 1
+    fetch_dataset(server.url("data.zip"), dest, sha256_of(archive), timeout=TIMEOUT_S)
+    fetch_dataset(server.url("data.zip"), dest, timeout=TIMEOUT_S)  # no sha256 given: also complete
+    assert len(server.requests) == 1
+
+
+def test_finished_fetch_of_another_source_is_not_replaced(server: Server, tree: Path, tmp_path: Path) -> None:
+    make_archive(tree, server.www / "a.zip", "zip")
+    make_archive(tree, server.www / "b.zip", "zip")
+    dest = tmp_path / "raw" / "cnmc"
+    fetch_dataset(server.url("a.zip"), dest, timeout=TIMEOUT_S)
+    with pytest.raises(DestinationError, match="a.zip"):
+        fetch_dataset(server.url("b.zip"), dest, timeout=TIMEOUT_S)
+    assert json.loads((dest / MARKER_NAME).read_text())["source"] == server.url("a.zip")
+
+
+def test_checksum_mismatch_names_both_hashes_and_keeps_nothing(server: Server, tree: Path, tmp_path: Path) -> None:
+    archive = make_archive(tree, server.www / "data.zip", "zip")
+    wrong = "0" * 64
+    dest = tmp_path / "raw" / "cnmc"
+    with pytest.raises(ChecksumError) as caught:
+        fetch_dataset(server.url("data.zip"), dest, wrong, timeout=TIMEOUT_S)
+    message = str(caught.value)
+    assert wrong in message and sha256_of(archive) in message
+    assert server.url("data.zip") in message and "sha256" in message and "config" in message
+    assert isinstance(caught.value, ValueError)
+    assert not dest.exists()
+    assert leftovers(dest.parent) == []
+
+
+def test_malformed_sha256_fails_before_any_request(server: Server, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="64 hexadecimal"):
+        fetch_dataset(server.url("data.zip"), tmp_path / "raw" / "x", "abc123", timeout=TIMEOUT_S)
+    assert server.requests == []
+
+
+def test_truncated_download_is_an_error(server: Server, tree: Path, tmp_path: Path) -> None:
+    archive = make_archive(tree, server.www / "data.zip", "zip")
+    dest = tmp_path / "raw" / "cnmc"
+    url = server.url("truncated/data.zip")
+    with pytest.raises(DownloadError) as caught:
+        fetch_dataset(url, dest, timeout=TIMEOUT_S)
+    message = str(caught.value)
+    assert url in message and "truncated" in message
+    assert str(archive.stat().st_size // 2) in message and str(2 * archive.stat().st_size) in message
+    assert not dest.exists()
+    assert leftovers(dest.parent) == []
+
+
+def test_http_404_is_a_download_error_naming_the_url(server: Server, tmp_path: Path) -> None:
+    dest = tmp_path / "raw" / "cnmc"
+    url = server.url("missing.zip")
+    with pytest.raises(DownloadError, match="404") as caught:
+        fetch_dataset(url, dest, timeout=TIMEOUT_S)
+    assert url in str(caught.value)
+    assert not dest.exists()
+    assert leftovers(dest.parent) == []
+
+
+def test_refused_connection_is_a_download_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as probe:  # a port that was free a moment ago, and nobody listens on
+        probe.bind((LOCALHOST, 0))
+        port = probe.getsockname()[1]
+    url = f"http://{LOCALHOST}:{port}/data.zip"
+    with pytest.raises(DownloadError, match=url):
+        fetch_dataset(url, tmp_path / "raw" / "cnmc", timeout=TIMEOUT_S)
+
+
+def test_corrupt_download_is_an_error_and_nothing_is_kept(server: Server, tmp_path: Path) -> None:
+    (server.www / "data.zip").write_bytes(b"PK\x03\x04 this is not really a zip" * 10)
+    dest = tmp_path / "raw" / "cnmc"
+    with pytest.raises(ArchiveError, match="data.zip"):
+        fetch_dataset(server.url("data.zip"), dest, timeout=TIMEOUT_S)
+    assert not dest.exists()
+    assert leftovers(dest.parent) == []
+
+
+def test_html_page_instead_of_archive_is_explained(server: Server, tmp_path: Path) -> None:
+    (server.www / "data.zip").write_text("<!DOCTYPE html><html><body>Please sign in</body></html>")
+    with pytest.raises(ArchiveError, match="HTML page"):
+        fetch_dataset(server.url("data.zip"), tmp_path / "raw" / "cnmc", timeout=TIMEOUT_S)
+
+
+# --------------------------------------------------------------------------- archive safety and corruption
+
+
+@pytest.mark.parametrize("build", [zip_with, tar_with], ids=["zip", "tar.gz"])
+@pytest.mark.parametrize("bad", ["../evil.txt", "/tmp/leukobench-abs-evil.txt", "ok/../../evil.txt"])
+def test_member_outside_the_archive_is_refused(tmp_path: Path, build, bad: str) -> None:
+    archive = build({"data/ok.txt": b"fine", bad: b"evil"}, tmp_path / "evil.archive")
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError) as caught:
+        fetch_dataset(archive, dest)
+    assert bad in str(caught.value)
+    assert not dest.exists()
+    assert leftovers(dest.parent) == []
+    assert not list(tmp_path.rglob("evil.txt"))
+    assert not Path("/tmp/leukobench-abs-evil.txt").exists()
+
+
+@pytest.mark.parametrize("build", [zip_with, tar_with], ids=["zip", "tar.gz"])
+@pytest.mark.parametrize("target", ["../../outside", "/etc"])
+def test_link_pointing_outside_is_refused(tmp_path: Path, build, target: str) -> None:
+    archive = build({"data/ok.txt": b"fine"}, tmp_path / "links.archive", links={"data/link": target})
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError, match="data/link"):
+        fetch_dataset(archive, dest)
+    assert not dest.exists()
+    assert leftovers(dest.parent) == []
+
+
+def test_zip_link_chain_that_escapes_is_refused(tmp_path: Path) -> None:
+    """Each link looks harmless by name; followed together they leave the archive."""
+    archive = zip_with({"a/b/escape.txt": b"evil"}, tmp_path / "chain.zip", links={"a": ".", "a/b": ".."})
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError):
+        fetch_dataset(archive, dest)
+    assert not dest.exists()
+    assert not list(tmp_path.rglob("escape.txt"))
+
+
+def test_links_inside_the_archive_are_kept(tmp_path: Path) -> None:
+    archive = tar_with({"data/ok.txt": b"fine"}, tmp_path / "ok.tar.gz", links={"data/alias.txt": "ok.txt"})
+    dest = fetch_dataset(archive, tmp_path / "raw" / "x")
+    assert (dest / "data" / "alias.txt").is_symlink()
+    assert (dest / "data" / "alias.txt").read_bytes() == b"fine"
+
+
+def damage(path: Path, start: int, length: int = 64) -> None:
+    """Flip bits of ``length`` bytes of the file from ``start`` on."""
+    data = bytearray(path.read_bytes())
+    data[start : start + length] = bytes(x ^ 0x5A for x in data[start : start + length])
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar", "tar.gz", "tar.bz2", "tar.xz"])
+@pytest.mark.parametrize("where", [0.5, 0.9])
+def test_corrupt_archive_is_an_error_naming_it(tree: Path, tmp_path: Path, fmt: str, where: float) -> None:
+    archive = make_archive(tree, tmp_path / f"data.{fmt}", fmt)
+    if fmt == "tar":  # no checksum over the data of a plain tar: damage a member's header instead
+        with tarfile.open(archive) as tar:
+            start = tar.getmembers()[int(where * 3)].offset
+    else:
+        start = int(archive.stat().st_size * where)
+    damage(archive, start)
+    dest = tmp_path / "raw" / "cnmc"
+    with pytest.raises(ArchiveError) as caught:
+        fetch_dataset(archive, dest)
+    assert str(archive) in str(caught.value)
+    assert not dest.exists()
+    assert leftovers(dest.parent) == []
+
+
+def test_file_that_is_no_archive_is_an_error(tmp_path: Path) -> None:
+    source = tmp_path / "data.tar.gz"
+    source.write_bytes(os.urandom(2048))
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError, match="not a readable zip or tar"):
+        fetch_dataset(source, dest)
+    assert not dest.exists()
+
+
+# --------------------------------------------------------------------------- local sources
+
+
+@pytest.mark.parametrize("fmt", ARCHIVE_FORMATS)
+def test_local_archive_is_unpacked(tree: Path, tmp_path: Path, fmt: str) -> None:
+    archive = make_archive(tree, tmp_path / f"data.{fmt}", fmt)
+    dest = fetch_dataset(archive, tmp_path / "raw" / "cnmc", sha256_of(archive))
+    assert tree_files(dest) == tree_files(tree)
+    assert json.loads((dest / MARKER_NAME).read_text())["source"] == str(archive.resolve())
+    assert archive.exists()  # the user's archive stays
+
+
+def test_local_archive_checksum_mismatch(tree: Path, tmp_path: Path) -> None:
+    archive = make_archive(tree, tmp_path / "data.zip", "zip")
+    dest = tmp_path / "raw" / "cnmc"
+    with pytest.raises(ChecksumError, match=sha256_of(archive)):
+        fetch_dataset(archive, dest, "f" * 64)
+    assert not dest.exists()
+
+
+def test_local_folder_is_copied_and_left_unchanged(tree: Path, tmp_path: Path) -> None:
+    before = tree_files(tree)
+    dest = fetch_dataset(tree, tmp_path / "raw" / "cnmc")
+    assert not dest.is_symlink()
+    assert tree_files(dest) == before
+    assert (dest / MARKER_NAME).is_file()
+    assert tree_files(tree) == before and not (tree / MARKER_NAME).exists()
+    assert fetch_dataset(tree, dest) == dest  # complete: nothing copied again
+
+
+def test_local_folder_can_be_linked(tree: Path, tmp_path: Path) -> None:
+    dest = fetch_dataset(tree, tmp_path / "raw" / "cnmc", link=True)
+    assert dest.is_symlink() and dest.resolve() == tree.resolve()
+    assert fetch_dataset(tree, dest, link=True) == dest
+    assert not (tree / MARKER_NAME).exists()
+    assert leftovers(dest.parent) == []
+
+
+def test_missing_local_source_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        fetch_dataset(tmp_path / "nowhere", tmp_path / "raw" / "x")
+
+
+def test_dest_inside_the_source_folder_is_refused(tree: Path) -> None:
+    with pytest.raises(ValueError, match="inside the source"):
+        fetch_dataset(tree, tree / "raw" / "x")
+
+
+# --------------------------------------------------------------------------- existing dest, leftovers
+
+
+def test_existing_dest_without_marker_is_left_untouched(tree: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "raw" / "cnmc"
+    (dest / "mine").mkdir(parents=True)
+    (dest / "mine" / "notes.txt").write_text("my own data")
+    with pytest.raises(DestinationError) as caught:
+        fetch_dataset(tree, dest)
+    assert str(dest) in str(caught.value) and "Remove it" in str(caught.value)
+    assert tree_files(dest) == {"mine/notes.txt": b"my own data"}
+
+
+def test_existing_empty_dest_is_filled(tree: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "raw" / "cnmc"
+    dest.mkdir(parents=True)
+    fetch_dataset(tree, dest)
+    assert tree_files(dest) == tree_files(tree)
+
+
+def test_leftovers_of_a_killed_run_are_removed(tree: Path, tmp_path: Path) -> None:
+    from leukobench.download import _host_tag
+
+    parent = tmp_path / "raw"
+    parent.mkdir()
+    host = _host_tag()
+    stale_dir = parent / f"{TMP_PREFIX}{host}-{dead_pid()}-cnmc-abc123"
+    stale_file = parent / f"{TMP_PREFIX}{host}-{dead_pid()}-cnmc-def456.download"
+    live = parent / f"{TMP_PREFIX}{host}-{os.getpid()}-cnmc-ghi789"  # a fetch running now
+    other_dest = parent / f"{TMP_PREFIX}{host}-{dead_pid()}-cnmc-2-jkl012"  # another dataset's
+    (stale_dir / "C-NMC_Leukemia").mkdir(parents=True)
+    stale_file.write_bytes(b"half a download")
+    live.mkdir()
+    other_dest.mkdir()
+    dest = fetch_dataset(tree, parent / "cnmc")
+    assert tree_files(dest) == tree_files(tree)
+    assert not stale_dir.exists() and not stale_file.exists()
+    assert live.exists() and other_dest.exists()
