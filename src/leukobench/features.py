@@ -1,0 +1,312 @@
+"""Feature stores: one fixed-length float32 vector per image of an image store.
+
+The classical classifiers (:mod:`leukobench.classical`) learn from these vectors. Three
+extractors are registered in ``FEATURE_EXTRACTORS``:
+
+* ``pixels``: the image as it is stored (HWC), flattened and scaled to [0, 1] (Rezayi's
+  machine-learning baselines);
+* ``hog_pca``: Zhang (2024): grayscale, Histogram of Oriented Gradients, then PCA to
+  ``pca_components`` (100) dimensions. PCA is fitted on the train split only and applied to
+  every split, so nothing of the val or test images shapes the features;
+* ``cnn``: the output of the layer named ``features`` (the flattened convolutional body) of a
+  trained Keras cell: Varol's feature-extraction models FEM-k (Approach 2). Needs ``model_path``;
+  the model's preparation must be the store's.
+
+Layout of a feature store (Parquet): the columns ``image_id``, ``patient_id``, ``split``,
+``label``, ``class_name`` of the image store, and ``features``, one ``fixed_size_list<float32>[d]``
+column. A fixed-size list has no per-row offsets: its values are one contiguous float32 buffer,
+so :func:`load_features` turns the column into an ``(n, d)`` matrix with one reshape, no loop
+over rows and no stacking of ``d`` columns (``f0..fN`` columns would need one read per column,
+and CNN features reach ``d`` = 10^5). The file's key-value metadata (``leukobench``, JSON) holds
+the extractor, its parameters, the source store and its metadata, ``model_path`` and the class
+names. Files appear only when complete (:func:`leukobench.io.atomic_path`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
+
+from leukobench.io import atomic_path
+from leukobench.store import METADATA_KEY, Store, load_store
+from leukobench.train import TrainedModel
+
+ROW_COLUMNS = ["image_id", "patient_id", "split", "label", "class_name"]
+FEATURE_COLUMN = "features"
+TRAIN_SPLIT = "train"
+FEATURE_LAYER = "features"  # every registered Keras model gives its flattened conv output this name
+ROW_GROUP_BYTES = 64 << 20  # feature bytes per Parquet row group: bounded memory when reading a part
+
+# HOG. Zhang (2024) states grayscale 100x100 images scaled to [0, 1], HOG, then PCA to 100
+# components, but not HOG's own parameters. These are scikit-image's `hog` defaults, the usual
+# Python choice, computed with OpenCV (scikit-image is not a dependency):
+HOG_ORIENTATIONS = 9  # orientations=9, unsigned gradients (0-180 degrees)
+HOG_CELL_PX = 8  # pixels_per_cell=(8, 8)
+HOG_BLOCK_CELLS = 3  # cells_per_block=(3, 3); blocks step by one cell, so they overlap
+HOG_L2HYS_CLIP = 0.2  # block_norm="L2-Hys": L2-normalise, clip at 0.2, renormalise
+# OpenCV weights each block with a Gaussian window by default, scikit-image does not: a window
+# this wide is flat over any block.
+HOG_WINDOW_SIGMA = 1e6
+# Like scikit-image, HOG covers the whole cells that fit from the top-left corner (96 of 100 px:
+# 12x12 cells, 10x10 blocks, 8100 values). OpenCV also splits each gradient vote between
+# neighbouring bins and cells (trilinear interpolation), which scikit-image does not: the values
+# are close to scikit-image's, not identical. OpenCV's HOG reads uint8 images; scaling them to
+# [0, 1] first, as Zhang does, changes nothing after the block normalisation.
+
+
+@dataclass(frozen=True)
+class ExtractorOptions:
+    """What the extractors may use besides the store; each uses the fields it needs."""
+
+    model_path: str | None = None
+    pca_components: int = 100
+    seed: int = 0
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("pca_components", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+Extractor = Callable[[Store, ExtractorOptions], tuple[np.ndarray, dict]]
+FEATURE_EXTRACTORS: dict[str, Extractor] = {}
+
+
+def register_extractor(name: str) -> Callable[[Extractor], Extractor]:
+    """Add an extractor to ``FEATURE_EXTRACTORS`` under ``name``."""
+
+    def register(extractor: Extractor) -> Extractor:
+        if name in FEATURE_EXTRACTORS:
+            raise ValueError(f"feature extractor '{name}' is registered twice")
+        FEATURE_EXTRACTORS[name] = extractor
+        return extractor
+
+    return register
+
+
+def list_extractors() -> list[str]:
+    """The registered extractor names, sorted."""
+    return sorted(FEATURE_EXTRACTORS)
+
+
+# ----------------------------------------------------------------------------- extractors
+
+
+@register_extractor("pixels")
+def pixel_features(store: Store, options: ExtractorOptions) -> tuple[np.ndarray, dict]:
+    """The stored pixels (HWC order), flattened and scaled to [0, 1]."""
+    n = len(store.images)
+    features = store.images.reshape(n, -1).astype(np.float32)
+    features /= np.float32(255)
+    return features, {"scale": "1/255"}
+
+
+def hog_descriptor(size: int) -> cv2.HOGDescriptor:
+    """OpenCV's HOG with the parameters above, over the whole cells of a ``size`` px image."""
+    block_px = HOG_BLOCK_CELLS * HOG_CELL_PX
+    if size < block_px:
+        raise ValueError(
+            f"HOG needs images of at least {block_px} px (one block of {HOG_BLOCK_CELLS}x{HOG_BLOCK_CELLS} "
+            f"cells of {HOG_CELL_PX} px); the store's images are {size} px: build a larger store"
+        )
+    window = (size // HOG_CELL_PX) * HOG_CELL_PX
+    return cv2.HOGDescriptor(
+        (window, window), (block_px, block_px), (HOG_CELL_PX, HOG_CELL_PX), (HOG_CELL_PX, HOG_CELL_PX),
+        HOG_ORIENTATIONS, 1, HOG_WINDOW_SIGMA, cv2.HOGDescriptor_L2Hys, HOG_L2HYS_CLIP, False,
+        cv2.HOGDescriptor_DEFAULT_NLEVELS, False,
+    )
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A stored HWC image (RGB or single-channel) as a 2-D uint8 grayscale image."""
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def hog_features(images: np.ndarray, descriptor: cv2.HOGDescriptor) -> np.ndarray:
+    """``(n, d)`` HOG descriptors of stored images ``(n, H, W, C)``; one OpenCV call per image."""
+    window = descriptor.winSize[0]
+    features = np.empty((len(images), descriptor.getDescriptorSize()), dtype=np.float32)
+    for i, image in enumerate(images):
+        features[i] = descriptor.compute(np.ascontiguousarray(to_gray(image)[:window, :window])).ravel()
+    return features
+
+
+def pca_components_for(requested: int, n_train: int, n_features: int) -> int:
+    """``min(requested, n_train, n_features)``, with a note in the log when it is fewer than asked."""
+    components = min(requested, n_train, n_features)
+    if components < requested:
+        print(
+            f"PCA: {components} components instead of the {requested} requested: "
+            f"only {n_train} train images and {n_features} features",
+            flush=True,
+        )
+    return components
+
+
+@register_extractor("hog_pca")
+def hog_pca_features(store: Store, options: ExtractorOptions) -> tuple[np.ndarray, dict]:
+    """Zhang (2024): grayscale HOG, then PCA fitted on the train split only."""
+    train = (store.frame["split"] == TRAIN_SPLIT).to_numpy()
+    if not train.any():
+        raise ValueError("the store has no train images to fit PCA on")
+    descriptor = hog_descriptor(min(store.images.shape[1:3]))
+    hog = hog_features(store.images, descriptor)
+    components = pca_components_for(options.pca_components, int(train.sum()), hog.shape[1])
+    pca = PCA(n_components=components, random_state=options.seed).fit(hog[train])
+    features = pca.transform(hog).astype(np.float32)
+    print(
+        f"hog_pca: {hog.shape[1]} HOG values per image, PCA to {components} components fitted on "
+        f"{int(train.sum())} train images ({pca.explained_variance_ratio_.sum():.3f} of their variance)",
+        flush=True,
+    )
+    parameters = {
+        "color": "gray",
+        "hog": {
+            "library": f"opencv {cv2.__version__}", "orientations": HOG_ORIENTATIONS, "signed_gradient": False,
+            "pixels_per_cell": HOG_CELL_PX, "cells_per_block": HOG_BLOCK_CELLS, "block_stride_cells": 1,
+            "block_norm": "L2-Hys", "l2hys_clip": HOG_L2HYS_CLIP, "window_px": int(descriptor.winSize[0]),
+            "n_values": int(hog.shape[1]),
+        },
+        "pca": {
+            "requested_components": options.pca_components, "components": components, "fitted_on": TRAIN_SPLIT,
+            "n_train": int(train.sum()), "explained_variance": float(pca.explained_variance_ratio_.sum()),
+            "seed": options.seed,
+        },
+    }
+    return features, parameters
+
+
+@register_extractor("cnn")
+def cnn_features(store: Store, options: ExtractorOptions) -> tuple[np.ndarray, dict]:
+    """The trained model's ``features`` layer (its flattened conv output): Varol's FEM-k."""
+    import keras
+
+    trained = TrainedModel.load(options.model_path)
+    if trained.bundle["preparation"] != store.metadata["preparation"]:
+        raise ValueError(
+            f"the store was prepared with {store.metadata['preparation']} but the model {options.model_path} "
+            f"expects {trained.bundle['preparation']}: extract from the store the model was trained on"
+        )
+    try:
+        layer = trained.model.get_layer(FEATURE_LAYER)
+    except ValueError as error:
+        raise ValueError(f"{options.model_path} has no layer named '{FEATURE_LAYER}' to take features from") from error
+    extractor = keras.Model(trained.model.inputs, layer.output, name=f"{trained.model.name}_{FEATURE_LAYER}")
+    features = extractor.predict(store.images, batch_size=options.batch_size, verbose=0)
+    features = np.asarray(features, dtype=np.float32).reshape(len(store.images), -1)
+    print(f"cnn: {features.shape[1]} features per image from layer '{FEATURE_LAYER}' of {options.model_path}",
+          flush=True)
+    parameters = {
+        "layer": FEATURE_LAYER, "model": trained.bundle.get("model"), "model_cell": trained.bundle.get("cell", {}),
+        "batch_size": options.batch_size,
+    }
+    return features, parameters
+
+
+# ----------------------------------------------------------------------------- feature stores
+
+
+def check_request(extractor: str, options: ExtractorOptions) -> None:
+    """Fail fast, before reading anything, on an unknown extractor or a missing/unused model."""
+    if extractor not in FEATURE_EXTRACTORS:
+        raise ValueError(
+            f"unknown feature extractor '{extractor}'; registered extractors: {', '.join(list_extractors())}"
+        )
+    if extractor == "cnn":
+        if options.model_path is None:
+            raise ValueError("the 'cnn' extractor needs model_path, the trained model.keras to take features from")
+        if not Path(options.model_path).is_file():
+            raise FileNotFoundError(f"model {options.model_path} not found: train the cell first")
+    elif options.model_path is not None:
+        raise ValueError(f"model_path is only used by the 'cnn' extractor, not by '{extractor}'")
+
+
+def extract_features(store_path: str | os.PathLike, extractor: str, out_path: str | os.PathLike, *,
+                     model_path: str | os.PathLike | None = None, pca_components: int = 100, seed: int = 0,
+                     batch_size: int = 256, threads: int = 1) -> pd.DataFrame:
+    """Compute one feature vector per image of a store and write the feature store.
+
+    Args:
+        store_path: the Parquet image store.
+        extractor: a name from :func:`list_extractors`.
+        out_path: the feature store to write (written aside, moved into place when complete).
+        model_path: ``model.keras`` of a trained cell (``cnn`` only).
+        pca_components: PCA dimensions (``hog_pca``); fewer when the train split or the HOG
+            vector is smaller, with a note in the log.
+        seed: seeds PCA's randomised solver.
+        batch_size: images per forward pass (``cnn``).
+        threads: BLAS/OpenMP threads for HOG and PCA (the job's share of the cores; more threads
+            than free cores makes OpenBLAS stall for seconds).
+
+    Returns:
+        The rows written (``image_id``, ``patient_id``, ``split``, ``label``, ``class_name``),
+        without the feature column.
+    """
+    options = ExtractorOptions(model_path=None if model_path is None else str(model_path),
+                               pca_components=pca_components, seed=seed, batch_size=batch_size)
+    check_request(extractor, options)
+    store = load_store(store_path)
+    with threadpool_limits(limits=max(1, int(threads))):
+        features, parameters = FEATURE_EXTRACTORS[extractor](store, options)
+    rows = store.frame[ROW_COLUMNS].reset_index(drop=True)
+    metadata = {
+        "extractor": extractor,
+        "parameters": parameters,
+        "options": asdict(options),
+        "source_store": str(store_path),
+        "store_metadata": store.metadata,
+        "model_path": options.model_path,
+        "class_names": store.class_names,
+        "n_features": int(features.shape[1]),
+        "layout": f"column '{FEATURE_COLUMN}': fixed_size_list<float32>[{features.shape[1]}]",
+    }
+    write_features(rows, features, metadata, out_path)
+    return rows
+
+
+def write_features(rows: pd.DataFrame, features: np.ndarray, metadata: dict, out_path: str | os.PathLike) -> None:
+    """Write rows, an ``(n, d)`` matrix and the metadata as one feature store (atomically)."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(rows):
+        raise ValueError(f"features must have shape ({len(rows)}, d), got {features.shape}")
+    if not np.all(np.isfinite(features)):
+        raise ValueError("features contain NaN or infinite values")
+    d = features.shape[1]
+    column = pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), d)
+    table = pa.Table.from_pandas(rows[ROW_COLUMNS], preserve_index=False).append_column(FEATURE_COLUMN, column)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           METADATA_KEY: json.dumps(metadata).encode()})
+    rows_per_group = max(1, ROW_GROUP_BYTES // max(1, 4 * d))
+    with atomic_path(out_path) as tmp:
+        pq.write_table(table, tmp, row_group_size=rows_per_group)
+
+
+def load_features(path: str | os.PathLike) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """Read a feature store: the rows, the ``(n, d)`` float32 matrix (one reshape) and the metadata."""
+    table = pq.read_table(path)
+    if METADATA_KEY not in (table.schema.metadata or {}) or FEATURE_COLUMN not in table.column_names:
+        raise ValueError(f"{path} is not a feature store (no '{FEATURE_COLUMN}' column or leukobench metadata)")
+    metadata = json.loads(table.schema.metadata[METADATA_KEY])
+    column = table.column(FEATURE_COLUMN)
+    if not pa.types.is_fixed_size_list(column.type):
+        raise ValueError(f"{path}: column '{FEATURE_COLUMN}' is {column.type}, expected a fixed-size list of float32")
+    d = column.type.list_size
+    values = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    features = values.astype(np.float32, copy=False).reshape(table.num_rows, d)
+    rows = table.drop_columns([FEATURE_COLUMN]).to_pandas()
+    return rows, features, metadata
