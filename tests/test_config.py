@@ -10,7 +10,11 @@ import yaml
 
 from leukobench.config import GRID_KEYS, ConfigError, check_config, config_problems, grid_cells
 
-DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+from snakemake.utils import validate
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+validate(DEFAULT, str(REPO / "workflow/schemas/config.schema.yaml"))  # fills in the schema's defaults, as the workflow does
 
 
 def test_the_default_config_is_valid():
@@ -44,3 +48,69 @@ def test_grid_expands_to_every_combination_once():
     cells = grid_cells(grid)
     assert list(cells.columns) == list(GRID_KEYS)
     assert len(cells) == 2 * 2 * 3 and not cells.duplicated().any()
+
+
+def with_grid(**changes) -> dict:
+    config = copy.deepcopy(DEFAULT)
+    config["grid"].update(changes)
+    return config
+
+
+def test_cells_below_a_models_minimum_size_are_excluded_with_a_message():
+    from leukobench.config import keras_cells
+
+    cells, messages = keras_cells(with_grid(model=["resnet50", "abed_cnn"], size=[16, 32]))
+    assert sorted(map(tuple, cells[["model", "size"]].to_numpy().tolist())) == [("abed_cnn", 32), ("resnet50", 32)]
+    assert any("resnet50 at 16 px" in m and "at least 32 px" in m for m in messages)
+
+
+def test_exclude_rules_drop_matching_cells_and_a_fully_excluded_grid_is_an_error():
+    from leukobench.config import keras_cells
+
+    config = with_grid(model=["abed_cnn", "varol_cnn1"], size=[32, 48])
+    config["exclude"] = [{"model": "varol_cnn1", "size": 48, "reason": "too slow"}]
+    cells, messages = keras_cells(config)
+    assert len(cells) == 3 and "excluded 1 cell(s)" in messages[0]
+    config["exclude"] = [{"size": [32, 48]}]
+    assert "every cell is excluded" in " ".join(config_problems(config))
+    config["exclude"] = [{"colour": "rgb"}]
+    assert "are not grid keys" in " ".join(config_problems(config))
+
+
+def test_hybrid_cells_follow_the_keras_cells_of_their_models():
+    from leukobench.config import HYBRID_KEYS, hybrid_cells, keras_cells
+
+    config = with_grid(model=["abed_cnn", "varol_cnn1"], optimizer=["adam", "sgd"])
+    config["hybrid"] = {"models": ["varol_cnn1"], "classifiers": ["svm", "nb", "rf"]}
+    keras, _ = keras_cells(config)
+    hybrid = hybrid_cells(config, keras)
+    assert list(hybrid.columns) == list(HYBRID_KEYS)
+    assert len(hybrid) == 2 * 2 * 3 and set(hybrid["model"]) == {"varol_cnn1"}
+    config["hybrid"]["classifiers"] = ["xgboost"]
+    assert "hybrid.classifiers: 'xgboost'" in " ".join(config_problems(config))
+
+
+def test_classical_cells_and_their_checks():
+    from leukobench.config import classical_cells
+
+    config = copy.deepcopy(DEFAULT)
+    assert classical_cells(config).empty
+    config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32],
+                           "features": ["pixels", "hog_pca"], "classifier": ["svm", "knn"], "seed": [0]}
+    assert len(classical_cells(config)) == 4
+    config["classical"]["features"] = ["sift"]
+    assert "classical.features: 'sift'" in " ".join(config_problems(config))
+
+
+def test_scale_shrinks_epochs_images_and_synthetic_data_without_touching_the_rest():
+    from leukobench.config import apply_scale
+
+    config = with_grid(epochs=[25, 50, 100])
+    config["variants"]["balanced"]["per_class"] = 1266
+    config["scale"] = 0.04
+    scaled = apply_scale(config)
+    assert scaled["grid"]["epochs"] == [1, 2, 4]
+    assert scaled["variants"]["balanced"]["per_class"] == 51
+    assert scaled["datasets"]["synthetic"]["synthetic"]["cells_per_subject"] == 10
+    assert config["grid"]["epochs"] == [25, 50, 100]  # the original is left as it was
+    assert apply_scale({**config, "scale": 1.0}) is not None and apply_scale({**config, "scale": 1.0})["grid"]["epochs"] == [25, 50, 100]

@@ -144,8 +144,8 @@ def test_normalisation_statistics_come_from_the_training_split(big_dataset, tmp_
     build_store(manifest, splits, Preparation(size=8, normalization="per_channel"), tmp_path / "s.parquet")
     store = load_store(tmp_path / "s.parquet")
     train, _, _ = store.part("train")
-    np.testing.assert_allclose(store.metadata["normalization"]["mean"], train.reshape(-1, 3).mean(axis=0))
-    everything = store.images.reshape(-1, 3).mean(axis=0)
+    np.testing.assert_allclose(store.metadata["normalization"]["mean"], train.reshape(-1, 3).mean(axis=0) / 255)
+    everything = store.images.reshape(-1, 3).mean(axis=0) / 255
     assert not np.allclose(store.metadata["normalization"]["mean"], everything)
     build_store(manifest, splits, Preparation(size=8, normalization="mean_image"), tmp_path / "m.parquet")
     assert np.asarray(load_store(tmp_path / "m.parquet").metadata["normalization"]["mean"]).shape == (8, 8, 3)

@@ -2,7 +2,9 @@
 
 The schema (workflow/schemas/config.schema.yaml) checks types, ranges and enumerations. Here:
 model names against the registry, split ratios summing to 1, dataset paths that exist, grid
-values that name declared datasets and variants, and the grid expanded into cells.
+values that name declared datasets and variants, the smoke-run scale, and the grids expanded
+into cells: Keras cells, hybrid cells (a Keras cell's conv features to a classical classifier)
+and classical cells (pixels or HOG + PCA features to a classical classifier).
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from leukobench.models import list_models
+from leukobench.classical import list_classifiers
+from leukobench.features import list_extractors
+from leukobench.models import MIN_INPUT_SIZE, list_models
 from leukobench.splits import check_ratios
 
-GRID_KEYS = ("dataset", "variant", "size", "model", "optimizer", "learning_rate", "epochs", "batch_size", "seed")
+GRID_KEYS = ("dataset", "variant", "size", "model", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")
+HYBRID_KEYS = (*GRID_KEYS, "classifier")
+CLASSICAL_KEYS = ("dataset", "variant", "size", "features", "classifier", "seed")
 GENERATED_FORMATS = ("synthetic",)
+TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical cell reads from a store (cnn ones come from a cell)
 
 
 class ConfigError(ValueError):
@@ -43,12 +50,23 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         check_ratios(config["split"]["ratios"])
     except ValueError as error:
         problems.append(f"split.ratios: {error}")
-    grid = config["grid"]
-    known = {"model": list_models(), "dataset": sorted(datasets), "variant": sorted(config.get("variants", {}))}
-    for key, allowed in known.items():
-        for value in grid[key]:
-            if value not in allowed:
-                problems.append(f"grid.{key}: '{value}' is not one of {allowed}")
+    known = {"model": list_models(), "dataset": sorted(datasets), "variant": sorted(config.get("variants", {})),
+             "classifier": list_classifiers(), "features": list(TABULAR_FEATURES)}
+    grids = {"grid": config["grid"], "classical": config.get("classical") or {},
+             "hybrid": {"model": (config.get("hybrid") or {}).get("models", []),
+                        "classifier": (config.get("hybrid") or {}).get("classifiers", [])}}
+    for section, grid in grids.items():
+        for key, allowed in known.items():
+            for value in grid.get(key, []):
+                if value not in allowed:
+                    name = {"model": "models", "classifier": "classifiers"}[key] if section == "hybrid" else key
+                    problems.append(f"{section}.{name}: '{value}' is not one of {allowed}")
+    for rule in config.get("exclude", []):
+        unknown = set(rule) - set(GRID_KEYS) - {"reason"}
+        if unknown:
+            problems.append(f"exclude: {sorted(unknown)} are not grid keys; allowed: {list(GRID_KEYS)}")
+    if not problems and config["grid"] and keras_cells(config)[0].empty:
+        problems.append("grid: every cell is excluded (see the messages above); nothing would be trained")
     return problems
 
 
@@ -59,10 +77,77 @@ def check_config(config: dict, base: Path = Path(".")) -> None:
         raise ConfigError("the configuration is not valid (config.yaml or the --configfile given):\n  - " + "\n  - ".join(problems))
 
 
-def grid_cells(grid: dict) -> pd.DataFrame:
-    """Every combination of the grid's lists, one row per cell, columns in ``GRID_KEYS`` order."""
-    values = [list(dict.fromkeys(grid[key])) for key in GRID_KEYS]
-    return pd.DataFrame(list(itertools.product(*values)), columns=list(GRID_KEYS))
+def grid_cells(grid: dict, keys: tuple[str, ...] = GRID_KEYS) -> pd.DataFrame:
+    """Every combination of the grid's lists, one row per cell, columns in ``keys`` order."""
+    values = [list(dict.fromkeys(grid[key])) for key in keys]
+    return pd.DataFrame(list(itertools.product(*values)), columns=list(keys))
+
+
+def _matches(cells: pd.DataFrame, rule: dict) -> pd.Series:
+    mask = pd.Series(True, index=cells.index)
+    for key, value in rule.items():
+        if key != "reason":
+            mask &= cells[key].isin(value if isinstance(value, list) else [value])
+    return mask
+
+
+def keras_cells(config: dict) -> tuple[pd.DataFrame, list[str]]:
+    """The Keras cells of the grid, less the excluded ones, and one message per exclusion.
+
+    A cell is excluded when its image size is below what its model accepts (e.g. ResNet50 below
+    32 px) or when it matches a rule of ``exclude`` (a partial cell, with a ``reason``).
+    """
+    if not config["grid"]:
+        return grid_cells({key: [] for key in GRID_KEYS}), []
+    cells = grid_cells(config["grid"])
+    messages = []
+    too_small = cells["size"] < cells["model"].map(lambda m: MIN_INPUT_SIZE.get(m, 1))
+    for (model, size), _ in cells[too_small].groupby(["model", "size"]):
+        messages.append(f"excluded {model} at {size} px: it needs images of at least {MIN_INPUT_SIZE[model]} px")
+    keep = ~too_small
+    for rule in config.get("exclude", []):
+        hit = keep & _matches(cells, rule)
+        if hit.any():
+            messages.append(f"excluded {hit.sum()} cell(s) matching {rule}")
+        keep &= ~hit
+    return cells[keep].reset_index(drop=True), messages
+
+
+def hybrid_cells(config: dict, keras: pd.DataFrame) -> pd.DataFrame:
+    """Varol's Approach 2: every Keras cell of the hybrid models times each classifier."""
+    hybrid = config.get("hybrid") or {}
+    base = keras[keras["model"].isin(hybrid.get("models", []))]
+    classifiers = pd.DataFrame({"classifier": list(dict.fromkeys(hybrid.get("classifiers", [])))})
+    return base.merge(classifiers, how="cross")[list(HYBRID_KEYS)]
+
+
+def classical_cells(config: dict) -> pd.DataFrame:
+    """Classical classifiers on store features (pixels, HOG + PCA)."""
+    classical = config.get("classical") or {}
+    if not classical.get("classifier"):
+        return pd.DataFrame(columns=list(CLASSICAL_KEYS))
+    return grid_cells(classical, CLASSICAL_KEYS)
+
+
+def apply_scale(config: dict) -> dict:
+    """A smoke run of any preset without editing it: ``scale`` < 1 shrinks epochs, images per
+    class and synthetic datasets in proportion (never below what a run needs)."""
+    scale = config.get("scale", 1.0)
+    if scale == 1.0:
+        return config
+    scaled = {**config, "grid": dict(config["grid"]), "variants": {}, "datasets": {}}
+    if "epochs" in scaled["grid"]:
+        scaled["grid"]["epochs"] = sorted({max(1, round(e * scale)) for e in config["grid"]["epochs"]})
+    for name, variant in config["variants"].items():
+        scaled["variants"][name] = {**variant, **({"per_class": max(20, round(variant["per_class"] * scale))}
+                                                  if variant.get("per_class") else {})}
+    for name, dataset in config["datasets"].items():
+        synthetic = dataset.get("synthetic")
+        if synthetic:
+            dataset = {**dataset, "synthetic": {**synthetic, "cells_per_subject": max(
+                10, round(synthetic.get("cells_per_subject", 50) * scale))}}
+        scaled["datasets"][name] = dataset
+    return scaled
 
 
 def plain(cell: dict) -> dict:

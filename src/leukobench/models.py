@@ -2,16 +2,32 @@
 
 A builder is one function of the functional API that takes the input shape and the number of
 classes and returns an uncompiled ``keras.Model``. Inputs are raw uint8 pixels; every model
-scales them to [0, 1] in its first layer, so a saved model applies to images exactly as the store
-holds them. Two classes give one sigmoid unit (as in the studies), more give a softmax.
+scales them in its first layers, so a saved model applies to images exactly as the store holds
+them: the models trained from scratch rescale to [0, 1], the transfer models (``vgg16``,
+``resnet50``, ``vgg19``, ``densenet169``) apply their Keras application's own
+``preprocess_input`` to the 0–255 RGB pixels. Two classes give one sigmoid unit (as in the
+studies), more give a softmax; every builder's ``head`` keyword can ask for a softmax over two
+classes instead (:data:`HEADS`). The flattened (or pooled) conv output is the layer named
+``features``, so a model's feature extractor is ``Model(model.input, model.get_layer("features").output)``.
 
 Keras is imported inside the builders, so listing or checking model names (as the workflow does
-when it validates the config) does not start TensorFlow.
+when it validates the config) does not start TensorFlow; neither does :data:`MIN_INPUT_SIZE`.
+
+Registered models and their sources (``../shared/seeds``):
+
+* ``varol_cnn1`` … ``varol_cnn4``, ``vgg16``, ``resnet50``: Varol Malkoçoğlu & İşeri (2024),
+  Approaches 1 and 3.
+* ``abed_cnn``, ``vgg19``, ``densenet169``: Abed (2022, thesis).
+* ``rezayi_cnn``: Rezayi et al. (2021).
+* ``zhang_cnn``: Zhang (2024).
 """
 
 from __future__ import annotations
 
+import inspect
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,18 +36,47 @@ if TYPE_CHECKING:
 Builder = Callable[..., "keras.Model"]
 _REGISTRY: dict[str, Builder] = {}
 
+#: Smallest image side (height and width, pixels) each registered model accepts; smaller images
+#: leave no pixels for a later convolution or pooling layer (or are refused by keras.applications).
+#: Filled by :func:`register_model`; the workflow can use it to skip grid cells that cannot build.
+MIN_INPUT_SIZE: dict[str, int] = {}
 
-def register_model(builder: Builder) -> Builder:
-    """Add a builder to the registry under its function name."""
-    if builder.__name__ in _REGISTRY:
-        raise ValueError(f"model '{builder.__name__}' is registered twice")
-    _REGISTRY[builder.__name__] = builder
-    return builder
+#: The output layers every builder's ``head`` keyword accepts: "auto" = one sigmoid unit for two
+#: classes, a softmax otherwise; "sigmoid" = one sigmoid unit (two classes only); "softmax" = a
+#: softmax over ``n_classes`` units even for two classes (Zhang's categorical cross-entropy).
+HEADS = ("auto", "sigmoid", "softmax")
+
+#: Set to ``1`` to let Keras download missing ImageNet weights (this machine has no network).
+ALLOW_DOWNLOAD_ENV = "LEUKOBENCH_ALLOW_DOWNLOAD"
+
+
+def register_model(builder: Builder | None = None, *, min_input_size: int = 1):
+    """Add a builder to the registry under its function name.
+
+    Use as ``@register_model`` or ``@register_model(min_input_size=32)``; ``min_input_size`` is
+    the smallest image side the model accepts (recorded in :data:`MIN_INPUT_SIZE`).
+    """
+    def add(builder: Builder) -> Builder:
+        if builder.__name__ in _REGISTRY:
+            raise ValueError(f"model '{builder.__name__}' is registered twice")
+        _REGISTRY[builder.__name__] = builder
+        MIN_INPUT_SIZE[builder.__name__] = int(min_input_size)
+        return builder
+
+    return add if builder is None else add(builder)
 
 
 def list_models() -> list[str]:
     """The registered model names, sorted."""
     return sorted(_REGISTRY)
+
+
+def builder_parameters(name: str) -> set[str]:
+    """The keyword options of a registered builder besides ``input_shape`` and ``n_classes``
+    (e.g. ``{"head", "weights", "trainable_layers"}`` for the transfer models); no Keras import."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model '{name}'; registered models: {', '.join(list_models())}")
+    return set(inspect.signature(_REGISTRY[name]).parameters) - {"input_shape", "n_classes"}
 
 
 def create_model(name: str, input_shape: tuple[int, int, int], n_classes: int = 2, **kwargs) -> "keras.Model":
@@ -40,7 +85,13 @@ def create_model(name: str, input_shape: tuple[int, int, int], n_classes: int = 
     Args:
         name: a name from :func:`list_models`.
         input_shape: (height, width, channels) of the uint8 images.
-        n_classes: 2 for a sigmoid head, more for softmax.
+        n_classes: 2 for a sigmoid head, more for softmax (see ``head``).
+        **kwargs: the builder's options (:func:`builder_parameters`): ``head`` (every model, one of
+            :data:`HEADS`), ``weights`` and ``trainable_layers`` (the transfer models).
+
+    Raises:
+        ValueError: unknown name, bad shape, class count or head, or images smaller than
+            ``MIN_INPUT_SIZE[name]``.
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown model '{name}'; registered models: {', '.join(list_models())}")
@@ -48,27 +99,63 @@ def create_model(name: str, input_shape: tuple[int, int, int], n_classes: int = 
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
     if n_classes < 2:
         raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+    if "head" in kwargs:
+        _check_head(kwargs["head"], n_classes)
+    _check_min_size(name, input_shape)
     return _REGISTRY[name](input_shape=tuple(input_shape), n_classes=n_classes, **kwargs)
 
 
-def _head(x, n_classes: int):
-    """The output layer: one sigmoid unit for two classes, softmax otherwise."""
+def _check_min_size(name: str, input_shape: tuple[int, int, int]) -> None:
+    minimum = MIN_INPUT_SIZE.get(name, 1)
+    height, width = input_shape[0], input_shape[1]
+    if min(height, width) < minimum:
+        raise ValueError(
+            f"model '{name}' needs images of at least {minimum}x{minimum} pixels, "
+            f"got {height}x{width} (input_shape {tuple(input_shape)})"
+        )
+
+
+def _check_head(head: str, n_classes: int) -> None:
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(HEADS)}; got {head!r}")
+    if head == "sigmoid" and n_classes != 2:
+        raise ValueError(f"head 'sigmoid' (one sigmoid unit) needs 2 classes, got {n_classes}")
+
+
+def _head(x, n_classes: int, head: str = "auto"):
+    """The output layer: one sigmoid unit for two classes, softmax otherwise (``head="auto"``);
+    ``head="softmax"`` gives a softmax over ``n_classes`` units even for two classes."""
     from keras import layers
 
-    if n_classes == 2:
+    _check_head(head, n_classes)
+    if head == "sigmoid" or (head == "auto" and n_classes == 2):
         return layers.Dense(1, activation="sigmoid", name="output")(x)
     return layers.Dense(n_classes, activation="softmax", name="output")(x)
 
 
-def _scaled_input(input_shape: tuple[int, int, int]):
+def _scaled_input(input_shape: tuple[int, int, int], normalization: dict | None = None):
+    """The uint8 input scaled to [0, 1], then normalised with the training split's statistics.
+
+    ``normalization`` (from the store's metadata, in [0, 1] units): ``{"mean": .., "variance": ..}``
+    of shape (channels,) for per-channel standardisation, or (height, width, channels) for
+    mean-image subtraction (variance 1). Being layers of the model, they travel with it.
+    """
+    import numpy as np
     from keras import layers
 
     inputs = layers.Input(shape=input_shape, name="pixels")
-    return inputs, layers.Rescaling(1.0 / 255, name="scale_to_unit")(inputs)
+    x = layers.Rescaling(1.0 / 255, name="scale_to_unit")(inputs)
+    if normalization is not None:
+        mean = np.asarray(normalization["mean"], dtype="float32")
+        variance = np.broadcast_to(np.asarray(normalization["variance"], dtype="float32"), mean.shape)
+        axis = -1 if mean.ndim == 1 else (1, 2, 3)
+        x = layers.Normalization(axis=axis, mean=mean, variance=variance, name="normalize")(x)
+    return inputs, x
 
 
-@register_model
-def varol_cnn1(input_shape: tuple[int, int, int], n_classes: int = 2) -> "keras.Model":
+@register_model(min_input_size=5)  # two valid 3x3 convolutions: side - 4 >= 1
+def varol_cnn1(input_shape: tuple[int, int, int], n_classes: int = 2, head: str = "auto",
+               normalization: dict | None = None) -> "keras.Model":
     """Varol Malkoçoğlu & İşeri (2024), Approach 1, CNN-1: 3 conv layers, FC 256 → 128.
 
     The paper gives the layer count, ReLU, the FC sizes, the sigmoid output and the flattened
@@ -78,13 +165,14 @@ def varol_cnn1(input_shape: tuple[int, int, int], n_classes: int = 2) -> "keras.
     Args:
         input_shape: (height, width, channels).
         n_classes: number of classes.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
 
     Returns:
         An uncompiled model; its flattened conv features are the layer named ``features``.
     """
     from keras import Model, layers
 
-    inputs, x = _scaled_input(input_shape)
+    inputs, x = _scaled_input(input_shape, normalization)
     # convolutional feature extractor (FEM-1 in Approach 2)
     x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
     x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
@@ -93,23 +181,25 @@ def varol_cnn1(input_shape: tuple[int, int, int], n_classes: int = 2) -> "keras.
     # classifier
     x = layers.Dense(256, activation="relu", name="fc1")(x)
     x = layers.Dense(128, activation="relu", name="fc2")(x)
-    return Model(inputs, _head(x, n_classes), name="varol_cnn1")
+    return Model(inputs, _head(x, n_classes, head), name="varol_cnn1")
 
 
-@register_model
-def abed_cnn(input_shape: tuple[int, int, int], n_classes: int = 2) -> "keras.Model":
+@register_model(min_input_size=18)  # 18 -conv-> 16 -pool-> 8 -conv-> 6 -pool-> 3 -conv-> 1
+def abed_cnn(input_shape: tuple[int, int, int], n_classes: int = 2, head: str = "auto",
+               normalization: dict | None = None) -> "keras.Model":
     """Abed (2022) simple CNN (thesis Fig. 4.8): conv 32/64/128 3x3 with max-pooling, FC 128.
 
     Args:
         input_shape: (height, width, channels).
         n_classes: number of classes.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
 
     Returns:
         An uncompiled model; its flattened conv features are the layer named ``features``.
     """
     from keras import Model, layers
 
-    inputs, x = _scaled_input(input_shape)
+    inputs, x = _scaled_input(input_shape, normalization)
     x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
@@ -117,4 +207,404 @@ def abed_cnn(input_shape: tuple[int, int, int], n_classes: int = 2) -> "keras.Mo
     x = layers.Conv2D(128, 3, activation="relu", name="conv3")(x)
     x = layers.Flatten(name="features")(x)
     x = layers.Dense(128, activation="relu", name="fc1")(x)
-    return Model(inputs, _head(x, n_classes), name="abed_cnn")
+    return Model(inputs, _head(x, n_classes, head), name="abed_cnn")
+
+
+def _varol_classifier(inputs, x, n_classes: int, name: str, head: str = "auto") -> "keras.Model":
+    """Varol's Approach 1 classifier on a conv body: flatten (``features``), FC 256 → 128 ReLU, head."""
+    from keras import Model, layers
+
+    x = layers.Flatten(name="features")(x)
+    x = layers.Dense(256, activation="relu", name="fc1")(x)
+    x = layers.Dense(128, activation="relu", name="fc2")(x)
+    return Model(inputs, _head(x, n_classes, head), name=name)
+
+
+@register_model(min_input_size=9)  # four valid 3x3 convolutions: side - 8 >= 1
+def varol_cnn2(input_shape: tuple[int, int, int], n_classes: int = 2, head: str = "auto",
+               normalization: dict | None = None) -> "keras.Model":
+    """Varol Malkoçoğlu & İşeri (2024), Approach 1, CNN-2: 6 conv layers, FC 256 → 128.
+
+    The paper gives the layer count, ReLU, the FC sizes and the flattened length, not the filter
+    counts or pooling. Table 6: 73728 at 32 px and 204800 at 48 px. 73728 = 24² x 128 and
+    204800 = 40² x 128: both sides shrink by exactly 8 with 128 channels at the end, so there is
+    no pooling (a pool would halve the side, not subtract a constant) and four of the six 3x3
+    convolutions are valid (-2 each), two are same-padded. The body repeats CNN-1's
+    (valid, valid, same) triple, the second one with 128 filters::
+
+        conv1  32 valid   32→30   48→46
+        conv2  64 valid     →28     →44
+        conv3  64 same      →28     →44      (= CNN-1's body)
+        conv4 128 valid     →26     →42
+        conv5 128 valid     →24     →40
+        conv6 128 same      →24     →40      flatten: 24²·128 = 73728, 40²·128 = 204800
+
+    Args:
+        input_shape: (height, width, channels); at least 9 px a side.
+        n_classes: number of classes.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
+
+    Returns:
+        An uncompiled model; its flattened conv features are the layer named ``features``.
+    """
+    from keras import layers
+
+    inputs, x = _scaled_input(input_shape, normalization)
+    plan = [(32, "valid"), (64, "valid"), (64, "same"), (128, "valid"), (128, "valid"), (128, "same")]
+    for i, (filters, padding) in enumerate(plan, start=1):
+        x = layers.Conv2D(filters, 3, padding=padding, activation="relu", name=f"conv{i}")(x)
+    return _varol_classifier(inputs, x, n_classes, "varol_cnn2", head)
+
+
+def _varol_blocks(x, pool_last: bool):
+    """CNN-3's body: three blocks (valid, same, same) 3x3 convs of 16, 32, 64 filters, pooled between."""
+    from keras import layers
+
+    for block, filters in enumerate((16, 32, 64), start=1):
+        for i, padding in enumerate(("valid", "same", "same"), start=1):
+            x = layers.Conv2D(filters, 3, padding=padding, activation="relu", name=f"conv{block}_{i}")(x)
+        if block < 3 or pool_last:
+            x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    return x
+
+
+@register_model(min_input_size=18)  # 18 →16 →8 →6 →3 →1
+def varol_cnn3(input_shape: tuple[int, int, int], n_classes: int = 2, head: str = "auto",
+               normalization: dict | None = None) -> "keras.Model":
+    """Varol Malkoçoğlu & İşeri (2024), Approach 1, CNN-3: 9 conv layers, FC 256 → 128.
+
+    Table 6: 1024 at 32 px and 4096 at 48 px. The ratio 4 = 2² means the final side doubles
+    from 32 to 48 px with a fixed channel count; with 64 channels (the count CNN-1 ends with)
+    that is 4² x 64 = 1024 and 8² x 64 = 4096. Pooling is needed (a side of 4 from 32 px), and
+    three VGG-like blocks of three 3x3 convolutions (valid, same, same; 16, 32, 64 filters) with
+    a 2x2 max-pool between blocks give exactly that (floor rounding at 13 → 6)::
+
+        block 1: 16 valid, 16 same, 16 same   32→30   48→46;  pool →15  →23
+        block 2: 32 valid, 32 same, 32 same     →13     →21;  pool  →6  →10
+        block 3: 64 valid, 64 same, 64 same     → 4     → 8   flatten: 4²·64 = 1024, 8²·64 = 4096
+
+    Args:
+        input_shape: (height, width, channels); at least 18 px a side.
+        n_classes: number of classes.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
+
+    Returns:
+        An uncompiled model; its flattened conv features are the layer named ``features``.
+    """
+    inputs, x = _scaled_input(input_shape, normalization)
+    x = _varol_blocks(x, pool_last=False)
+    return _varol_classifier(inputs, x, n_classes, "varol_cnn3", head)
+
+
+@register_model(min_input_size=30)  # 30 →28 →14 →12 →6 →4 →2 →1
+def varol_cnn4(input_shape: tuple[int, int, int], n_classes: int = 2, head: str = "auto",
+               normalization: dict | None = None) -> "keras.Model":
+    """Varol Malkoçoğlu & İşeri (2024), Approach 1, CNN-4: 10 conv layers, FC 256 → 128.
+
+    Table 6: 64 at 32 px and 576 at 48 px. The ratio 9 = 3² means final sides 1 and 3 with 64
+    channels (1² x 64, 3² x 64). CNN-3's body ends at 4 / 8 px with 64 channels; one more valid
+    3x3 convolution (64 filters) takes that to 2 / 6 and a last 2x2 max-pool to 1 / 3::
+
+        CNN-3's nine layers                   32→4    48→8
+        conv4_1 64 valid                        →2      →6;   pool4 →1  →3
+                                              flatten: 1²·64 = 64, 3²·64 = 576
+
+    Args:
+        input_shape: (height, width, channels); at least 30 px a side.
+        n_classes: number of classes.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
+
+    Returns:
+        An uncompiled model; its flattened conv features are the layer named ``features``.
+    """
+    from keras import layers
+
+    inputs, x = _scaled_input(input_shape, normalization)
+    x = _varol_blocks(x, pool_last=False)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv4_1")(x)
+    x = layers.MaxPooling2D(2, name="pool4")(x)
+    return _varol_classifier(inputs, x, n_classes, "varol_cnn4", head)
+
+
+@register_model(min_input_size=32)  # five 2x2 stride-2 pools: 32 →16 →8 →4 →2 →1
+def rezayi_cnn(input_shape: tuple[int, int, int], n_classes: int = 2, head: str = "auto",
+               normalization: dict | None = None) -> "keras.Model":
+    """Rezayi et al. (2021), the proposed 10-conv CNN (Section 2.4, Fig. 5).
+
+    Two 2x2 convolutions each of 128, 64, 32, 16 and 8 filters, same padding, ReLU, batch
+    normalisation after every convolution; a 2x2 max-pool with stride 2 after each pair and a
+    dropout of 0.1 after every pool; flatten (``features``), FC 1024 ReLU, output. The paper's
+    output is a 2-unit softmax (``head="softmax"``); the default is the usual head (one sigmoid
+    unit for two classes).
+    The order conv (ReLU) → batch norm follows the text ("batch-normalization layers ... after all
+    convolution layers"). At the paper's 70 px the features are 2²·8 = 32 long.
+
+    Args:
+        input_shape: (height, width, channels); at least 32 px a side.
+        n_classes: number of classes.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
+
+    Returns:
+        An uncompiled model; its flattened conv features are the layer named ``features``.
+    """
+    from keras import Model, layers
+
+    inputs, x = _scaled_input(input_shape, normalization)
+    for block, filters in enumerate((128, 64, 32, 16, 8), start=1):
+        for i in (1, 2):
+            x = layers.Conv2D(filters, 2, padding="same", activation="relu", name=f"conv{block}_{i}")(x)
+            x = layers.BatchNormalization(name=f"bn{block}_{i}")(x)
+        x = layers.MaxPooling2D(2, strides=2, name=f"pool{block}")(x)
+        x = layers.Dropout(0.1, name=f"dropout{block}")(x)
+    x = layers.Flatten(name="features")(x)
+    x = layers.Dense(1024, activation="relu", name="fc1")(x)
+    return Model(inputs, _head(x, n_classes, head), name="rezayi_cnn")
+
+
+@register_model(min_input_size=28)  # 28 →24 →12 →8 →4 →2 →1
+def zhang_cnn(input_shape: tuple[int, int, int], n_classes: int = 2, head: str = "auto",
+               normalization: dict | None = None) -> "keras.Model":
+    """Zhang (2024) CNN: conv 64@5x5, 32@5x5, 128@3x3, each followed by a 2x2 max-pool; FC 128,
+    dropout 0.5, output.
+
+    Valid padding (Keras' default; the paper does not say); at the paper's 100 px the features
+    are 10²·128 = 12800 long.
+
+    Args:
+        input_shape: (height, width, channels); at least 28 px a side. Zhang uses 100x100
+            grayscale (1 channel).
+        n_classes: number of classes.
+        head: ``"auto"`` = the usual head (one sigmoid unit for two classes, softmax otherwise;
+            train with binary cross-entropy for two classes); ``"softmax"`` = always a softmax
+            over ``n_classes`` units, as in the paper, even for two classes (train with
+            categorical cross-entropy on one-hot targets, or sparse categorical on labels);
+            ``"sigmoid"`` = one sigmoid unit (two classes only). Same keyword on every model.
+
+    Returns:
+        An uncompiled model; its flattened conv features are the layer named ``features``.
+    """
+    from keras import Model, layers
+
+    _check_head(head, n_classes)
+    inputs, x = _scaled_input(input_shape, normalization)
+    for i, (filters, kernel) in enumerate([(64, 5), (32, 5), (128, 3)], start=1):
+        x = layers.Conv2D(filters, kernel, activation="relu", name=f"conv{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.Flatten(name="features")(x)
+    x = layers.Dense(128, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.5, name="dropout")(x)
+    return Model(inputs, _head(x, n_classes, head), name="zhang_cnn")
+
+
+# --------------------------------------------------------------------------------------------
+# Transfer learning: a keras.applications conv base (include_top=False) + a small classifier.
+
+_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+#: model name → (keras.applications class, its module (for preprocess_input), URL folder,
+#: Keras' cache file name of the ImageNet weights without the top).
+_APPLICATIONS: dict[str, tuple[str, str, str, str]] = {
+    "vgg16": ("VGG16", "vgg16", "vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "vgg19": ("VGG19", "vgg19", "vgg19", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnet50": ("ResNet50", "resnet50", "resnet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "densenet169": ("DenseNet169", "densenet", "densenet", "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+}
+#: The models built on a ``keras.applications`` base (they take ``weights`` and ``trainable_layers``).
+TRANSFER_MODELS: frozenset[str] = frozenset(_APPLICATIONS)
+
+
+# Keras falls back to /tmp/.keras when its home is not writable.
+_KERAS_FALLBACK_DIR = Path("/tmp/.keras/models")
+
+
+def keras_cache_dir() -> Path:
+    """The folder Keras keeps downloaded application weights in: ``$KERAS_HOME/models``, else
+    ``~/.keras/models``."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home).expanduser() / "models"
+
+
+def imagenet_weights_file(name: str) -> Path:
+    """Where Keras expects the ImageNet weights (no top) of transfer model ``name``."""
+    return keras_cache_dir() / _APPLICATIONS[name][3]
+
+
+def _resolve_weights(name: str, weights: str | os.PathLike | None) -> str | None:
+    """The ``weights`` argument for keras.applications: None, a local file path, or "imagenet"
+    (the latter only when the download is allowed). Raises FileNotFoundError up front instead of
+    letting Keras try (and, offline, fail) to download."""
+    if weights is None:
+        return None
+    if str(weights) == "imagenet":
+        fname = _APPLICATIONS[name][3]
+        for folder in (keras_cache_dir(), _KERAS_FALLBACK_DIR):
+            if (folder / fname).is_file():
+                return str(folder / fname)
+        if os.environ.get(ALLOW_DOWNLOAD_ENV) == "1":
+            return "imagenet"
+        url = f"{_WEIGHTS_URL}{_APPLICATIONS[name][2]}/{fname}"
+        raise FileNotFoundError(
+            f"model '{name}' with weights='imagenet' needs the file '{fname}' in the folder "
+            f"'{keras_cache_dir()}' (Keras' cache: $KERAS_HOME/models, else ~/.keras/models), and it "
+            f"is not there. Put it there (it is downloadable from {url}), or set weights to the path "
+            f"of a local .h5 weights file, or to null to train from scratch "
+            f"(or set {ALLOW_DOWNLOAD_ENV}=1 to let Keras download it)."
+        )
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"model '{name}': weights file '{path}' does not exist (weights must be 'imagenet', "
+            "a path to a local .h5 weights file, or null)"
+        )
+    return str(path)
+
+
+def _transfer_model(
+    name: str,
+    input_shape: tuple[int, int, int],
+    n_classes: int,
+    weights: str | os.PathLike | None,
+    trainable_layers: int,
+    classifier: str,
+    head: str,
+) -> "keras.Model":
+    """keras.applications base + classifier; ``classifier`` is "varol" or "abed"."""
+    _check_min_size(name, input_shape)
+    _check_head(head, n_classes)
+    height, width, channels = input_shape
+    if channels not in (1, 3):
+        raise ValueError(f"model '{name}' takes RGB (3 channels) or grayscale (1) images, got {channels} channels")
+    if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int) or trainable_layers < -1:
+        raise ValueError(f"model '{name}': trainable_layers must be an integer >= -1, got {trainable_layers!r}")
+    resolved = _resolve_weights(name, weights)
+
+    import importlib
+
+    import keras
+    from keras import Model, layers
+
+    app_class, app_module, _, _ = _APPLICATIONS[name]
+    preprocess_input = importlib.import_module(f"keras.applications.{app_module}").preprocess_input
+
+    inputs = layers.Input(shape=input_shape, name="pixels")
+    x = inputs
+    if channels == 1:
+        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    x = preprocess_input(x)  # the application's own preprocessing, on 0–255 RGB
+    base = getattr(keras.applications, app_class)(
+        include_top=False, weights=resolved, input_shape=(height, width, 3), name="base"
+    )
+    n_base = len(base.layers)
+    if trainable_layers > n_base:
+        raise ValueError(f"model '{name}': trainable_layers={trainable_layers} but the base has only {n_base} layers")
+    if trainable_layers == 0:
+        base.trainable = False
+    else:
+        base.trainable = True
+        if trainable_layers > 0:
+            for layer in base.layers[: n_base - trainable_layers]:
+                layer.trainable = False
+    if resolved is not None:
+        # Keras' fine-tuning advice: the batch norms of a pretrained base stay frozen, which keeps
+        # them in inference mode (a non-trainable BatchNormalization uses its moving statistics even
+        # in fit()). Calling the base with training=False would not do: in Keras 3 the outer call's
+        # training=True overrides it. A base trained from scratch (weights=None) trains its batch norms.
+        for layer in base.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.trainable = False
+    x = base(x)
+    if classifier == "varol":
+        x = layers.Flatten(name="features")(x)
+        x = layers.Dense(256, activation="relu", name="fc1")(x)
+        x = layers.Dense(128, activation="relu", name="fc2")(x)
+    else:
+        x = layers.GlobalAveragePooling2D(name="features")(x)
+        x = layers.Dense(128, activation="relu", name="fc1")(x)
+        x = layers.Dropout(0.5, name="dropout")(x)
+    return Model(inputs, _head(x, n_classes, head), name=name)
+
+
+_TRANSFER_ARGS_DOC = """
+    Args:
+        input_shape: (height, width, channels) of the uint8 images, channels 3 (RGB) or 1
+            (grayscale, repeated to RGB); at least 32 px a side.
+        n_classes: number of classes.
+        weights: ``"imagenet"`` (read from Keras' cache, ``$KERAS_HOME/models`` or
+            ``~/.keras/models``; a missing file raises FileNotFoundError naming it, unless
+            ``LEUKOBENCH_ALLOW_DOWNLOAD=1``), a path to a local .h5 weights file (no top), or
+            None for random initialisation.
+        trainable_layers: 0 = the base is frozen (feature extraction); N > 0 = the top N layers
+            of the base (``model.get_layer("base").layers[-N:]``) are trainable (fine-tuning);
+            -1 = the whole base is trainable (use with ``weights=None`` to train from scratch,
+            as Rezayi et al. did; with ``weights=None`` and 0 the random base stays frozen). With
+            pretrained weights the base's BatchNormalization layers (ResNet50, DenseNet169) stay
+            frozen, in inference mode, whatever N.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
+
+    Returns:
+        An uncompiled model; the base is the layer named ``base``, its flattened/pooled output the
+        layer named ``features``.
+"""
+
+
+@register_model(min_input_size=32)  # keras.applications' minimum
+def vgg16(
+    input_shape: tuple[int, int, int],
+    n_classes: int = 2,
+    weights: str | None = "imagenet",
+    trainable_layers: int = 0,
+    head: str = "auto",
+) -> "keras.Model":
+    return _transfer_model("vgg16", input_shape, n_classes, weights, trainable_layers, classifier="varol", head=head)
+
+
+@register_model(min_input_size=32)  # keras.applications' minimum
+def resnet50(
+    input_shape: tuple[int, int, int],
+    n_classes: int = 2,
+    weights: str | None = "imagenet",
+    trainable_layers: int = 0,
+    head: str = "auto",
+) -> "keras.Model":
+    return _transfer_model("resnet50", input_shape, n_classes, weights, trainable_layers, classifier="varol", head=head)
+
+
+@register_model(min_input_size=32)  # keras.applications' minimum
+def vgg19(
+    input_shape: tuple[int, int, int],
+    n_classes: int = 2,
+    weights: str | None = "imagenet",
+    trainable_layers: int = 0,
+    head: str = "auto",
+) -> "keras.Model":
+    return _transfer_model("vgg19", input_shape, n_classes, weights, trainable_layers, classifier="abed", head=head)
+
+
+@register_model(min_input_size=32)  # keras.applications' minimum
+def densenet169(
+    input_shape: tuple[int, int, int],
+    n_classes: int = 2,
+    weights: str | None = "imagenet",
+    trainable_layers: int = 0,
+    head: str = "auto",
+) -> "keras.Model":
+    return _transfer_model("densenet169", input_shape, n_classes, weights, trainable_layers, classifier="abed", head=head)
+
+
+vgg16.__doc__ = (
+    "Varol Malkoçoğlu & İşeri (2024), Approach 3: VGG16 conv base, flatten (``features``),\n"
+    "    FC 256 → 128 ReLU (the classifier of their CNNs), head.\n" + _TRANSFER_ARGS_DOC
+)
+resnet50.__doc__ = (
+    "Varol Malkoçoğlu & İşeri (2024), Approach 3: ResNet50 conv base, flatten (``features``),\n"
+    "    FC 256 → 128 ReLU (the classifier of their CNNs), head.\n" + _TRANSFER_ARGS_DOC
+)
+vgg19.__doc__ = (
+    "Abed (2022): VGG19 conv base, global average pooling (``features``), FC 128 ReLU, dropout\n"
+    "    0.5, head (the thesis names an FC classifier with dropout, not its size; 128 as in abed_cnn).\n"
+    + _TRANSFER_ARGS_DOC
+)
+densenet169.__doc__ = (
+    "Abed (2022): DenseNet169 conv base, global average pooling (``features``), FC 128 ReLU,\n"
+    "    dropout 0.5, head (same classifier as ``vgg19``).\n" + _TRANSFER_ARGS_DOC
+)

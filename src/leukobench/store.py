@@ -214,10 +214,10 @@ def _leaky_resplit(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def normalization_stats(images: np.ndarray, prep: Preparation) -> dict | None:
-    """Statistics of the training images for the model's first layer (None: no normalisation)."""
+    """Statistics of the training images, in [0, 1] units, for the model's normalisation layer."""
     if prep.normalization == "none" or len(images) == 0:
         return None
-    pixels = images.astype(np.float64)
+    pixels = images.astype(np.float64) / 255
     if prep.normalization == "mean_image":
         return {"mean": pixels.mean(axis=0).tolist(), "variance": 1.0}
     axes = (0, 1, 2)

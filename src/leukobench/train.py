@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,10 @@ from leukobench.models import create_model
 from leukobench.store import Preparation, Store, load_store
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LOSSES = ("auto", "binary_crossentropy", "categorical_crossentropy")
 PREDICT_BATCH = 256
+BACKUP_DIR = ".train_backup"  # beside model.keras: lets a killed training resume at its last finished epoch
+PARTIAL_HISTORY = ".history.partial.csv"  # the epochs logged so far, kept across a resume
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,21 @@ class TrainingSpec:
     model: str
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    loss: str = "auto"
     epochs: int = 10
     batch_size: int = 32
     seed: int = 0
+    class_weight: bool = False
+    early_stopping_patience: int = 0
+    model_options: dict = field(default_factory=dict)  # e.g. weights, trainable_layers of transfer models
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer '{self.optimizer}' unknown; allowed: {', '.join(OPTIMIZERS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss '{self.loss}' unknown; allowed: {', '.join(LOSSES)}")
+        if self.early_stopping_patience < 0:
+            raise ValueError(f"early_stopping_patience must be >= 0, got {self.early_stopping_patience}")
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -62,8 +74,46 @@ def _optimizer(spec: TrainingSpec):
     return cls[spec.optimizer](learning_rate=spec.learning_rate)
 
 
-def _targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    return labels.astype("float32") if n_classes == 2 else labels.astype("int32")
+def sigmoid_head(spec: TrainingSpec, n_classes: int) -> bool:
+    """One sigmoid unit for two classes with binary cross-entropy; a softmax over the classes otherwise."""
+    return n_classes == 2 and spec.loss in ("auto", "binary_crossentropy")
+
+
+def _loss_and_targets(spec: TrainingSpec, n_classes: int):
+    """The Keras loss and a function making its targets from integer labels.
+
+    ``binary_crossentropy`` with more than two classes is Zhang's choice: softmax outputs,
+    one-hot targets, each output scored as its own binary problem.
+    """
+    if sigmoid_head(spec, n_classes):
+        return "binary_crossentropy", lambda labels: labels.astype("float32")
+    if spec.loss == "auto":
+        return "sparse_categorical_crossentropy", lambda labels: labels.astype("int32")
+    return spec.loss, lambda labels: np.eye(n_classes, dtype="float32")[labels]
+
+
+def _class_weights(labels: np.ndarray) -> dict[int, float]:
+    from sklearn.utils.class_weight import compute_class_weight
+
+    classes = np.unique(labels)
+    return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=labels).tolist()))
+
+
+def _model_kwargs(spec: TrainingSpec, n_classes: int, normalization: dict | None) -> dict:
+    """Builder keywords: the head, normalisation and the options the builder takes."""
+    from leukobench.models import builder_parameters
+
+    accepted = builder_parameters(spec.model)
+    unknown = set(spec.model_options) - accepted
+    kwargs = {key: value for key, value in spec.model_options.items() if key in accepted}
+    if unknown:
+        print(f"{spec.model} takes no {sorted(unknown)}; ignored")
+    kwargs["head"] = "sigmoid" if sigmoid_head(spec, n_classes) else "softmax"
+    if normalization is not None:
+        if "normalization" not in accepted:
+            raise ValueError(f"{spec.model} applies its own input preprocessing; use a variant with normalization: none")
+        kwargs["normalization"] = normalization
+    return kwargs
 
 
 def epoch_logger(epochs: int):
@@ -105,18 +155,33 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
     n_classes = len(store.class_names)
     if len(np.unique(y_train)) < 2:
         raise ValueError("the training split holds a single class; nothing can be learned")
-    model = create_model(spec.model, input_shape=x_train.shape[1:], n_classes=n_classes)
-    loss = "binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy"
+    model = create_model(spec.model, input_shape=x_train.shape[1:], n_classes=n_classes,
+                         **_model_kwargs(spec, n_classes, store.metadata.get("normalization")))
+    loss, targets = _loss_and_targets(spec, n_classes)
     model.compile(optimizer=_optimizer(spec), loss=loss, metrics=["accuracy"])
     model.summary(print_fn=print)
-    validation = (x_val, _targets(y_val, n_classes)) if len(x_val) else None
+    validation = (x_val, targets(y_val)) if len(x_val) else None
+    backup = Path(model_path).parent / BACKUP_DIR
+    partial_history = Path(model_path).parent / PARTIAL_HISTORY
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    if not backup.exists():  # a fresh start: no epochs of an earlier attempt to continue from
+        partial_history.unlink(missing_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.CSVLogger(str(partial_history), append=True),
+        epoch_logger(spec.epochs),
+    ]
+    if spec.early_stopping_patience and validation is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=spec.early_stopping_patience, restore_best_weights=True))
+    class_weight = _class_weights(y_train) if spec.class_weight else None
+    if class_weight:
+        print(f"class weights: {class_weight}")
     started = time.perf_counter()
-    with atomic_path(history_path) as tmp_history:
-        model.fit(
-            x_train, _targets(y_train, n_classes), validation_data=validation, epochs=spec.epochs,
-            batch_size=spec.batch_size, shuffle=True, verbose=0,
-            callbacks=[keras.callbacks.CSVLogger(str(tmp_history)), epoch_logger(spec.epochs)],
-        )
+    model.fit(
+        x_train, targets(y_train), validation_data=validation, epochs=spec.epochs, batch_size=spec.batch_size,
+        shuffle=True, verbose=0, class_weight=class_weight, callbacks=callbacks,
+    )
     bundle = {
         "model": spec.model,
         "training": asdict(spec),
@@ -130,6 +195,8 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         model.save(tmp_model)
     with atomic_path(bundle_path(model_path)) as tmp_json:
         tmp_json.write_text(json.dumps(bundle, indent=2))
+    os.replace(partial_history, history_path)
+    shutil.rmtree(backup, ignore_errors=True)  # Keras removes it after the last epoch; an early stop may not
     return bundle
 
 

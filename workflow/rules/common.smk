@@ -2,21 +2,29 @@
 
 from snakemake.utils import Paramspace, validate
 
-from leukobench.config import check_config, grid_cells
+from leukobench.config import apply_scale, check_config, classical_cells, hybrid_cells, keras_cells
 
 
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
+config = apply_scale(config)
 
-
-CELLS = Paramspace(grid_cells(config["grid"]))
+KERAS_CELLS, EXCLUDED = keras_cells(config)
+for message in EXCLUDED:
+    logger.warning(message)
+CELLS = Paramspace(KERAS_CELLS)
 CELL = f"results/cells/{CELLS.wildcard_pattern}"
+HYBRIDS = Paramspace(hybrid_cells(config, KERAS_CELLS))
+HYBRID = f"results/hybrid/{HYBRIDS.wildcard_pattern}"
+CLASSICALS = Paramspace(classical_cells(config))
+CLASSICAL = f"results/classical/{CLASSICALS.wildcard_pattern}"
 
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
     variant=r"[A-Za-z0-9_-]+",
     size=r"\d+",
+    features=r"[a-z_]+",
 
 
 def dataset_config(wildcards):
@@ -45,13 +53,26 @@ def preparation(wildcards):
     return {**config["variants"][wildcards.variant], "size": int(wildcards.size)}
 
 
+def features_of_cell(wildcards):
+    return f"results/{wildcards.dataset}/features/{wildcards.variant}/{wildcards.size}px_{wildcards.features}.parquet"
+
+
 def store_of_cell(wildcards):
     return f"results/{wildcards.dataset}/store/{wildcards.variant}/{wildcards.size}px.parquet"
 
 
 def cell_files(name):
-    """One path per grid cell, e.g. every cell's metrics.json."""
-    return [f"results/cells/{cell}/{name}" for cell in CELLS.instance_patterns]
+    """One path per cell of every kind (Keras, hybrid, classical), e.g. every metrics.json."""
+    return [
+        f"results/{kind}/{cell}/{name}"
+        for kind, space in (("cells", CELLS), ("hybrid", HYBRIDS), ("classical", CLASSICALS))
+        for cell in space.instance_patterns
+    ]
+
+
+def keras_cell_folder(wildcards):
+    """The Keras cell whose conv layers a hybrid cell uses."""
+    return "results/cells/" + "/".join(f"{key}~{wildcards[key]}" for key in KERAS_CELLS.columns)
 
 
 def final_outputs():

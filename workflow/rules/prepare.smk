@@ -21,3 +21,39 @@ rule store:
         "../../envs/leukobench.yaml"
     script:
         "../scripts/store.py"
+
+
+rule store_features:
+    input:
+        store="results/{dataset}/store/{variant}/{size}px.parquet",
+    output:
+        features="results/{dataset}/features/{variant}/{size}px_{features}.parquet",
+    log:
+        "results/logs/features/{dataset}/{variant}/{size}px_{features}.log",
+    params:
+        options=config["features"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/store_features.py"
+
+
+rule cell_features:
+    input:
+        model=f"{CELL}/model.keras",
+        bundle=f"{CELL}/model.json",
+        store=store_of_cell,
+    output:
+        features=f"{CELL}/features.parquet",
+    log:
+        f"results/logs/cell_features/{CELLS.wildcard_pattern}.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/cell_features.py"

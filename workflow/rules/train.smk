@@ -11,6 +11,7 @@ rule train:
         f"{CELL}/train_benchmark.tsv"
     params:
         cell=CELLS.instance,
+        training=config["training"],
     threads: 2
     resources:
         gpu=1,
@@ -20,3 +21,51 @@ rule train:
         "../../envs/leukobench.yaml"
     script:
         "../scripts/train.py"
+
+
+rule fit_hybrid:
+    input:
+        features=lambda wildcards: keras_cell_folder(wildcards) + "/features.parquet",
+    output:
+        model=f"{HYBRID}/classifier.joblib",
+        predictions=f"{HYBRID}/predictions.parquet",
+        metrics=f"{HYBRID}/metrics.json",
+    log:
+        f"results/logs/hybrid/{HYBRIDS.wildcard_pattern}.log",
+    benchmark:
+        f"{HYBRID}/fit_benchmark.tsv"
+    params:
+        cell=HYBRIDS.instance,
+        evaluation=config["evaluation"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/fit_classical.py"
+
+
+rule fit_classical:
+    input:
+        features=features_of_cell,
+    output:
+        model=f"{CLASSICAL}/classifier.joblib",
+        predictions=f"{CLASSICAL}/predictions.parquet",
+        metrics=f"{CLASSICAL}/metrics.json",
+    log:
+        f"results/logs/classical/{CLASSICALS.wildcard_pattern}.log",
+    benchmark:
+        f"{CLASSICAL}/fit_benchmark.tsv"
+    params:
+        cell=CLASSICALS.instance,
+        evaluation=config["evaluation"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/fit_classical.py"

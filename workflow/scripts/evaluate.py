@@ -10,7 +10,7 @@ from leukobench.config import plain
 from leukobench.evaluate import evaluate_cell, scores_of
 from leukobench.plots import plot_confusion, plot_history, plot_roc
 
-cell = plain(snakemake.params.cell)
+cell = {"approach": "cnn", **plain(snakemake.params.cell)}
 options = snakemake.params.evaluation
 predictions = evaluate_cell(
     snakemake.input.model, snakemake.input.store, snakemake.output.predictions, snakemake.output.metrics,

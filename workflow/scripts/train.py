@@ -6,5 +6,11 @@ from leukobench.config import plain
 from leukobench.train import TrainingSpec, train_from_store
 
 cell = plain(snakemake.params.cell)
-spec = TrainingSpec(**{key: cell[key] for key in ("model", "optimizer", "learning_rate", "epochs", "batch_size", "seed")})
+options = snakemake.params.training
+spec = TrainingSpec(
+    **{key: cell[key] for key in ("model", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")},
+    class_weight=options["class_weight"],
+    early_stopping_patience=options["early_stopping_patience"],
+    model_options={"weights": options["weights"], "trainable_layers": options["trainable_layers"]},
+)
 train_from_store(snakemake.input.store, spec, snakemake.output.model, snakemake.output.history, cell, snakemake.threads)

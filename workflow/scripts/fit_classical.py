@@ -1,0 +1,14 @@
+from leukobench.runtime import log_to
+
+log_to(snakemake.log[0])
+
+from leukobench.classical import fit_classical_cell
+from leukobench.config import plain
+
+cell = plain(snakemake.params.cell)
+cell = {"approach": "hybrid" if "model" in cell else "classical", **cell}
+options = snakemake.params.evaluation
+fit_classical_cell(
+    snakemake.input.features, cell["classifier"], snakemake.output.model, snakemake.output.predictions,
+    snakemake.output.metrics, cell, seed=cell["seed"], threads=snakemake.threads, n_boot=options["bootstrap"],
+)

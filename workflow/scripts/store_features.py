@@ -1,0 +1,11 @@
+from leukobench.runtime import log_to
+
+log_to(snakemake.log[0])
+
+from leukobench.features import extract_features
+
+extract_features(
+    snakemake.input.store, snakemake.wildcards.features, snakemake.output.features,
+    pca_components=snakemake.params.options["pca_components"], seed=snakemake.params.options["seed"],
+    threads=snakemake.threads,
+)
