@@ -94,6 +94,7 @@ def test_classical_cells_and_their_checks():
     from leukobench.config import classical_cells
 
     config = copy.deepcopy(DEFAULT)
+    config["classical"] = {"seed": [0]}  # what the schema's defaults give when the section is absent
     assert classical_cells(config).empty
     config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32],
                            "features": ["pixels", "hog_pca"], "classifier": ["svm", "knn"], "seed": [0]}
@@ -114,3 +115,15 @@ def test_scale_shrinks_epochs_images_and_synthetic_data_without_touching_the_res
     assert scaled["datasets"]["synthetic"]["synthetic"]["cells_per_subject"] == 10
     assert config["grid"]["epochs"] == [25, 50, 100]  # the original is left as it was
     assert apply_scale({**config, "scale": 1.0}) is not None and apply_scale({**config, "scale": 1.0})["grid"]["epochs"] == [25, 50, 100]
+
+
+def test_missing_imagenet_weights_stop_the_run_before_any_job(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("LEUKOBENCH_ALLOW_DOWNLOAD", raising=False)
+    config = with_grid(model=["vgg16"])
+    config["training"] = {**config.get("training", {}), "weights": "imagenet"}
+    problems = " ".join(config_problems(config))
+    assert "training.weights:" in problems and "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in problems
+    assert str(tmp_path / "models") in problems
+    config["training"]["weights"] = None
+    assert config_problems(config) == []

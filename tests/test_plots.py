@@ -190,3 +190,21 @@ def test_failing_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch
         plots.plot_history(history_frame(), path, "History")
     assert list(tmp_path.iterdir()) == [path]
     assert path.read_bytes() == b"earlier figure"
+
+
+def test_sample_sheet_shows_originals_and_augmented_rows(tmp_path):
+    from leukobench.plots import plot_sample_sheet
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"label": [0] * 10 + [1] * 10, "split": ["train"] * 20, "augmented": [False, True] * 10})
+    images = rng.integers(0, 256, size=(20, 16, 16, 3), dtype=np.uint8)
+    out = tmp_path / "sheet.png"
+    plot_sample_sheet(frame, images, ["hem", "all"], out, title="sheet")
+    picture = mpimg.imread(out)
+    assert picture.shape[0] > 100 and picture.shape[1] > 100
+    gray = tmp_path / "gray.png"
+    plot_sample_sheet(frame.assign(augmented=False), images[..., :1], ["hem", "all"], gray, title="gray")
+    assert mpimg.imread(gray).shape[0] < picture.shape[0]  # two rows instead of four
+    with pytest.raises(ValueError, match="missing column"):
+        plot_sample_sheet(frame.drop(columns="augmented"), images, ["hem", "all"], tmp_path / "x.png", title="x")
+    assert not (tmp_path / "x.png").exists()

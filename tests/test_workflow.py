@@ -132,3 +132,25 @@ def test_predict_names_a_missing_model_or_image(tmp_path):
     result = subprocess.run([sys.executable, "-m", "leukobench.cli", "predict", str(tmp_path / "model.keras"), "x.bmp"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "model.keras: no such model file" in result.stderr
+
+
+PRESETS = sorted((REPO / "presets").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_every_preset_plans(preset, tmp_path):
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "-n"],
+                            capture_output=True, text=True, timeout=300)
+    jobs = planned_jobs(result)
+    assert jobs["train"] >= 1 and jobs["aggregate"] == 1
+    if preset.stem == "varol2024":
+        assert jobs["train"] == 324 and jobs["fit_hybrid"] == 324 * 4 // 6 * 3
+
+
+def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
+    preset = REPO / "presets" / "varol2024.yaml"
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", "scale=0.05", "-n"],
+                            capture_output=True, text=True, timeout=300)
+    jobs = planned_jobs(result)
+    assert jobs["train"] == 3 * 1 * 3 * 3 * 6  # variants x one size (32 px) x optimizers x epochs {1, 2, 5} x models
+    assert "epochs~100" not in result.stdout and "size~48" not in result.stdout

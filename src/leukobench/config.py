@@ -16,14 +16,16 @@ import pandas as pd
 
 from leukobench.classical import list_classifiers
 from leukobench.features import list_extractors
-from leukobench.models import MIN_INPUT_SIZE, list_models
+from leukobench.models import MIN_INPUT_SIZE, list_models, resolve_weights, transfer_models
 from leukobench.splits import check_ratios
 
 GRID_KEYS = ("dataset", "variant", "size", "model", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")
 HYBRID_KEYS = (*GRID_KEYS, "classifier")
 CLASSICAL_KEYS = ("dataset", "variant", "size", "features", "classifier", "seed")
+CELL_KEYS = ("approach", *GRID_KEYS[:4], "features", "classifier", *GRID_KEYS[4:])  # every column naming a cell
 GENERATED_FORMATS = ("synthetic",)
-TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical cell reads from a store (cnn ones come from a cell)
+TABULAR_FEATURES = ("pixels", "hog_pca")
+SMOKE_MIN_SIZE = 32  # the smallest size every registered model accepts  # features a classical cell reads from a store (cnn ones come from a cell)
 
 
 class ConfigError(ValueError):
@@ -65,6 +67,12 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         unknown = set(rule) - set(GRID_KEYS) - {"reason"}
         if unknown:
             problems.append(f"exclude: {sorted(unknown)} are not grid keys; allowed: {list(GRID_KEYS)}")
+    weights = (config.get("training") or {}).get("weights")
+    for model in sorted(set(config["grid"].get("model", [])) & set(transfer_models())):
+        try:
+            resolve_weights(model, weights)
+        except FileNotFoundError as error:
+            problems.append(f"training.weights: {error}")
     if not problems and config["grid"] and keras_cells(config)[0].empty:
         problems.append("grid: every cell is excluded (see the messages above); nothing would be trained")
     return problems
@@ -138,6 +146,10 @@ def apply_scale(config: dict) -> dict:
     scaled = {**config, "grid": dict(config["grid"]), "variants": {}, "datasets": {}}
     if "epochs" in scaled["grid"]:
         scaled["grid"]["epochs"] = sorted({max(1, round(e * scale)) for e in config["grid"]["epochs"]})
+    for section in ("grid", "classical"):
+        if config.get(section, {}).get("size"):
+            scaled[section] = {**scaled.get(section, config[section]),
+                               "size": sorted({max(SMOKE_MIN_SIZE, min(s, round(s * scale))) for s in config[section]["size"]})}
     for name, variant in config["variants"].items():
         scaled["variants"][name] = {**variant, **({"per_class": max(20, round(variant["per_class"] * scale))}
                                                   if variant.get("per_class") else {})}

@@ -429,7 +429,12 @@ def imagenet_weights_file(name: str) -> Path:
     return keras_cache_dir() / _APPLICATIONS[name][3]
 
 
-def _resolve_weights(name: str, weights: str | os.PathLike | None) -> str | None:
+def transfer_models() -> list[str]:
+    """The registered models built on a keras.applications base (they take ``weights``)."""
+    return sorted(name for name in _REGISTRY if name in _APPLICATIONS)
+
+
+def resolve_weights(name: str, weights: str | os.PathLike | None) -> str | None:
     """The ``weights`` argument for keras.applications: None, a local file path, or "imagenet"
     (the latter only when the download is allowed). Raises FileNotFoundError up front instead of
     letting Keras try (and, offline, fail) to download."""
@@ -476,7 +481,7 @@ def _transfer_model(
         raise ValueError(f"model '{name}' takes RGB (3 channels) or grayscale (1) images, got {channels} channels")
     if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, int) or trainable_layers < -1:
         raise ValueError(f"model '{name}': trainable_layers must be an integer >= -1, got {trainable_layers!r}")
-    resolved = _resolve_weights(name, weights)
+    resolved = resolve_weights(name, weights)
 
     import importlib
 

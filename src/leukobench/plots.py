@@ -49,7 +49,7 @@ CHANCE_RATE = 0.5  # chance AUC, and the majority-class rate of a balanced binar
 CONFIDENCE_LABEL = "95 % bootstrap CI"
 EPOCH_PAD = 0.5  # x-axis margin of the training curves, in epochs
 MAX_MARKED_EPOCHS = 30  # draw a marker at every epoch up to this many
-HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy")
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy")  # val_loss, val_accuracy when there is a validation split
 METRIC_LABELS = {
     "accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1 score",
     "weighted_f1": "Weighted F1 score", "balanced_accuracy": "Balanced accuracy",
@@ -213,6 +213,9 @@ def plot_history(history: pd.DataFrame, path: str | os.PathLike, title: str) -> 
     """
     table = _checked_frame(history, "history", HISTORY_COLUMNS).sort_values("epoch")
     table = table.assign(epoch=table["epoch"] + 1)
+    for column in ("val_loss", "val_accuracy"):
+        if column not in table:
+            table = table.assign(**{column: np.nan})
     best = table.loc[table["val_loss"].idxmin()] if table["val_loss"].notna().any() else None
     with matplotlib.rc_context(STYLE):
         fig, axes = _new_figure(11.0, 4.4, panels=2)
@@ -231,6 +234,8 @@ def _draw_history_panel(
     marker = "o" if len(table) <= MAX_MARKED_EPOCHS else None
     series = (("", "training", OKABE_ITO[0], "-"), ("val_", "validation", OKABE_ITO[1], "--"))
     for prefix, name, colour, style in series:
+        if table[prefix + quantity].isna().all():
+            continue
         ax.plot(table["epoch"], table[prefix + quantity], color=colour, linestyle=style,
                 marker=marker, markersize=4, linewidth=2, label=name)
     if best is not None:
@@ -403,7 +408,9 @@ def plot_sample_sheet(frame: pd.DataFrame, images: np.ndarray, class_names: Sequ
         title: the figure title.
         seed: which images are shown.
     """
-    _checked_frame(frame, "frame", ("label", "split", "augmented"))
+    missing = [column for column in ("label", "split", "augmented") if column not in frame]
+    if missing:
+        raise ValueError(f"frame: missing column(s) {missing}")
     rng = np.random.default_rng(seed)
     rows = []
     for label, name in enumerate(class_names):

@@ -34,7 +34,7 @@ class TrainingSpec:
 
     model: str
     optimizer: str = "adam"
-    learning_rate: float = 1e-3
+    learning_rate: float | str = 1e-3  # or "default": the optimizer's own Keras default
     loss: str = "auto"
     epochs: int = 10
     batch_size: int = 32
@@ -53,8 +53,8 @@ class TrainingSpec:
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.learning_rate != "default" and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be > 0 or 'default', got {self.learning_rate}")
 
 
 def configure_runtime(threads: int, seed: int) -> None:
@@ -71,6 +71,8 @@ def _optimizer(spec: TrainingSpec):
     import keras
 
     cls = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    if spec.learning_rate == "default":
+        return cls[spec.optimizer]()
     return cls[spec.optimizer](learning_rate=spec.learning_rate)
 
 

@@ -2,12 +2,13 @@ from leukobench.runtime import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.config import GRID_KEYS
+from leukobench.config import CELL_KEYS
 from leukobench.evaluate import aggregate_metrics
 from leukobench.plots import plot_comparison
 
 table = aggregate_metrics(snakemake.input.metrics, snakemake.output.table)
 test = table[table["split"] == "test"]
-print(test[[*GRID_KEYS, "accuracy", "accuracy_low", "accuracy_high"]].to_string(index=False))
+keys = [key for key in CELL_KEYS if key in test]
+print(test[[*keys, "accuracy", "accuracy_low", "accuracy_high"]].to_string(index=False))
 plot_comparison(test, snakemake.output.figure, metric="accuracy",
-                label_columns=[key for key in GRID_KEYS if test[key].nunique() > 1] or ["model"])
+                label_columns=[key for key in keys if test[key].nunique(dropna=False) > 1] or ["approach"])
