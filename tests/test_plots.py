@@ -136,11 +136,16 @@ def test_comparison_labels_name_varying_columns_only():
 # ----------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("column", ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"])
+@pytest.mark.parametrize("column", ["epoch", "loss", "accuracy"])
 def test_plot_history_missing_column_raises_naming_it(tmp_path, column):
     with pytest.raises(ValueError, match=column):
         plots.plot_history(history_frame().drop(columns=column), tmp_path / "h.png", "History")
     assert not list(tmp_path.iterdir())
+
+
+def test_plot_history_without_a_validation_split(tmp_path):
+    plots.plot_history(history_frame().drop(columns=["val_loss", "val_accuracy"]), tmp_path / "h.png", "History")
+    assert mpimg.imread(tmp_path / "h.png").shape[0] > 100
 
 
 @pytest.mark.parametrize("column", ["accuracy", "accuracy_low", "accuracy_high"])

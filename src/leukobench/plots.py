@@ -333,7 +333,9 @@ def _row_labels(table: pd.DataFrame, metric: str, label_columns: list[str] | Non
     varying = [c for c in candidates if table[c].nunique(dropna=False) > 1]
     columns = label_columns if label_columns is not None else (varying or candidates)
     fixed = {c: table[c].iloc[0] for c in candidates if c not in columns and c not in varying}
-    labels = [", ".join(f"{c}={_format_value(row[c])}" for c in columns) for _, row in table.iterrows()]
+    # a parameter a row does not have (NaN: e.g. the optimizer of a classical cell) is left out
+    labels = [", ".join(f"{c}={_format_value(row[c])}" for c in columns if not pd.isna(row[c]))
+              for _, row in table.iterrows()]
     labels = [label or f"row {i}" for i, label in enumerate(labels)]
     repeated = {label for label in labels if labels.count(label) > 1}
     labels = [f"{label} [row {i}]" if label in repeated else label for i, label in enumerate(labels)]

@@ -11,4 +11,4 @@ test = table[table["split"] == "test"]
 keys = [key for key in CELL_KEYS if key in test]
 print(test[[*keys, "accuracy", "accuracy_low", "accuracy_high"]].to_string(index=False))
 plot_comparison(test, snakemake.output.figure, metric="accuracy",
-                label_columns=[key for key in keys if test[key].nunique(dropna=False) > 1] or ["approach"])
+                label_columns=["approach", *(key for key in keys[1:] if test[key].nunique() > 1)])
