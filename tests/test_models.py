@@ -265,6 +265,6 @@ def test_every_builder_takes_the_same_head_options(name):
 def test_builder_parameters_name_each_builders_options():
     for name in TRANSFER_MODELS:
         assert models.builder_parameters(name) == {"head", "weights", "trainable_layers"}
-    assert models.builder_parameters("abed_cnn") == {"head"}
+    assert models.builder_parameters("abed_cnn") == {"head", "normalization"}
     with pytest.raises(ValueError, match="unknown model"):
         models.builder_parameters("resnet9000")

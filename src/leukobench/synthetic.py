@@ -7,7 +7,7 @@ The default dataset of the workflow: no download, fully deterministic. ``write_c
 with ALL patients named ``1``, ``2``, ... (only ``all`` cells) and healthy subjects ``H1``,
 ``H2``, ... (only ``hem`` cells); every subject lives in exactly one fold, as in C-NMC.
 
-Each image is one stained cell, segmented on a pure black background, drawn with numpy from a
+Each image is one stained cell segmented on a pure black background, drawn with numpy from a
 few morphological traits that carry the signal pathologists use:
 
 * blasts (ALL): somewhat larger cells whose nucleus fills nearly the whole cell, fine and
@@ -15,16 +15,22 @@ few morphological traits that carry the signal pathologists use:
 * normal lymphocytes (hem): smaller cells with a denser, darker nucleus, coarse clumped
   chromatin, a visible lighter rim of cytoplasm and a rounder outline.
 
-Every trait of a cell is ``class centre + subject offset + cell noise``. The two class centres
-move towards their midpoint as ``difficulty`` goes from 0 (far apart) to 1 (identical), so the
-class distributions overlap. Each subject also has its own stain (hue, saturation, brightness)
-and size shift, scaled by ``subject_shift``: cells of one subject resemble each other, and a
-classifier scores higher on a random cell-level split than on a subject-disjoint one, as on
-the real data.
+A trait of a cell is ``class centre + blast-likeness + subject offset + cell noise``:
 
-Colours follow a simple absorbance model: a pixel is ``255 * exp(-density * stain)`` per BGR
-channel, with one stain vector for the nucleus and one for the cytoplasm, calibrated so that
-the colour inside the cell matches the C-NMC images (dark purple; BGR mean about 80, 30, 72).
+* the class centres lie ``1 - difficulty`` of the full hem-all gap apart (``TRAITS`` holds the
+  centres at difficulty 0), so at difficulty 1 both classes come from the same distribution;
+* blast-likeness moves all traits of a cell together towards one class; it has a subject part
+  (some patients' blasts look mature, some healthy lymphocytes look reactive) and a cell part;
+* subject offsets (per trait) and the subject's stain (darker or paler slide, bluer or pinker,
+  more or less saturated, white balance, cytoplasm density) are scaled by ``subject_shift``.
+
+Cells of one subject therefore resemble each other, and a classifier scores higher on a random
+cell-level split than on a subject-disjoint one, as on the real data. Rotation, position jitter,
+slight blur and sensor noise vary from cell to cell.
+
+Colours follow an absorbance model: a pixel is ``white * exp(-density * stain)`` per BGR channel,
+with one stain vector for the nucleus and one for the cytoplasm, calibrated so that the colour
+inside the cell is the dark purple of the C-NMC images (BGR mean about 70-95, 22-40, 60-87).
 """
 
 from __future__ import annotations
@@ -37,10 +43,21 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import cv2
 import numpy as np
 import pandas as pd
+
+__all__ = ["FILE_NAME", "SyntheticSpec", "write_cnmc_tree"]
+
+
+def _constant(values: list[float]) -> np.ndarray:
+    """A read-only float array, so module constants cannot be changed by accident."""
+    array = np.array(values, dtype=float)
+    array.setflags(write=False)
+    return array
+
 
 # --- layout -------------------------------------------------------------------------------
 TRAINING_DIR = "training_data"
@@ -59,47 +76,62 @@ MAX_CELLS_PER_SUBJECT = 100_000
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 2048
 MAX_SUBJECT_SHIFT = 2.0
 
-# --- random streams: each Generator is seeded from (seed, stream, label, subject[, cell]) --
-SUBJECT_STREAM = 1
-CELL_STREAM = 2
+# --- random streams: every Generator is seeded from (seed, stream, label, subject, cell) ----
+SUBJECT_STREAM = 1  # a subject's shifts (cell = 0)
+CELL_STREAM = 2  # everything about one cell
+NUMBERING_STREAM = 3  # the image and cell numbers in a subject's file names (cell = 0)
 
 # --- geometry, as fractions of the image width unless named otherwise -----------------------
 POSITION_JITTER = 0.04  # sd of the cell centre's offset from the image centre
 BORDER_MARGIN_PX = 1  # the cell never touches the image border
 ELONGATION_MEAN, ELONGATION_SD = 0.05, 0.03  # amplitude of the 2nd outline harmonic
-FIRST_IRREGULAR_HARMONIC, LAST_HARMONIC = 3, 9
+HARMONICS = _constant(list(range(3, 10)))  # outline harmonics beyond the ellipse (k = 2)
+OUTLINE_ANGLES = _constant(np.linspace(0, 2 * np.pi, 720, endpoint=False).tolist())  # where outlines are evaluated
 HARMONIC_DECAY = 0.7  # amplitude of harmonic k falls as k ** -HARMONIC_DECAY
 NUCLEUS_IRREGULARITY_FACTOR = 0.5  # nucleus outline is smoother than the cell's
 NUCLEUS_OFFSET_RANGE = (0.3, 0.9)  # eccentricity: share of the free room the nucleus shifts by
+REFERENCE_SIZE = 128  # image size at which pixel constants are given
 NUCLEUS_EDGE_PX_AT_128 = 1.2  # width of the soft nucleus/cytoplasm boundary at 128 px
-FINE_CHROMATIN_SIGMA = 0.010
-COARSE_CHROMATIN_SIGMA = 0.025
-CLUMP_THRESHOLD = 0.3  # coarse chromatin: only the densest parts of the noise form clumps
-CYTOPLASM_TEXTURE = 0.08
+FINE_CHROMATIN_SIGMA = 0.010  # grain size of fine chromatin (Gaussian sigma)
+COARSE_CHROMATIN_SIGMA = 0.018  # size of chromatin clumps
+CLUMP_THRESHOLD = 0.0  # clumps: the coarse noise above this level (in sd); the rest is clear
+CYTOPLASM_TEXTURE = 0.08  # relative density modulation of the cytoplasm
 NUCLEOLI_RANGE = (1, 3)  # inclusive; visibility comes from the nucleolus_contrast trait
-NUCLEOLUS_RADIUS = 0.022
-NUCLEOLUS_RADIUS_JITTER = (0.7, 1.3)
+NUCLEOLUS_RADIUS = 0.022  # Gaussian sigma of a nucleolus
+NUCLEOLUS_RADIUS_JITTER = (0.7, 1.3)  # factor on NUCLEOLUS_RADIUS, uniform
 NUCLEOLUS_PLACEMENT = 0.55  # nucleoli lie within this share of the nucleus radius
-BLUR_SIGMA = 0.006
-BLUR_JITTER = (0.6, 1.4)
+BLUR_SIGMA = 0.006  # optical blur (Gaussian sigma)
+BLUR_JITTER = (0.6, 1.4)  # factor on BLUR_SIGMA, uniform
 NOISE_SD = 2.0  # additive sensor noise, grey levels
 MIN_INSIDE_LEVEL = 1  # a cell pixel is never pure black, so the mask stays exact
+MAX_LEVEL = 255
 
 # --- colour: absorbance per BGR channel at density 1 ----------------------------------------
 WHITE = 255.0
-NUCLEUS_STAIN = np.array([1.22, 2.25, 1.38])  # ~ (75, 27, 64): dark purple
-CYTOPLASM_STAIN = np.array([0.92, 1.60, 0.98])  # ~ (102, 51, 96): lighter lilac
-CYTOPLASM_DENSITY = 1.0
+NUCLEUS_STAIN = _constant([1.25, 2.30, 1.48])  # ~ (73, 26, 58): dark purple
+CYTOPLASM_STAIN = _constant([0.95, 1.65, 1.05])  # ~ (99, 49, 89): lighter lilac
 CELL_STAIN_JITTER = 0.03  # within-subject sd of the stain (log scale)
-SUBJECT_HUE_SD = 0.32  # per-channel log-scale shift of the stain vectors
-SUBJECT_SATURATION_SD = 0.48  # log-scale stretch of the stain vectors around their mean
-SUBJECT_BRIGHTNESS_SD = 0.32  # log-scale shift of the overall density
-SUBJECT_SIZE_SD = 0.06  # additive shift of the cell diameter
+# Subject (slide / staining batch) shifts, each a standard deviation at subject_shift = 1:
+SUBJECT_DENSITY_SD = 0.22  # log-scale shift of all absorbance: a darker or paler slide
+SUBJECT_BALANCE_SD = 0.12  # shift along BALANCE_AXIS of the log absorbance: bluer or pinker
+BALANCE_AXIS = _constant([-0.5, 0.0, 0.5])  # bluer = absorbs more red, less blue
+SUBJECT_SATURATION_SD = 0.36  # log-scale stretch of the stain vectors around their mean
+SUBJECT_WHITE_BALANCE_SD = 0.06  # per-channel log gain of the illumination
+SUBJECT_CYTOPLASM_SD = 0.3  # log-scale shift of the cytoplasm density
+
+# --- class overlap, in half-gaps of every trait (see Trait.centre) --------------------------
+# Cells mature along one axis: a blast-like hem cell is blast-like in all its traits at once.
+SUBJECT_BLAST_LIKENESS_SD = 0.25  # at subject_shift = 1: some subjects look like the other class
+CELL_BLAST_LIKENESS_SD = 0.15  # cell to cell, within a subject
 
 
 @dataclass(frozen=True)
 class Trait:
-    """One morphological trait: class centres at difficulty 0 and its spreads."""
+    """One morphological trait: its class centres at difficulty 0, spreads and valid range.
+
+    A centre may lie outside [low, high] (the draws are clipped), so that moderate difficulties
+    still keep the classes' centres apart inside the range.
+    """
 
     hem: float
     all: float
@@ -108,29 +140,35 @@ class Trait:
     low: float
     high: float
 
-    def centre(self, label: int, separation: float) -> float:
-        """The class centre when the classes are ``separation`` (0..1) of the full gap apart."""
+    def centre(self, label: int, separation: float, blast_likeness: float = 0.0) -> float:
+        """Where a cell of class ``label`` sits on this trait, before its independent noise.
+
+        Args:
+            label: 1 = all, 0 = hem.
+            separation: share (0..1) of the full hem-all gap between the two class centres.
+            blast_likeness: shift towards the ``all`` end, in half-gaps (negative: towards hem).
+        """
         middle = (self.hem + self.all) / 2
         half_gap = (self.all - self.hem) / 2
-        return middle + (1 if label == 1 else -1) * separation * half_gap
+        return middle + ((1 if label == 1 else -1) * separation + blast_likeness) * half_gap
 
 
-TRAITS: dict[str, Trait] = {
-    # cell diameter as a fraction of the image width (the subject's size shift is SUBJECT_SIZE_SD)
-    "diameter": Trait(hem=0.43, all=0.57, cell_sd=0.02, subject_sd=0.0, low=0.3, high=0.7),
+TRAITS: MappingProxyType[str, Trait] = MappingProxyType({
+    # cell diameter as a fraction of the image width
+    "diameter": Trait(hem=0.44, all=0.56, cell_sd=0.02, subject_sd=0.03, low=0.3, high=0.7),
     # nucleus radius / cell radius
-    "nc_ratio": Trait(hem=0.62, all=1.02, cell_sd=0.035, subject_sd=0.06, low=0.5, high=0.97),
+    "nc_ratio": Trait(hem=0.66, all=0.98, cell_sd=0.035, subject_sd=0.03, low=0.5, high=0.97),
     # outline harmonic amplitude
-    "irregularity": Trait(hem=-0.007, all=0.069, cell_sd=0.008, subject_sd=0.016, low=0.0, high=0.12),
+    "irregularity": Trait(hem=0.0, all=0.07, cell_sd=0.008, subject_sd=0.008, low=0.0, high=0.12),
     # 0 = fine homogeneous chromatin, 1 = coarse clumps
-    "coarseness": Trait(hem=1.2, all=-0.2, cell_sd=0.1, subject_sd=0.16, low=0.0, high=1.0),
+    "coarseness": Trait(hem=0.85, all=0.15, cell_sd=0.1, subject_sd=0.08, low=0.0, high=1.0),
     # relative density modulation of the chromatin texture
-    "chromatin_contrast": Trait(hem=0.25, all=0.05, cell_sd=0.028, subject_sd=0.04, low=0.0, high=0.6),
+    "chromatin_contrast": Trait(hem=0.18, all=0.12, cell_sd=0.028, subject_sd=0.02, low=0.0, high=0.6),
     # how much paler a nucleolus is than the nucleus around it
-    "nucleolus_contrast": Trait(hem=-0.14, all=0.42, cell_sd=0.056, subject_sd=0.1, low=0.0, high=0.6),
+    "nucleolus_contrast": Trait(hem=0.0, all=0.3, cell_sd=0.056, subject_sd=0.05, low=0.0, high=0.6),
     # nuclear stain density (higher = darker)
-    "nucleus_density": Trait(hem=1.175, all=0.875, cell_sd=0.042, subject_sd=0.08, low=0.7, high=1.4),
-}
+    "nucleus_density": Trait(hem=1.2, all=0.9, cell_sd=0.042, subject_sd=0.04, low=0.7, high=1.4),
+})
 
 
 @dataclass(frozen=True)
@@ -201,34 +239,36 @@ class Subject:
     number: int
     label: int
     fold: int
-    trait_offsets: dict[str, float]
-    nucleus_stain: np.ndarray
+    blast_likeness: float  # shift of all traits towards the all end, in half-gaps
+    trait_offsets: dict[str, float]  # independent shift of each trait
+    nucleus_stain: np.ndarray  # absorbance per BGR channel at density 1
     cytoplasm_stain: np.ndarray
-    brightness: float
+    illumination: np.ndarray  # white level per BGR channel
 
 
-def _shift_stain(stain: np.ndarray, hue: np.ndarray, saturation: float) -> np.ndarray:
-    """Apply a per-channel (hue) and a spread (saturation) shift to a stain vector."""
-    shifted = stain * np.exp(hue)
+def _shift_stain(stain: np.ndarray, log_shift: np.ndarray, saturation: float) -> np.ndarray:
+    """Shift a stain vector per channel (log scale), then stretch it around its mean."""
+    shifted = stain * np.exp(log_shift)
     mean = shifted.mean()
     return mean + (shifted - mean) * math.exp(saturation)
 
 
 def _subject(spec: SyntheticSpec, label: int, number: int, fold: int) -> Subject:
     """Draw one subject's stain and morphology shifts from its own Generator."""
-    rng = np.random.default_rng([spec.seed, SUBJECT_STREAM, label, number])
+    rng = np.random.default_rng([spec.seed, SUBJECT_STREAM, label, number, 0])
     shift = float(spec.subject_shift)
+    blast_likeness = shift * SUBJECT_BLAST_LIKENESS_SD * rng.standard_normal()
     offsets = {name: shift * trait.subject_sd * rng.standard_normal() for name, trait in TRAITS.items()}
-    offsets["diameter"] += shift * SUBJECT_SIZE_SD * rng.standard_normal()
-    nucleus_hue, cytoplasm_hue = shift * SUBJECT_HUE_SD * rng.standard_normal((2, 3))
-    saturation = shift * SUBJECT_SATURATION_SD * rng.standard_normal()
-    brightness = math.exp(shift * SUBJECT_BRIGHTNESS_SD * rng.standard_normal())
+    density, balance, saturation, cytoplasm = shift * rng.standard_normal(4) * np.array(
+        [SUBJECT_DENSITY_SD, SUBJECT_BALANCE_SD, SUBJECT_SATURATION_SD, SUBJECT_CYTOPLASM_SD])
+    log_shift = density + balance * BALANCE_AXIS
+    white_balance = shift * SUBJECT_WHITE_BALANCE_SD * rng.standard_normal(3)
     name = str(number) if label == 1 else f"{HEALTHY_PREFIX}{number}"
     return Subject(
-        name=name, number=number, label=label, fold=fold, trait_offsets=offsets,
-        nucleus_stain=_shift_stain(NUCLEUS_STAIN, nucleus_hue, saturation),
-        cytoplasm_stain=_shift_stain(CYTOPLASM_STAIN, cytoplasm_hue, saturation),
-        brightness=brightness,
+        name=name, number=number, label=label, fold=fold, blast_likeness=blast_likeness, trait_offsets=offsets,
+        nucleus_stain=_shift_stain(NUCLEUS_STAIN, log_shift, saturation),
+        cytoplasm_stain=_shift_stain(CYTOPLASM_STAIN, log_shift + cytoplasm, saturation),
+        illumination=WHITE * np.exp(white_balance),
     )
 
 
@@ -244,7 +284,7 @@ def _subjects(spec: SyntheticSpec) -> list[Subject]:
 
 def _image_cell_numbers(spec: SyntheticSpec, subject: Subject) -> list[tuple[int, int]]:
     """(image, cell) numbers of a subject's cells: a few images hold two cells, some are skipped."""
-    rng = np.random.default_rng([spec.seed, SUBJECT_STREAM, subject.label, subject.number, 0])
+    rng = np.random.default_rng([spec.seed, NUMBERING_STREAM, subject.label, subject.number, 0])
     numbers, image, cell = [], 1, 1
     for _ in range(spec.cells_per_subject):
         numbers.append((image, cell))
@@ -272,24 +312,46 @@ class CellTraits:
 
 def _cell_traits(spec: SyntheticSpec, subject: Subject, rng: np.random.Generator) -> CellTraits:
     """Draw a cell's traits: class centre + subject offset + cell noise, clipped to the trait's range."""
+    blast_likeness = subject.blast_likeness + CELL_BLAST_LIKENESS_SD * rng.standard_normal()
     values = {}
     for name, trait in TRAITS.items():
-        value = trait.centre(subject.label, spec.separation) + subject.trait_offsets[name]
+        value = trait.centre(subject.label, spec.separation, blast_likeness) + subject.trait_offsets[name]
         value += trait.cell_sd * rng.standard_normal()
         values[name] = float(np.clip(value, trait.low, trait.high))
     return CellTraits(**values)
 
 
-def _outline(theta: np.ndarray, radius: float, elongation: float, axis: float,
-             irregularity: float, rng: np.random.Generator) -> np.ndarray:
-    """Radius of a closed outline at each angle: ellipse-like plus decaying random harmonics."""
-    harmonics = np.arange(FIRST_IRREGULAR_HARMONIC, LAST_HARMONIC + 1)
-    amplitudes = irregularity * np.abs(rng.standard_normal(harmonics.size)) * harmonics ** -HARMONIC_DECAY
-    phases = rng.uniform(0, 2 * np.pi, harmonics.size)
-    shape = 1 + elongation * np.cos(2 * (theta - axis))
-    for k, amplitude, phase in zip(harmonics, amplitudes, phases):
-        shape += amplitude * np.cos(k * theta + phase)
-    return radius * shape
+@dataclass(frozen=True)
+class Outline:
+    """A closed, star-shaped outline: radius(angle) = size x (1 + elongation + harmonics)."""
+
+    radius: float
+    elongation: float
+    axis: float
+    amplitudes: np.ndarray  # of harmonics FIRST_IRREGULAR_HARMONIC..LAST_HARMONIC
+    phases: np.ndarray
+
+    def sampled(self) -> np.ndarray:
+        """The outline's radius at OUTLINE_ANGLES."""
+        shape = 1 + self.elongation * np.cos(2 * (OUTLINE_ANGLES - self.axis))
+        shape += self.amplitudes @ np.cos(np.outer(HARMONICS, OUTLINE_ANGLES) + self.phases[:, None])
+        return self.radius * shape
+
+    def at(self, theta: np.ndarray) -> np.ndarray:
+        """The outline's radius at each angle (radians), interpolated from OUTLINE_ANGLES."""
+        return np.interp(theta, OUTLINE_ANGLES, self.sampled(), period=2 * np.pi).astype(np.float32)
+
+    def extent(self) -> float:
+        """The largest radius of the outline."""
+        return float(self.sampled().max())
+
+
+def _outline(rng: np.random.Generator, radius: float, elongation: float, axis: float,
+             irregularity: float) -> Outline:
+    """Draw random harmonics whose amplitudes scale with ``irregularity`` and decay with order."""
+    amplitudes = irregularity * np.abs(rng.standard_normal(HARMONICS.size)) * HARMONICS ** -HARMONIC_DECAY
+    phases = rng.uniform(0, 2 * np.pi, HARMONICS.size)
+    return Outline(radius, elongation, axis, amplitudes, phases)
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
@@ -324,44 +386,64 @@ def _nucleoli(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray, centre: 
     return np.minimum(spots, 1.0)
 
 
+def _place(outline: Outline, size: int, rng: np.random.Generator) -> tuple[Outline, float, float]:
+    """Shrink the outline if it cannot fit, then jitter its centre so it never touches the border."""
+    half = size / 2 - BORDER_MARGIN_PX
+    extent = outline.extent()
+    if extent > half:
+        outline = Outline(outline.radius * half / extent, outline.elongation, outline.axis,
+                          outline.amplitudes, outline.phases)
+        extent = half
+    room = half - extent
+    cx, cy = np.clip(size / 2 + POSITION_JITTER * size * rng.standard_normal(2), size / 2 - room, size / 2 + room)
+    return outline, float(cx), float(cy)
+
+
+def _polar(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float) -> tuple[np.ndarray, np.ndarray]:
+    """Distance and angle of every pixel from a centre."""
+    return np.hypot(xx - cx, yy - cy), np.arctan2(yy - cy, xx - cx)
+
+
 def render_cell(traits: CellTraits, subject: Subject, size: int, rng: np.random.Generator) -> np.ndarray:
     """Draw one cell as a BGR uint8 image of ``size`` x ``size`` on a pure black background."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    radius = traits.diameter * size / 2
     elongation = abs(ELONGATION_MEAN + ELONGATION_SD * rng.standard_normal())
     axis = rng.uniform(0, np.pi)  # random rotation of the whole cell
-    max_extent = radius * (1 + elongation + traits.irregularity * 3)
-    room = max(size / 2 - max_extent - BORDER_MARGIN_PX, 0)
-    cx, cy = np.clip(size / 2 + POSITION_JITTER * size * rng.standard_normal(2), size / 2 - room, size / 2 + room)
+    cell_outline = _outline(rng, traits.diameter * size / 2, elongation, axis, traits.irregularity)
+    cell_outline, cx, cy = _place(cell_outline, size, rng)
+    rho, theta = _polar(xx, yy, cx, cy)
+    cell = rho <= cell_outline.at(theta)
 
-    theta = np.arctan2(yy - cy, xx - cx)
-    cell = np.hypot(xx - cx, yy - cy) <= _outline(theta, radius, elongation, axis, traits.irregularity, rng)
-
-    nucleus_radius = traits.nc_ratio * radius
-    free = (1 - traits.nc_ratio) * radius * rng.uniform(*NUCLEUS_OFFSET_RANGE)
+    # the nucleus: same orientation, smoother outline, shifted off-centre within the free room
+    nucleus_radius = traits.nc_ratio * cell_outline.radius
+    free = (cell_outline.radius - nucleus_radius) * rng.uniform(*NUCLEUS_OFFSET_RANGE)
     direction = rng.uniform(0, 2 * np.pi)
     nx, ny = cx + free * math.cos(direction), cy + free * math.sin(direction)
-    theta_n = np.arctan2(yy - ny, xx - nx)
-    nucleus_edge = _outline(theta_n, nucleus_radius, elongation, axis,
-                            traits.irregularity * NUCLEUS_IRREGULARITY_FACTOR, rng)
-    edge_px = NUCLEUS_EDGE_PX_AT_128 * size / 128
-    nucleus = np.clip((nucleus_edge - np.hypot(xx - nx, yy - ny)) / edge_px + 0.5, 0, 1)
+    nucleus_outline = _outline(rng, nucleus_radius, elongation, axis,
+                               traits.irregularity * NUCLEUS_IRREGULARITY_FACTOR)
+    rho_n, theta_n = _polar(xx, yy, nx, ny)
+    edge_px = NUCLEUS_EDGE_PX_AT_128 * size / REFERENCE_SIZE
+    nucleus = np.clip((nucleus_outline.at(theta_n) - rho_n) / edge_px + 0.5, 0, 1)
 
+    # stain densities: chromatin texture and paler nucleoli in the nucleus, faint grain in the cytoplasm
     chromatin = _chromatin(rng, size, traits.coarseness)
-    spots = _nucleoli(rng, xx, yy, (nx, ny), nucleus_radius, size)
     nucleus_density = traits.nucleus_density * (1 + traits.chromatin_contrast * chromatin)
-    nucleus_density *= 1 - traits.nucleolus_contrast * spots
-    cytoplasm_density = CYTOPLASM_DENSITY * (1 + CYTOPLASM_TEXTURE * _smooth_noise(rng, size, FINE_CHROMATIN_SIGMA * size))
+    nucleus_density *= 1 - traits.nucleolus_contrast * _nucleoli(rng, xx, yy, (nx, ny), nucleus_radius, size)
+    cytoplasm_density = 1 + CYTOPLASM_TEXTURE * _smooth_noise(rng, size, FINE_CHROMATIN_SIGMA * size)
 
     stain_jitter = np.exp(CELL_STAIN_JITTER * rng.standard_normal(3))
     absorbance = (nucleus * np.maximum(nucleus_density, 0))[..., None] * (subject.nucleus_stain * stain_jitter)
     absorbance += ((1 - nucleus) * cytoplasm_density)[..., None] * (subject.cytoplasm_stain * stain_jitter)
-    image = WHITE * np.exp(-subject.brightness * absorbance)
+    image = (subject.illumination * np.exp(-absorbance)).astype(np.float32)
+    return _finish(image, cell, size, rng)
 
+
+def _finish(image: np.ndarray, cell: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Slight optical blur and sensor noise, then the segmentation: black outside the cell."""
     sigma = BLUR_SIGMA * size * rng.uniform(*BLUR_JITTER)
-    image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+    image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
     image += NOISE_SD * rng.standard_normal(image.shape).astype(np.float32)
-    image = np.clip(np.rint(image), MIN_INSIDE_LEVEL, 255).astype(np.uint8)
+    image = np.clip(np.rint(image), MIN_INSIDE_LEVEL, MAX_LEVEL).astype(np.uint8)
     image[~cell] = 0
     return image
 
@@ -379,11 +461,13 @@ def generate_cell(spec: SyntheticSpec, subject: Subject, cell_index: int) -> np.
 
 # --- writing --------------------------------------------------------------------------------
 def _check_root(root: Path) -> None:
-    """Raise FileExistsError when ``root`` exists and is a file or a non-empty folder."""
+    """Raise FileExistsError when ``root`` exists and is a link, a file or a non-empty folder."""
+    if root.is_symlink():
+        raise FileExistsError(f"{root}: is a symbolic link; refusing to write synthetic data there")
     if root.is_dir():
         if any(root.iterdir()):
             raise FileExistsError(f"{root}: folder exists and is not empty; refusing to write synthetic data into it")
-    elif root.exists() or root.is_symlink():
+    elif root.exists():
         raise FileExistsError(f"{root}: exists and is not a folder; refusing to write synthetic data there")
 
 
@@ -421,7 +505,7 @@ def write_cnmc_tree(root: str | os.PathLike, spec: SyntheticSpec) -> pd.DataFram
         0 = hem), fold (int).
 
     Raises:
-        FileExistsError: ``root`` exists and is a file or a non-empty folder.
+        FileExistsError: ``root`` is a link, a file or a non-empty folder; nothing is written.
     """
     root = Path(root)
     _check_root(root)
