@@ -63,8 +63,11 @@ def configure_runtime(threads: int, seed: int) -> None:
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    except RuntimeError:  # TensorFlow already ran in this process (tests, notebooks): keep its threads
+        print("TensorFlow is already initialised; its thread settings are kept")
 
 
 def _optimizer(spec: TrainingSpec):
