@@ -54,6 +54,7 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     assert set(metrics["split"]) == {"val", "test"} and len(metrics) == 4
     for column in METRIC_COLUMNS:
         assert column in metrics and f"{column}_low" in metrics or column in ("n", "train_seconds", "predict_seconds", "images_per_second")
+    assert (~metrics["leaky"]).all()  # augmented copies stayed in the training split
     assert (metrics["accuracy_low"] <= metrics["accuracy"]).all() and (metrics["accuracy"] <= metrics["accuracy_high"]).all()
     assert (finished_run / "results/report/comparison.png").stat().st_size > 0
     assert (finished_run / "results/synthetic/rejected.tsv").exists()

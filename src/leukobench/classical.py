@@ -247,7 +247,8 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
     else:
         for k, name in enumerate(class_names):
             predictions[f"score_{name}"] = scores[:, k]
-    metrics = metric_rows(predictions, cell, train_seconds, predict_seconds, n_boot, seed)
+    leaky = bool(metadata.get("store_metadata", {}).get("leaky", False))
+    metrics = metric_rows(predictions, {**cell, "leaky": leaky}, train_seconds, predict_seconds, n_boot, seed)
     bundle = {
         "estimator": estimator, "classifier": classifier, "params": params, "seed": seed,
         "class_names": class_names, "features": metadata, "features_path": str(features_path), "cell": cell,

@@ -19,7 +19,10 @@ EVALUATED_SPLITS = ("val", "test")
 
 
 def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[pd.DataFrame, float]:
-    """Predictions for every image of the evaluated splits, and the seconds prediction took."""
+    """Predictions for every image of the evaluated splits, and the seconds prediction took.
+
+    ``predictions.attrs["leaky"]`` says whether augmented copies may share sources across splits.
+    """
     store = load_store(store_path)
     if store.metadata["preparation"] != model.bundle["preparation"]:
         raise ValueError(
@@ -32,6 +35,7 @@ def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[p
     scores = model.predict_scores(store.images[mask])
     seconds = time.perf_counter() - started
     rows["pred"] = predict_labels(scores)
+    rows.attrs["leaky"] = bool(store.metadata.get("leaky", False))
     if scores.ndim == 1:
         rows["score"] = scores
     else:
@@ -70,6 +74,7 @@ def evaluate_cell(model_path, store_path, predictions_path, metrics_path, cell: 
     """Predict the val and test splits, write predictions.parquet and metrics.json."""
     model = TrainedModel.load(model_path)
     predictions, seconds = predict_store(model, store_path)
+    cell = {**cell, "leaky": predictions.attrs["leaky"]}
     rows = metric_rows(predictions, cell, model.bundle["train_seconds"], seconds, n_boot, seed)
     with atomic_path(predictions_path) as tmp:
         predictions.to_parquet(tmp, index=False)
