@@ -155,3 +155,8 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
     jobs = planned_jobs(result)
     assert jobs["train"] == 3 * 1 * 3 * 3 * 6  # variants x one size (32 px) x optimizers x epochs {1, 2, 5} x models
     assert "epochs~100" not in result.stdout and "size~48" not in result.stdout
+
+
+def test_the_workflow_passes_snakemakes_lint():
+    result = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr, result.stdout[-3000:]

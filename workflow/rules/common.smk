@@ -70,9 +70,9 @@ def cell_files(name):
     ]
 
 
-def keras_cell_folder(wildcards):
-    """The Keras cell whose conv layers a hybrid cell uses."""
-    return "results/cells/" + "/".join(f"{key}~{wildcards[key]}" for key in KERAS_CELLS.columns)
+def features_of_hybrid(wildcards):
+    """The conv features of the Keras cell a hybrid cell uses (its wildcards minus the classifier)."""
+    return f"{CELL}/features.parquet".format(**wildcards)
 
 
 def final_outputs():

@@ -25,7 +25,7 @@ rule train:
 
 rule fit_hybrid:
     input:
-        features=lambda wildcards: keras_cell_folder(wildcards) + "/features.parquet",
+        features=features_of_hybrid,
     output:
         model=f"{HYBRID}/classifier.joblib",
         predictions=f"{HYBRID}/predictions.parquet",
