@@ -163,7 +163,7 @@ def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
     np.testing.assert_array_equal(predictions["pred"], (predictions["score"] >= 0.5).astype(int))
     rows_on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["split"] for row in rows_on_disk] == ["val", "test"]
-    cell_keys = {"features", "classifier", "seed"}
+    cell_keys = {"features", "classifier", "seed", "leaky"}  # the cell, and whether its store leaks augmented copies
     interval_keys = {f"{m}_{end}" for m in METRIC_NAMES for end in ("low", "high")}
     assert set(rows_on_disk[0]) == cell_keys | {"split", "n"} | set(METRIC_NAMES) | interval_keys | TIMING_KEYS
     assert rows_on_disk[1]["n"] == int((predictions["split"] == "test").sum())
