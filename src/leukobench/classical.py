@@ -54,6 +54,7 @@ from leukobench.evaluate import EVALUATED_SPLITS, metric_rows
 from leukobench.features import ROW_COLUMNS, TRAIN_SPLIT, load_features
 from leukobench.io import atomic_path
 from leukobench.metrics import predict_labels
+from leukobench.registry import registrar
 
 SVM_CALIBRATION_FOLDS = 5  # Platt scaling on out-of-fold decision values, as SVC(probability=True) did
 LR_MAX_ITER = 5000  # lbfgs on a few thousand raw-pixel features needs far more than the default 100
@@ -61,18 +62,7 @@ MLP_MAX_ITER = 500  # the default 200 stops Adam before it converges on pixel fe
 
 Builder = Callable[..., Pipeline]
 CLASSIFIERS: dict[str, Builder] = {}
-
-
-def register_classifier(name: str) -> Callable[[Builder], Builder]:
-    """Add a builder ``(seed, threads) -> Pipeline`` to ``CLASSIFIERS`` under ``name``."""
-
-    def register(builder: Builder) -> Builder:
-        if name in CLASSIFIERS:
-            raise ValueError(f"classifier '{name}' is registered twice")
-        CLASSIFIERS[name] = builder
-        return builder
-
-    return register
+register_classifier = registrar(CLASSIFIERS, "classifier")
 
 
 def list_classifiers() -> list[str]:

@@ -39,6 +39,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from leukobench.io import atomic_path
+from leukobench.registry import registrar
 from leukobench.store import METADATA_KEY, Store, load_store
 from leukobench.train import TrainedModel
 
@@ -83,18 +84,7 @@ class ExtractorOptions:
 
 Extractor = Callable[[Store, ExtractorOptions], tuple[np.ndarray, dict]]
 FEATURE_EXTRACTORS: dict[str, Extractor] = {}
-
-
-def register_extractor(name: str) -> Callable[[Extractor], Extractor]:
-    """Add an extractor to ``FEATURE_EXTRACTORS`` under ``name``."""
-
-    def register(extractor: Extractor) -> Extractor:
-        if name in FEATURE_EXTRACTORS:
-            raise ValueError(f"feature extractor '{name}' is registered twice")
-        FEATURE_EXTRACTORS[name] = extractor
-        return extractor
-
-    return register
+register_extractor = registrar(FEATURE_EXTRACTORS, "feature extractor")
 
 
 def list_extractors() -> list[str]:
