@@ -28,9 +28,11 @@ def test_store_is_balanced_per_split_and_round_trips_pixels(dataset, tmp_path):
     manifest, splits = dataset
     prep = Preparation(size=16, color="rgb")
     out = tmp_path / "store" / "16px.parquet"
-    build_store(manifest, splits, prep, out, threads=2, provenance={"dataset": "toy"})
+    written = build_store(manifest, splits, prep, out, threads=2, provenance={"dataset": "toy"})
     assert pq.read_schema(out).names == STORE_COLUMNS
     store = load_store(out)
+    np.testing.assert_array_equal(written.images, store.images)  # what it returns is what it wrote
+    assert written.frame["image_id"].tolist() == store.frame["image_id"].tolist() and written.metadata == store.metadata
     assert store.images.shape == (len(store.frame), 16, 16, 3) and store.images.dtype == np.uint8
     counts = store.frame.groupby(["split", "label"]).size().unstack()
     assert (counts[0] == counts[1]).all()

@@ -225,8 +225,8 @@ def normalization_stats(images: np.ndarray, prep: Preparation) -> dict | None:
 
 
 def build_store(manifest: pd.DataFrame, splits: pd.DataFrame, prep: Preparation, out_path: str | os.PathLike,
-                threads: int = 1, provenance: dict | None = None) -> pd.DataFrame:
-    """Balance, decode, resize and write one store; returns the table written (without pixels).
+                threads: int = 1, provenance: dict | None = None) -> Store:
+    """Balance, decode, resize and write one store; returns what was written, as :func:`load_store` reads it.
 
     Args:
         manifest: the reader's manifest (needs ``image_id``, ``path``, ``class_name``).
@@ -268,7 +268,7 @@ def build_store(manifest: pd.DataFrame, splits: pd.DataFrame, prep: Preparation,
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: json.dumps(metadata).encode()})
     with atomic_path(out_path) as tmp:
         pq.write_table(arrow, tmp)
-    return table
+    return Store(frame=table, images=images, metadata=metadata)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
