@@ -84,7 +84,7 @@ def test_hybrid_cells_follow_the_keras_cells_of_their_models():
     config["hybrid"] = {"models": ["varol_cnn1"], "classifiers": ["svm", "nb", "rf"]}
     keras, _ = keras_cells(config)
     hybrid = hybrid_cells(config, keras)
-    assert list(hybrid.columns) == list(HYBRID_KEYS)
+    assert list(hybrid.columns) == [key for key in HYBRID_KEYS if key != "fold"]  # no k-fold in this config
     assert len(hybrid) == 2 * 2 * 3 and set(hybrid["model"]) == {"varol_cnn1"}
     config["hybrid"]["classifiers"] = ["xgboost"]
     assert "hybrid.classifiers: 'xgboost'" in " ".join(config_problems(config))
@@ -108,9 +108,11 @@ def test_scale_shrinks_epochs_images_and_synthetic_data_without_touching_the_res
 
     config = with_grid(epochs=[25, 50, 100])
     config["variants"]["balanced"]["per_class"] = 1266
+    config["scale"] = 0.5
+    assert apply_scale(config)["grid"]["epochs"] == [12, 25]  # the first ceil(3 * 0.5) values, scaled
     config["scale"] = 0.04
     scaled = apply_scale(config)
-    assert scaled["grid"]["epochs"] == [1, 2, 4]
+    assert scaled["grid"]["epochs"] == [1]
     assert scaled["variants"]["balanced"]["per_class"] == 51
     assert scaled["datasets"]["synthetic"]["synthetic"]["cells_per_subject"] == 10
     assert config["grid"]["epochs"] == [25, 50, 100]  # the original is left as it was
@@ -127,3 +129,44 @@ def test_missing_imagenet_weights_stop_the_run_before_any_job(tmp_path, monkeypa
     assert str(tmp_path / "models") in problems
     config["training"]["weights"] = None
     assert config_problems(config) == []
+
+
+def test_a_list_of_split_methods_runs_every_cell_on_each():
+    from leukobench.config import classical_cells, keras_cells
+
+    config = with_grid(model=["abed_cnn"], size=[32])
+    config["split"]["method"] = ["subject", "random"]
+    config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32],
+                           "features": ["pixels"], "classifier": ["lr"], "seed": [0]}
+    cells, _ = keras_cells(config)
+    assert sorted(cells["split_method"]) == ["random", "subject"] and "fold" not in cells
+    assert sorted(classical_cells(config)["split_method"]) == ["random", "subject"]
+
+
+def test_k_fold_adds_one_cell_per_fold_and_checks_the_folds_asked_for():
+    from leukobench.config import keras_cells, parse_partition, partition
+
+    config = with_grid(model=["abed_cnn"], size=[32])
+    config["split"]["folds"] = 10
+    cells, _ = keras_cells(config)
+    assert sorted(cells["fold"]) == list(range(10))
+    config["grid"]["fold"] = [0, 3]
+    assert sorted(keras_cells(config)[0]["fold"]) == [0, 3]
+    config["grid"]["fold"] = [10]
+    assert "grid.fold: [10] has folds outside 0..9" in " ".join(config_problems(config))
+    config["split"]["folds"] = None
+    config["grid"]["fold"] = [0]
+    assert "split.folds is not set" in " ".join(config_problems(config))
+    assert partition("subject", 3) == "subject_fold3" and parse_partition("subject_fold3") == ("subject", 3)
+    assert partition("random") == "random" and parse_partition("random") == ("random", None)
+
+
+def test_scale_thins_every_grid_list_and_the_folds_but_keeps_every_model():
+    from leukobench.config import apply_scale, keras_cells
+
+    config = with_grid(model=["abed_cnn", "varol_cnn1", "vgg16"], optimizer=["adam", "sgd", "rmsprop"],
+                       size=[32, 48], epochs=[25, 50, 100])
+    config["split"]["folds"] = 10
+    cells, _ = keras_cells(apply_scale({**config, "scale": 0.05}))
+    assert sorted(cells["model"]) == ["abed_cnn", "varol_cnn1", "vgg16"]
+    assert set(cells["optimizer"]) == {"adam"} and set(cells["epochs"]) == {1} and set(cells["fold"]) == {0}

@@ -112,3 +112,33 @@ def test_dropping_duplicates_keeps_one_copy_of_each():
     assert len(splits) == manifest["sha256"].nunique()
     with pytest.raises(ValueError, match="unknown duplicates policy 'merge'"):
         assign_splits(manifest, "subject", RATIOS, seed=0, duplicates="merge")
+
+
+@pytest.mark.parametrize("method", ["subject", "random"])
+def test_k_fold_puts_every_image_in_one_test_fold_and_no_subject_in_two(method):
+    from leukobench.splits import fold_partition
+
+    manifest = manifest_of(40, 25)
+    splits = assign_splits(manifest, method, RATIOS, seed=3, folds=4)
+    assert sorted(splits["fold"].unique()) == [0, 1, 2, 3] and len(splits) == len(manifest)
+    if method == "subject":
+        assert splits.groupby("patient_id")["fold"].nunique().max() == 1
+    for fold in range(4):
+        part = fold_partition(splits, fold)
+        assert set(part.loc[part["split"] == "test", "image_id"]) == set(splits.loc[splits["fold"] == fold, "image_id"])
+        assert set(part["split"]) == {"train", "val", "test"}
+        assert set(part["label"][part["split"] == "test"]) == {0, 1}  # stratified: both classes in every test fold
+        if method == "subject":
+            assert part.groupby("patient_id")["split"].nunique().max() == 1
+    assert set(fold_partition(splits, 0, validation=False)["split"]) == {"train", "test"}
+    assert assign_splits(manifest, method, RATIOS, seed=3, folds=4).equals(splits)  # same seed, same folds
+
+
+def test_k_fold_asks_for_enough_subjects_and_an_existing_fold():
+    from leukobench.splits import fold_partition
+
+    manifest = manifest_of(40, 25)
+    with pytest.raises(ValueError, match="lower split.folds"):
+        assign_splits(manifest, "subject", RATIOS, seed=0, folds=manifest["patient_id"].nunique() + 1)
+    with pytest.raises(ValueError, match="fold 9 does not exist"):
+        fold_partition(assign_splits(manifest, "subject", RATIOS, seed=0, folds=3), 9)

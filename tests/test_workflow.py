@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +65,7 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     for cell in cells:
         for name in ("model.json", "history.csv", "predictions.parquet", "roc.png", "confusion.png", "training_curves.png", "train_benchmark.tsv"):
             assert (cell.parent / name).stat().st_size > 0, name
-    splits = pd.read_parquet(finished_run / "results/synthetic/splits.parquet")
+    splits = pd.read_parquet(finished_run / "results/synthetic/splits/subject.parquet")
     assert splits.groupby("patient_id")["split"].nunique().max() == 1
     log = next((finished_run / "results/logs/train").rglob("*.log")).read_text()
     assert re.search(r"epoch 1/1: .*val_accuracy=", log)
@@ -138,6 +140,13 @@ def test_predict_names_a_missing_model_or_image(tmp_path):
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
 
 
+def test_split_methods_and_folds_multiply_the_stores_and_cells(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["split"].update(method=["subject", "random"], folds=3)
+    jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
+    assert (jobs["split"], jobs["store"], jobs["train"], jobs["evaluate"]) == (2, 2 * 3, 2 * 3 * 2, 2 * 3 * 2)
+
+
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_every_preset_plans(preset, tmp_path):
     result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "-n"],
@@ -153,8 +162,48 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
     result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", "scale=0.05", "-n"],
                             capture_output=True, text=True, timeout=300)
     jobs = planned_jobs(result)
-    assert jobs["train"] == 3 * 1 * 3 * 3 * 6  # variants x one size (32 px) x optimizers x epochs {1, 2, 5} x models
-    assert "epochs~100" not in result.stdout and "size~48" not in result.stdout
+    assert jobs["train"] == 3 * 6  # every variant and model; the first value of the other lists (size 32, adam, 25 -> 1 epoch)
+    assert "epochs~100" not in result.stdout and "size~48" not in result.stdout and "optimizer~sgd" not in result.stdout
+
+
+def test_editing_a_package_module_reruns_exactly_the_rules_that_use_it(tmp_path):
+    """Code changes are tracked by each rule's `code` parameter (leukobench.provenance): run a copy of the
+    workflow and package up to the split, then edit modules of the copy."""
+    copy_root = tmp_path / "copy"
+    copy_root.mkdir()
+    for part in ("Snakefile", "config.yaml", "workflow", "envs", "src"):
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, copy_root / part)
+    env = {**os.environ, "PYTHONPATH": str(copy_root / "src")}
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
+    command = [sys.executable, "-m", "snakemake", "results/synthetic/splits/subject.parquet", "--snakefile",
+               str(copy_root / "Snakefile"), "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
+    finished = subprocess.run([*command, "--cores", "2"], capture_output=True, text=True, timeout=600, env=env)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert planned_jobs(subprocess.run([*command, "-n"], capture_output=True, text=True, env=env)) == {}
+    with open(copy_root / "src/leukobench/plots.py", "a") as module:  # the split does not use the plots
+        module.write("\n# an edit\n")
+    assert planned_jobs(subprocess.run([*command, "-n"], capture_output=True, text=True, env=env)) == {}
+    with open(copy_root / "src/leukobench/splits.py", "a") as module:
+        module.write("\n# an edit\n")
+    assert planned_jobs(subprocess.run([*command, "-n"], capture_output=True, text=True, env=env)) == {"split": 1}
+
+
+RULE_SECTION = re.compile(r"^    (\w+):", flags=re.M)
+
+
+def test_config_reaches_scripts_only_through_params():
+    """A config value read anywhere but `params:` (or the input functions that name files) would not rerun jobs."""
+    for rules in (REPO / "workflow/rules").glob("*.smk"):
+        for block in re.split(r"(?m)^(?=rule )", rules.read_text())[1:]:
+            sections = RULE_SECTION.split(block)
+            for name, body in zip(sections[1::2], sections[2::2]):
+                if name not in ("params", "input"):
+                    assert not re.search(r"\bconfig\b", body), f"{rules.name}: {block.splitlines()[0]} reads config in `{name}:`"
+    for script in (REPO / "workflow/scripts").glob("*.py"):
+        assert "snakemake.config" not in script.read_text(), f"{script.name} reads snakemake.config; pass it through params"
 
 
 def test_the_workflow_passes_snakemakes_lint():

@@ -10,6 +10,7 @@ and classical cells (pixels or HOG + PCA features to a classical classifier).
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -19,10 +20,12 @@ from leukobench.features import list_extractors
 from leukobench.models import MIN_INPUT_SIZE, list_models, resolve_weights, transfer_models
 from leukobench.splits import check_ratios
 
-GRID_KEYS = ("dataset", "variant", "size", "model", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")
+PARTITION_KEYS = ("split_method", "fold")  # how a dataset is split; fold only with split.folds
+GRID_KEYS = ("dataset", *PARTITION_KEYS, "variant", "size", "model", "optimizer", "learning_rate", "loss", "epochs",
+             "batch_size", "seed")
 HYBRID_KEYS = (*GRID_KEYS, "classifier")
-CLASSICAL_KEYS = ("dataset", "variant", "size", "features", "classifier", "seed")
-CELL_KEYS = ("approach", *GRID_KEYS[:4], "features", "classifier", *GRID_KEYS[4:])  # every column naming a cell
+CLASSICAL_KEYS = ("dataset", *PARTITION_KEYS, "variant", "size", "features", "classifier", "seed")
+CELL_KEYS = ("approach", *GRID_KEYS[:6], "features", "classifier", *GRID_KEYS[6:])  # every column naming a cell
 GENERATED_FORMATS = ("synthetic",)
 TABULAR_FEATURES = ("pixels", "hog_pca")
 SMOKE_MIN_SIZE = 32  # the smallest size every registered model accepts  # features a classical cell reads from a store (cnn ones come from a cell)
@@ -52,6 +55,13 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         check_ratios(config["split"]["ratios"])
     except ValueError as error:
         problems.append(f"split.ratios: {error}")
+    folds = config["split"].get("folds")
+    for section in ("grid", "classical"):
+        asked = (config.get(section) or {}).get("fold", [])
+        if asked and not folds:
+            problems.append(f"{section}.fold: {asked} given but split.folds is not set; set split.folds (e.g. 10) or drop {section}.fold")
+        elif [f for f in asked if f >= folds]:
+            problems.append(f"{section}.fold: {asked} has folds outside 0..{folds - 1} (split.folds is {folds})")
     known = {"model": list_models(), "dataset": sorted(datasets), "variant": sorted(config.get("variants", {})),
              "classifier": list_classifiers(), "features": list(TABULAR_FEATURES)}
     grids = {"grid": config["grid"], "classical": config.get("classical") or {},
@@ -73,6 +83,10 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
             resolve_weights(model, weights)
         except FileNotFoundError as error:
             problems.append(f"training.weights: {error}")
+    if config.get("published"):
+        from leukobench.report import published_problems
+
+        problems += published_problems(config["published"])
     if not problems and config["grid"] and keras_cells(config)[0].empty:
         problems.append("grid: every cell is excluded (see the messages above); nothing would be trained")
     return problems
@@ -86,9 +100,36 @@ def check_config(config: dict, base: Path = Path(".")) -> None:
 
 
 def grid_cells(grid: dict, keys: tuple[str, ...] = GRID_KEYS) -> pd.DataFrame:
-    """Every combination of the grid's lists, one row per cell, columns in ``keys`` order."""
+    """Every combination of the grid's lists, one row per cell, columns in ``keys`` order
+    (keys the grid does not have, such as ``fold`` without k-fold, are left out)."""
+    keys = [key for key in keys if key in grid]
     values = [list(dict.fromkeys(grid[key])) for key in keys]
-    return pd.DataFrame(list(itertools.product(*values)), columns=list(keys))
+    return pd.DataFrame(list(itertools.product(*values)), columns=keys)
+
+
+def split_methods(config: dict) -> list[str]:
+    method = config["split"]["method"]
+    return [method] if isinstance(method, str) else list(method)
+
+
+def partition_grid(config: dict, section: str = "grid") -> dict:
+    """The partition dimensions of a grid: the split methods and, with k-fold, the folds to run."""
+    grid = {"split_method": split_methods(config)}
+    folds = config["split"].get("folds")
+    if folds:
+        grid["fold"] = config[section].get("fold") or config["grid"].get("fold") or list(range(folds))
+    return grid
+
+
+def partition(split_method: str, fold=None) -> str:
+    """The name of one partition of a dataset: a folder of its stores, e.g. ``subject`` or ``subject_fold3``."""
+    return split_method if fold is None else f"{split_method}_fold{int(fold)}"
+
+
+def parse_partition(name: str) -> tuple[str, int | None]:
+    """The inverse of :func:`partition`."""
+    method, _, fold = name.partition("_fold")
+    return method, int(fold) if fold else None
 
 
 def _matches(cells: pd.DataFrame, rule: dict) -> pd.Series:
@@ -107,7 +148,7 @@ def keras_cells(config: dict) -> tuple[pd.DataFrame, list[str]]:
     """
     if not config["grid"]:
         return grid_cells({key: [] for key in GRID_KEYS}), []
-    cells = grid_cells(config["grid"])
+    cells = grid_cells({**config["grid"], **partition_grid(config)})
     messages = []
     too_small = cells["size"] < cells["model"].map(lambda m: MIN_INPUT_SIZE.get(m, 1))
     for (model, size), _ in cells[too_small].groupby(["model", "size"]):
@@ -126,7 +167,7 @@ def hybrid_cells(config: dict, keras: pd.DataFrame) -> pd.DataFrame:
     hybrid = config.get("hybrid") or {}
     base = keras[keras["model"].isin(hybrid.get("models", []))]
     classifiers = pd.DataFrame({"classifier": list(dict.fromkeys(hybrid.get("classifiers", [])))})
-    return base.merge(classifiers, how="cross")[list(HYBRID_KEYS)]
+    return base.merge(classifiers, how="cross")[[key for key in HYBRID_KEYS if key in (*base, "classifier")]]
 
 
 def classical_cells(config: dict) -> pd.DataFrame:
@@ -134,22 +175,46 @@ def classical_cells(config: dict) -> pd.DataFrame:
     classical = config.get("classical") or {}
     if not classical.get("classifier"):
         return pd.DataFrame(columns=list(CLASSICAL_KEYS))
-    return grid_cells(classical, CLASSICAL_KEYS)
+    return grid_cells({**classical, **partition_grid(config, "classical")}, CLASSICAL_KEYS)
+
+
+SCALE_KEEPS_ALL = ("dataset", "variant", "model", "classifier", "features")  # what a smoke run still exercises
+
+
+def _thinned(values: list, scale: float) -> list:
+    """The first ceil(n * scale) values (at least one)."""
+    return list(values)[:max(1, math.ceil(len(values) * scale))]
+
+
+def scaled_epochs(epochs: int, scale: float) -> int:
+    return max(1, round(epochs * scale))
+
+
+def scaled_size(size: int, scale: float) -> int:
+    return max(SMOKE_MIN_SIZE, min(size, round(size * scale)))
 
 
 def apply_scale(config: dict) -> dict:
     """A smoke run of any preset without editing it: ``scale`` < 1 shrinks epochs, images per
-    class and synthetic datasets in proportion (never below what a run needs)."""
+    class and synthetic datasets in proportion (never below what a run needs), and keeps the
+    first ceil(n * scale) values of each grid list (and of the folds), except datasets, models,
+    variants, classifiers and features, which all still run."""
     scale = config.get("scale", 1.0)
     if scale == 1.0:
         return config
     scaled = {**config, "grid": dict(config["grid"]), "variants": {}, "datasets": {}}
+    if config["split"].get("folds"):
+        scaled["grid"]["fold"] = config["grid"].get("fold") or list(range(config["split"]["folds"]))
+    for section in ("grid", "classical"):
+        if config.get(section):
+            scaled[section] = {key: values if key in SCALE_KEEPS_ALL or not isinstance(values, list) else _thinned(values, scale)
+                               for key, values in scaled.get(section, config[section]).items()}
     if "epochs" in scaled["grid"]:
-        scaled["grid"]["epochs"] = sorted({max(1, round(e * scale)) for e in config["grid"]["epochs"]})
+        scaled["grid"]["epochs"] = sorted({scaled_epochs(e, scale) for e in scaled["grid"]["epochs"]})
     for section in ("grid", "classical"):
         if config.get(section, {}).get("size"):
-            scaled[section] = {**scaled.get(section, config[section]),
-                               "size": sorted({max(SMOKE_MIN_SIZE, min(s, round(s * scale))) for s in config[section]["size"]})}
+            scaled[section] = {**scaled[section],
+                               "size": sorted({scaled_size(s, scale) for s in scaled[section]["size"]})}
     for name, variant in config["variants"].items():
         scaled["variants"][name] = {**variant, **({"per_class": max(20, round(variant["per_class"] * scale))}
                                                   if variant.get("per_class") else {})}
@@ -160,8 +225,3 @@ def apply_scale(config: dict) -> dict:
                 10, round(synthetic.get("cells_per_subject", 50) * scale))}}
         scaled["datasets"][name] = dataset
     return scaled
-
-
-def plain(cell: dict) -> dict:
-    """A cell's parameters as plain Python values (Paramspace gives numpy scalars), for JSON."""
-    return {key: value.item() if hasattr(value, "item") else value for key, value in cell.items()}

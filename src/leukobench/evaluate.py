@@ -84,8 +84,9 @@ def evaluate_cell(model_path, store_path, predictions_path, metrics_path, cell: 
 
 
 def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike) -> pd.DataFrame:
-    """Concatenate every cell's metrics.json into results/report/metrics.csv."""
-    rows = [row for path in metric_files for row in json.loads(Path(path).read_text())]
+    """Concatenate every cell's metrics.json into results/report/metrics.csv, with a column ``cell``:
+    the cell's folder (its model, predictions and figures)."""
+    rows = [{**row, "cell": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
     table = pd.DataFrame(rows)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)

@@ -1,4 +1,4 @@
-"""What every workflow script does first: send its output to the rule's log."""
+"""What every workflow script does first: send its output to the rule's log; a cell's parameters as plain values."""
 
 from __future__ import annotations
 
@@ -15,3 +15,8 @@ def log_to(path: str) -> None:
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
+
+
+def plain(cell: dict) -> dict:
+    """A cell's parameters as plain Python values (Paramspace gives numpy scalars), for JSON."""
+    return {key: value.item() if hasattr(value, "item") else value for key, value in cell.items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 SPLIT_METHODS = ("subject", "random")
 DUPLICATE_POLICIES = ("together", "drop")
@@ -97,8 +97,36 @@ def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return kept, len(manifest) - len(kept)
 
 
+def _fold_assignment(pool: pd.DataFrame, method: str, folds: int, seed: int) -> np.ndarray:
+    """k folds stratified by class; whole subjects (``subject``) or whole sets of copies (``random``) per fold."""
+    groups = pool["group"] if method == "subject" else pool["copies"]
+    if groups.nunique() < folds:
+        raise ValueError(f"{folds} folds need at least {folds} subjects or image groups; there are {groups.nunique()}: "
+                         "lower split.folds")
+    fold = np.empty(len(pool), dtype=np.int64)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (_, test) in enumerate(splitter.split(pool, pool["label"], groups)):
+        fold[test] = k
+    return fold
+
+
+def fold_partition(splits: pd.DataFrame, fold: int, validation: bool = True) -> pd.DataFrame:
+    """The train / val / test split of one fold of a k-fold ``splits`` table (its ``fold`` column):
+    fold ``fold`` is the test part, the next fold (cyclically) the validation part when
+    ``validation``, and the other folds train."""
+    if "fold" not in splits:
+        raise ValueError("these splits have no folds (split.folds is not set)")
+    folds = int(splits["fold"].max()) + 1
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} does not exist; the splits have folds 0..{folds - 1}")
+    split = np.where(splits["fold"] == fold, "test", "train")
+    if validation:
+        split[(splits["fold"] == (fold + 1) % folds).to_numpy()] = "val"
+    return splits.assign(split=split)
+
+
 def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float], seed: int,
-                  duplicates: str = "together") -> pd.DataFrame:
+                  duplicates: str = "together", folds: int | None = None) -> pd.DataFrame:
     """Split the training subset of a manifest.
 
     Args:
@@ -108,9 +136,12 @@ def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float],
         seed: the same seed gives the same split.
         duplicates: byte-identical images are kept ``together`` in one part, or all but one
             copy are dropped (``drop``). Either way no duplicate straddles two parts.
+        folds: k-fold cross-validation instead of one split by ratios: a column ``fold`` says in
+            which fold's test part each image lies (see :func:`fold_partition`); ``split`` is empty.
 
     Returns:
-        One row per image of the training subset: ``image_id``, ``patient_id``, ``label``, ``split``.
+        One row per image of the training subset: ``image_id``, ``patient_id``, ``label``, ``split``
+        (and ``fold``).
     """
     if method not in SPLIT_METHODS:
         raise ValueError(f"unknown split method '{method}'; allowed: {', '.join(SPLIT_METHODS)}")
@@ -123,6 +154,8 @@ def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float],
     pool = _grouping(pool.reset_index(drop=True))
     if pool.empty:
         raise ValueError("the manifest has no training images to split")
+    if folds:
+        return pool[["image_id", "patient_id", "label"]].assign(split="", fold=_fold_assignment(pool, method, folds, seed))
     if method == "subject":
         split = _subject_split(pool, ratios, np.random.default_rng(seed))
     else:

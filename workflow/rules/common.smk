@@ -1,8 +1,20 @@
 # Validation and target functions. Everything the rules compute from config lives here.
 
+from pathlib import Path
+
 from snakemake.utils import Paramspace, validate
 
-from leukobench.config import apply_scale, check_config, classical_cells, hybrid_cells, keras_cells
+from leukobench.config import (
+    apply_scale,
+    check_config,
+    classical_cells,
+    hybrid_cells,
+    keras_cells,
+    parse_partition,
+    partition,
+    split_methods,
+)
+from leukobench.provenance import code_digest
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -22,9 +34,17 @@ CLASSICAL = f"results/classical/{CLASSICALS.wildcard_pattern}"
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
+    split_method=r"subject|random",
+    fold=r"\d+",
+    partition=r"(subject|random)(_fold\d+)?",
     variant=r"[A-Za-z0-9_-]+",
     size=r"\d+",
     features=r"[a-z_]+",
+
+
+def code_of(script):
+    """The digest of a rule's script and the leukobench modules it imports: a change reruns the rule."""
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py")
 
 
 def dataset_config(wildcards):
@@ -53,12 +73,29 @@ def preparation(wildcards):
     return {**config["variants"][wildcards.variant], "size": int(wildcards.size)}
 
 
+def split_options(wildcards):
+    return {**config["split"], "method": wildcards.split_method}
+
+
+def splits_of_partition(wildcards):
+    return f"results/{wildcards.dataset}/splits/{parse_partition(wildcards.partition)[0]}.parquet"
+
+
+def fold_of_partition(wildcards):
+    return parse_partition(wildcards.partition)[1]
+
+
+def partition_of_cell(wildcards):
+    return partition(wildcards.split_method, getattr(wildcards, "fold", None))
+
+
 def features_of_cell(wildcards):
-    return f"results/{wildcards.dataset}/features/{wildcards.variant}/{wildcards.size}px_{wildcards.features}.parquet"
+    return (f"results/{wildcards.dataset}/features/{partition_of_cell(wildcards)}/{wildcards.variant}/"
+            f"{wildcards.size}px_{wildcards.features}.parquet")
 
 
 def store_of_cell(wildcards):
-    return f"results/{wildcards.dataset}/store/{wildcards.variant}/{wildcards.size}px.parquet"
+    return f"results/{wildcards.dataset}/store/{partition_of_cell(wildcards)}/{wildcards.variant}/{wildcards.size}px.parquet"
 
 
 def cell_files(name):
@@ -75,5 +112,27 @@ def features_of_hybrid(wildcards):
     return f"{CELL}/features.parquet".format(**wildcards)
 
 
+def predictions_of_dataset(wildcards):
+    return [path for path in cell_files("predictions.parquet") if f"/dataset~{wildcards.dataset}/" in path]
+
+
+def evaluated_datasets():
+    return sorted({*KERAS_CELLS.get("dataset", []), *CLASSICALS.dataframe.get("dataset", [])})
+
+
 def final_outputs():
-    return ["results/report/metrics.csv", "results/report/comparison.png"]
+    """The report: metrics, tables and figures; the reproduction table when the config has a study's
+    published numbers, the leakage figure when cells ran on both split methods."""
+    outputs = [
+        "results/report/metrics.csv",
+        "results/report/comparison.png",
+        "results/report/best_configurations.html",
+        "results/report/hyperparameters.png",
+        "results/report/accuracy_vs_time.png",
+        *(f"results/report/roc_best_{dataset}.png" for dataset in evaluated_datasets()),
+    ]
+    if config.get("published"):
+        outputs.append("results/report/reproduction.html")
+    if len(split_methods(config)) > 1:
+        outputs.append("results/report/leakage.png")
+    return outputs

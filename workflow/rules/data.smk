@@ -4,6 +4,7 @@ rule synthesize:
     log:
         "results/logs/synthesize/{dataset}.log",
     params:
+        code=code_of("synthesize"),
         spec=synthetic_spec,
     localrule: True
     conda:
@@ -18,6 +19,7 @@ rule download:
     log:
         "results/logs/download/{dataset}.log",
     params:
+        code=code_of("download"),
         url=lambda wildcards: dataset_config(wildcards)["url"],
         sha256=lambda wildcards: dataset_config(wildcards).get("sha256"),
     localrule: True
@@ -36,6 +38,7 @@ rule ingest:
     log:
         "results/logs/ingest/{dataset}.log",
     params:
+        code=code_of("ingest"),
         format=lambda wildcards: dataset_config(wildcards)["format"],
         options=lambda wildcards: dataset_config(wildcards).get("options", {}),
     threads: 4
@@ -51,11 +54,12 @@ rule split:
     input:
         manifest="results/{dataset}/manifest.parquet",
     output:
-        splits="results/{dataset}/splits.parquet",
+        splits="results/{dataset}/splits/{split_method}.parquet",
     log:
-        "results/logs/split/{dataset}.log",
+        "results/logs/split/{dataset}/{split_method}.log",
     params:
-        split=config["split"],
+        code=code_of("split"),
+        split=split_options,
     localrule: True
     conda:
         "../../envs/leukobench.yaml"

@@ -31,6 +31,7 @@ rule evaluate:
     log:
         f"results/logs/evaluate/{CELLS.wildcard_pattern}.log",
     params:
+        code=code_of("evaluate"),
         cell=CELLS.instance,
         evaluation=config["evaluation"],
     threads: 1

@@ -1,19 +1,22 @@
 rule store:
     input:
         manifest="results/{dataset}/manifest.parquet",
-        splits="results/{dataset}/splits.parquet",
+        splits=splits_of_partition,
     output:
-        store="results/{dataset}/store/{variant}/{size}px.parquet",
+        store="results/{dataset}/store/{partition}/{variant}/{size}px.parquet",
         samples=report(
-            "results/{dataset}/store/{variant}/{size}px_samples.png",
+            "results/{dataset}/store/{partition}/{variant}/{size}px_samples.png",
             caption="../report/samples.rst",
             category="Data",
-            labels={"dataset": "{dataset}", "variant": "{variant}", "size": "{size} px"},
+            labels={"dataset": "{dataset}", "split": "{partition}", "variant": "{variant}", "size": "{size} px"},
         ),
     log:
-        "results/logs/store/{dataset}/{variant}/{size}px.log",
+        "results/logs/store/{dataset}/{partition}/{variant}/{size}px.log",
     params:
+        code=code_of("store"),
         preparation=preparation,
+        fold=fold_of_partition,
+        validation=config["split"]["ratios"]["val"] > 0,
     threads: 4
     resources:
         mem_mb=4000,
@@ -25,12 +28,13 @@ rule store:
 
 rule store_features:
     input:
-        store="results/{dataset}/store/{variant}/{size}px.parquet",
+        store="results/{dataset}/store/{partition}/{variant}/{size}px.parquet",
     output:
-        features="results/{dataset}/features/{variant}/{size}px_{features}.parquet",
+        features="results/{dataset}/features/{partition}/{variant}/{size}px_{features}.parquet",
     log:
-        "results/logs/features/{dataset}/{variant}/{size}px_{features}.log",
+        "results/logs/features/{dataset}/{partition}/{variant}/{size}px_{features}.log",
     params:
+        code=code_of("store_features"),
         options=config["features"],
     threads: 2
     resources:
@@ -50,6 +54,8 @@ rule cell_features:
         features=f"{CELL}/features.parquet",
     log:
         f"results/logs/cell_features/{CELLS.wildcard_pattern}.log",
+    params:
+        code=code_of("cell_features"),
     threads: 2
     resources:
         mem_mb=8000,

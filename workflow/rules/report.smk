@@ -16,8 +16,128 @@ rule aggregate:
         ),
     log:
         "results/logs/aggregate.log",
+    params:
+        code=code_of("aggregate"),
     localrule: True
     conda:
         "../../envs/leukobench.yaml"
     script:
         "../scripts/aggregate.py"
+
+
+rule tables:
+    input:
+        metrics="results/report/metrics.csv",
+    output:
+        csv="results/report/best_configurations.csv",
+        markdown="results/report/best_configurations.md",
+        html=report(
+            "results/report/best_configurations.html",
+            caption="../report/best_configurations.rst",
+            category="Comparison",
+            labels={"table": "best configuration of each model"},
+        ),
+    log:
+        "results/logs/tables.log",
+    params:
+        code=code_of("tables"),
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/tables.py"
+
+
+rule reproduction:
+    input:
+        metrics="results/report/metrics.csv",
+    output:
+        csv="results/report/reproduction.csv",
+        markdown="results/report/reproduction.md",
+        html=report(
+            "results/report/reproduction.html",
+            caption="../report/reproduction.rst",
+            category="Reproduction",
+            labels={"table": "published numbers beside ours"},
+        ),
+    log:
+        "results/logs/reproduction.log",
+    params:
+        code=code_of("reproduction"),
+        published=config.get("published", {}),
+        scale=config["scale"],
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/reproduction.py"
+
+
+rule figures:
+    input:
+        metrics="results/report/metrics.csv",
+    output:
+        effects=report(
+            "results/report/hyperparameters.png",
+            caption="../report/hyperparameters.rst",
+            category="Comparison",
+            labels={"figure": "effect of each hyperparameter on test F1"},
+        ),
+        speed=report(
+            "results/report/accuracy_vs_time.png",
+            caption="../report/accuracy_vs_time.rst",
+            category="Comparison",
+            labels={"figure": "test accuracy against prediction time"},
+        ),
+    log:
+        "results/logs/figures.log",
+    params:
+        code=code_of("figures"),
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/figures.py"
+
+
+rule leakage:
+    input:
+        metrics="results/report/metrics.csv",
+    output:
+        figure=report(
+            "results/report/leakage.png",
+            caption="../report/leakage.rst",
+            category="Comparison",
+            labels={"figure": "subject-disjoint vs cell-level random split"},
+        ),
+    log:
+        "results/logs/leakage.log",
+    params:
+        code=code_of("leakage"),
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/leakage.py"
+
+
+rule best_roc:
+    input:
+        metrics="results/report/metrics.csv",
+        predictions=predictions_of_dataset,
+    output:
+        figure=report(
+            "results/report/roc_best_{dataset}.png",
+            caption="../report/roc_best.rst",
+            category="Comparison",
+            labels={"figure": "ROC of the best cells", "dataset": "{dataset}"},
+        ),
+    log:
+        "results/logs/best_roc/{dataset}.log",
+    params:
+        code=code_of("best_roc"),
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/best_roc.py"

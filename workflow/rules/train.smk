@@ -10,6 +10,7 @@ rule train:
     benchmark:
         f"{CELL}/train_benchmark.tsv"
     params:
+        code=code_of("train"),
         cell=CELLS.instance,
         training=config["training"],
     threads: 2
@@ -35,6 +36,7 @@ rule fit_hybrid:
     benchmark:
         f"{HYBRID}/fit_benchmark.tsv"
     params:
+        code=code_of("fit_classical"),
         cell=HYBRIDS.instance,
         evaluation=config["evaluation"],
     threads: 2
@@ -59,6 +61,7 @@ rule fit_classical:
     benchmark:
         f"{CLASSICAL}/fit_benchmark.tsv"
     params:
+        code=code_of("fit_classical"),
         cell=CLASSICALS.instance,
         evaluation=config["evaluation"],
     threads: 2

@@ -1,4 +1,4 @@
-from leukobench.runtime import log_to
+from leukobench.runtime import log_to, plain
 
 log_to(snakemake.log[0])
 
@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 
-from leukobench.config import plain
 from leukobench.evaluate import evaluate_cell, scores_of
 from leukobench.plots import plot_confusion, plot_history, plot_roc
 

@@ -11,7 +11,8 @@ options = snakemake.params.split
 manifest = pd.read_parquet(snakemake.input.manifest)
 copies = manifest.loc[manifest["subset"] == "training", "sha256"].duplicated().sum()
 print(f"{copies} image(s) are byte-identical copies of another; duplicates: {options['duplicates']}")
-splits = assign_splits(manifest, options["method"], options["ratios"], options["seed"], options["duplicates"])
-print(splits.groupby(["split", "label"]).agg(images=("image_id", "size"), subjects=("patient_id", "nunique")).to_string())
+splits = assign_splits(manifest, options["method"], options["ratios"], options["seed"], options["duplicates"],
+                       folds=options["folds"])
+print(splits.groupby(["fold" if options["folds"] else "split", "label"]).agg(images=("image_id", "size"), subjects=("patient_id", "nunique")).to_string())
 with atomic_path(snakemake.output.splits) as tmp:
     splits.to_parquet(tmp, index=False)

@@ -5,16 +5,22 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.plots import plot_sample_sheet
+from leukobench.splits import fold_partition
 from leukobench.store import Preparation, build_store
 
+splits = pd.read_parquet(snakemake.input.splits)
+if snakemake.params.fold is not None:
+    splits = fold_partition(splits, snakemake.params.fold, snakemake.params.validation)
 store = build_store(
     pd.read_parquet(snakemake.input.manifest),
-    pd.read_parquet(snakemake.input.splits),
+    splits,
     Preparation(**snakemake.params.preparation),
     snakemake.output.store,
     threads=snakemake.threads,
-    provenance={"dataset": snakemake.wildcards.dataset, "variant": snakemake.wildcards.variant},
+    provenance={"dataset": snakemake.wildcards.dataset, "partition": snakemake.wildcards.partition,
+                "variant": snakemake.wildcards.variant},
 )
 print(store.frame.groupby(["split", "class_name"]).size().to_string())
 plot_sample_sheet(store.frame, store.images, store.class_names, snakemake.output.samples,
-                  title=f"{snakemake.wildcards.dataset}, {snakemake.wildcards.variant}, {snakemake.wildcards.size} px")
+                  title=f"{snakemake.wildcards.dataset}, {snakemake.wildcards.partition} split, {snakemake.wildcards.variant}, "
+                        f"{snakemake.wildcards.size} px")

@@ -1,8 +1,7 @@
-from leukobench.runtime import log_to
+from leukobench.runtime import log_to, plain
 
 log_to(snakemake.log[0])
 
-from leukobench.config import plain
 from leukobench.train import TrainingSpec, train_from_store
 
 cell = plain(snakemake.params.cell)

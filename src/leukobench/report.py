@@ -1,0 +1,300 @@
+"""The report's tables: the best configuration of each model in the studies' own shape, k-fold
+summaries, and the reproduction table (each published number beside ours on the same protocol).
+
+Everything starts from ``results/report/metrics.csv`` (one row per evaluated cell and split).
+
+* **k-fold cells** are first collapsed over their folds: the value of a metric is the mean over
+  the folds, its interval the 95 % t-interval of that mean (``mean ± t(k-1) · sd / √k``), and the
+  standard deviation over folds is kept beside it (``<metric>_sd``).
+* **Best configuration**: per approach, dataset, split method, variant and model (and features /
+  classifier), the configuration with the highest *validation* accuracy, reported with its test
+  metrics. The studies chose on the test split; choosing on it would make the winner's test score
+  optimistic, so it is used only when a grid has no validation split (the table says which).
+* **Reproduction**: a preset's ``published`` section lists each number a study reports with the
+  cell that reproduces it (keys of ``CELL_KEYS``) and the study's data set; ``data`` maps that
+  data set to the dataset of this run that stands for it (the embedded synthetic cells as
+  shipped, the real data once a user points a dataset at it). Epochs and sizes are scaled as the
+  grid was for a smoke run (``scale``), so a scaled run is compared with what it ran.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from leukobench.config import CELL_KEYS, scaled_epochs, scaled_size
+from leukobench.io import atomic_path
+from leukobench.metrics import METRIC_NAMES
+
+TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity")
+MODEL_KEYS = ("approach", "dataset", "split_method", "variant", "model", "features", "classifier")
+HYPERPARAMETERS = ("size", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")
+SELECTION_METRIC = "accuracy"
+CONFIDENCE = 0.95
+APPROACH_TITLES = {
+    "cnn": "CNNs trained end to end (Varol Approach 1 and 3, Abed, Rezayi, Zhang)",
+    "hybrid": "A CNN's conv layers as feature extractor (FEM-k) to a classical classifier (Varol Approach 2)",
+    "classical": "Classical classifiers on pixels or HOG + PCA features (Rezayi, Zhang)",
+}
+# a published metric that is the same quantity as one of ours under another name
+METRIC_ALIASES = {"weighted_recall": "accuracy"}  # support-weighted recall is accuracy, by definition
+NOT_COMPUTED = {
+    "weighted_precision": "leukobench does not compute support-weighted precision",
+    "negative_precision": "leukobench does not compute the precision of the negative (healthy) class",
+    "negative_f1": "leukobench does not compute the F1 score of the negative (healthy) class",
+}
+PUBLISHED_METRICS = (*METRIC_NAMES, *METRIC_ALIASES, *NOT_COMPUTED)
+
+
+# ----------------------------------------------------------------------------- folds
+
+
+def cell_keys(metrics: pd.DataFrame, without: tuple[str, ...] = ()) -> list[str]:
+    return [key for key in CELL_KEYS if key in metrics and key not in without]
+
+
+def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell and split, k-fold cells averaged over their folds (see the module docstring).
+
+    Adds ``folds`` (1 for a cell without folds) and ``<metric>_sd`` (NaN without folds).
+    """
+    table = metrics.copy()
+    table["folds"] = 1
+    for name in METRIC_NAMES:
+        table[f"{name}_sd"] = np.nan
+    if "fold" not in table or table["fold"].isna().all():
+        return table.drop(columns=["fold"], errors="ignore")
+    plain_rows = table[table["fold"].isna()].drop(columns=["fold"])
+    keys = [*cell_keys(table, without=("fold",)), "split"]
+    collapsed = []
+    for key, group in table[table["fold"].notna()].groupby(keys, dropna=False, sort=False):
+        row = dict(zip(keys, key))
+        k = len(group)
+        row.update(folds=k, n=int(group["n"].sum()), leaky=bool(group.get("leaky", pd.Series([False])).any()))
+        for column in ("train_seconds", "predict_seconds", "images_per_second"):
+            if column in group:
+                row[column] = group[column].mean()
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1) / np.sqrt(k) if k > 1 else np.nan
+        for name in METRIC_NAMES:
+            values = group[name].astype(float)
+            mean, sd = values.mean(), values.std(ddof=1) if k > 1 else np.nan
+            row.update({name: mean, f"{name}_sd": sd, f"{name}_low": mean - half * sd, f"{name}_high": mean + half * sd})
+        collapsed.append(row)
+    return pd.concat([plain_rows, pd.DataFrame(collapsed)], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- best configurations
+
+
+def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per model (see ``MODEL_KEYS``) the configuration with the best validation accuracy, with its
+    test metrics; ``selected_on`` says which split chose it and ``configurations`` how many competed."""
+    summary = collapse_folds(metrics)
+    keys = cell_keys(summary)
+    test = summary[summary["split"] == "test"].set_index(keys, drop=False)
+    val = summary[summary["split"] == "val"].set_index(keys)[SELECTION_METRIC]
+    test = test.assign(selection=val.reindex(test.index).to_numpy())
+    test["selected_on"] = np.where(test["selection"].notna(), "val", "test")
+    test["selection"] = test["selection"].fillna(test[SELECTION_METRIC])
+    test = test.reset_index(drop=True)
+    groups = [key for key in MODEL_KEYS if key in test]
+    best = []
+    for _, group in test.groupby(groups, dropna=False, sort=True):
+        chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
+        best.append({**chosen.to_dict(), "configurations": len(group)})
+    columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "configurations", "folds", "n",
+               *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), "leaky"]
+    return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
+
+
+def cell_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
+    """The folders of the cells behind a row of :func:`best_configurations` (one per fold for k-fold)."""
+    test = metrics[metrics["split"] == "test"]
+    mask = pd.Series(True, index=test.index)
+    for key in cell_keys(test, without=("fold",)):
+        value = chosen.get(key)
+        mask &= test[key].isna() if pd.isna(value) else test[key] == value
+    return sorted(test.loc[mask, "cell"])
+
+
+def model_label(row: pd.Series) -> str:
+    """A cell's model in words: ``cnn varol_cnn1``, ``hybrid varol_cnn1 + svm``, ``classical hog_pca + lr``."""
+    parts = [row.get(key) for key in ("model", "features") if pd.notna(row.get(key))]
+    classifier = f" + {row['classifier']}" if pd.notna(row.get("classifier")) else ""
+    return f"{row['approach']} {' '.join(parts)}{classifier}"
+
+
+def formatted(table: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
+    """Metrics as ``0.870 [0.841, 0.897]`` (or ``0.870 ± 0.021 (10 folds)``), parameters as text,
+    columns that hold nothing dropped."""
+    out = pd.DataFrame(index=table.index)
+    for column in table.columns:
+        if column in metrics:
+            out[column] = [_metric_text(row, column) for _, row in table.iterrows()]
+        elif not column.endswith(("_low", "_high", "_sd")) and column not in ("selection",):
+            out[column] = table[column].map(_text)
+    return out.loc[:, [c for c in out.columns if out[c].ne("").any()]]
+
+
+def _metric_text(row: pd.Series, name: str) -> str:
+    value = row[name]
+    if pd.isna(value):
+        return "n/a"
+    if row.get("folds", 1) > 1:
+        return f"{value:.3f} ± {row[f'{name}_sd']:.3f} ({int(row['folds'])} folds)"
+    low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if pd.notna(low) and pd.notna(high) else f"{value:.3f}"
+
+
+def _text(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else ""
+    if pd.isna(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ----------------------------------------------------------------------------- reproduction
+
+
+def published_problems(published: dict) -> list[str]:
+    """What is wrong with a ``published`` section: unknown cell keys or metric names, unmapped data sets."""
+    problems = []
+    data = published.get("data", {})
+    for i, entry in enumerate(published.get("results", [])):
+        where = f"published.results[{i}] ({entry.get('source', '?')})"
+        unknown = sorted(set(entry.get("cell", {})) - set(CELL_KEYS) - {"dataset"})
+        if unknown:
+            problems.append(f"{where}.cell: {unknown} are not cell keys; allowed: {list(CELL_KEYS)}")
+        if "dataset" in entry.get("cell", {}):
+            problems.append(f"{where}.cell.dataset: name the study's data set with `data:` instead, mapped in published.data")
+        if entry.get("data") not in data:
+            problems.append(f"{where}.data: '{entry.get('data')}' is not a key of published.data {sorted(data)}")
+        metrics = sorted(set(entry) - {"source", "data", "cell", "split", "note"})
+        if not metrics:
+            problems.append(f"{where}: no metric value given")
+        for name in metrics:
+            if name not in PUBLISHED_METRICS:
+                problems.append(f"{where}: '{name}' is not a metric; allowed: {list(PUBLISHED_METRICS)}")
+    return problems
+
+
+def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.0) -> pd.DataFrame:
+    """Every published number beside ours: one row per number and matching cell of this run
+    (a row with ``ours`` empty when no cell of the run matches, saying why)."""
+    summary = collapse_folds(metrics)
+    rows = []
+    for entry in published["results"]:
+        dataset = published["data"].get(entry["data"])
+        cell = _scaled_cell(entry.get("cell", {}), scale)
+        split = entry.get("split", "test")
+        candidates = summary[summary["split"] == split]
+        candidates = candidates[candidates["dataset"] == dataset] if dataset else candidates.iloc[0:0]
+        for key, value in cell.items():
+            candidates = candidates[candidates[key] == value] if key in candidates else candidates.iloc[0:0]
+        base = {"source": entry["source"], "data": entry["data"], "dataset": dataset or "",
+                "configuration": _describe(entry.get("cell", {})), "split": split}
+        for name, value in entry.items():
+            if name in ("source", "data", "cell", "split", "note"):
+                continue
+            ours_name = METRIC_ALIASES.get(name, name)
+            line = {**base, "metric": name, "published": float(value)}
+            if name in NOT_COMPUTED:
+                rows.append({**line, "note": NOT_COMPUTED[name]})
+                continue
+            if candidates.empty:
+                why = (f"the study's data set {entry['data']} is not mapped to a dataset of this run" if not dataset
+                       else "no cell of this run has this configuration")
+                rows.append({**line, "note": why})
+                continue
+            for _, ours in candidates.iterrows():
+                value, low, high = ours[ours_name], ours[f"{ours_name}_low"], ours[f"{ours_name}_high"]
+                inside = bool(low <= line["published"] <= high) if pd.notna(low) and pd.notna(high) else None
+                rows.append({**line, "cell": _describe(ours[cell_keys(summary, without=("approach",))].dropna().to_dict()),
+                             "ours": value, "low": low, "high": high, "folds": ours["folds"],
+                             "difference": value - line["published"], "inside": inside,
+                             "note": "same quantity as accuracy" if name in METRIC_ALIASES else entry.get("note", "")})
+    columns = ["source", "data", "dataset", "configuration", "split", "metric", "published", "ours", "low", "high",
+               "difference", "inside", "folds", "cell", "note"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The reproduction table for reading: numbers to three decimals, intervals in brackets."""
+    def number(value, digits=3):
+        return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+    return pd.DataFrame({
+        "source": table["source"], "data": table["data"] + " → " + table["dataset"].replace("", "(not in this run)"),
+        "configuration": table["configuration"], "split": table["split"], "metric": table["metric"],
+        "published": table["published"].map(number),
+        "ours [95 % CI]": [("" if pd.isna(r.ours) else f"{r.ours:.3f} [{r.low:.3f}, {r.high:.3f}]"
+                            + (f" ({int(r.folds)} folds)" if pd.notna(r.folds) and r.folds > 1 else ""))
+                           for r in table.itertuples()],
+        "difference": table["difference"].map(lambda v: "" if pd.isna(v) else f"{v:+.3f}"),
+        "inside CI": table["inside"].map(lambda v: "" if pd.isna(v) else ("yes" if v else "no")),
+        "note": table["note"].fillna(""),
+    })
+
+
+def _scaled_cell(cell: dict, scale: float) -> dict:
+    if scale == 1.0:
+        return dict(cell)
+    scaled = dict(cell)
+    if "epochs" in scaled:
+        scaled["epochs"] = scaled_epochs(scaled["epochs"], scale)
+    if "size" in scaled:
+        scaled["size"] = scaled_size(scaled["size"], scale)
+    return scaled
+
+
+def _describe(cell: dict) -> str:
+    return ", ".join(f"{key}={_text(value)}" for key, value in cell.items())
+
+
+def reproduction_summary(table: pd.DataFrame) -> str:
+    """One sentence: how many published numbers were compared and how many lie inside our interval."""
+    numbers = table.drop_duplicates(["source", "configuration", "metric"])
+    compared = table.dropna(subset=["ours"])
+    return (f"{len(numbers)} published number(s): {len(compared)} comparison(s) with cells of this run, "
+            f"{compared['inside'].eq(True).sum()} inside our 95 % interval; "
+            f"{table['ours'].isna().sum()} number(s) not compared (the note says why).")
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_tables(sections: list[tuple[str, str, pd.DataFrame]], markdown_path: str | os.PathLike,
+                 html_path: str | os.PathLike, title: str, intro: str) -> None:
+    """Write ``(heading, text, table)`` sections as one markdown and one standalone HTML file."""
+    markdown = [f"# {title}", "", intro, ""]
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>"]
+    for heading, text, table in sections:
+        markdown += [f"## {heading}", "", text, "", table.to_markdown(index=False) if len(table) else "(none)", ""]
+        body += [f"<h2>{html.escape(heading)}</h2>", f"<p>{html.escape(text)}</p>",
+                 table.to_html(index=False, border=0, classes="results", na_rep="") if len(table) else "<p>(none)</p>"]
+    with atomic_path(markdown_path) as tmp:
+        tmp.write_text("\n".join(markdown))
+    with atomic_path(html_path) as tmp:
+        tmp.write_text(HTML_PAGE.format(title=html.escape(title), body="\n".join(body)))
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table.results {{ border-collapse: collapse; font-size: 0.85em; margin-bottom: 2em; }}
+table.results th, table.results td {{ padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: left; white-space: nowrap; }}
+table.results thead th {{ background: #f0f0f0; position: sticky; top: 0; }}
+table.results tbody tr:hover {{ background: #f7f7ff; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""

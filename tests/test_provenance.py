@@ -1,0 +1,42 @@
+"""A rule's code digest follows the leukobench modules its script reaches, and only those."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leukobench.provenance import code_digest, imported_modules
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fake_package(root: Path) -> tuple[Path, Path]:
+    package = root / "leukobench"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "train.py").write_text("from leukobench.models import build\n")
+    (package / "models.py").write_text("def build():\n    from leukobench import layers\n")
+    (package / "layers.py").write_text("X = 1\n")
+    (package / "plots.py").write_text("import numpy\n")
+    script = root / "train_script.py"
+    script.write_text("from leukobench.train import fit\nimport numpy as np\n")
+    return package, script
+
+
+def test_imports_are_followed_through_modules_and_inside_functions(tmp_path):
+    package, script = fake_package(tmp_path)
+    assert {p.name for p in imported_modules(script, package)} == {"train.py", "models.py", "layers.py", "__init__.py"}
+
+
+def test_editing_a_reached_module_changes_the_digest_and_an_unrelated_one_does_not(tmp_path):
+    package, script = fake_package(tmp_path)
+    before = code_digest.__wrapped__(script, package)
+    (package / "plots.py").write_text("import numpy\n# edited\n")
+    assert code_digest.__wrapped__(script, package) == before
+    (package / "layers.py").write_text("X = 2\n")
+    assert code_digest.__wrapped__(script, package) != before
+
+
+def test_the_training_script_does_not_depend_on_the_report_code():
+    reached = {p.name for p in imported_modules(REPO / "workflow/scripts/train.py")}
+    assert {"train.py", "models.py", "store.py"} <= reached
+    assert not reached & {"report.py", "plots.py", "classical.py", "config.py"}

@@ -1,0 +1,140 @@
+"""The report's tables: fold summaries, best configurations, the reproduction table."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+from snakemake.utils import validate
+
+from leukobench.config import classical_cells, hybrid_cells, keras_cells
+from leukobench.metrics import METRIC_NAMES
+from leukobench.report import (
+    best_configurations,
+    cell_folders,
+    collapse_folds,
+    published_problems,
+    reproduction_summary,
+    reproduction_table,
+    write_tables,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = sorted((REPO / "presets").glob("*.yaml"))
+
+
+def row(split: str, accuracy: float, **cell) -> dict:
+    values = {name: accuracy for name in METRIC_NAMES}
+    bounds = {f"{name}_{side}": accuracy + delta for name in METRIC_NAMES for side, delta in (("low", -0.05), ("high", 0.05))}
+    base = {"approach": "cnn", "dataset": "synthetic", "split_method": "subject", "variant": "balanced", "size": 32,
+            "model": "varol_cnn3", "optimizer": "adam", "epochs": 50, "batch_size": 32, "seed": 0}
+    return {**base, **cell, "split": split, "n": 100, **values, **bounds, "images_per_second": 1000.0,
+            "cell": f"results/cells/{cell}"}
+
+
+def test_folds_collapse_to_their_mean_with_a_t_interval_and_holdout_cells_stay():
+    accuracies = [0.80, 0.85, 0.90]
+    table = pd.DataFrame([row("test", a, fold=k) for k, a in enumerate(accuracies)] + [row("test", 0.7, model="abed_cnn")])
+    summary = collapse_folds(table)
+    folded = summary[summary["folds"] == 3].iloc[0]
+    half = stats.t.ppf(0.975, 2) * np.std(accuracies, ddof=1) / np.sqrt(3)
+    assert folded["accuracy"] == pytest.approx(0.85)
+    assert folded["accuracy_sd"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert (folded["accuracy_low"], folded["accuracy_high"]) == pytest.approx((0.85 - half, 0.85 + half))
+    assert folded["n"] == 300
+    holdout = summary[summary["model"] == "abed_cnn"].iloc[0]
+    assert holdout["folds"] == 1 and holdout["accuracy_low"] == pytest.approx(0.65)
+
+
+def test_the_best_configuration_is_chosen_on_validation_not_on_test():
+    table = pd.DataFrame([
+        row("val", 0.90, optimizer="adam"), row("test", 0.70, optimizer="adam"),
+        row("val", 0.80, optimizer="sgd"), row("test", 0.95, optimizer="sgd"),
+        row("val", 0.60, model="varol_cnn1"), row("test", 0.60, model="varol_cnn1"),
+    ])
+    best = best_configurations(table).set_index("model")
+    assert best.loc["varol_cnn3", "optimizer"] == "adam" and best.loc["varol_cnn3", "accuracy"] == pytest.approx(0.70)
+    assert best.loc["varol_cnn3", "selected_on"] == "val" and best.loc["varol_cnn3", "configurations"] == 2
+    without_val = best_configurations(table[table["split"] == "test"]).set_index("model")
+    assert without_val.loc["varol_cnn3", "optimizer"] == "sgd" and without_val.loc["varol_cnn3", "selected_on"] == "test"
+
+
+def test_cell_folders_of_a_k_fold_configuration_are_all_its_folds():
+    table = pd.DataFrame([row("test", 0.8, fold=k) for k in range(3)] + [row("test", 0.8, optimizer="sgd", fold=0)])
+    best = best_configurations(table)
+    chosen = best[best["optimizer"] == "adam"].iloc[0]
+    assert len(cell_folders(table, chosen)) == 3
+
+
+PUBLISHED = {
+    "study": "Varol 2024",
+    "data": {"C-NMC": "synthetic", "ALL-IDB": None},
+    "results": [
+        {"source": "Table 4", "data": "C-NMC", "cell": {"approach": "cnn", "model": "varol_cnn3", "optimizer": "adam", "epochs": 50},
+         "accuracy": 0.87, "weighted_recall": 0.87, "weighted_precision": 0.87},
+        {"source": "Table 4", "data": "C-NMC", "cell": {"approach": "cnn", "model": "varol_cnn3", "optimizer": "rmsprop"}, "accuracy": 0.8},
+        {"source": "Table 5.2", "data": "ALL-IDB", "cell": {"model": "varol_cnn3"}, "accuracy": 0.99},
+    ],
+}
+
+
+def test_each_published_number_is_beside_ours_with_the_difference_and_whether_it_is_inside():
+    table = reproduction_table(pd.DataFrame([row("test", 0.80)]), PUBLISHED)
+    ours = table[(table["source"] == "Table 4") & (table["metric"] == "accuracy") & table["ours"].notna()].iloc[0]
+    assert ours["published"] == 0.87 and ours["ours"] == pytest.approx(0.80)
+    assert ours["difference"] == pytest.approx(-0.07) and ours["inside"] is False  # 0.87 outside [0.75, 0.85]
+    recall = table[table["metric"] == "weighted_recall"].iloc[0]
+    assert recall["ours"] == pytest.approx(0.80) and "accuracy" in recall["note"]
+    notes = dict(zip(table["metric"] + " " + table["configuration"], table["note"]))
+    assert "does not compute" in notes[next(k for k in notes if k.startswith("weighted_precision"))]
+    assert "no cell of this run" in notes["accuracy approach=cnn, model=varol_cnn3, optimizer=rmsprop"]
+    assert "not mapped" in notes["accuracy model=varol_cnn3"]
+    assert len(table) == 5  # every published number has a row
+    assert "5 published number(s): 2 comparison(s)" in reproduction_summary(table)
+
+
+def test_a_smoke_run_is_compared_at_its_scaled_epochs():
+    scaled = pd.DataFrame([row("test", 0.86, epochs=2)])  # round(50 * 0.05) = 2 (ceil rule of config.scaled_epochs)
+    table = reproduction_table(scaled, PUBLISHED, scale=0.05)
+    first = table[(table["metric"] == "accuracy") & (table["source"] == "Table 4")].iloc[0]
+    assert first["ours"] == pytest.approx(0.86) and first["inside"] is True
+
+
+def test_bad_published_sections_are_named():
+    bad = copy.deepcopy(PUBLISHED)
+    bad["results"][0]["cell"]["colour"] = "rgb"
+    bad["results"][1]["acuracy"] = 0.8
+    bad["results"][2]["data"] = "Aria"
+    problems = " ".join(published_problems(bad))
+    assert "['colour'] are not cell keys" in problems
+    assert "'acuracy' is not a metric" in problems
+    assert "'Aria' is not a key of published.data" in problems
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_every_published_number_of_a_preset_names_a_cell_of_its_own_grid(preset):
+    config = yaml.safe_load(preset.read_text())
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    published = config["published"]
+    assert published_problems(published) == []
+    keras, _ = keras_cells(config)
+    cells = pd.concat([keras.assign(approach="cnn"), hybrid_cells(config, keras).assign(approach="hybrid"),
+                       classical_cells(config).assign(approach="classical")], ignore_index=True)
+    for entry in published["results"]:
+        match = cells
+        for key, value in entry["cell"].items():
+            match = match[match[key] == value]
+        assert len(match) >= 1, f"{preset.name}: {entry['source']} {entry['cell']} is no cell of the preset's grid"
+
+
+def test_tables_are_written_as_markdown_and_html(tmp_path):
+    table = pd.DataFrame({"model": ["varol_cnn3"], "accuracy": ["0.870 [0.84, 0.90]"]})
+    write_tables([("Approach 1", "best per model", table)], tmp_path / "t.md", tmp_path / "t.html", "Title", "intro")
+    markdown, page = (tmp_path / "t.md").read_text(), (tmp_path / "t.html").read_text()
+    assert "## Approach 1" in markdown and "| varol_cnn3" in markdown
+    assert "<h2>Approach 1</h2>" in page and "<td>0.870 [0.84, 0.90]</td>" in page

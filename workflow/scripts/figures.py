@@ -1,0 +1,12 @@
+from leukobench.runtime import log_to
+
+log_to(snakemake.log[0])
+
+import pandas as pd
+
+from leukobench.plots import plot_accuracy_vs_time, plot_hyperparameter_effects
+from leukobench.report import collapse_folds
+
+test = collapse_folds(pd.read_csv(snakemake.input.metrics)).query("split == 'test'")
+plot_hyperparameter_effects(test, snakemake.output.effects, metric="f1")
+plot_accuracy_vs_time(test, snakemake.output.speed)

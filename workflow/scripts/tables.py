@@ -1,0 +1,29 @@
+from leukobench.runtime import log_to
+
+log_to(snakemake.log[0])
+
+import pandas as pd
+
+from leukobench.io import atomic_path
+from leukobench.report import APPROACH_TITLES, best_configurations, collapse_folds, formatted, write_tables
+
+metrics = pd.read_csv(snakemake.input.metrics)
+best = best_configurations(metrics)
+with atomic_path(snakemake.output.csv) as tmp:
+    best.to_csv(tmp, index=False)
+sections = [
+    (APPROACH_TITLES[approach],
+     "Per dataset, split method, variant and model: the configuration with the best validation accuracy "
+     "(selected_on = test only where the grid has no validation split), with its test metrics and 95 % intervals; "
+     "configurations = how many competed.",
+     formatted(best[best["approach"] == approach]).drop(columns=["approach"]))
+    for approach in APPROACH_TITLES if (best["approach"] == approach).any()
+]
+summary = collapse_folds(metrics)
+if (summary["folds"] > 1).any():
+    folds = summary[(summary["folds"] > 1) & (summary["split"] == "test")].drop(columns=["cell"], errors="ignore")
+    sections.append(("k-fold cross-validation: every configuration",
+                     "Test metrics as mean ± standard deviation over the folds.", formatted(folds)))
+write_tables(sections, snakemake.output.markdown, snakemake.output.html, "Best configuration of each model",
+             "Test-split metrics of the cells of this run, in the shape of the studies' result tables.")
+print(formatted(best).to_string(index=False))
