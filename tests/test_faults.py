@@ -1,0 +1,103 @@
+"""Faults as a user meets them: a training killed mid-way, a cell that fails, a rerun with the same seed."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from test_workflow import SNAKEMAKE, TINY, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+):", flags=re.M)
+TIMING_COLUMNS = ["train_seconds", "predict_seconds", "images_per_second"]
+
+
+def epochs_logged(log: Path) -> list[int]:
+    return [int(m[1]) for m in EPOCH_LINE.finditer(log.read_text())] if log.exists() else []
+
+
+def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["grid"].update(model=["abed_cnn"], epochs=[60])
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
+               "--cores", "2", "--resources", "gpu=1"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    logs = tmp_path / "results/logs/train"
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and run.poll() is None:
+            log = next(logs.rglob("*.log"), None) if logs.exists() else None
+            if log is not None and len(epochs_logged(log)) >= 3:
+                break
+            time.sleep(0.05)
+        assert run.poll() is None, "the run ended before the training could be killed"
+        os.killpg(run.pid, signal.SIGKILL)  # snakemake and the training script it started, no clean-up
+    finally:
+        run.wait(timeout=60)
+    finished_before = epochs_logged(log)
+    assert finished_before and max(finished_before) < 60
+    assert not list(tmp_path.glob("results/cells/**/model.keras"))
+
+    # what a user does after a crash: release snakemake's lock, then rerun what was left incomplete
+    assert subprocess.run([*command, "--unlock"], capture_output=True, timeout=120).returncode == 0
+    result = subprocess.run([*command, "--rerun-incomplete"], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = epochs_logged(log)
+    # Keras backs an epoch up after it is logged: a kill in between repeats that one epoch, no more
+    assert max(finished_before) <= resumed[0] <= max(finished_before) + 1, (finished_before, resumed)
+    assert resumed[-1] == 60
+    history = pd.read_csv(next(tmp_path.glob("results/cells/**/history.csv")))
+    assert history["epoch"].tolist() == list(range(60))
+
+
+def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_runs_only_it(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["grid"].update(size=[32, 48])
+    stores = ["results/synthetic/store/subject/balanced/32px.parquet", "results/synthetic/store/subject/balanced/48px.parquet"]
+    built = snakemake(tmp_path, config, "--cores", "2", *stores)  # options first: --configfile takes several values
+    assert built.returncode == 0, built.stderr[-3000:]
+    corrupt = tmp_path / stores[1]
+    stamp = corrupt.stat()
+    corrupt.write_bytes(b"not a parquet file")
+    os.utime(corrupt, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # looks finished to snakemake, fails when read
+
+    failed = snakemake(tmp_path, config, "--cores", "2", "--resources", "gpu=1", "--keep-going")
+    assert failed.returncode != 0
+    evaluated = sorted(p.parent.name for p in tmp_path.glob("results/cells/**/metrics.json"))
+    assert len(evaluated) == 2 and all("size~32" in str(p) for p in tmp_path.glob("results/cells/**/metrics.json"))
+    assert "Error in rule train" in failed.stderr and "size~48" in failed.stderr
+
+    corrupt.unlink()  # what a user does once the cause is found: remove the bad file
+    plan = planned_jobs(snakemake(tmp_path, config, "-n"))
+    assert plan["store"] == 1 and plan["train"] == 2 and plan["evaluate"] == 2  # the 48 px cells only
+    assert plan["aggregate"] == 1
+
+
+def test_the_same_seed_twice_gives_identical_splits_and_metrics(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["grid"].update(model=["abed_cnn"])
+    config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "features": ["hog_pca"],
+                           "classifier": ["rf"], "seed": [0]}
+    runs = []
+    for name in ("first", "second"):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        result = snakemake(workdir, config, "--resources", "gpu=1", "--cores", "2", "results/report/metrics.csv")
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append(workdir)
+    first, second = (pd.read_parquet(w / "results/synthetic/splits/subject.parquet") for w in runs)
+    pd.testing.assert_frame_equal(first, second)
+    first, second = (pd.read_csv(w / "results/report/metrics.csv").drop(columns=[*TIMING_COLUMNS, "cell"]) for w in runs)
+    pd.testing.assert_frame_equal(first, second)
+    predictions = [pd.read_parquet(next(w.glob("results/cells/**/predictions.parquet"))) for w in runs]
+    pd.testing.assert_frame_equal(*predictions)
