@@ -65,6 +65,24 @@ def test_only_the_training_subset_is_split():
     assert len(splits) == len(manifest) - 5
 
 
+def test_the_labelled_preliminary_test_set_is_an_external_split_when_asked():
+    from leukobench.splits import fold_partition
+
+    manifest = manifest_of(12, 12)
+    prelim = manifest["patient_id"].isin(["1", "H1"])
+    manifest.loc[prelim, "subset"] = "prelim_test"
+    splits = assign_splits(manifest, "subject", RATIOS, seed=0, external_test=True)
+    external = splits[splits["split"] == "external"]
+    assert set(external["image_id"]) == set(manifest.loc[prelim, "image_id"])
+    assert not set(splits.loc[splits["split"] != "external", "patient_id"]) & {"1", "H1"}
+    folded = assign_splits(manifest, "subject", RATIOS, seed=0, folds=3, external_test=True)
+    for fold in range(3):
+        part = fold_partition(folded, fold)
+        assert set(part.loc[part["split"] == "external", "image_id"]) == set(external["image_id"])
+    with pytest.raises(ValueError, match="no images outside its training subset"):
+        assign_splits(manifest_of(6, 6), "subject", RATIOS, seed=0, external_test=True)
+
+
 @pytest.mark.parametrize("ratios, message", [
     ({"train": 0.7, "val": 0.2, "test": 0.2}, "sum to 1"),
     ({"train": 0.8, "test": 0.2}, "exactly"),

@@ -15,7 +15,7 @@ from leukobench.metrics import metrics_table, predict_labels
 from leukobench.store import load_store
 from leukobench.train import TrainedModel
 
-EVALUATED_SPLITS = ("val", "test")
+EVALUATED_SPLITS = ("val", "test", "external")
 
 
 def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[pd.DataFrame, float]:

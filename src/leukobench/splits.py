@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 SPLIT_METHODS = ("subject", "random")
 DUPLICATE_POLICIES = ("together", "drop")
 SPLIT_NAMES = ("train", "val", "test")
+EXTERNAL_SPLIT = "external"  # a dataset's own labelled test set (C-NMC's preliminary test phase), never split
 RATIO_TOLERANCE = 1e-6
 
 
@@ -119,14 +120,15 @@ def fold_partition(splits: pd.DataFrame, fold: int, validation: bool = True) -> 
     folds = int(splits["fold"].max()) + 1
     if not 0 <= fold < folds:
         raise ValueError(f"fold {fold} does not exist; the splits have folds 0..{folds - 1}")
-    split = np.where(splits["fold"] == fold, "test", "train")
+    split = np.where(splits["fold"] == fold, "test", "train").astype(object)
     if validation:
         split[(splits["fold"] == (fold + 1) % folds).to_numpy()] = "val"
+    split[(splits["fold"] < 0).to_numpy()] = EXTERNAL_SPLIT
     return splits.assign(split=split)
 
 
 def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float], seed: int,
-                  duplicates: str = "together", folds: int | None = None) -> pd.DataFrame:
+                  duplicates: str = "together", folds: int | None = None, external_test: bool = False) -> pd.DataFrame:
     """Split the training subset of a manifest.
 
     Args:
@@ -138,6 +140,8 @@ def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float],
             copy are dropped (``drop``). Either way no duplicate straddles two parts.
         folds: k-fold cross-validation instead of one split by ratios: a column ``fold`` says in
             which fold's test part each image lies (see :func:`fold_partition`); ``split`` is empty.
+        external_test: add the images of the manifest's other subsets (C-NMC's labelled preliminary
+            test set) as the split ``external``: evaluated like test, never trained on, never split.
 
     Returns:
         One row per image of the training subset: ``image_id``, ``patient_id``, ``label``, ``split``
@@ -149,15 +153,22 @@ def assign_splits(manifest: pd.DataFrame, method: str, ratios: dict[str, float],
         raise ValueError(f"unknown duplicates policy '{duplicates}'; allowed: {', '.join(DUPLICATE_POLICIES)}")
     check_ratios(ratios)
     pool = manifest.loc[manifest["subset"] == "training"]
+    external = manifest.loc[manifest["subset"] != "training", ["image_id", "patient_id", "label"]]
+    if external_test and external.empty:
+        raise ValueError("split.external_test is set but the dataset has no images outside its training subset "
+                         "(only C-NMC's labelled preliminary test set is one)")
+    external = external.assign(split=EXTERNAL_SPLIT) if external_test else external.iloc[0:0].assign(split="")
     if duplicates == "drop":
         pool, _ = drop_duplicates(pool)
     pool = _grouping(pool.reset_index(drop=True))
     if pool.empty:
         raise ValueError("the manifest has no training images to split")
     if folds:
-        return pool[["image_id", "patient_id", "label"]].assign(split="", fold=_fold_assignment(pool, method, folds, seed))
+        assigned = pool[["image_id", "patient_id", "label"]].assign(split="", fold=_fold_assignment(pool, method, folds, seed))
+        return pd.concat([assigned, external.assign(fold=-1)], ignore_index=True)
     if method == "subject":
         split = _subject_split(pool, ratios, np.random.default_rng(seed))
     else:
         split = _random_split(pool, ratios, seed)
-    return pool[["image_id", "patient_id", "label"]].assign(split=split.to_numpy())
+    assigned = pool[["image_id", "patient_id", "label"]].assign(split=split.to_numpy())
+    return pd.concat([assigned, external], ignore_index=True) if len(external) else assigned

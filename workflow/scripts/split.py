@@ -12,7 +12,7 @@ manifest = pd.read_parquet(snakemake.input.manifest)
 copies = manifest.loc[manifest["subset"] == "training", "sha256"].duplicated().sum()
 print(f"{copies} image(s) are byte-identical copies of another; duplicates: {options['duplicates']}")
 splits = assign_splits(manifest, options["method"], options["ratios"], options["seed"], options["duplicates"],
-                       folds=options["folds"])
+                       folds=options["folds"], external_test=options["external_test"])
 print(splits.groupby(["fold" if options["folds"] else "split", "label"]).agg(images=("image_id", "size"), subjects=("patient_id", "nunique")).to_string())
 with atomic_path(snakemake.output.splits) as tmp:
     splits.to_parquet(tmp, index=False)
