@@ -213,3 +213,216 @@ def test_sample_sheet_shows_originals_and_augmented_rows(tmp_path):
     with pytest.raises(ValueError, match="missing column"):
         plot_sample_sheet(frame.drop(columns="augmented"), images, ["hem", "all"], tmp_path / "x.png", title="x")
     assert not (tmp_path / "x.png").exists()
+
+
+# ----------------------------------------------------------------------------- report figures over the grid
+
+REPORT_METRICS = ("accuracy", "f1", "auc")
+
+
+def _cell_rows(rng, cell: dict, quality: float, images_per_second: float) -> list[dict]:
+    """A val and a test row of one cell, with metrics near ``quality`` and their intervals."""
+    rows = []
+    for split in ("val", "test"):
+        row = {**cell, "split": split, "n": 200, "train_seconds": 30.0, "predict_seconds": 200 / images_per_second,
+               "images_per_second": images_per_second, "leaky": False}
+        for metric in REPORT_METRICS:
+            value = float(np.clip(quality + rng.normal(0, 0.02), 0.3, 0.995))
+            row.update({metric: value, f"{metric}_low": value - rng.uniform(0.03, 0.1),
+                        f"{metric}_high": min(1.0, value + rng.uniform(0.02, 0.06))})
+        rows.append(row)
+    return rows
+
+
+def report_frame(seed: int = 0) -> pd.DataFrame:
+    """A metrics.csv-like table: cnn, hybrid and classical cells, both split methods, val and test rows."""
+    rng = np.random.default_rng(seed)
+    nan = np.nan
+    keras = {"dataset": "synthetic", "variant": "balanced", "learning_rate": 1e-3, "loss": "auto",
+             "batch_size": 32.0, "seed": 0}
+    rows = []
+    for model, size, epochs, optimizer, method in itertools.product(
+            ["varol_cnn1", "abed_cnn"], [32, 48], [10.0, 20.0], ["adam", "sgd"], ["subject", "random"]):
+        cell = {"approach": "cnn", **keras, "split_method": method, "size": size, "model": model,
+                "optimizer": optimizer, "epochs": epochs, "features": nan, "classifier": nan}
+        quality = (0.8 + 0.04 * (model == "varol_cnn1") + 0.02 * (size == 48) + 0.03 * (epochs == 20)
+                   - 0.05 * (optimizer == "sgd") + 0.06 * (method == "random"))
+        rows += _cell_rows(rng, cell, quality, 9000.0 / size * (2.5 if model == "abed_cnn" else 1.0))
+    for classifier, size, method in itertools.product(["svm", "lr"], [32, 48], ["subject", "random"]):
+        cell = {"approach": "hybrid", **keras, "split_method": method, "size": size, "model": "varol_cnn1",
+                "optimizer": "adam", "epochs": 20.0, "features": nan, "classifier": classifier}
+        rows += _cell_rows(rng, cell, 0.83 + 0.05 * (method == "random"), 7000.0 / size)
+    for features, classifier, size, method in itertools.product(
+            ["hog_pca", "pixels"], ["lr", "rf"], [32, 48], ["subject", "random"]):
+        cell = {"approach": "classical", "dataset": "synthetic", "variant": "balanced", "seed": 0,
+                "split_method": method, "size": size, "model": nan, "optimizer": nan, "learning_rate": nan,
+                "loss": nan, "epochs": nan, "batch_size": nan, "features": features, "classifier": classifier}
+        quality = 0.62 + 0.08 * (features == "hog_pca") + 0.04 * (method == "random")
+        rows += _cell_rows(rng, cell, quality, (60000.0 if classifier == "lr" else 4000.0) / size)
+    return pd.DataFrame(rows)
+
+
+def report_test_rows(**kwargs) -> pd.DataFrame:
+    frame = report_frame(**kwargs)
+    return frame[frame["split"] == "test"].reset_index(drop=True)
+
+
+def test_model_labels_name_approach_model_or_features_and_classifier():
+    frame = pd.DataFrame({"approach": ["cnn", "hybrid", "classical"], "model": ["varol_cnn1", "varol_cnn1", np.nan],
+                          "features": [np.nan, np.nan, "hog_pca"], "classifier": [np.nan, "svm", "lr"]})
+    assert list(plots.model_labels(frame)) == ["cnn varol_cnn1", "hybrid varol_cnn1 + svm", "classical hog_pca + lr"]
+
+
+def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
+    rng = np.random.default_rng(2)
+    curves = [(f"cnn model{i}", *binary_scores(seed=i)) for i in range(10)]
+    fig = plots.plot_roc_overlay(curves, tmp_path / "roc.png", "Best cells")
+    assert_png(tmp_path / "roc.png")
+    entries = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert len(entries) == 11 and all("AUC = " in entry for entry in entries)
+    styles = {(line.get_color(), line.get_linestyle()) for line in fig.axes[0].get_lines()[:10]}
+    assert len(styles) == 10  # every curve has its own colour + line style
+
+    y = rng.integers(0, 3, 150)
+    proba = rng.dirichlet(np.ones(3), 150)
+    proba[np.arange(150), y] += 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    fig = plots.plot_roc_overlay([("three classes", y, proba), ("binary", *binary_scores())], tmp_path / "m.png", "Mixed")
+    assert_png(tmp_path / "m.png")
+    assert "micro-average" in fig.axes[0].get_title()
+    assert "micro-avg. AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_plot_roc_overlay_bad_input(tmp_path):
+    y, score = binary_scores()
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_roc_overlay([], tmp_path / "r.png", "ROC")
+    with pytest.raises(ValueError, match=r"curves\[1\].*y_score"):
+        plots.plot_roc_overlay([("a", y, score), ("b", y, score[:-1])], tmp_path / "r.png", "ROC")
+    with pytest.raises(ValueError, match="triple"):
+        plots.plot_roc_overlay([("a", y)], tmp_path / "r.png", "ROC")
+    assert not list(tmp_path.iterdir())
+
+
+def test_plot_hyperparameter_effects_one_panel_per_varying_parameter(tmp_path):
+    frame = report_test_rows()  # optimizer, epochs, size, split_method vary; variant, loss, ... do not
+    fig = plots.plot_hyperparameter_effects(frame, tmp_path / "h.png")
+    assert_png(tmp_path / "h.png")
+    assert [ax.get_xlabel() for ax in fig.axes] == [plots.PARAMETER_LABELS[p]
+                                                    for p in ("optimizer", "epochs", "size", "split_method")]
+    assert [tick.get_text() for tick in fig.axes[1].get_xticklabels()] == ["10", "20"]
+    assert "F1 score" in fig.get_suptitle()
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert legend[:3] == ["cnn abed_cnn", "cnn varol_cnn1", "hybrid varol_cnn1 + lr"]
+    assert len(legend) == 2 + 2 + 4
+
+    fig = plots.plot_hyperparameter_effects(frame, tmp_path / "two.png", metric="accuracy",
+                                            parameters=("size", "loss", "fold"))  # fold: not in the table
+    assert len(fig.axes) == 1
+
+
+def test_hyperparameter_values_sort_numerically():
+    assert plots._sorted_values(pd.Series([64, 128, 32, np.nan, 32])) == [32, 64, 128]
+    assert plots._sorted_values(pd.Series([1e-2, 1e-4, 1e-3])) == [1e-4, 1e-3, 1e-2]
+    assert plots._sorted_values(pd.Series(["sgd", "adam", np.nan])) == ["adam", "sgd"]
+
+
+def test_plot_hyperparameter_effects_nothing_varies(tmp_path):
+    frame = report_test_rows().iloc[:1]
+    fig = plots.plot_hyperparameter_effects(frame, tmp_path / "none.png")
+    assert_png(tmp_path / "none.png")
+    assert len(fig.axes) == 1 and "No hyperparameter" in fig.axes[0].texts[0].get_text()
+
+
+def test_pareto_front_of_a_known_table():
+    frame = pd.DataFrame({
+        "images_per_second": [1000, 500, 100, 100, 50, 2000, np.nan, 10],
+        "accuracy":          [0.80, 0.85, 0.90, 0.88, 0.90, 0.70, 0.99, 0.95],
+    })
+    # 0, 1, 2, 5, 7 are not beaten on both; 3 is beaten by 2 (as fast, more accurate), 4 by 2
+    # (faster, as accurate); 6 has no speed
+    assert list(plots.pareto_front(frame)) == [True, True, True, False, False, True, False, True]
+    assert plots.pareto_front(frame.iloc[[0]]).tolist() == [True]
+
+
+def test_plot_accuracy_vs_time(tmp_path):
+    frame = report_test_rows()
+    frame.loc[0, "images_per_second"] = np.nan  # left out, and said so
+    fig = plots.plot_accuracy_vs_time(frame, tmp_path / "t.png")
+    assert_png(tmp_path / "t.png")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and "ms" in ax.get_xlabel()
+    assert "1 cell(s) without a prediction time" in ax.get_title(loc="left")
+    front = frame[plots.pareto_front(frame)]
+    assert len(ax.texts) == len(front) > 0  # one label per front cell
+    with pytest.raises(ValueError, match="images_per_second"):
+        plots.plot_accuracy_vs_time(frame.drop(columns="images_per_second"), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="positive images_per_second"):
+        plots.plot_accuracy_vs_time(frame.assign(images_per_second=np.nan), tmp_path / "x.png")
+
+
+def leakage_frame() -> pd.DataFrame:
+    """3 models x 2 split methods, and one subject-only cell without a partner."""
+    rows = []
+    for model, method in itertools.product(["varol_cnn1", "abed_cnn", "resnet50"], ["subject", "random"]):
+        value = 0.8 + 0.05 * (method == "random") + 0.01 * len(model)
+        rows.append({"approach": "cnn", "dataset": "cnmc", "split_method": method, "size": 64, "model": model,
+                     "features": np.nan, "classifier": np.nan, "optimizer": "adam", "accuracy": value,
+                     "accuracy_low": value - 0.05, "accuracy_high": value + 0.03})
+    lone = {**rows[0], "size": 128}
+    classical = {**rows[0], "approach": "classical", "model": np.nan, "features": "hog_pca", "classifier": "lr",
+                 "optimizer": np.nan}
+    return pd.DataFrame([*rows, lone, classical, {**classical, "split_method": "random", "accuracy": 0.9}])
+
+
+def test_leakage_pairs_match_cells_differing_only_in_split_method():
+    pairs = plots.leakage_pairs(leakage_frame())
+    assert len(pairs) == 4  # 3 cnn models and the classical cell (NaN keys match NaN); size=128 has no partner
+    assert set(pairs["label"]) == {"cnn varol_cnn1", "cnn abed_cnn", "cnn resnet50", "classical hog_pca + lr"}
+    assert (pairs["size"] == 64).all()
+    assert np.allclose(pairs["difference"], pairs["random"] - pairs["subject"])
+    assert pairs["difference"].is_monotonic_decreasing
+    cnn = plots.leakage_pairs(leakage_frame().iloc[:7])
+    assert len(cnn) == 3 and np.allclose(cnn["difference"], 0.05)
+
+
+def test_leakage_pairs_no_pair_duplicates_and_missing_columns(tmp_path):
+    frame = leakage_frame()
+    with pytest.raises(ValueError, match="no pair"):
+        plots.plot_leakage(frame[frame["split_method"] == "subject"], tmp_path / "l.png")
+    with pytest.raises(ValueError, match="split_method"):
+        plots.leakage_pairs(frame.drop(columns="split_method"))
+    with pytest.raises(ValueError, match="accuracy_high"):
+        plots.plot_leakage(frame.drop(columns="accuracy_high"), tmp_path / "l.png")
+    with pytest.raises(ValueError, match="ambiguous"):
+        plots.leakage_pairs(pd.concat([frame, frame.iloc[[0]]]))
+    assert not list(tmp_path.iterdir())
+
+
+def test_plot_leakage(tmp_path):
+    fig = plots.plot_leakage(report_test_rows(), tmp_path / "leak.png")
+    image = assert_png(tmp_path / "leak.png")
+    ax = fig.axes[0]
+    assert len(ax.get_yticks()) == 28  # every cell of report_frame has a partner
+    assert len(ax.texts) == 28 and all(text.get_text().startswith("Δ = ") for text in ax.texts)
+    assert "subject-disjoint vs cell-level random split" in " ".join(ax.get_title(loc="left").split())
+    small = plots.plot_leakage(leakage_frame(), tmp_path / "small.png", metric="accuracy")
+    assert len(small.axes[0].get_yticks()) == 4
+    assert mpimg.imread(tmp_path / "small.png").shape[0] < image.shape[0]
+
+
+MISSING_COLUMN_CASES = [
+    *((function, column) for function in (plots.plot_hyperparameter_effects, plots.plot_accuracy_vs_time)
+      for column in ("approach", "accuracy", "accuracy_low", "accuracy_high")),
+    (plots.plot_accuracy_vs_time, "images_per_second"),
+    *((plots.plot_leakage, column) for column in ("split_method", "accuracy", "accuracy_low", "accuracy_high")),
+]
+
+
+@pytest.mark.parametrize(("function", "column"), MISSING_COLUMN_CASES,
+                         ids=[f"{f.__name__}-{c}" for f, c in MISSING_COLUMN_CASES])
+def test_report_figures_missing_column_raises_naming_it(tmp_path, function, column):
+    frame = report_test_rows().drop(columns=column)
+    with pytest.raises(ValueError, match=column):
+        function(frame, tmp_path / "x.png", metric="accuracy")
+    assert not list(tmp_path.iterdir())

@@ -151,3 +151,66 @@ def test_normalisation_statistics_come_from_the_training_split(big_dataset, tmp_
     assert not np.allclose(store.metadata["normalization"]["mean"], everything)
     build_store(manifest, splits, Preparation(size=8, normalization="mean_image"), tmp_path / "m.parquet")
     assert np.asarray(load_store(tmp_path / "m.parquet").metadata["normalization"]["mean"]).shape == (8, 8, 3)
+
+
+def _reference_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
+    """to_model_input as it was first written: every colour conversion before the resize."""
+    if image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, np.iinfo(image.dtype).max))
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if prep.color == "rgb":
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.shape[2] == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    interpolation = cv2.INTER_AREA if max(image.shape[:2]) > prep.size else cv2.INTER_LINEAR
+    return cv2.resize(image, (prep.size, prep.size), interpolation=interpolation).reshape(prep.size, prep.size, prep.channels)
+
+
+@pytest.mark.parametrize("color", ["rgb", "gray"])
+@pytest.mark.parametrize("size", [8, 32, 64, 100, 224])
+def test_model_input_is_pixel_equal_to_converting_colours_before_the_resize(color, size):
+    """Reordering channels after the resize changes no pixel: shrinking (integer and fractional
+    factors) and enlarging, 8 and 16 bit, gray, gray with a channel axis, BGR, BGRA, non-square."""
+    rng = np.random.default_rng(size)
+    shapes = [(450, 450, 3), (257, 257, 3), (224, 224, 3), (64, 64, 3), (40, 40, 3), (300, 200, 3),
+              (450, 450, 4), (120, 90, 4), (450, 450), (37, 53), (96, 96, 1)]
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in shapes]
+    images += [rng.integers(0, 65536, shape, dtype=np.uint16) for shape in [(128, 128, 3), (50, 70)]]
+    smooth = cv2.GaussianBlur(images[0], (0, 0), 5)  # image-like content as well as noise
+    prep = Preparation(size=size, color=color)
+    for image in images + [smooth]:
+        np.testing.assert_array_equal(to_model_input(image, prep), _reference_model_input(image, prep), err_msg=str(image.shape))
+
+
+def test_store_pixels_are_the_reference_preparation_of_each_file(dataset, tmp_path):
+    manifest, splits = dataset
+    for prep in (Preparation(size=32, balance="none"), Preparation(size=12, color="gray", balance="none")):
+        store = build_store(manifest, splits, prep, tmp_path / f"{prep.color}.parquet", threads=3)
+        paths = manifest.set_index("image_id").loc[store.frame["image_id"], "path"]
+        expected = np.stack([_reference_model_input(cv2.imread(p, cv2.IMREAD_UNCHANGED), prep) for p in paths])
+        np.testing.assert_array_equal(store.images, expected)
+
+
+def test_model_input_of_real_cells_is_pixel_equal_to_the_reference(cnmc_sample):
+    for path in sorted(cnmc_sample.rglob("*.bmp")):
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        for prep in (Preparation(size=32), Preparation(size=224), Preparation(size=64, color="gray")):
+            np.testing.assert_array_equal(to_model_input(image, prep), _reference_model_input(image, prep))
+
+
+def test_outputs_are_written_with_the_usual_permissions_not_private_ones(tmp_path):
+    import os
+    import stat
+
+    from leukobench.io import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "table.csv") as tmp:
+            tmp.write_text("a\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "table.csv").stat().st_mode) == 0o644
