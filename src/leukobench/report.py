@@ -4,7 +4,7 @@ summaries, and the reproduction table (each published number beside ours on the 
 Everything starts from ``results/report/metrics.csv`` (one row per evaluated cell and split).
 
 * **k-fold cells** are first collapsed over their folds: the value of a metric is the mean over
-  the folds, its interval the 95 % t-interval of that mean (``mean ± t(k-1) · sd / √k``), and the
+  the folds, its interval the 95 % t-interval of that mean (``mean ± t(k-1) · sd / √k``, within [0, 1]), and the
   standard deviation over folds is kept beside it (``<metric>_sd``).
 * **Best configuration**: per approach, dataset, split method, variant and model (and features /
   classifier), the configuration with the highest *validation* accuracy, reported with its test
@@ -82,7 +82,9 @@ def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
         for name in METRIC_NAMES:
             values = group[name].astype(float)
             mean, sd = values.mean(), values.std(ddof=1) if k > 1 else np.nan
-            row.update({name: mean, f"{name}_sd": sd, f"{name}_low": mean - half * sd, f"{name}_high": mean + half * sd})
+            # every metric lies in [0, 1]; a t-interval over few folds can reach past either end
+            row.update({name: mean, f"{name}_sd": sd, f"{name}_low": max(0.0, mean - half * sd),
+                        f"{name}_high": min(1.0, mean + half * sd)})
         collapsed.append(row)
     return pd.concat([plain_rows, pd.DataFrame(collapsed)], ignore_index=True)
 

@@ -5,7 +5,15 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report import APPROACH_TITLES, best_configurations, collapse_folds, formatted, write_tables
+from leukobench.report import (
+    APPROACH_TITLES,
+    TABLE_METRICS,
+    best_configurations,
+    cell_keys,
+    collapse_folds,
+    formatted,
+    write_tables,
+)
 
 metrics = pd.read_csv(snakemake.input.metrics)
 best = best_configurations(metrics)
@@ -21,7 +29,9 @@ sections = [
 ]
 summary = collapse_folds(metrics)
 if (summary["folds"] > 1).any():
-    folds = summary[(summary["folds"] > 1) & (summary["split"] == "test")].drop(columns=["cell"], errors="ignore")
+    folds = summary[(summary["folds"] > 1) & (summary["split"] == "test")]
+    folds = folds[[*cell_keys(folds), "folds", "n",
+                   *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd"))]]
     sections.append(("k-fold cross-validation: every configuration",
                      "Test metrics as mean ± standard deviation over the folds.", formatted(folds)))
 write_tables(sections, snakemake.output.markdown, snakemake.output.html, "Best configuration of each model",
