@@ -41,3 +41,14 @@ def cnmc_sample() -> Path:
     if not CNMC_SAMPLE.is_dir():
         pytest.skip(f"real C-NMC sample not found at {CNMC_SAMPLE} (it lives in the project's shared/ folder)")
     return CNMC_SAMPLE
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the lines that tests recorded as property "terminal_summary" (e.g. test_slurm.py: its SLURM job ids)."""
+    lines = [value for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call"
+             for name, value in getattr(report, "user_properties", ()) if name == "terminal_summary"]
+    if lines:
+        terminalreporter.section("recorded by the tests")
+        for line in lines:
+            terminalreporter.write_line(line)
