@@ -26,7 +26,11 @@ TINY = {
     "grid": {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "model": ["abed_cnn", "varol_cnn1"],
              "epochs": [1], "batch_size": [16]},
     "evaluation": {"bootstrap": 100},
+    "published": {"study": "A tiny study", "data": {"Cells": "synthetic"}, "results": [
+        {"source": "Table 1", "data": "Cells", "cell": {"approach": "cnn", "model": "abed_cnn"}, "accuracy": 0.8, "auc": 0.85},
+        {"source": "Table 2", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.9}]},
 }
+REPORT_JOBS = {"aggregate": 1, "tables": 1, "figures": 1, "best_roc": 1, "reproduction": 1, "all": 1}
 
 
 def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
@@ -58,7 +62,12 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
         assert column in metrics and f"{column}_low" in metrics or column in ("n", "train_seconds", "predict_seconds", "images_per_second")
     assert (~metrics["leaky"]).all()  # augmented copies stayed in the training split
     assert (metrics["accuracy_low"] <= metrics["accuracy"]).all() and (metrics["accuracy"] <= metrics["accuracy_high"]).all()
-    assert (finished_run / "results/report/comparison.png").stat().st_size > 0
+    for name in ("comparison.png", "best_configurations.html", "best_configurations.md", "hyperparameters.png",
+                 "accuracy_vs_time.png", "roc_best_synthetic.png", "reproduction.html", "reproduction.md"):
+        assert (finished_run / "results/report" / name).stat().st_size > 0, name
+    reproduction = pd.read_csv(finished_run / "results/report/reproduction.csv")
+    assert len(reproduction) == 3 and reproduction["ours"].notna().sum() == 2  # varol_cnn3 is not in the grid
+    assert not (finished_run / "results/report/leakage.png").exists()  # one split method: no leakage figure
     assert (finished_run / "results/synthetic/rejected.tsv").exists()
     cells = list((finished_run / "results/cells").rglob("model.keras"))
     assert len(cells) == 2
@@ -81,14 +90,14 @@ def test_a_finished_run_has_nothing_to_do(finished_run):
 def test_changing_epochs_reruns_training_evaluation_and_aggregation_only(finished_run):
     config = copy.deepcopy(TINY)
     config["grid"]["epochs"] = [2]
-    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"train": 2, "evaluate": 2, "aggregate": 1, "all": 1}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"train": 2, "evaluate": 2, **REPORT_JOBS}
 
 
 @pytest.mark.workflow
 def test_adding_a_size_adds_only_its_store_and_its_cells(finished_run):
     config = copy.deepcopy(TINY)
     config["grid"]["size"] = [32, 40]
-    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"store": 1, "train": 2, "evaluate": 2, "aggregate": 1, "all": 1}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"store": 1, "train": 2, "evaluate": 2, **REPORT_JOBS}
 
 
 @pytest.mark.workflow
@@ -96,8 +105,11 @@ def test_html_report_holds_the_figures_and_the_table(finished_run):
     result = snakemake(finished_run, TINY, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="replace")
-    for name in ("comparison.png", "metrics.csv", "roc.png", "confusion.png", "training_curves.png"):
+    for name in ("comparison.png", "metrics.csv", "roc.png", "confusion.png", "training_curves.png", "samples.png",
+                 "best_configurations.html", "reproduction.html", "hyperparameters.png", "roc_best_synthetic.png"):
         assert name in html, name
+    for category in ("Data", "Models", "Comparison", "Reproduction"):
+        assert category in html, category
 
 
 @pytest.mark.parametrize("edit, message", [
