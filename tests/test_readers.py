@@ -12,7 +12,7 @@ import pytest
 
 from conftest import write_cnmc_layout, write_image
 from leukobench.readers import (
-    ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, decode_image, read_dataset,
+    ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, decode_image, read_dataset, thread_map,
 )
 from leukobench.store import Preparation, to_model_input
 
@@ -80,6 +80,40 @@ def test_bad_files_are_quarantined_with_reasons_and_the_rest_is_read(tmp_path):
     assert re.search("truncated|corrupt", reasons["UID_1_7_1_all.bmp"])
     assert re.search("does not match", reasons["notes.txt"])
     assert re.search("name says 'hem'", reasons["UID_H1_5_1_hem.bmp"])
+
+
+def test_parallel_ingest_gives_the_serial_manifest_in_the_same_order(tmp_path):
+    """Threads change nothing: same rows in the same order, same hashes, same rejected files."""
+    subjects = {**{str(s): 9 for s in range(1, 8)}, **{f"H{s}": 7 for s in range(1, 6)}}
+    paths = write_cnmc_layout(tmp_path, subjects, fold_of=lambda s: len(s) % 3)
+    paths[5].write_bytes(paths[5].read_bytes()[:100])  # truncated
+    paths[40].write_bytes(b"")
+    paths[41].write_bytes(paths[3].read_bytes())  # a byte-identical copy under another name
+    serial, serial_rejected = read_dataset("cnmc", tmp_path, threads=1)
+    assert len(serial) == len(paths) - 2 and len(serial_rejected) == 2
+    assert serial["image_id"].tolist() == sorted(serial["image_id"])  # the walk's order: folds, classes, names
+    for threads in (2, 3, 8, 200):
+        manifest, rejected = read_dataset("cnmc", tmp_path, threads=threads)
+        pd.testing.assert_frame_equal(manifest, serial)
+        pd.testing.assert_frame_equal(rejected, serial_rejected)
+    copies = serial.set_index("path").loc[[str(paths[3]), str(paths[41])], "sha256"]
+    assert copies.nunique() == 1 and serial["sha256"].duplicated().sum() == 1
+    assert (serial["sha256"] == [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in serial["path"]]).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5, 64])
+@pytest.mark.parametrize("n", [0, 1, 7, 100, 1001])
+def test_thread_map_keeps_order_and_raises_the_first_error(threads, n):
+    assert thread_map(lambda x: x * x, range(n), threads) == [x * x for x in range(n)]
+
+    def fails_from_50(x):
+        if x >= 50:
+            raise ValueError(f"item {x}")
+        return x
+
+    if n > 50:
+        with pytest.raises(ValueError, match="item 50$"):
+            thread_map(fails_from_50, range(n), threads)
 
 
 @pytest.mark.parametrize("layout", ["empty", "flat", "no_folds"])

@@ -166,7 +166,8 @@ def _reference_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
     elif image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     interpolation = cv2.INTER_AREA if max(image.shape[:2]) > prep.size else cv2.INTER_LINEAR
-    return cv2.resize(image, (prep.size, prep.size), interpolation=interpolation).reshape(prep.size, prep.size, prep.channels)
+    resized = cv2.resize(image, (prep.size, prep.size), interpolation=interpolation)
+    return resized.reshape(prep.size, prep.size, prep.channels)
 
 
 @pytest.mark.parametrize("color", ["rgb", "gray"])
@@ -182,7 +183,8 @@ def test_model_input_is_pixel_equal_to_converting_colours_before_the_resize(colo
     smooth = cv2.GaussianBlur(images[0], (0, 0), 5)  # image-like content as well as noise
     prep = Preparation(size=size, color=color)
     for image in images + [smooth]:
-        np.testing.assert_array_equal(to_model_input(image, prep), _reference_model_input(image, prep), err_msg=str(image.shape))
+        np.testing.assert_array_equal(to_model_input(image, prep), _reference_model_input(image, prep),
+                                      err_msg=str(image.shape))
 
 
 def test_store_pixels_are_the_reference_preparation_of_each_file(dataset, tmp_path):

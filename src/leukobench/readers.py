@@ -53,6 +53,7 @@ CNMC_PRELIM_DIRS = (
 )
 PRELIM_LABELS_SUFFIX = "_labels.csv"
 IMAGE_SUFFIXES = {".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+THREAD_CHUNK = 16  # images per task handed to a thread (see thread_map)
 
 
 class LayoutError(ValueError):
@@ -467,10 +468,26 @@ def _inspect(candidate: Candidate) -> dict:
     return row | {"width": int(image.shape[1]), "height": int(image.shape[0]), "status": "ok"}
 
 
+def thread_map(fn: Callable[[Any], Any], items: Iterable[Any], threads: int) -> list[Any]:
+    """``[fn(item) for item in items]`` on ``threads`` threads; the results keep the items' order.
+
+    For work that releases the GIL (file reads, hashlib, OpenCV). The items go to the threads in
+    chunks of consecutive items, so the pool's own cost per task, paid while holding the GIL, is
+    paid once per chunk rather than once per image. An exception is raised as the loop would
+    raise it: the first failing item's, in order.
+    """
+    items = list(items)
+    threads = max(1, int(threads))
+    if threads == 1 or len(items) < 2:
+        return [fn(item) for item in items]
+    size = max(1, min(THREAD_CHUNK, len(items) // (4 * threads)))
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return [result for chunk in pool.map(lambda part: [fn(item) for item in part], chunks) for result in chunk]
+
+
 def _inspect_all(candidates: Iterable[Candidate], threads: int) -> pd.DataFrame:
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        rows = list(pool.map(_inspect, candidates))
-    return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    return pd.DataFrame(thread_map(_inspect, candidates, threads), columns=MANIFEST_COLUMNS)
 
 
 def read_dataset(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leukobench.io import atomic_path
-from leukobench.readers import decode_image
+from leukobench.readers import decode_image, thread_map
 
 STORE_COLUMNS = [
     "image_id", "label", "class_name", "patient_id", "split", "source", "augmented",
@@ -106,19 +105,24 @@ class Store:
 
 
 def to_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
-    """One decoded image (as OpenCV gives it: BGR, BGRA, gray, 8 or 16 bit) to a uint8 HWC array."""
+    """One decoded image (as OpenCV gives it: BGR, BGRA, gray, 8 or 16 bit) to a uint8 HWC array.
+
+    Steps: 16 bit to 8 bit, drop alpha, (gray mode) BGR to gray, resize (INTER_AREA when
+    shrinking, INTER_LINEAR when enlarging), (rgb mode) BGR to RGB or gray to RGB. The last step
+    only reorders or copies channels, and the resize treats each channel alone, so doing it on the
+    small image gives the same pixels as doing it first, without a pass over the full-size image.
+    The BGR to gray conversion rounds, so it stays before the resize.
+    """
     if image.dtype != np.uint8:
         image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, np.iinfo(image.dtype).max))
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.shape[2] == 4:
+    if image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if prep.color == "rgb":
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.shape[2] == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.shape[2] == 3:
+    if prep.color == "gray" and image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     interpolation = cv2.INTER_AREA if max(image.shape[:2]) > prep.size else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (prep.size, prep.size), interpolation=interpolation)
+    resized = cv2.resize(image, (prep.size, prep.size), interpolation=interpolation)  # (h, w, 1) comes back 2-D
+    if prep.color == "rgb":
+        resized = cv2.cvtColor(resized, cv2.COLOR_GRAY2RGB if resized.ndim == 2 else cv2.COLOR_BGR2RGB)
     return resized.reshape(prep.size, prep.size, prep.channels)
 
 
@@ -240,8 +244,7 @@ def build_store(manifest: pd.DataFrame, splits: pd.DataFrame, prep: Preparation,
     if len(rows) != len(splits):
         raise ValueError(f"{len(splits) - len(rows)} image(s) of the split are missing from the manifest")
     rows = balance(rows, prep)
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        images = np.stack(list(pool.map(lambda p: load_image(p, prep), rows["path"])))
+    images = np.stack(thread_map(lambda p: load_image(p, prep), rows["path"], threads))
     rows = rows.assign(source=rows["path"], augmented=False)
     extra_rows, extra_images = _augmented_rows(rows, images, prep)
     rows, images = pd.concat([rows, extra_rows], ignore_index=True), np.concatenate([images, extra_images])
