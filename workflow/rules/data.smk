@@ -41,7 +41,7 @@ rule ingest:
         code=code_of("ingest"),
         format=lambda wildcards: dataset_config(wildcards)["format"],
         options=lambda wildcards: dataset_config(wildcards).get("options", {}),
-    threads: workflow.cores  # decoding and hashing scale with cores; snakemake caps it at --cores
+    threads: 4
     resources:
         mem_mb=2000,
     conda:
