@@ -32,7 +32,7 @@ rule evaluate:
         f"results/logs/evaluate/{CELLS.wildcard_pattern}.log",
     params:
         code=code_of("evaluate"),
-        cell=CELLS.instance,
+        cell=cell_parameters(CELLS),
         evaluation=config["evaluation"],
     threads: 1
     resources:

@@ -11,7 +11,7 @@ rule train:
         f"{CELL}/train_benchmark.tsv"
     params:
         code=code_of("train"),
-        cell=CELLS.instance,
+        cell=cell_parameters(CELLS),
         training=config["training"],
     threads: 2
     resources:
@@ -37,7 +37,7 @@ rule fit_hybrid:
         f"{HYBRID}/fit_benchmark.tsv"
     params:
         code=code_of("fit_classical"),
-        cell=HYBRIDS.instance,
+        cell=cell_parameters(HYBRIDS),
         evaluation=config["evaluation"],
     threads: 2
     resources:
@@ -62,7 +62,7 @@ rule fit_classical:
         f"{CLASSICAL}/fit_benchmark.tsv"
     params:
         code=code_of("fit_classical"),
-        cell=CLASSICALS.instance,
+        cell=cell_parameters(CLASSICALS),
         evaluation=config["evaluation"],
     threads: 2
     resources:
