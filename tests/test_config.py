@@ -168,5 +168,5 @@ def test_scale_thins_every_grid_list_and_the_folds_but_keeps_every_model():
                        size=[32, 48], epochs=[25, 50, 100])
     config["split"]["folds"] = 10
     cells, _ = keras_cells(apply_scale({**config, "scale": 0.05}))
-    assert sorted(cells["model"]) == ["abed_cnn", "varol_cnn1", "vgg16"]
+    assert sorted(set(cells["model"])) == ["abed_cnn", "varol_cnn1", "vgg16"]
     assert set(cells["optimizer"]) == {"adam"} and set(cells["epochs"]) == {1} and set(cells["fold"]) == {0}

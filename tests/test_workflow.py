@@ -169,6 +169,17 @@ def test_every_preset_plans(preset, tmp_path):
         assert jobs["train"] == 324 and jobs["fit_hybrid"] == 324 * 4 // 6 * 3
 
 
+def test_a_preset_reads_the_real_data_once_its_one_path_is_set(tmp_path):
+    preset = yaml.safe_load((REPO / "presets" / "zhang2024.yaml").read_text())
+    as_shipped = planned_jobs(snakemake(tmp_path, preset, "-n"))
+    assert as_shipped["synthesize"] == 1  # the synthetic stand-in
+    (tmp_path / "leukemia" / "Original").mkdir(parents=True)
+    preset["datasets"]["aria"]["path"] = str(tmp_path / "leukemia")
+    result = snakemake(tmp_path, preset, "-n")
+    assert "synthesize" not in planned_jobs(result) and planned_jobs(result)["ingest"] == 1
+    assert "input: " + str(tmp_path / "leukemia") in result.stdout
+
+
 def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
     preset = REPO / "presets" / "varol2024.yaml"
     result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", "scale=0.05", "-n"],

@@ -31,6 +31,14 @@ TABULAR_FEATURES = ("pixels", "hog_pca")
 SMOKE_MIN_SIZE = 32  # the smallest size every registered model accepts  # features a classical cell reads from a store (cnn ones come from a cell)
 
 
+def reader_format(dataset: dict) -> str:
+    """The reader of a dataset: ``synthetic`` for a generated one, which is a dataset of format
+    synthetic, or a dataset of a real format with a ``synthetic`` stand-in and no path or url yet
+    (the presets: they run as shipped, and on the real data once a path is given), else its format."""
+    stand_in = "synthetic" in dataset and not dataset.get("path") and "url" not in dataset
+    return "synthetic" if dataset["format"] in GENERATED_FORMATS or stand_in else dataset["format"]
+
+
 class ConfigError(ValueError):
     """config.yaml holds a value the workflow cannot run with."""
 
@@ -40,7 +48,7 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
     problems = []
     datasets = config.get("datasets", {})
     for name, dataset in datasets.items():
-        if dataset["format"] in GENERATED_FORMATS:
+        if reader_format(dataset) in GENERATED_FORMATS:
             continue
         path = dataset.get("path")
         if "url" in dataset:

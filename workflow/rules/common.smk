@@ -12,6 +12,7 @@ from leukobench.config import (
     keras_cells,
     parse_partition,
     partition,
+    reader_format,
     split_methods,
 )
 from leukobench.provenance import code_digest
@@ -61,16 +62,22 @@ def dataset_config(wildcards):
 def raw_folder(wildcards):
     """Where the reader finds the raw files: generated, downloaded, or the configured path."""
     dataset = dataset_config(wildcards)
-    if dataset["format"] == "synthetic":
+    if reader_format(dataset) == "synthetic":
         return f"resources/synthetic/{wildcards.dataset}"
     if "url" in dataset:
         return f"resources/raw/{wildcards.dataset}"
     return dataset["path"]
 
 
+def reader_options(wildcards):
+    """The reader's options; a synthetic stand-in is read by the synthetic reader, which takes none."""
+    dataset = dataset_config(wildcards)
+    return {} if reader_format(dataset) == "synthetic" else dataset.get("options", {})
+
+
 def synthetic_spec(wildcards):
     dataset = dataset_config(wildcards)
-    if dataset["format"] != "synthetic":
+    if reader_format(dataset) != "synthetic":
         raise ValueError(f"dataset '{wildcards.dataset}' is not synthetic; it is read from {dataset['path']}")
     return dataset["synthetic"]
 

@@ -39,8 +39,8 @@ rule ingest:
         "results/logs/ingest/{dataset}.log",
     params:
         code=code_of("ingest"),
-        format=lambda wildcards: dataset_config(wildcards)["format"],
-        options=lambda wildcards: dataset_config(wildcards).get("options", {}),
+        format=lambda wildcards: reader_format(dataset_config(wildcards)),
+        options=reader_options,
     threads: 4
     resources:
         mem_mb=2000,
