@@ -94,7 +94,8 @@ def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per model (see ``MODEL_KEYS``) the configuration with the best validation accuracy, with its
-    test metrics; ``selected_on`` says which split chose it and ``configurations`` how many competed."""
+    test metrics; ``selected_on`` says which split chose it, ``selection`` is the accuracy it was
+    chosen on, and ``configurations`` how many competed."""
     summary = collapse_folds(metrics)
     keys = cell_keys(summary)
     test = summary[summary["split"] == "test"].set_index(keys, drop=False)
@@ -108,7 +109,7 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
     for _, group in test.groupby(groups, dropna=False, sort=True):
         chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
         best.append({**chosen.to_dict(), "configurations": len(group)})
-    columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "configurations", "folds", "n",
+    columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds", "n",
                *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), "leaky"]
     return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
 
@@ -121,13 +122,6 @@ def cell_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
         value = chosen.get(key)
         mask &= test[key].isna() if pd.isna(value) else test[key] == value
     return sorted(test.loc[mask, "cell"])
-
-
-def model_label(row: pd.Series) -> str:
-    """A cell's model in words: ``cnn varol_cnn1``, ``hybrid varol_cnn1 + svm``, ``classical hog_pca + lr``."""
-    parts = [row.get(key) for key in ("model", "features") if pd.notna(row.get(key))]
-    classifier = f" + {row['classifier']}" if pd.notna(row.get("classifier")) else ""
-    return f"{row['approach']} {' '.join(parts)}{classifier}"
 
 
 def formatted(table: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
