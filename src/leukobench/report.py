@@ -256,7 +256,7 @@ def _describe(cell: dict) -> str:
 
 def reproduction_summary(table: pd.DataFrame) -> str:
     """One sentence: how many published numbers were compared and how many lie inside our interval."""
-    numbers = table.drop_duplicates(["source", "configuration", "metric"])
+    numbers = table.drop_duplicates(["source", "configuration", "split", "metric"])
     compared = table.dropna(subset=["ours"])
     return (f"{len(numbers)} published number(s): {len(compared)} comparison(s) with cells of this run, "
             f"{compared['inside'].eq(True).sum()} inside our 95 % interval; "
