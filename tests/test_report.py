@@ -79,6 +79,7 @@ PUBLISHED = {
          "accuracy": 0.87, "weighted_recall": 0.87, "weighted_precision": 0.87},
         {"source": "Table 4", "data": "C-NMC", "cell": {"approach": "cnn", "model": "varol_cnn3", "optimizer": "rmsprop"}, "accuracy": 0.8},
         {"source": "Table 5.2", "data": "ALL-IDB", "cell": {"model": "varol_cnn3"}, "accuracy": 0.99},
+        {"source": "Table 5.2", "data": "ALL-IDB", "cell": {"model": "varol_cnn3"}, "split": "val", "accuracy": 0.98},
     ],
 }
 
@@ -94,8 +95,9 @@ def test_each_published_number_is_beside_ours_with_the_difference_and_whether_it
     assert "does not compute" in notes[next(k for k in notes if k.startswith("weighted_precision"))]
     assert "no cell of this run" in notes["accuracy approach=cnn, model=varol_cnn3, optimizer=rmsprop"]
     assert "not mapped" in notes["accuracy model=varol_cnn3"]
-    assert len(table) == 5  # every published number has a row
-    assert "5 published number(s): 2 comparison(s)" in reproduction_summary(table)
+    assert set(table.loc[table["source"] == "Table 5.2", "split"]) == {"val", "test"}
+    assert len(table) == 6  # every published number has a row, a val and a test number of one cell included
+    assert "6 published number(s): 2 comparison(s)" in reproduction_summary(table)
 
 
 def test_a_smoke_run_is_compared_at_its_scaled_epochs():
