@@ -552,64 +552,31 @@ _TRANSFER_ARGS_DOC = """
 """
 
 
-@register_model(min_input_size=32)  # keras.applications' minimum
-def vgg16(
-    input_shape: tuple[int, int, int],
-    n_classes: int = 2,
-    weights: str | None = "imagenet",
-    trainable_layers: int = 0,
-    head: str = "auto",
-) -> "keras.Model":
-    return _transfer_model("vgg16", input_shape, n_classes, weights, trainable_layers, classifier="varol", head=head)
+def _register_transfer_model(name: str, classifier: str, summary: str) -> Builder:
+    """Register the builder of one keras.applications model (``classifier``: "varol" or "abed")."""
+    def build(
+        input_shape: tuple[int, int, int],
+        n_classes: int = 2,
+        weights: str | None = "imagenet",
+        trainable_layers: int = 0,
+        head: str = "auto",
+    ) -> "keras.Model":
+        return _transfer_model(name, input_shape, n_classes, weights, trainable_layers, classifier=classifier, head=head)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = summary + _TRANSFER_ARGS_DOC
+    return register_model(min_input_size=32)(build)  # keras.applications' minimum
 
 
-@register_model(min_input_size=32)  # keras.applications' minimum
-def resnet50(
-    input_shape: tuple[int, int, int],
-    n_classes: int = 2,
-    weights: str | None = "imagenet",
-    trainable_layers: int = 0,
-    head: str = "auto",
-) -> "keras.Model":
-    return _transfer_model("resnet50", input_shape, n_classes, weights, trainable_layers, classifier="varol", head=head)
-
-
-@register_model(min_input_size=32)  # keras.applications' minimum
-def vgg19(
-    input_shape: tuple[int, int, int],
-    n_classes: int = 2,
-    weights: str | None = "imagenet",
-    trainable_layers: int = 0,
-    head: str = "auto",
-) -> "keras.Model":
-    return _transfer_model("vgg19", input_shape, n_classes, weights, trainable_layers, classifier="abed", head=head)
-
-
-@register_model(min_input_size=32)  # keras.applications' minimum
-def densenet169(
-    input_shape: tuple[int, int, int],
-    n_classes: int = 2,
-    weights: str | None = "imagenet",
-    trainable_layers: int = 0,
-    head: str = "auto",
-) -> "keras.Model":
-    return _transfer_model("densenet169", input_shape, n_classes, weights, trainable_layers, classifier="abed", head=head)
-
-
-vgg16.__doc__ = (
+vgg16 = _register_transfer_model("vgg16", "varol", (
     "Varol Malkoçoğlu & İşeri (2024), Approach 3: VGG16 conv base, flatten (``features``),\n"
-    "    FC 256 → 128 ReLU (the classifier of their CNNs), head.\n" + _TRANSFER_ARGS_DOC
-)
-resnet50.__doc__ = (
+    "    FC 256 → 128 ReLU (the classifier of their CNNs), head.\n"))
+resnet50 = _register_transfer_model("resnet50", "varol", (
     "Varol Malkoçoğlu & İşeri (2024), Approach 3: ResNet50 conv base, flatten (``features``),\n"
-    "    FC 256 → 128 ReLU (the classifier of their CNNs), head.\n" + _TRANSFER_ARGS_DOC
-)
-vgg19.__doc__ = (
+    "    FC 256 → 128 ReLU (the classifier of their CNNs), head.\n"))
+vgg19 = _register_transfer_model("vgg19", "abed", (
     "Abed (2022): VGG19 conv base, global average pooling (``features``), FC 128 ReLU, dropout\n"
-    "    0.5, head (the thesis names an FC classifier with dropout, not its size; 128 as in abed_cnn).\n"
-    + _TRANSFER_ARGS_DOC
-)
-densenet169.__doc__ = (
+    "    0.5, head (the thesis names an FC classifier with dropout, not its size; 128 as in abed_cnn).\n"))
+densenet169 = _register_transfer_model("densenet169", "abed", (
     "Abed (2022): DenseNet169 conv base, global average pooling (``features``), FC 128 ReLU,\n"
-    "    dropout 0.5, head (same classifier as ``vgg19``).\n" + _TRANSFER_ARGS_DOC
-)
+    "    dropout 0.5, head (same classifier as ``vgg19``).\n"))
