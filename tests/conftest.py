@@ -35,6 +35,17 @@ def write_cnmc_layout(root: Path, subjects: dict[str, int], fold_of=lambda s: 0)
     return paths
 
 
+def tiny_cnmc_split(root: Path, cells_per_subject: int):
+    """A C-NMC tree of 6 ALL and 6 healthy subjects under ``root``, read and split 50/25/25 by subject."""
+    from leukobench.readers import read_dataset
+    from leukobench.splits import assign_splits
+
+    subjects = {**{str(s): cells_per_subject for s in range(1, 7)}, **{f"H{s}": cells_per_subject for s in range(1, 7)}}
+    write_cnmc_layout(root, subjects)
+    manifest, _ = read_dataset("cnmc", root)
+    return manifest, assign_splits(manifest, "subject", {"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
+
+
 @pytest.fixture
 def cnmc_sample() -> Path:
     """The six real C-NMC images of ../shared/fixtures (skip when that folder is absent)."""

@@ -148,31 +148,31 @@ def test_missing_local_weights_file_is_refused(tmp_path):
         create_model("vgg19", input_shape=(TINY, TINY, 3), weights=str(tmp_path / "nowhere.h5"))
 
 
-def test_cached_imagenet_weights_are_loaded_from_keras_home(empty_keras_home):
+def cache_random_weights(name: str, application: str) -> "keras.Model":
+    """A randomly initialised base saved as if it were Keras' cached ImageNet file of ``name``."""
     import h5py
     import keras
     from keras.src.legacy.saving import legacy_h5_format  # Keras' own format of the notop files
 
-    donor = keras.applications.VGG16(include_top=False, weights=None, input_shape=(TINY, TINY, 3))
-    path = models.imagenet_weights_file("vgg16")
+    donor = getattr(keras.applications, application)(include_top=False, weights=None, input_shape=(TINY, TINY, 3))
+    path = models.imagenet_weights_file(name)
     path.parent.mkdir(parents=True)
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, donor)
+    return donor
+
+
+def test_cached_imagenet_weights_are_loaded_from_keras_home(empty_keras_home):
+    donor = cache_random_weights("vgg16", "VGG16")
     model = create_model("vgg16", input_shape=(TINY, TINY, 3))  # weights="imagenet"
     for loaded, saved in zip(model.get_layer("base").get_weights(), donor.get_weights()):
         np.testing.assert_array_equal(loaded, saved)
 
 
 def test_fine_tuned_pretrained_base_keeps_its_batch_norms_frozen(empty_keras_home):
-    import h5py
     import keras
-    from keras.src.legacy.saving import legacy_h5_format
 
-    donor = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(TINY, TINY, 3))
-    path = models.imagenet_weights_file("resnet50")
-    path.parent.mkdir(parents=True)
-    with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, donor)
+    cache_random_weights("resnet50", "ResNet50")
     model = create_model("resnet50", input_shape=(TINY, TINY, 3), trainable_layers=-1)
     base = model.get_layer("base")
     norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]

@@ -12,12 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_cnmc_layout
+from conftest import tiny_cnmc_split
 from leukobench import cli
 from leukobench.evaluate import predict_store
 from leukobench.predict import EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, load_cell, predict_table, run
-from leukobench.readers import read_dataset
-from leukobench.splits import assign_splits
 from leukobench.store import Preparation, build_store, load_store
 from leukobench.train import TrainedModel, TrainingSpec, train_from_store
 
@@ -31,9 +29,7 @@ CELLS = {  # name: (preparation, loss): a one-unit sigmoid on RGB, a two-unit so
 def cells(tmp_path_factory):
     """Two cells trained one epoch on a tiny store, with the evaluation's predictions and their files."""
     root = tmp_path_factory.mktemp("predict")
-    write_cnmc_layout(root / "raw", {**{str(s): 4 for s in range(1, 7)}, **{f"H{s}": 4 for s in range(1, 7)}})
-    manifest, _ = read_dataset("cnmc", root / "raw")
-    splits = assign_splits(manifest, "subject", {"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
+    manifest, splits = tiny_cnmc_split(root / "raw", cells_per_subject=4)
     made = {}
     for name, (prep, loss) in CELLS.items():
         store_path = root / f"{name}.parquet"

@@ -7,10 +7,8 @@ import pandas as pd
 import pytest
 
 import leukobench.train as train_module
-from conftest import write_cnmc_layout
+from conftest import tiny_cnmc_split
 from leukobench.evaluate import predict_store
-from leukobench.readers import read_dataset
-from leukobench.splits import assign_splits
 from leukobench.store import Preparation, build_store, load_store
 from leukobench.train import BACKUP_DIR, TrainedModel, TrainingSpec, _class_weights, train_from_store
 
@@ -18,9 +16,7 @@ from leukobench.train import BACKUP_DIR, TrainedModel, TrainingSpec, _class_weig
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
-    write_cnmc_layout(root / "raw", {**{str(s): 6 for s in range(1, 7)}, **{f"H{s}": 6 for s in range(1, 7)}})
-    manifest, _ = read_dataset("cnmc", root / "raw")
-    splits = assign_splits(manifest, "subject", {"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
+    manifest, splits = tiny_cnmc_split(root / "raw", cells_per_subject=6)
     paths = {}
     for normalization in ("none", "per_channel", "mean_image"):
         paths[normalization] = root / f"{normalization}.parquet"
