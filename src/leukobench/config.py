@@ -63,13 +63,11 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         check_ratios(config["split"]["ratios"])
     except ValueError as error:
         problems.append(f"split.ratios: {error}")
-    folds = config["split"].get("folds")
-    for section in ("grid", "classical"):
-        asked = (config.get(section) or {}).get("fold", [])
-        if asked and not folds:
-            problems.append(f"{section}.fold: {asked} given but split.folds is not set; set split.folds (e.g. 10) or drop {section}.fold")
-        elif [f for f in asked if f >= folds]:
-            problems.append(f"{section}.fold: {asked} has folds outside 0..{folds - 1} (split.folds is {folds})")
+    folds, asked = config["split"].get("folds"), config["grid"].get("fold", [])  # classical cells take the grid's folds
+    if asked and not folds:
+        problems.append(f"grid.fold: {asked} given but split.folds is not set; set split.folds (e.g. 10) or drop grid.fold")
+    elif [f for f in asked if f >= folds]:
+        problems.append(f"grid.fold: {asked} has folds outside 0..{folds - 1} (split.folds is {folds})")
     known = {"model": list_models(), "dataset": sorted(datasets), "variant": sorted(config.get("variants", {})),
              "classifier": list_classifiers(), "features": list(TABULAR_FEATURES)}
     grids = {"grid": config["grid"], "classical": config.get("classical") or {},
@@ -120,12 +118,13 @@ def split_methods(config: dict) -> list[str]:
     return [method] if isinstance(method, str) else list(method)
 
 
-def partition_grid(config: dict, section: str = "grid") -> dict:
-    """The partition dimensions of a grid: the split methods and, with k-fold, the folds to run."""
+def partition_grid(config: dict) -> dict:
+    """The partition dimensions of every grid (Keras and classical): the split methods and, with
+    k-fold, the folds to run (``grid.fold``, default all)."""
     grid = {"split_method": split_methods(config)}
     folds = config["split"].get("folds")
     if folds:
-        grid["fold"] = config[section].get("fold") or config["grid"].get("fold") or list(range(folds))
+        grid["fold"] = config["grid"].get("fold") or list(range(folds))
     return grid
 
 
@@ -183,7 +182,7 @@ def classical_cells(config: dict) -> pd.DataFrame:
     classical = config.get("classical") or {}
     if not classical.get("classifier"):
         return pd.DataFrame(columns=list(CLASSICAL_KEYS))
-    return grid_cells({**classical, **partition_grid(config, "classical")}, CLASSICAL_KEYS)
+    return grid_cells({**classical, **partition_grid(config)}, CLASSICAL_KEYS)
 
 
 SCALE_KEEPS_ALL = ("dataset", "variant", "model", "classifier", "features")  # what a smoke run still exercises
