@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leukobench.config import GRID_KEYS, ConfigError, check_config, config_problems, grid_cells
+from leukobench.cellkeys import GRID_KEYS, HYBRID_KEYS
+from leukobench.config import ConfigError, check_config, config_problems, grid_cells
 
 from snakemake.utils import validate
 
@@ -80,7 +81,7 @@ def test_exclude_rules_drop_matching_cells_and_a_fully_excluded_grid_is_an_error
 
 
 def test_hybrid_cells_follow_the_keras_cells_of_their_models():
-    from leukobench.config import HYBRID_KEYS, hybrid_cells, keras_cells
+    from leukobench.config import hybrid_cells, keras_cells
 
     config = with_grid(model=["abed_cnn", "varol_cnn1"], optimizer=["adam", "sgd"])
     config["hybrid"] = {"models": ["varol_cnn1"], "classifiers": ["svm", "nb", "rf"]}

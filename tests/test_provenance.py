@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from leukobench.provenance import code_digest, imported_modules
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,3 +42,11 @@ def test_the_training_script_does_not_depend_on_the_report_code():
     reached = {p.name for p in imported_modules(REPO / "workflow/scripts/train.py")}
     assert {"train.py", "models.py", "store.py"} <= reached
     assert not reached & {"report.py", "plots.py", "classical.py", "config.py"}
+
+
+@pytest.mark.parametrize("script", ["store", "evaluate"])
+def test_the_stores_and_evaluations_do_not_depend_on_the_config_checks_or_the_tables(script):
+    """Their figures use the cell keys (leukobench.cellkeys), not leukobench.config and all it imports."""
+    reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
+    assert "plots.py" in reached and "cellkeys.py" in reached
+    assert not reached & {"report.py", "config.py"}

@@ -15,17 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from leukobench.cellkeys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS
 from leukobench.classical import list_classifiers
 from leukobench.features import list_extractors
 from leukobench.models import MIN_INPUT_SIZE, list_models, resolve_weights, transfer_models
 from leukobench.splits import check_ratios
 
-PARTITION_KEYS = ("split_method", "fold")  # how a dataset is split; fold only with split.folds
-GRID_KEYS = ("dataset", *PARTITION_KEYS, "variant", "size", "model", "optimizer", "learning_rate", "loss", "epochs",
-             "batch_size", "seed")
-HYBRID_KEYS = (*GRID_KEYS, "classifier")
-CLASSICAL_KEYS = ("dataset", *PARTITION_KEYS, "variant", "size", "features", "classifier", "seed")
-CELL_KEYS = ("approach", *GRID_KEYS[:6], "features", "classifier", *GRID_KEYS[6:])  # every column naming a cell
 GENERATED_FORMATS = ("synthetic",)
 TABULAR_FEATURES = ("pixels", "hog_pca")
 SMOKE_MIN_SIZE = 32  # the smallest size every registered model accepts  # features a classical cell reads from a store (cnn ones come from a cell)

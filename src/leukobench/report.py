@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from leukobench.config import CELL_KEYS, scaled_epochs, scaled_size
+from leukobench.cellkeys import CELL_KEYS
+from leukobench.config import scaled_epochs, scaled_size
 from leukobench.io import atomic_path
 from leukobench.metrics import METRIC_NAMES
 

@@ -2,7 +2,7 @@ from leukobench.runtime import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.config import CELL_KEYS
+from leukobench.cellkeys import CELL_KEYS
 from leukobench.evaluate import aggregate_metrics
 from leukobench.plots import plot_comparison
 
