@@ -102,7 +102,7 @@ def test_too_few_subjects_and_unknown_method():
 
 def manifest_with_copies(n_images: int = 120, n_copied: int = 15, patients: bool = False) -> pd.DataFrame:
     """Images without known subjects (as in Aria), some of them present twice or three times."""
-    rows = [{"image_id": f"img{i}", "patient_id": "", "label": i % 2, "subset": "training", "sha256": f"h{i}"}
+    rows = [{"image_id": f"img{i}", "patient_id": "", "label": i % 2, "subset": "training", "content_hash": f"h{i}"}
             for i in range(n_images)]
     for i in range(n_copied):
         for copy in range(1 + i % 2):
@@ -113,9 +113,9 @@ def manifest_with_copies(n_images: int = 120, n_copied: int = 15, patients: bool
 @pytest.mark.parametrize("method", ["subject", "random"])
 def test_byte_identical_copies_never_straddle_two_parts(method):
     manifest = manifest_with_copies()
-    splits = assign_splits(manifest, method, RATIOS, seed=0).merge(manifest[["image_id", "sha256"]], on="image_id")
+    splits = assign_splits(manifest, method, RATIOS, seed=0).merge(manifest[["image_id", "content_hash"]], on="image_id")
     assert len(splits) == len(manifest)
-    assert splits.groupby("sha256")["split"].nunique().max() == 1
+    assert splits.groupby("content_hash")["split"].nunique().max() == 1
     assert set(splits["split"]) == {"train", "val", "test"}
 
 
@@ -127,7 +127,7 @@ def test_without_subjects_the_subject_split_works_per_image():
 def test_dropping_duplicates_keeps_one_copy_of_each():
     manifest = manifest_with_copies()
     splits = assign_splits(manifest, "subject", RATIOS, seed=0, duplicates="drop")
-    assert len(splits) == manifest["sha256"].nunique()
+    assert len(splits) == manifest["content_hash"].nunique()
     with pytest.raises(ValueError, match="unknown duplicates policy 'merge'"):
         assign_splits(manifest, "subject", RATIOS, seed=0, duplicates="merge")
 

@@ -71,7 +71,7 @@ import pandas as pd
 
 from leukobench.io import atomic_path
 from leukobench.metrics import predict_labels
-from leukobench.readers import IMAGE_SUFFIXES, decode_image
+from leukobench.readers import IMAGE_SUFFIXES, decode_image, file_bytes
 from leukobench.store import Preparation, to_model_input
 from leukobench.train import TrainedModel, bundle_path
 
@@ -210,17 +210,17 @@ def prepare_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
     ``ValueError`` with a reason fit for the ``error`` column.
     """
     try:
-        data = Path(path).read_bytes()
+        with file_bytes(path) as data:
+            if not len(data):
+                raise ValueError("empty file (0 bytes)")
+            try:
+                image = decode_image(data)
+            except cv2.error:
+                image = None
     except FileNotFoundError:
         raise ValueError("no such file or folder") from None
     except OSError as error:
         raise ValueError(f"cannot read the file: {error.strerror or error}") from None
-    if not data:
-        raise ValueError("empty file (0 bytes)")
-    try:
-        image = decode_image(data)
-    except cv2.error:
-        image = None
     if image is None or image.size == 0:
         raise ValueError("not a decodable image (truncated, corrupt or not an image)")
     try:

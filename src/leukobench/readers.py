@@ -3,8 +3,9 @@
 A reader walks a dataset in its published layout, decodes every image once (so a truncated or
 unreadable file is caught here, not in the middle of training), and returns two tables:
 
-* the manifest (``MANIFEST_COLUMNS``): path, label, class name, patient, fold, subset, sha256,
-  width, height, status;
+* the manifest (``MANIFEST_COLUMNS``): path, label, class name, patient, fold, subset,
+  content hash (XXH3-128 of the file's bytes: equal for byte-identical files), width, height,
+  status;
 * the rejected files: path and the reason, written by the workflow to ``rejected.tsv``.
 
 The run goes on without the rejected files. A folder in none of the known layouts is an error
@@ -18,12 +19,13 @@ function ``(root, rejected) -> list[Candidate]``; one that takes options has a k
 
 from __future__ import annotations
 
-import hashlib
 import inspect
+import mmap
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
+import xxhash
 
 MANIFEST_COLUMNS = [
     "image_id", "path", "label", "class_name", "patient_id", "fold", "subset",
-    "sha256", "width", "height", "status",
+    "content_hash", "width", "height", "status",
 ]
 REJECTED_COLUMNS = ["path", "reason"]
 
@@ -441,28 +444,55 @@ def _takes_options(reader: Callable[..., list[Candidate]]) -> bool:
     return "options" in inspect.signature(reader).parameters
 
 
-def decode_image(data: bytes) -> np.ndarray | None:
+@contextmanager
+def file_bytes(path: str | os.PathLike) -> Iterator[bytes | mmap.mmap]:
+    """A file's bytes, memory-mapped rather than copied (``b""`` for an empty file).
+
+    Hashing and decoding read the page cache directly: a copy of a 600 kB BMP into a fresh
+    ``bytes`` costs about as much as decoding it.
+    """
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            yield b""
+            return
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            yield data
+
+
+def decode_image(data: bytes | mmap.mmap) -> np.ndarray | None:
     """Decode image bytes with OpenCV; None when OpenCV cannot read them."""
-    if not data:
+    if not len(data):
         return None
     return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
 
 
+def read_image(path: str | os.PathLike) -> np.ndarray | None:
+    """Read and decode one file as OpenCV gives it (BGR, BGRA, gray; 8 or 16 bit); None when undecodable."""
+    with file_bytes(path) as data:
+        return decode_image(data)
+
+
 def _inspect(candidate: Candidate) -> dict:
-    """Hash and decode one file; the status says why it cannot be used, or 'ok'."""
+    """Hash and decode one file; the status says why it cannot be used, or 'ok'.
+
+    The hash only has to find byte-identical copies, so it is XXH3-128 (0.02 ms for a 600 kB
+    BMP, against 0.34 ms for SHA-256); an accidental collision between two of a dataset's
+    files has a chance of about n^2 / 2^129.
+    """
     row = {
         "image_id": candidate.image_id, "path": str(candidate.path), "label": candidate.label,
         "class_name": candidate.class_name, "patient_id": candidate.patient_id, "fold": candidate.fold,
-        "subset": candidate.subset, "sha256": "", "width": 0, "height": 0,
+        "subset": candidate.subset, "content_hash": "", "width": 0, "height": 0,
     }
     try:
-        data = candidate.path.read_bytes()
+        with file_bytes(candidate.path) as data:
+            empty = not len(data)
+            row["content_hash"] = xxhash.xxh3_128_hexdigest(data)
+            image = decode_image(data)
     except OSError as error:
         return row | {"status": f"unreadable: {error.strerror or error}"}
-    row["sha256"] = hashlib.sha256(data).hexdigest()
-    if not data:
+    if empty:
         return row | {"status": "empty file (0 bytes)"}
-    image = decode_image(data)
     if image is None or image.size == 0:
         return row | {"status": "not a decodable image (truncated or corrupt)"}
     return row | {"width": int(image.shape[1]), "height": int(image.shape[0]), "status": "ok"}
@@ -471,7 +501,7 @@ def _inspect(candidate: Candidate) -> dict:
 def thread_map(fn: Callable[[Any], Any], items: Iterable[Any], threads: int) -> list[Any]:
     """``[fn(item) for item in items]`` on ``threads`` threads; the results keep the items' order.
 
-    For work that releases the GIL (file reads, hashlib, OpenCV). The items go to the threads in
+    For work that releases the GIL (file reads, xxhash, OpenCV). The items go to the threads in
     chunks of consecutive items, so the pool's own cost per task, paid while holding the GIL, is
     paid once per chunk rather than once per image. An exception is raised as the loop would
     raise it: the first failing item's, in order.

@@ -63,7 +63,7 @@ def _subject_split(manifest: pd.DataFrame, ratios: dict[str, float], rng: np.ran
 def _random_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
     """Cell-level split stratified by class (the studies' protocol; leaks subjects).
 
-    Byte-identical copies of an image (same sha256) go to the same part.
+    Byte-identical copies of an image (same content hash) go to the same part.
     """
     units = manifest.groupby("copies")["label"].agg(lambda s: s.mode().iloc[0])
     index, labels = units.index.to_numpy(), units.to_numpy()
@@ -84,7 +84,7 @@ def _grouping(pool: pd.DataFrame) -> pd.DataFrame:
     own group, except that byte-identical copies form one group, so a duplicate never lies on
     both sides of the split. Copies of one image under two subjects join the first subject's group.
     """
-    copies = pool["sha256"] if "sha256" in pool and pool["sha256"].ne("").all() else pool["image_id"]
+    copies = pool["content_hash"] if "content_hash" in pool and pool["content_hash"].ne("").all() else pool["image_id"]
     own = pool["patient_id"].astype(str).where(pool["patient_id"].astype(str) != "", "image:" + copies)
     group = own.groupby(copies).transform("first")
     return pool.assign(copies=copies.to_numpy(), group=group.to_numpy())
@@ -92,9 +92,9 @@ def _grouping(pool: pd.DataFrame) -> pd.DataFrame:
 
 def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Keep one file of each set of byte-identical images; returns the rest and how many were dropped."""
-    if "sha256" not in manifest:
+    if "content_hash" not in manifest:
         return manifest, 0
-    kept = manifest.sort_values("image_id").drop_duplicates("sha256", keep="first").sort_index()
+    kept = manifest.sort_values("image_id").drop_duplicates("content_hash", keep="first").sort_index()
     return kept, len(manifest) - len(kept)
 
 

@@ -264,8 +264,8 @@ def build_store(manifest: pd.DataFrame, splits: pd.DataFrame, prep: Preparation,
     metadata = {
         "preparation": prep.__dict__, "class_names": class_names, "leaky": prep.leaky,
         "normalization": normalization_stats(images[(table["split"] == "train").to_numpy()], prep),
-        "duplicate_images": int(manifest.loc[manifest["image_id"].isin(rows["image_id"]), "sha256"].duplicated().sum())
-        if "sha256" in manifest else 0,
+        "duplicate_images": int(manifest.loc[manifest["image_id"].isin(rows["image_id"]), "content_hash"].duplicated().sum())
+        if "content_hash" in manifest else 0,
         **(provenance or {}),
     }
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: json.dumps(metadata).encode()})

@@ -9,7 +9,7 @@ from leukobench.splits import assign_splits
 
 options = snakemake.params.split
 manifest = pd.read_parquet(snakemake.input.manifest)
-copies = manifest.loc[manifest["subset"] == "training", "sha256"].duplicated().sum()
+copies = manifest.loc[manifest["subset"] == "training", "content_hash"].duplicated().sum()
 print(f"{copies} image(s) are byte-identical copies of another; duplicates: {options['duplicates']}")
 splits = assign_splits(manifest, options["method"], options["ratios"], options["seed"], options["duplicates"],
                        folds=options["folds"], external_test=options["external_test"])
