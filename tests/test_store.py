@@ -80,6 +80,7 @@ def test_split_rows_missing_from_the_manifest_are_an_error(dataset, tmp_path):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"size": 4}, "at least 8"), ({"size": 32, "color": "hsv"}, "colour mode 'hsv'"), ({"size": 32, "balance": "oversample"}, "needs per_class"), ({"size": 32, "normalization": "zscore"}, "normalization 'zscore'"), ({"size": 32, "balance": "smote"}, "balance 'smote'"),
+    ({"size": 32, "interpolation": "cubic"}, "interpolation 'cubic' unknown; allowed: area, linear, nearest"),
 ])
 def test_bad_preparation_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -201,6 +202,45 @@ def test_model_input_of_real_cells_is_pixel_equal_to_the_reference(cnmc_sample):
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         for prep in (Preparation(size=32), Preparation(size=224), Preparation(size=64, color="gray")):
             np.testing.assert_array_equal(to_model_input(image, prep), _reference_model_input(image, prep))
+
+
+def test_nearest_picks_the_pixels_of_the_studies_keras_loader(cnmc_sample):
+    """``interpolation: nearest`` is what ``keras.utils.load_img(path, target_size=...)`` gives."""
+    from keras.utils import img_to_array, load_img
+
+    for path in sorted(cnmc_sample.rglob("*.bmp")):
+        for size in (32, 48, 100, 224):
+            keras_pixels = img_to_array(load_img(path, target_size=(size, size))).astype(np.uint8)
+            np.testing.assert_array_equal(load_image(path, Preparation(size=size, interpolation="nearest")), keras_pixels)
+
+
+def test_area_averages_away_detail_finer_than_a_pixel_and_the_others_alias():
+    """A one-pixel checkerboard shrunk 450 -> 32: area gives its mean grey, nearest and linear
+    give a pattern that is not in the image (aliasing)."""
+    board = np.indices((450, 450)).sum(axis=0) % 2 * 255
+    image = np.dstack([board] * 3).astype(np.uint8)
+    area = to_model_input(image, Preparation(size=32))
+    assert np.abs(area.astype(int) - 127.5).max() <= 8
+    for interpolation in ("nearest", "linear"):
+        aliased = to_model_input(image, Preparation(size=32, interpolation=interpolation))
+        assert aliased.std() > 40 or np.abs(aliased.astype(int) - 127.5).max() > 60, interpolation
+    enlarged = to_model_input(image[:20, :20], Preparation(size=40, interpolation="area"))
+    np.testing.assert_array_equal(enlarged, to_model_input(image[:20, :20], Preparation(size=40, interpolation="linear")))
+
+
+@pytest.mark.parametrize("interpolation", ["area", "linear", "nearest"])
+def test_the_store_records_its_interpolation_and_its_pixels_follow_it(dataset, tmp_path, interpolation):
+    manifest, splits = dataset
+    prep = Preparation(size=20, balance="none", interpolation=interpolation)
+    store = build_store(manifest, splits, prep, tmp_path / "s.parquet", threads=2)
+    recorded = Preparation(**read_metadata(tmp_path / "s.parquet")["preparation"])
+    assert recorded == prep
+    paths = manifest.set_index("image_id").loc[store.frame["image_id"], "path"]
+    np.testing.assert_array_equal(store.images, np.stack([load_image(p, recorded) for p in paths]))
+    flag = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST_EXACT}[interpolation]
+    first = cv2.imread(paths.iloc[0], cv2.IMREAD_COLOR)
+    expected = cv2.cvtColor(cv2.resize(first, (20, 20), interpolation=flag), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(store.images[0], expected)
 
 
 def test_outputs_are_written_with_the_usual_permissions_not_private_ones(tmp_path):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leukobench.io import atomic_path
-from leukobench.readers import decode_image, thread_map
+from leukobench.readers import read_image, thread_map
 
 STORE_COLUMNS = [
     "image_id", "label", "class_name", "patient_id", "split", "source", "augmented",
@@ -32,6 +31,7 @@ COLOR_MODES = {"rgb": 3, "gray": 1}
 BALANCE_MODES = ("none", "undersample", "oversample")
 AUGMENT_SCOPES = ("train", "before_split")
 NORMALIZATIONS = ("none", "mean_image", "per_channel")
+INTERPOLATIONS = ("area", "linear", "nearest")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,10 @@ class Preparation:
         normalization: ``none``, ``mean_image`` (subtract the training split's mean image, Abed)
             or ``per_channel`` (standardise each channel with the training split's statistics).
         seed: seed of sampling and augmentation.
+        interpolation: how images are resized: ``area`` (averages every source pixel when
+            shrinking, bilinear when enlarging; the default), ``linear`` (bilinear both ways, no
+            anti-aliasing: OpenCV's and TensorFlow's default) or ``nearest`` (nearest neighbour,
+            the pixels ``keras.utils.load_img(path, target_size=...)`` gives, the studies' loaders).
     """
 
     size: int
@@ -61,13 +65,15 @@ class Preparation:
     augment_scope: str = "train"
     normalization: str = "none"
     seed: int = 0
+    interpolation: str = "area"
 
     def __post_init__(self) -> None:
         if self.size < 8:
             raise ValueError(f"image size must be at least 8 px, got {self.size}")
         for name, value, allowed in (("color", self.color, COLOR_MODES), ("balance", self.balance, BALANCE_MODES),
                                      ("augment_scope", self.augment_scope, AUGMENT_SCOPES),
-                                     ("normalization", self.normalization, NORMALIZATIONS)):
+                                     ("normalization", self.normalization, NORMALIZATIONS),
+                                     ("interpolation", self.interpolation, INTERPOLATIONS)):
             if value not in allowed:
                 label = "colour mode" if name == "color" else name
                 raise ValueError(f"{label} '{value}' unknown; allowed: {', '.join(allowed)}")
@@ -107,8 +113,8 @@ class Store:
 def to_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
     """One decoded image (as OpenCV gives it: BGR, BGRA, gray, 8 or 16 bit) to a uint8 HWC array.
 
-    Steps: 16 bit to 8 bit, drop alpha, (gray mode) BGR to gray, resize (INTER_AREA when
-    shrinking, INTER_LINEAR when enlarging), (rgb mode) BGR to RGB or gray to RGB. The last step
+    Steps: 16 bit to 8 bit, drop alpha, (gray mode) BGR to gray, resize (``prep.interpolation``),
+    (rgb mode) BGR to RGB or gray to RGB. The last step
     only reorders or copies channels, and the resize treats each channel alone, so doing it on the
     small image gives the same pixels as doing it first, without a pass over the full-size image.
     The BGR to gray conversion rounds, so it stays before the resize.
@@ -119,16 +125,23 @@ def to_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     if prep.color == "gray" and image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    interpolation = cv2.INTER_AREA if max(image.shape[:2]) > prep.size else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (prep.size, prep.size), interpolation=interpolation)  # (h, w, 1) comes back 2-D
+    resized = cv2.resize(image, (prep.size, prep.size), interpolation=_resize_flag(image, prep))  # (h, w, 1) comes back 2-D
     if prep.color == "rgb":
         resized = cv2.cvtColor(resized, cv2.COLOR_GRAY2RGB if resized.ndim == 2 else cv2.COLOR_BGR2RGB)
     return resized.reshape(prep.size, prep.size, prep.channels)
 
 
+def _resize_flag(image: np.ndarray, prep: Preparation) -> int:
+    if prep.interpolation == "nearest":
+        return cv2.INTER_NEAREST_EXACT  # pixel centres as PIL picks them; INTER_NEAREST is shifted by half a pixel
+    if prep.interpolation == "area" and max(image.shape[:2]) > prep.size:
+        return cv2.INTER_AREA
+    return cv2.INTER_LINEAR
+
+
 def load_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
     """Read one file and prepare it exactly as the store does."""
-    image = decode_image(Path(path).read_bytes())
+    image = read_image(path)
     if image is None:
         raise ValueError(f"{path}: not a decodable image")
     return to_model_input(image, prep)
