@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -256,3 +258,23 @@ def test_outputs_are_written_with_the_usual_permissions_not_private_ones(tmp_pat
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "table.csv").stat().st_mode) == 0o644
+
+
+def test_varol_dataset_variants_have_the_papers_sizes_per_class(tmp_path):
+    """The preset's dataset1/2/3 on its C-NMC-sized stand-in (10,658 cells): 1266, 2823 and 6070
+    images per class; Dataset3's augmented copies are all in the training split."""
+    import yaml
+
+    from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
+
+    preset = yaml.safe_load((Path(__file__).resolve().parents[1] / "presets" / "varol2024.yaml").read_text())
+    write_cnmc_tree(tmp_path / "raw", SyntheticSpec(**{**preset["datasets"]["cnmc"]["synthetic"], "image_size": 32}))
+    manifest, _ = read_dataset("cnmc", tmp_path / "raw", threads=2)
+    split = preset["split"]
+    splits = assign_splits(manifest, split["method"], split["ratios"], split["seed"])
+    for variant, per_class in (("dataset1", 1266), ("dataset2", 2823), ("dataset3", 6070)):
+        prep = Preparation(size=8, **preset["variants"][variant])
+        frame = build_store(manifest, splits, prep, tmp_path / f"{variant}.parquet", threads=2).frame
+        assert frame.groupby("class_name").size().to_dict() == {"all": per_class, "hem": per_class}, variant
+        assert not frame.loc[frame["split"] != "train", "augmented"].any()
+        assert frame["augmented"].any() == (variant == "dataset3")
