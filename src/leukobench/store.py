@@ -114,9 +114,9 @@ def to_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
     """One decoded image (as OpenCV gives it: BGR, BGRA, gray, 8 or 16 bit) to a uint8 HWC array.
 
     Steps: 16 bit to 8 bit, drop alpha, (gray mode) BGR to gray, resize (``prep.interpolation``),
-    (rgb mode) BGR to RGB or gray to RGB. The last step
-    only reorders or copies channels, and the resize treats each channel alone, so doing it on the
-    small image gives the same pixels as doing it first, without a pass over the full-size image.
+    (rgb mode) BGR to RGB or gray to RGB. The last step only reorders or copies channels, and the
+    resize treats each channel alone, so doing it on the small image gives the same pixels as
+    doing it first, without a pass over the full-size image.
     The BGR to gray conversion rounds, so it stays before the resize.
     """
     if image.dtype != np.uint8:
@@ -133,7 +133,7 @@ def to_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
 
 def _resize_flag(image: np.ndarray, prep: Preparation) -> int:
     if prep.interpolation == "nearest":
-        return cv2.INTER_NEAREST_EXACT  # pixel centres as PIL picks them; INTER_NEAREST is shifted by half a pixel
+        return cv2.INTER_NEAREST_EXACT  # source pixel centres, as PIL picks them (INTER_NEAREST is half a pixel off)
     if prep.interpolation == "area" and max(image.shape[:2]) > prep.size:
         return cv2.INTER_AREA
     return cv2.INTER_LINEAR
