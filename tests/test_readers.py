@@ -12,7 +12,8 @@ import xxhash
 
 from conftest import write_cnmc_layout, write_image
 from leukobench.readers import (
-    ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, decode_image, read_dataset, thread_map,
+    ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, decode_image, file_bytes, read_dataset,
+    thread_map,
 )
 from leukobench.store import Preparation, to_model_input
 
@@ -80,6 +81,20 @@ def test_bad_files_are_quarantined_with_reasons_and_the_rest_is_read(tmp_path):
     assert re.search("truncated|corrupt", reasons["UID_1_7_1_all.bmp"])
     assert re.search("does not match", reasons["notes.txt"])
     assert re.search("name says 'hem'", reasons["UID_H1_5_1_hem.bmp"])
+
+
+def test_file_bytes_gives_each_file_exactly_while_reusing_one_buffer(tmp_path):
+    """Big, small, empty and big again in one thread: no tail of an earlier, longer file shows."""
+    rng = np.random.default_rng(0)
+    contents = [rng.bytes(600_000), rng.bytes(1_000), b"", rng.bytes(10), rng.bytes(700_000)]
+    for number, content in enumerate(contents):
+        (tmp_path / f"{number}.bin").write_bytes(content)
+    for number, content in enumerate(contents):
+        with file_bytes(tmp_path / f"{number}.bin") as data:
+            assert bytes(data) == content
+    with pytest.raises(FileNotFoundError):
+        with file_bytes(tmp_path / "missing.bin"):
+            pass
 
 
 def test_parallel_ingest_gives_the_serial_manifest_in_the_same_order(tmp_path):
