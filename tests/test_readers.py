@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 
 import cv2
 import numpy as np
@@ -71,6 +72,8 @@ def test_bad_files_are_quarantined_with_reasons_and_the_rest_is_read(tmp_path):
     good = (all_dir / "UID_1_1_1_all.bmp").read_bytes()
     (all_dir / "UID_1_9_1_all.bmp").write_bytes(good[: len(good) // 3])
     (all_dir / "UID_1_7_1_all.bmp").write_text("this is not an image")
+    huge = struct.pack("<2sIHHIIiiHHIIiiII", b"BM", 154, 0, 0, 54, 40, 1 << 30, 1 << 30, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    (all_dir / "UID_1_6_1_all.bmp").write_bytes(huge + bytes(100))  # a header OpenCV refuses with an exception
     (all_dir / "notes.txt").write_text("a stray file")
     write_image(all_dir / "UID_H1_5_1_hem.bmp", seed=9)  # a normal cell in the blast folder
     manifest, rejected = read_dataset("cnmc", tmp_path)
@@ -79,6 +82,7 @@ def test_bad_files_are_quarantined_with_reasons_and_the_rest_is_read(tmp_path):
     assert re.search("empty", reasons["UID_1_8_1_all.bmp"])
     assert re.search("truncated|corrupt", reasons["UID_1_9_1_all.bmp"])
     assert re.search("truncated|corrupt", reasons["UID_1_7_1_all.bmp"])
+    assert re.search("truncated|corrupt", reasons["UID_1_6_1_all.bmp"])
     assert re.search("does not match", reasons["notes.txt"])
     assert re.search("name says 'hem'", reasons["UID_H1_5_1_hem.bmp"])
 

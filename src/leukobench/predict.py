@@ -213,10 +213,7 @@ def prepare_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
         with file_bytes(path) as data:
             if not len(data):
                 raise ValueError("empty file (0 bytes)")
-            try:
-                image = decode_image(data)
-            except cv2.error:
-                image = None
+            image = decode_image(data)
     except FileNotFoundError:
         raise ValueError("no such file or folder") from None
     except OSError as error:

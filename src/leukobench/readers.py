@@ -473,10 +473,13 @@ def file_bytes(path: str | os.PathLike) -> Iterator[memoryview]:
 
 
 def decode_image(data: bytes | memoryview) -> np.ndarray | None:
-    """Decode image bytes with OpenCV; None when OpenCV cannot read them."""
+    """Decode image bytes with OpenCV; None when OpenCV cannot read them (or refuses to)."""
     if not len(data):
         return None
-    return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # e.g. a header declaring an image too large to allocate
+        return None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray | None:
