@@ -20,8 +20,8 @@ What can go wrong, and what was decided:
 
 * **An image that cannot be read** (missing, a zero-byte file, truncated, corrupt, not an image):
   the file gets a row with ``status`` ``error``, the reason in ``error`` and no scores, and a line
-  on standard error; the other images are still classified. The test is the ingest's
-  (:mod:`leukobench.readers`): a file is an image when OpenCV decodes its bytes, so the content
+  on standard error; the other images are still classified. The test is the ingest's own
+  (:func:`leukobench.readers.open_image`): a file is an image when OpenCV decodes its bytes, so the content
   decides, not the name. A PNG named ``.bmp`` is classified; a file with any suffix given by name
   is tried; in a folder, files without an image suffix and hidden files or folders (name starting
   with ``.``, e.g. macOS ``._*`` companions) are skipped, with a count on standard error.
@@ -71,7 +71,7 @@ import pandas as pd
 
 from leukobench.io import atomic_path
 from leukobench.metrics import predict_labels
-from leukobench.readers import IMAGE_SUFFIXES, decode_image, file_bytes
+from leukobench.readers import IMAGE_SUFFIXES, open_image
 from leukobench.store import Preparation, to_model_input
 from leukobench.train import TrainedModel, bundle_path
 
@@ -209,17 +209,9 @@ def prepare_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
     """One file as the model's input (what :func:`leukobench.store.load_image` does), or
     ``ValueError`` with a reason fit for the ``error`` column.
     """
-    try:
-        with file_bytes(path) as data:
-            if not len(data):
-                raise ValueError("empty file (0 bytes)")
-            image = decode_image(data)
-    except FileNotFoundError:
-        raise ValueError("no such file or folder") from None
-    except OSError as error:
-        raise ValueError(f"cannot read the file: {error.strerror or error}") from None
-    if image is None or image.size == 0:
-        raise ValueError("not a decodable image (truncated, corrupt or not an image)")
+    image, problem, _ = open_image(path)
+    if image is None:
+        raise ValueError(problem)
     try:
         return to_model_input(image, prep)
     except (cv2.error, ValueError, TypeError) as error:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leukobench.io import atomic_path
-from leukobench.readers import read_image, thread_map
+from leukobench.readers import open_image, thread_map
 
 STORE_COLUMNS = [
     "image_id", "label", "class_name", "patient_id", "split", "source", "augmented",
@@ -141,9 +141,9 @@ def _resize_flag(image: np.ndarray, prep: Preparation) -> int:
 
 def load_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
     """Read one file and prepare it exactly as the store does."""
-    image = read_image(path)
+    image, problem, _ = open_image(path)
     if image is None:
-        raise ValueError(f"{path}: not a decodable image")
+        raise ValueError(f"{path}: {problem}")
     return to_model_input(image, prep)
 
 
