@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from dataclasses import asdict
@@ -30,7 +29,8 @@ import numpy as np
 
 from leukobench.predict import find_images, load_cell, prepared_chunks, write_predictions
 from leukobench.store import Preparation, load_image
-from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
+
+from common import available_cores, write_synthetic_cells  # benchmarks/common.py
 
 
 def untrained_cell(folder: Path, model: str, size: int) -> Path:
@@ -68,15 +68,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="a folder of images instead of synthetic cells")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each way; the best is reported")
     args = parser.parse_args()
-    threads = os.cpu_count() or 1
+    threads = available_cores()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         root = args.data
         if root is None:
-            root = scratch / "raw"
-            subjects = max(6, args.images // 50)
-            write_cnmc_tree(root, SyntheticSpec(subjects=subjects, cells_per_subject=max(1, args.images // subjects),
-                                                image_size=args.size))
+            root = write_synthetic_cells(scratch / "raw", args.images, args.size)
         files = find_images([root])
         n = len(files)
         cell = args.cell or untrained_cell(scratch / "cell", args.model, args.model_size)

@@ -47,7 +47,8 @@ import numpy as np
 from leukobench.readers import cnmc_candidates, read_dataset
 from leukobench.splits import assign_splits
 from leukobench.store import Preparation, build_store
-from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
+
+from common import available_cores, write_synthetic_cells  # benchmarks/common.py
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 NAMES = ("bare decoding", "keras loop", "leukobench", "... nearest")
@@ -89,13 +90,6 @@ def timed(run) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1500)
@@ -110,10 +104,7 @@ def main() -> None:
         scratch = Path(scratch)
         root = args.data
         if root is None:
-            root = scratch / "raw"
-            subjects = max(6, args.images // 50)
-            write_cnmc_tree(root, SyntheticSpec(subjects=subjects, cells_per_subject=args.images // subjects,
-                                                image_size=args.size))
+            root = write_synthetic_cells(scratch / "raw", args.images, args.size)
         files = [str(c.path) for c in cnmc_candidates(root, [])]  # exactly what the reader ingests
         n = len(files)
         print(f"{n} files of {root}, {threads} cores (os.cpu_count {os.cpu_count()}), store size "
@@ -123,7 +114,7 @@ def main() -> None:
         import keras.utils  # noqa: F401 - TensorFlow's start-up is not part of the loop's time
 
         warm = scratch / "warm"  # first calls (codecs, Parquet writer) happen before timing
-        write_cnmc_tree(warm, SyntheticSpec(subjects=12, cells_per_subject=2, image_size=args.size))
+        write_synthetic_cells(warm, 24, args.size, min_subjects=12)
         bare_decoding(files[:20], threads)
         keras_loop(files[:20], args.store_size, scratch / "warm.npy")
         leukobench_store(warm, args.store_size, scratch / "warm.parquet", threads)

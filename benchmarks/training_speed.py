@@ -35,8 +35,9 @@ from leukobench.models import create_model
 from leukobench.readers import read_dataset
 from leukobench.splits import assign_splits
 from leukobench.store import Preparation, build_store, load_store
-from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
 from leukobench.train import TrainingSpec, configure_runtime, train_from_store
+
+from common import write_synthetic_cells  # benchmarks/common.py
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 THREADS = 2  # the train rule's `threads:`
@@ -78,9 +79,7 @@ def epoch_clock(inner=None):
 
 
 def make_store(scratch: Path, images: int, size: int) -> Path:
-    subjects = max(12, images // 50)  # enough subjects of each class for a subject-disjoint split
-    raw = scratch / "raw"
-    write_cnmc_tree(raw, SyntheticSpec(subjects=subjects, cells_per_subject=max(1, images // subjects), image_size=64))
+    raw = write_synthetic_cells(scratch / "raw", images, image_size=64, min_subjects=12)
     manifest, _ = read_dataset("synthetic", raw, threads=THREADS)
     splits = assign_splits(manifest, "subject", RATIOS, seed=0)
     path = scratch / f"{size}px.parquet"
