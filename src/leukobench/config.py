@@ -206,7 +206,7 @@ def apply_scale(config: dict) -> dict:
         return config
     scaled = {**config, "grid": dict(config["grid"]), "variants": {}, "datasets": {}}
     if config["split"].get("folds"):
-        scaled["grid"]["fold"] = config["grid"].get("fold") or list(range(config["split"]["folds"]))
+        scaled["grid"]["fold"] = partition_grid(config)["fold"]
     for section in ("grid", "classical"):
         if config.get(section):
             scaled[section] = {key: values if key in SCALE_KEEPS_ALL or not isinstance(values, list) else _thinned(values, scale)
