@@ -19,7 +19,7 @@ from leukobench.cellkeys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS
 from leukobench.classical import list_classifiers
 from leukobench.features import list_extractors
 from leukobench.models import MIN_INPUT_SIZE, list_models, resolve_weights, transfer_models
-from leukobench.splits import check_ratios
+from leukobench.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
 TABULAR_FEATURES = ("pixels", "hog_pca")
@@ -121,6 +121,10 @@ def partition_grid(config: dict) -> dict:
     if folds:
         grid["fold"] = config["grid"].get("fold") or list(range(folds))
     return grid
+
+
+SPLIT_METHOD_PATTERN = "|".join(SPLIT_METHODS)  # the wildcard constraints of the rules
+PARTITION_PATTERN = rf"({SPLIT_METHOD_PATTERN})(_fold\d+)?"  # what partition() writes
 
 
 def partition(split_method: str, fold=None) -> str:

@@ -5,6 +5,8 @@ from pathlib import Path
 from snakemake.utils import Paramspace, validate
 
 from leukobench.config import (
+    PARTITION_PATTERN,
+    SPLIT_METHOD_PATTERN,
     apply_scale,
     check_config,
     classical_cells,
@@ -35,9 +37,9 @@ CLASSICAL = f"results/classical/{CLASSICALS.wildcard_pattern}"
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
-    split_method=r"subject|random",
+    split_method=SPLIT_METHOD_PATTERN,
     fold=r"\d+",
-    partition=r"(subject|random)(_fold\d+)?",
+    partition=PARTITION_PATTERN,
     variant=r"[A-Za-z0-9_-]+",
     size=r"\d+",
     features=r"[a-z_]+",
