@@ -50,3 +50,11 @@ def test_the_stores_and_evaluations_do_not_depend_on_the_config_checks_or_the_ta
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
     assert "plots.py" in reached and "cellkeys.py" in reached
     assert not reached & {"report.py", "config.py"}
+
+
+@pytest.mark.parametrize("script", ["tables", "reproduction"])
+def test_the_report_tables_do_not_depend_on_the_config_checks_or_the_registries(script):
+    """They scale a published cell as the grid was scaled (leukobench.scaling), not through leukobench.config."""
+    reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
+    assert "report.py" in reached and "scaling.py" in reached
+    assert not reached & {"config.py", "models.py", "classical.py"}

@@ -101,7 +101,7 @@ def test_each_published_number_is_beside_ours_with_the_difference_and_whether_it
 
 
 def test_a_smoke_run_is_compared_at_its_scaled_epochs():
-    scaled = pd.DataFrame([row("test", 0.86, epochs=2)])  # round(50 * 0.05) = 2 (ceil rule of config.scaled_epochs)
+    scaled = pd.DataFrame([row("test", 0.86, epochs=2)])  # round(50 * 0.05) = 2 (rounding rule of scaling.scaled_epochs)
     table = reproduction_table(scaled, PUBLISHED, scale=0.05)
     first = table[(table["metric"] == "accuracy") & (table["source"] == "Table 4")].iloc[0]
     assert first["ours"] == pytest.approx(0.86) and first["inside"] is True

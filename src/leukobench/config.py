@@ -19,11 +19,11 @@ from leukobench.cellkeys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS
 from leukobench.classical import list_classifiers
 from leukobench.features import list_extractors
 from leukobench.models import MIN_INPUT_SIZE, list_models, resolve_weights, transfer_models
+from leukobench.scaling import scaled_epochs, scaled_size
 from leukobench.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
-TABULAR_FEATURES = ("pixels", "hog_pca")
-SMOKE_MIN_SIZE = 32  # the smallest size every registered model accepts  # features a classical cell reads from a store (cnn ones come from a cell)
+TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical cell reads from a store (cnn ones come from a cell)
 
 
 def reader_format(dataset: dict) -> str:
@@ -190,14 +190,6 @@ SCALE_KEEPS_ALL = ("dataset", "variant", "model", "classifier", "features")  # w
 def _thinned(values: list, scale: float) -> list:
     """The first ceil(n * scale) values (at least one)."""
     return list(values)[:max(1, math.ceil(len(values) * scale))]
-
-
-def scaled_epochs(epochs: int, scale: float) -> int:
-    return max(1, round(epochs * scale))
-
-
-def scaled_size(size: int, scale: float) -> int:
-    return max(SMOKE_MIN_SIZE, min(size, round(size * scale)))
 
 
 def apply_scale(config: dict) -> dict:

@@ -27,9 +27,9 @@ import pandas as pd
 from scipy import stats
 
 from leukobench.cellkeys import CELL_KEYS
-from leukobench.config import scaled_epochs, scaled_size
 from leukobench.io import atomic_path
 from leukobench.metrics import METRIC_NAMES
+from leukobench.scaling import scaled_epochs, scaled_size
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity")
 MODEL_KEYS = ("approach", "dataset", "split_method", "variant", "model", "features", "classifier")
