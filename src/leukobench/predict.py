@@ -73,7 +73,7 @@ from leukobench.io import atomic_path
 from leukobench.metrics import predict_labels
 from leukobench.readers import IMAGE_SUFFIXES, open_image
 from leukobench.store import Preparation, to_model_input
-from leukobench.train import TrainedModel, bundle_path
+from leukobench.train import TrainedModel, bundle_path, class_scores
 
 DEFAULT_BATCH_SIZE = 64
 EXIT_OK = 0
@@ -262,8 +262,7 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
     for chunk in prepared_chunks(files, model.preparation, batch_size, threads):
         good = [image for _, image, _ in chunk if image is not None]
         if good:
-            output = np.asarray(model.model.predict_on_batch(np.stack(good)))
-            scores = output[:, 0] if output.shape[1] == 1 else output
+            scores = class_scores(np.asarray(model.model.predict_on_batch(np.stack(good))))
             labels, probabilities = names[predict_labels(scores)], class_probabilities(scores)
         k = 0
         for path, image, reason in chunk:

@@ -233,8 +233,13 @@ class TrainedModel:
 
     def predict_scores(self, images: np.ndarray) -> np.ndarray:
         """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k))."""
-        scores = self.model.predict(images, batch_size=PREDICT_BATCH, verbose=0)
-        return scores[:, 0] if scores.shape[1] == 1 else scores
+        return class_scores(self.model.predict(images, batch_size=PREDICT_BATCH, verbose=0))
+
+
+def class_scores(output: np.ndarray) -> np.ndarray:
+    """A model's output as scores: probability of class 1 for a one-unit sigmoid (shape (n,)),
+    of each class for a softmax (shape (n, k))."""
+    return output[:, 0] if output.shape[1] == 1 else output
 
 
 def train_from_store(store_path: str | os.PathLike, spec: TrainingSpec, model_path, history_path,
