@@ -1,20 +1,123 @@
-"""What every workflow script does first: send its output to the rule's log; a cell's parameters as plain values."""
+"""What every workflow script does first: send its output to the rule's log, with TensorFlow's
+C++ start-up notices left out; a cell's parameters as plain values.
+
+TensorFlow's C++ log level is ``TF_CPP_MIN_LOG_LEVEL`` (0 everything, 1 warnings and errors,
+2 errors, 3 none). leukobench sets it to :data:`TF_LOG_LEVEL` (warnings and above) unless the
+user set it. TensorFlow 2.21 writes its first notices (oneDNN, "Could not find cuda drivers", CPU
+instructions) before its logging reads that variable, so :func:`filter_native_log` filters the
+process's standard error by the same level; and where TensorFlow found no CUDA driver, the
+``failed call to cuInit`` error that follows says the same thing again and is replaced by one
+line of ours. Everything else, a real error or a traceback, passes unchanged.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import re
 import sys
+import threading
+
+TF_LOG_LEVEL = "1"  # TensorFlow's C++ log: warnings and above, unless TF_CPP_MIN_LOG_LEVEL says otherwise
+SEVERITIES = "IWEF"  # info, warning, error, fatal: TF_CPP_MIN_LOG_LEVEL 1 hides I, 2 also W, 3 also E
+NATIVE_LINE = re.compile(  # absl's "I0000 00:00:17.9 3703 port.cc:153] ..." and TF's older "2025-...: I path:1] ..."
+    r"^(?:(?P<absl>[IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: (?P<tf>[IWEF]) )"
+)
+ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+CONTINUATION = "To enable the following instructions:"  # the second line of TensorFlow's CPU-feature notice
+NO_DRIVER = "Could not find cuda drivers on your machine"
+NO_DRIVER_NOTE = "leukobench: TensorFlow found no CUDA driver; it runs on the CPU\n"
+CUINIT_FAILED = "failed call to cuInit"
+
+
+def tf_log_level() -> int:
+    """The C++ log level in force: the user's TF_CPP_MIN_LOG_LEVEL, else :data:`TF_LOG_LEVEL`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+    try:
+        return int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
+    except ValueError:
+        return int(TF_LOG_LEVEL)
+
+
+class NativeLogFilter:
+    """Decides, line by line, what of TensorFlow's C++ output a user reads (see the module's doc)."""
+
+    def __init__(self, level: int):
+        self.level = level
+        self.no_driver = False
+        self.dropped_info = False
+
+    def __call__(self, line: str) -> str:
+        """The text to write for one line (with its newline): the line, a note of ours, or ''."""
+        match = NATIVE_LINE.match(line)
+        if match is None:
+            if self.level >= 1 and (line.startswith(ABSL_BANNER) or (self.dropped_info and line.startswith(CONTINUATION))):
+                return ""
+            self.dropped_info = False
+            return line
+        severity = SEVERITIES.index(match["absl"] or match["tf"])
+        note = ""
+        if NO_DRIVER in line and not self.no_driver:
+            self.no_driver = True
+            note = NO_DRIVER_NOTE if self.level >= 1 else ""
+        if self.no_driver and CUINIT_FAILED in line and self.level >= 1:
+            return ""
+        self.dropped_info = severity < self.level and severity == 0
+        return note if severity < self.level else line
+
+
+def filter_native_log(target_fd: int) -> None:
+    """Route file descriptor 2 (where C libraries log) through :class:`NativeLogFilter` to ``target_fd``.
+
+    A thread copies the lines as they come; at exit the pipe is closed and drained, so nothing
+    written before the process ends normally or with a traceback is lost.
+    """
+    keep = NativeLogFilter(tf_log_level())
+    read_end, write_end = os.pipe()
+    out = os.dup(target_fd)
+    sys.stderr.flush()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def copy() -> None:
+        pending = b""
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    text = keep(line.decode("utf-8", "surrogateescape") + "\n")
+                    if text:
+                        os.write(out, text.encode("utf-8", "surrogateescape"))
+        if pending:
+            os.write(out, keep(pending.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape"))
+
+    thread = threading.Thread(target=copy, name="native-log-filter", daemon=True)
+    thread.start()
+
+    def drain() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os.dup2(out, 2)  # closes the pipe's last write end: the thread reads to the end and stops
+        thread.join(timeout=10)
+
+    atexit.register(drain)
 
 
 def log_to(path: str) -> None:
-    """Redirect stdout and stderr, Python's and the C libraries' (TensorFlow, OpenCV), to ``path``."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    log = open(path, "w", buffering=1)  # noqa: SIM115 - stays open for the life of the job
+    """Send stdout and stderr, Python's and the C libraries' (TensorFlow, OpenCV), to ``path``;
+    TensorFlow's start-up notices below the log level are left out (:func:`filter_native_log`)."""
+    open(path, "w").close()
+    # append mode: Python's writes and the filter thread's land one after the other, never over each other
+    log = open(path, "a", buffering=1, errors="backslashreplace")  # noqa: SIM115 - open for the life of the job
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
+    filter_native_log(log.fileno())
 
 
 def plain(cell: dict) -> dict:
