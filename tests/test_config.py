@@ -126,6 +126,7 @@ def test_missing_imagenet_weights_stop_the_run_before_any_job(tmp_path, monkeypa
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delenv("LEUKOBENCH_ALLOW_DOWNLOAD", raising=False)
     config = with_grid(model=["vgg16"])
+    config["hybrid"] = {"models": [], "classifiers": []}  # the default's hybrid model is not in this grid
     config["training"] = {**config.get("training", {}), "weights": "imagenet"}
     problems = " ".join(config_problems(config))
     assert "training.weights:" in problems and "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in problems
@@ -173,3 +174,35 @@ def test_scale_thins_every_grid_list_and_the_folds_but_keeps_every_model():
     cells, _ = keras_cells(apply_scale({**config, "scale": 0.05}))
     assert sorted(set(cells["model"])) == ["abed_cnn", "varol_cnn1", "vgg16"]
     assert set(cells["optimizer"]) == {"adam"} and set(cells["epochs"]) == {1} and set(cells["fold"]) == {0}
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda c: c["datasets"].update({"..": c["datasets"]["synthetic"]}), r"datasets: the name '\.\.' cannot name a folder"),
+    (lambda c: c["datasets"].update({"my cells": c["datasets"]["synthetic"]}), "datasets: the name 'my cells' cannot"),
+    (lambda c: c["variants"].update({"../up": c["variants"]["balanced"]}), r"variants: the name '\.\./up' cannot"),
+    (lambda c: c["variants"].update({".": c["variants"]["balanced"]}), r"variants: the name '\.' cannot"),
+    (lambda c: c["grid"].update(size=[32, 10000]), r"grid\.size: \[10000\] px is above the limit of 1024 px"),
+    (lambda c: c.update(classical={**c["classical"], "size": [2048]}), r"classical\.size: \[2048\] px is above"),
+    (lambda c: c.update(hybrid={"models": ["varol_cnn3"], "classifiers": ["svm"]}),
+     r"hybrid\.models: \['varol_cnn3'\] not in grid\.model \['varol_cnn1', 'abed_cnn'\]"),
+])
+def test_values_that_would_fail_deep_in_the_dag_or_plan_nothing_are_named_up_front(edit, key):
+    config = copy.deepcopy(BASE)
+    edit(config)
+    with pytest.raises(ConfigError, match=key):
+        check_config(config)
+
+
+def test_a_dataset_path_expands_home_and_variables_as_a_shell_would(tmp_path, monkeypatch):
+    from leukobench.config import dataset_path
+
+    (tmp_path / "lab").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("LABDATA", str(tmp_path / "lab"))
+    for path in ("~/lab", "$LABDATA", "${LABDATA}/"):
+        config = copy.deepcopy(BASE)
+        config["datasets"]["lab"] = {"format": "folder", "path": path}
+        assert config_problems(config) == []
+        assert Path(dataset_path(config["datasets"]["lab"])).resolve() == tmp_path / "lab"
+    config["datasets"]["lab"]["path"] = "~/elsewhere"
+    assert f"datasets.lab.path: '~/elsewhere' ('{tmp_path}/elsewhere') does not exist" in " ".join(config_problems(config))

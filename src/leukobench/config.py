@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +26,14 @@ from leukobench.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
 TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical cell reads from a store (cnn ones come from a cell)
+NAME_PATTERN = r"[A-Za-z0-9_-]+"  # dataset and variant names: folders of results/, and the rules' wildcards
+MAX_SIZE = 1024  # px: a 1024 px RGB image is 3 MB in a store and in memory; 10,000 px would be 300 MB each
+SIZE_SECTIONS = ("grid", "classical")  # the sections whose size lists make stores
+
+
+def dataset_path(dataset: dict) -> str:
+    """A dataset's ``path`` as the file system takes it: ``~`` and ``$VARIABLES`` expanded, as a shell would."""
+    return os.path.expanduser(os.path.expandvars(dataset["path"]))
 
 
 def reader_format(dataset: dict) -> str:
@@ -42,6 +52,17 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
     """Every problem found, each naming the key, the value and what is allowed."""
     problems = []
     datasets = config.get("datasets", {})
+    for section in ("datasets", "variants"):
+        for name in config.get(section) or {}:
+            if not re.fullmatch(NAME_PATTERN, str(name)):
+                problems.append(f"{section}: the name {str(name)!r} cannot name a folder of results/; "
+                                "use letters, digits, '_' and '-' only")
+    for section in SIZE_SECTIONS:
+        too_big = [size for size in (config.get(section) or {}).get("size", []) if size > MAX_SIZE]
+        if too_big:
+            problems.append(f"{section}.size: {too_big} px is above the limit of {MAX_SIZE} px (each stored "
+                            f"image takes size x size x 3 bytes, {MAX_SIZE} px 3 MB, and every store, feature file "
+                            "and training holds them all in memory); the studies use 32 to 224 px")
     for name, dataset in datasets.items():
         if reader_format(dataset) in GENERATED_FORMATS:
             continue
@@ -52,8 +73,9 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
             continue
         if not path:
             problems.append(f"datasets.{name}.path: missing; format '{dataset['format']}' needs the folder of the dataset (or a url)")
-        elif not (base / path).exists():
-            problems.append(f"datasets.{name}.path: '{path}' does not exist; point it at the dataset's folder")
+        elif not (base / dataset_path(dataset)).exists():
+            shown = f"'{path}'" + ("" if dataset_path(dataset) == path else f" ('{dataset_path(dataset)}')")
+            problems.append(f"datasets.{name}.path: {shown} does not exist; point it at the dataset's folder")
     try:
         check_ratios(config["split"]["ratios"])
     except ValueError as error:
@@ -74,6 +96,12 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
                 if value not in allowed:
                     name = {"model": "models", "classifier": "classifiers"}[key] if section == "hybrid" else key
                     problems.append(f"{section}.{name}: '{value}' is not one of {allowed}")
+    hybrid_models, grid_models = (config.get("hybrid") or {}).get("models", []), config["grid"].get("model", [])
+    unused = [m for m in hybrid_models if m in known["model"] and m not in grid_models]
+    if unused and (config.get("hybrid") or {}).get("classifiers") and set(grid_models) <= set(known["model"]):
+        problems.append(f"hybrid.models: {unused} not in grid.model {grid_models}: a hybrid cell "
+                        "feeds the conv features of a trained Keras cell of the grid; add the model to grid.model "
+                        "or drop it from hybrid.models")
     for rule in config.get("exclude", []):
         unknown = set(rule) - set(GRID_KEYS) - {"reason"}
         if unknown:

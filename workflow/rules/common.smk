@@ -5,11 +5,13 @@ from pathlib import Path
 from snakemake.utils import Paramspace, validate
 
 from leukobench.config import (
+    NAME_PATTERN,
     PARTITION_PATTERN,
     SPLIT_METHOD_PATTERN,
     apply_scale,
     check_config,
     classical_cells,
+    dataset_path,
     hybrid_cells,
     keras_cells,
     parse_partition,
@@ -36,11 +38,11 @@ CLASSICAL = f"results/classical/{CLASSICALS.wildcard_pattern}"
 
 
 wildcard_constraints:
-    dataset=r"[A-Za-z0-9_-]+",
+    dataset=NAME_PATTERN,
     split_method=SPLIT_METHOD_PATTERN,
     fold=r"\d+",
     partition=PARTITION_PATTERN,
-    variant=r"[A-Za-z0-9_-]+",
+    variant=NAME_PATTERN,
     size=r"\d+",
     features=r"[a-z_]+",
 
@@ -68,7 +70,7 @@ def raw_folder(wildcards):
         return f"resources/synthetic/{wildcards.dataset}"
     if "url" in dataset:
         return f"resources/raw/{wildcards.dataset}"
-    return dataset["path"]
+    return dataset_path(dataset)
 
 
 def reader_options(wildcards):
