@@ -29,8 +29,8 @@ from leukobench.splits import assign_splits
 from leukobench.store import Preparation, build_store, load_store
 
 SIZE = 32
-SUBJECTS_PER_CLASS = 8
-CELLS_PER_SUBJECT = 16
+SUBJECTS_PER_CLASS = 20  # 12 subjects in the test split: enough for a bootstrap interval (metrics.MIN_INTERVAL_GROUPS)
+CELLS_PER_SUBJECT = 7
 RATIOS = {"train": 0.5, "val": 0.2, "test": 0.3}
 NOISE_SD = 25.0
 # label -> (disc radius, grey level): blasts large and bright, normal cells small and dark

@@ -17,7 +17,7 @@ from leukobench.store import Preparation, build_store
 from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
 from leukobench.train import TrainingSpec, train_from_store
 
-SPEC = SyntheticSpec(subjects=24, cells_per_subject=40, image_size=64, seed=1)
+SPEC = SyntheticSpec(subjects=40, cells_per_subject=24, image_size=64, seed=1)  # 12 test subjects: an interval
 TRAINING = TrainingSpec(model="abed_cnn", epochs=12, batch_size=32, seed=0)
 RATIOS = {"train": 0.6, "val": 0.1, "test": 0.3}
 CHANCE = 0.5  # balanced test split

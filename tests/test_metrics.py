@@ -160,12 +160,12 @@ def test_bad_groups_and_bootstrap_arguments_raise():
     y, score = binary_data(20)
     with pytest.raises(ValueError, match="groups"):
         bootstrap_intervals(y, score, groups=np.arange(19))
-    with pytest.raises(ValueError, match="groups"):
-        bootstrap_intervals(y, score, groups=np.array([None] * 20))
     with pytest.raises(ValueError, match="n_boot"):
         bootstrap_intervals(y, score, n_boot=0)
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_intervals(y, score, confidence=1.0)
+    with pytest.raises(ValueError, match="min_groups"):
+        bootstrap_intervals(y, score, min_groups=-1)
 
 
 # ----------------------------------------------------------------------------- bootstrap
@@ -269,7 +269,8 @@ def test_metrics_table_row_format():
     y, score, groups = correlated_cells()
     row = metrics_table(y, score, groups=groups, n_boot=100, seed=1)
     expected_keys = ["n"] + [f"{name}{suffix}" for name in METRIC_NAMES for suffix in ("", "_low", "_high")]
-    assert list(row) == expected_keys
+    assert list(row) == [*expected_keys, "interval_groups", "interval_note"]
+    assert row["interval_groups"] == 30 and row["interval_note"] == ""
     assert row["n"] == len(y)
     point = point_metrics(y, score)
     intervals = bootstrap_intervals(y, score, groups=groups, n_boot=100, seed=1)
@@ -277,3 +278,54 @@ def test_metrics_table_row_format():
         assert row[name] == point[name]
         assert (row[f"{name}_low"], row[f"{name}_high"]) == intervals[name]
         assert all(isinstance(row[key], float) for key in expected_keys[1:])
+
+
+# ----------------------------------------------------------------------------- unknown subjects, too few groups
+
+
+@pytest.mark.parametrize("unknown", ["", None, np.nan, "  "])
+def test_images_without_subjects_are_resampled_one_by_one(unknown):
+    """Aria and ALL-IDB name no patients (patient_id ""): one group of everything would collapse
+    every interval onto its point; each such image is its own group instead, in image order, so
+    the draws are those of the image bootstrap."""
+    y, score = binary_data(60, seed=15)
+    row = metrics_table(y, score, groups=np.array([unknown] * 60, dtype=object), n_boot=N_BOOT_FAST)
+    by_image = metrics_table(y, score, n_boot=N_BOOT_FAST)
+    assert row == by_image
+    assert row["accuracy_high"] - row["accuracy_low"] > 0.05
+    assert row["interval_groups"] == 60 and row["interval_note"] == ""
+
+
+def test_images_without_a_subject_beside_subjects_are_groups_of_their_own():
+    y, score, groups = correlated_cells(n_groups=12, cells=5)
+    groups = groups.astype(object)
+    groups[:20] = ""  # the first 4 subjects' 20 cells lose their ids
+    codes = metrics._group_codes(groups, len(groups))
+    assert len(np.unique(codes)) == codes.max() + 1 == 8 + 20
+    assert len(np.unique(codes[:20])) == 20
+    row = metrics_table(y, score, groups=groups, n_boot=50)
+    assert row["interval_groups"] == 28 and row["interval_note"] == ""
+
+
+def test_too_few_groups_give_no_interval_and_say_why():
+    y, score, groups = correlated_cells(n_groups=4, cells=25)
+    row = metrics_table(y, score, groups=groups, n_boot=50)
+    for name in METRIC_NAMES:
+        assert math.isnan(row[f"{name}_low"]) and math.isnan(row[f"{name}_high"]), name
+    assert row["accuracy"] == point_metrics(y, score)["accuracy"]  # the point estimate stays
+    assert row["interval_groups"] == 4
+    assert row["interval_note"] == "not computed: 4 subjects in this split, fewer than 10"
+    assert metrics.MIN_INTERVAL_GROUPS == 10
+    few_images = metrics_table(*binary_data(9, seed=1), groups=np.array([""] * 9), n_boot=50)
+    assert few_images["interval_note"] == "not computed: 9 images without subjects in this split, fewer than 10"
+    assert math.isnan(bootstrap_intervals(*binary_data(9, seed=1), n_boot=50)["accuracy"][0])
+    y, score, groups = correlated_cells(n_groups=10, cells=5)
+    enough = metrics_table(y, score, groups=groups, n_boot=50)
+    assert enough["interval_note"] == "" and not math.isnan(enough["accuracy_low"])
+
+
+def test_an_interval_of_width_zero_from_a_metric_that_cannot_vary_is_kept():
+    y = np.repeat([0, 1], 20)
+    row = metrics_table(y, np.where(y == 1, 0.9, 0.1), groups=np.arange(40) % 20, n_boot=50)
+    assert row["accuracy"] == row["accuracy_low"] == row["accuracy_high"] == 1.0
+    assert row["interval_note"] == ""

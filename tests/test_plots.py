@@ -426,3 +426,14 @@ def test_report_figures_missing_column_raises_naming_it(tmp_path, function, colu
     with pytest.raises(ValueError, match=column):
         function(frame, tmp_path / "x.png", metric="accuracy")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_value_without_an_interval_is_labelled_so_and_its_note_is_no_parameter():
+    frame = comparison_frame(4).assign(interval_groups=12, interval_note="")
+    frame.loc[0, ["accuracy_low", "accuracy_high"]] = np.nan
+    frame.loc[0, ["interval_groups", "interval_note"]] = [4, "not computed: 4 subjects in this split, fewer than 10"]
+    texts = [plots._interval_text(row, ("accuracy", "accuracy_low", "accuracy_high")) for _, row in frame.iterrows()]
+    assert texts[0] == f"{frame.loc[0, 'accuracy']:.3f} (no interval: 4 subjects)"
+    assert all(text.endswith("]") for text in texts[1:])
+    labels, fixed = plots._row_labels(frame, "accuracy", None)
+    assert not any("interval" in label for label in labels) and not any("interval" in key for key in fixed)

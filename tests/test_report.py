@@ -18,7 +18,9 @@ from leukobench.report import (
     best_configurations,
     cell_folders,
     collapse_folds,
+    formatted,
     published_problems,
+    reproduction_display,
     reproduction_summary,
     reproduction_table,
     write_tables,
@@ -105,6 +107,37 @@ def test_a_smoke_run_is_compared_at_its_scaled_epochs():
     table = reproduction_table(scaled, PUBLISHED, scale=0.05)
     first = table[(table["metric"] == "accuracy") & (table["source"] == "Table 4")].iloc[0]
     assert first["ours"] == pytest.approx(0.86) and first["inside"] is True
+
+
+def without_interval(row: dict, subjects: int = 4) -> dict:
+    """A metrics.csv row whose split had too few subjects for an interval (metrics.metrics_table)."""
+    bounds = {f"{name}_{side}": np.nan for name in METRIC_NAMES for side in ("low", "high")}
+    return {**row, **bounds, "interval_groups": subjects,
+            "interval_note": f"not computed: {subjects} subjects in this split, fewer than 10"}
+
+
+def test_a_split_without_an_interval_is_shown_as_such_not_as_a_point():
+    table = pd.DataFrame([without_interval(row("test", 0.884)), row("test", 0.8, model="abed_cnn")])
+    best = best_configurations(table)
+    shown = formatted(best).set_index("model")
+    assert shown.loc["varol_cnn3", "accuracy"] == "0.884 (no interval: 4 subjects)"
+    assert shown.loc["abed_cnn", "accuracy"] == "0.800 [0.750, 0.850]"
+    assert "interval_note" not in shown and shown.loc["varol_cnn3", "interval_groups"] == "4"
+    no_note = best.drop(columns=["interval_note"])
+    assert formatted(no_note).set_index("model").loc["varol_cnn3", "accuracy"] == "0.884 (no interval)"
+
+
+def test_the_reproduction_verdict_is_no_interval_where_ours_has_none():
+    table = reproduction_table(pd.DataFrame([without_interval(row("test", 0.884))]), PUBLISHED)
+    ours = table[(table["source"] == "Table 4") & (table["metric"] == "accuracy") & table["ours"].notna()].iloc[0]
+    assert pd.isna(ours["inside"]) and "4 subjects" in ours["interval_note"]
+    shown = reproduction_display(table)
+    line = shown[(shown["source"] == "Table 4") & (shown["metric"] == "accuracy")].iloc[0]
+    assert line["ours [95 % CI]"] == "0.884 (no interval: 4 subjects)"
+    assert line["inside CI"] == "no interval"
+    assert "0 inside our 95 % interval, 2 not judged (ours has no interval)" in reproduction_summary(table)
+    judged = reproduction_display(reproduction_table(pd.DataFrame([row("test", 0.80)]), PUBLISHED))
+    assert set(judged["inside CI"]) == {"", "no"}  # with an interval: judged as before
 
 
 def test_bad_published_sections_are_named():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,3 +162,62 @@ def test_k_fold_asks_for_enough_subjects_and_an_existing_fold():
         assign_splits(manifest, "subject", RATIOS, seed=0, folds=manifest["patient_id"].nunique() + 1)
     with pytest.raises(ValueError, match="fold 9 does not exist"):
         fold_partition(assign_splits(manifest, "subject", RATIOS, seed=0, folds=3), 9)
+
+
+# --- data without subjects (the Aria layout): the split log and the intervals ---------------------------
+
+ARIA_CLASSES = ("Benign", "Early", "Pre", "Pro")
+ARIA_IMAGES_PER_CLASS = 12
+ARIA_RATIOS = {"train": 0.5, "val": 0.2, "test": 0.3}
+
+
+def aria_tree(root):
+    """``<root>/Original/<class>/WBC-...-001.jpg``: the Aria layout, small noise images, no patients."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for cls in ARIA_CLASSES:
+        folder = root / "Original" / cls
+        folder.mkdir(parents=True)
+        for i in range(1, ARIA_IMAGES_PER_CLASS + 1):
+            name = f"WBC-Benign-{i:03d}.jpg" if cls == "Benign" else f"WBC-Malignant-{cls}-{i:03d}.jpg"
+            assert cv2.imwrite(str(folder / name), rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    return root
+
+
+@pytest.fixture(scope="module")
+def aria_splits(tmp_path_factory):
+    from leukobench.readers import read_dataset
+
+    manifest, rejected = read_dataset("aria", aria_tree(tmp_path_factory.mktemp("aria")))
+    assert rejected.empty and (manifest["patient_id"] == "").all()
+    return assign_splits(manifest, "random", ARIA_RATIOS, seed=0)
+
+
+def test_the_split_log_says_subjects_are_unknown_not_one_subject(aria_splits):
+    from leukobench import splits as splits_module
+
+    log = splits_module.split_log(aria_splits).splitlines()
+    assert [line.split(":")[0] for line in log] == ["train", "val", "test"]
+    for line in log:
+        part = line.split(":")[0]
+        n = int((aria_splits["split"] == part).sum())
+        assert f"subjects unknown: each image is its own group ({n} images)" in line, line
+        assert "1 subject" not in line and "subjects 1" not in line, line
+    assert "no bootstrap interval" not in log[2]  # test: 15 images, 15 groups
+    with_subjects = splits_module.split_log(assign_splits(manifest_of(20, 20), "subject", RATIOS, seed=0))
+    assert all(re.search(r"; \d+ subjects", line) for line in with_subjects.splitlines()), with_subjects
+
+
+def test_aria_test_split_intervals_are_not_degenerate(aria_splits):
+    """Read, split and score like the workflow: groups from the split's patient_id (all empty)."""
+    from leukobench.metrics import metrics_table
+
+    test = aria_splits[aria_splits["split"] == "test"]
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(len(test), 4)) + 1.0 * np.eye(4)[test["label"].to_numpy()]
+    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    row = metrics_table(test["label"].to_numpy(), scores, groups=test["patient_id"].to_numpy(), n_boot=200)
+    assert 0 < row["accuracy"] < 1
+    assert row["accuracy_high"] - row["accuracy_low"] > 0.1, row
+    assert row["interval_groups"] == len(test) and row["interval_note"] == ""

@@ -25,7 +25,7 @@ TINY = {
     "variants": {"balanced": {"balance": "undersample", "color": "rgb"}},
     "grid": {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "model": ["abed_cnn", "varol_cnn1"],
              "epochs": [1], "batch_size": [16]},
-    "evaluation": {"bootstrap": 100},
+    "evaluation": {"bootstrap": 100, "min_interval_groups": 2},  # 3 subjects per split: intervals all the same
     "published": {"study": "A tiny study", "data": {"Cells": "synthetic"}, "results": [
         {"source": "Table 1", "data": "Cells", "cell": {"approach": "cnn", "model": "abed_cnn"}, "accuracy": 0.8, "auc": 0.85},
         {"source": "Table 2", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.9}]},

@@ -53,7 +53,7 @@ from threadpoolctl import threadpool_limits
 from leukobench.evaluate import EVALUATED_SPLITS, metric_rows
 from leukobench.features import ROW_COLUMNS, TRAIN_SPLIT, load_features
 from leukobench.io import atomic_path
-from leukobench.metrics import predict_labels
+from leukobench.metrics import MIN_INTERVAL_GROUPS, predict_labels
 from leukobench.registry import registrar
 
 SVM_CALIBRATION_FOLDS = 5  # Platt scaling on out-of-fold decision values, as SVC(probability=True) did
@@ -179,7 +179,8 @@ def class_scores(probabilities: np.ndarray, fitted_classes: np.ndarray, n_classe
 
 def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_out: str | os.PathLike,
                        predictions_out: str | os.PathLike, metrics_out: str | os.PathLike, cell: dict, *,
-                       seed: int = 0, threads: int = 1, n_boot: int = 1000, params: dict | None = None) -> list[dict]:
+                       seed: int = 0, threads: int = 1, n_boot: int = 1000, params: dict | None = None,
+                       min_groups: int = MIN_INTERVAL_GROUPS) -> list[dict]:
     """Fit a classifier on the train split of a feature store, evaluate it on val and test.
 
     Args:
@@ -195,8 +196,11 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
         cell: the grid parameters of this cell, copied into every metrics row.
         seed: seeds the classifier and the bootstrap.
         threads: cores for fitting and prediction (``n_jobs`` and the BLAS thread pool).
-        n_boot: bootstrap resamples for the intervals (whole patients are resampled).
+        n_boot: bootstrap resamples for the intervals (whole patients are resampled; an image
+            without a patient is resampled alone).
         params: constructor parameters of the classifier (``class_weight`` among them).
+        min_groups: a split with fewer resampling groups gets no interval (see
+            :data:`leukobench.metrics.MIN_INTERVAL_GROUPS`).
 
     Returns:
         The metrics rows written. The three files appear together, and only if everything
@@ -238,7 +242,8 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
         for k, name in enumerate(class_names):
             predictions[f"score_{name}"] = scores[:, k]
     leaky = bool(metadata.get("store_metadata", {}).get("leaky", False))
-    metrics = metric_rows(predictions, {**cell, "leaky": leaky}, train_seconds, predict_seconds, n_boot, seed)
+    metrics = metric_rows(predictions, {**cell, "leaky": leaky}, train_seconds, predict_seconds, n_boot, seed,
+                          min_groups)
     bundle = {
         "estimator": estimator, "classifier": classifier, "params": params, "seed": seed,
         "class_names": class_names, "features": metadata, "features_path": str(features_path), "cell": cell,

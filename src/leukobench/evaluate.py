@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.metrics import metrics_table, predict_labels
+from leukobench.metrics import MIN_INTERVAL_GROUPS, metrics_table, predict_labels
 from leukobench.store import load_store
 from leukobench.train import TrainedModel
 
@@ -52,14 +52,15 @@ def scores_of(predictions: pd.DataFrame) -> np.ndarray:
 
 
 def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, predict_seconds: float,
-                n_boot: int, seed: int) -> list[dict]:
-    """One row per evaluated split: the cell's parameters, the metrics and their intervals, timings."""
+                n_boot: int, seed: int, min_groups: int = MIN_INTERVAL_GROUPS) -> list[dict]:
+    """One row per evaluated split: the cell's parameters, the metrics and their intervals (none
+    where a split has fewer than ``min_groups`` subjects), timings."""
     rows = []
     total = len(predictions)
     for split, part in predictions.groupby("split", sort=False):
         row = {**cell, "split": split}
         row |= metrics_table(part["label"].to_numpy(), scores_of(part), groups=part["patient_id"].to_numpy(),
-                             n_boot=n_boot, seed=seed)
+                             n_boot=n_boot, seed=seed, min_groups=min_groups)
         row |= {
             "train_seconds": train_seconds,
             "predict_seconds": predict_seconds * len(part) / total,
@@ -70,12 +71,12 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
 
 
 def evaluate_cell(model_path, store_path, predictions_path, metrics_path, cell: dict,
-                  n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                  n_boot: int = 1000, seed: int = 0, min_groups: int = MIN_INTERVAL_GROUPS) -> pd.DataFrame:
     """Predict the val and test splits, write predictions.parquet and metrics.json."""
     model = TrainedModel.load(model_path)
     predictions, seconds = predict_store(model, store_path)
     cell = {**cell, "leaky": predictions.attrs["leaky"]}
-    rows = metric_rows(predictions, cell, model.bundle["train_seconds"], seconds, n_boot, seed)
+    rows = metric_rows(predictions, cell, model.bundle["train_seconds"], seconds, n_boot, seed, min_groups)
     with atomic_path(predictions_path) as tmp:
         predictions.to_parquet(tmp, index=False)
     with atomic_path(metrics_path) as tmp:

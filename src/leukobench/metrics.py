@@ -15,13 +15,19 @@ absent from ``y_true``, AUC with one class in ``y_true``) is NaN, never an excep
 means skip such classes, as scikit-learn does with ``zero_division=np.nan``.
 
 Intervals are percentile bootstrap intervals. With ``groups`` (subject ids) whole groups are
-resampled, since the cells of one subject are not independent. The threshold metrics of all
-resamples are computed at once from weighted confusion counts (the vectorised formulas are
-tested against scikit-learn); AUC calls scikit-learn's ``roc_curve`` and ``auc`` per resample.
+resampled, since the cells of one subject are not independent. An image whose subject is unknown
+(an empty or missing id: Aria and ALL-IDB name no patients) is its own group, so data without
+subjects is resampled image by image rather than as one group (which would collapse every
+interval onto its point estimate). A split with fewer than ``MIN_INTERVAL_GROUPS`` resampling
+groups gets no interval (see :data:`MIN_INTERVAL_GROUPS`); :func:`metrics_table` says so in
+``interval_note``. The threshold metrics of all resamples are computed at once from weighted
+confusion counts (the vectorised formulas are tested against scikit-learn); AUC calls
+scikit-learn's ``roc_curve`` and ``auc`` per resample.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +56,25 @@ NEGATIVE_LABEL = 0  # "hem", normal cell
 BINARY_THRESHOLD = 0.5
 ROW_SUM_TOLERANCE = 1e-3  # how far a row of class probabilities may sum from 1
 MAX_WEIGHT_CELLS = 4_000_000  # resamples x images held in memory at once by the bootstrap
+# Fewer resampling groups (subjects, or images where subjects are unknown) than this: no interval.
+# A percentile bootstrap over G groups can only draw C(2G - 1, G) distinct resamples (126 for
+# G = 5, 92,378 for G = 10), so its 2.5 % and 97.5 % percentiles sit on a handful of distinct
+# values; it also shrinks the variance of a mean over groups by (G - 1) / G, and its percentile
+# intervals over few groups cover well under their nominal 95 % (studies of the cluster bootstrap
+# ask for at least 10 or more clusters). Reporting no interval, and why, is more honest than that.
+MIN_INTERVAL_GROUPS = 10
+NO_INTERVAL_NOTE = "not computed: {what} in this split, fewer than {minimum}"
+INTERVAL_COLUMNS = ("interval_groups", "interval_note")  # metrics_table's columns beside the metrics
+NO_INTERVAL_VERDICT = "no interval"
+
+
+def no_interval_text(value: float, note) -> str:
+    """A value without an interval, said as such: ``0.884 (no interval: 4 subjects)`` from the note
+    ``not computed: 4 subjects in this split, fewer than 10``; ``0.884 (no interval)`` without one."""
+    if not isinstance(note, str) or not note:
+        return f"{value:.3f} ({NO_INTERVAL_VERDICT})"
+    match = re.match(r"not computed: (.+?) in this split", note)
+    return f"{value:.3f} ({NO_INTERVAL_VERDICT}: {match[1] if match else note})"
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -121,23 +146,64 @@ def _check_row_sums(scores: np.ndarray) -> None:
         )
 
 
+def unknown_subjects(ids) -> np.ndarray:
+    """Boolean mask of the entries of ``ids`` that name no subject: missing (None, NaN) or empty.
+
+    The one rule for "subject unknown", used by the bootstrap (each such image is its own
+    resampling group) and by :mod:`leukobench.splits` (each such image, with its byte-identical
+    copies, is its own splitting group).
+    """
+    values = pd.Series(np.asarray(ids, dtype=object).ravel())
+    return (values.isna() | values.astype(str).str.strip().eq("")).to_numpy()
+
+
 def _group_codes(groups: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Resampling group of each image, ``0..G-1``: one per subject, and one per image whose
+    subject is unknown (:func:`unknown_subjects`); ``None`` without ``groups`` (image bootstrap).
+
+    With no subject known the codes are ``0..n-1`` in image order, so the bootstrap draws exactly
+    what it draws without ``groups``.
+    """
     if groups is None:
         return None
-    values = np.asarray(groups)
+    values = np.asarray(groups, dtype=object)
     if values.ndim != 1 or len(values) != n:
         raise ValueError(f"groups must be 1-D with one entry per image ({n}), got shape {values.shape}")
-    codes, _ = pd.factorize(values)
-    if (codes < 0).any():
-        raise ValueError("groups contains missing values")
+    unknown = unknown_subjects(values)
+    codes = np.empty(n, dtype=np.int64)
+    known_codes, _ = pd.factorize(values[~unknown])
+    codes[~unknown] = known_codes
+    first = int(known_codes.max()) + 1 if len(known_codes) else 0
+    codes[unknown] = first + np.arange(int(unknown.sum()))
     return codes
 
 
-def _check_bootstrap_args(n_boot: int, confidence: float) -> None:
+def _describe_groups(groups: np.ndarray | None, n: int) -> tuple[int, str]:
+    """How many resampling groups there are, and what they are in words ("4 subjects")."""
+    if groups is None:
+        return n, _plural(n, "image")
+    codes = _group_codes(groups, n)
+    unknown = int(unknown_subjects(groups).sum())
+    count = int(codes.max()) + 1
+    subjects = count - unknown
+    if unknown == 0:
+        return count, _plural(subjects, "subject")
+    if subjects == 0:
+        return count, f"{_plural(unknown, 'image')} without subjects"
+    return count, f"{_plural(count, 'group')} ({_plural(subjects, 'subject')}, {_plural(unknown, 'image')} without one)"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _check_bootstrap_args(n_boot: int, confidence: float, min_groups: int = MIN_INTERVAL_GROUPS) -> None:
     if int(n_boot) != n_boot or n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    if int(min_groups) != min_groups or min_groups < 0:
+        raise ValueError(f"min_groups must be a non-negative integer, got {min_groups!r}")
 
 
 # ----------------------------------------------------------------------------- point estimates
@@ -236,17 +302,24 @@ def bootstrap_intervals(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    min_groups: int = MIN_INTERVAL_GROUPS,
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval ``(low, high)`` of every metric in ``METRIC_NAMES``.
 
     With ``groups`` (one id per image, e.g. the subject) whole groups are drawn with
-    replacement (cluster bootstrap); otherwise images are. Resamples where a metric is
+    replacement (cluster bootstrap); an image with an empty or missing id is a group of its own.
+    Without ``groups`` images are drawn. With fewer than ``min_groups`` resampling groups (see
+    :data:`MIN_INTERVAL_GROUPS`) every interval is ``(nan, nan)``. Resamples where a metric is
     undefined are skipped; an interval is ``(nan, nan)`` when no resample defines the metric.
+    An interval of width zero is a metric that does not vary over the resamples (accuracy 1.0).
     Deterministic for a given ``seed``.
     """
     labels, scores = check_inputs(y_true, y_score)
     codes = _group_codes(groups, len(labels))
-    _check_bootstrap_args(n_boot, confidence)
+    _check_bootstrap_args(n_boot, confidence, min_groups)
+    n_groups = len(labels) if codes is None else int(codes.max()) + 1
+    if n_groups < min_groups:
+        return {name: (float("nan"), float("nan")) for name in METRIC_NAMES}
     samples = _bootstrap_samples(labels, scores, codes, int(n_boot), np.random.default_rng(seed))
     return {name: _percentile_interval(samples[name], confidence) for name in METRIC_NAMES}
 
@@ -344,12 +417,19 @@ def metrics_table(
     groups: np.ndarray | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-) -> dict[str, float]:
-    """One row of ``results/report/metrics.csv``: ``n``, then each metric with ``_low``/``_high``."""
+    min_groups: int = MIN_INTERVAL_GROUPS,
+) -> dict[str, float | int | str]:
+    """One row of ``results/report/metrics.csv``: ``n``, then each metric with ``_low``/``_high``,
+    then ``interval_groups`` (how many groups the bootstrap resamples: subjects, plus one per image
+    without a subject; images without ``groups``) and ``interval_note`` (empty, or why the
+    intervals are NaN: ``not computed: 4 subjects in this split, fewer than 10``)."""
     point = point_metrics(y_true, y_score)
-    intervals = bootstrap_intervals(y_true, y_score, groups=groups, n_boot=n_boot, seed=seed)
-    row: dict[str, float] = {"n": point["n"]}
+    intervals = bootstrap_intervals(y_true, y_score, groups=groups, n_boot=n_boot, seed=seed, min_groups=min_groups)
+    n_groups, what = _describe_groups(groups, point["n"])
+    row: dict[str, float | int | str] = {"n": point["n"]}
     for name in METRIC_NAMES:
         row[name] = point[name]
         row[f"{name}_low"], row[f"{name}_high"] = intervals[name]
+    row["interval_groups"] = n_groups
+    row["interval_note"] = NO_INTERVAL_NOTE.format(what=what, minimum=min_groups) if n_groups < min_groups else ""
     return row

@@ -29,7 +29,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve  # noqa: 
 
 from leukobench.cellkeys import CELL_KEYS  # noqa: E402
 from leukobench.io import atomic_path  # noqa: E402
-from leukobench.metrics import METRIC_NAMES, check_inputs, n_classes  # noqa: E402
+from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, check_inputs, n_classes, no_interval_text  # noqa: E402
 
 DPI = 130
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -323,7 +323,7 @@ def _comparison_axis_label(metric: str, reference: float | None) -> str:
 
 
 def _non_metric_columns(table: pd.DataFrame, metric: str) -> list[str]:
-    measured = {"n", metric, *METRIC_NAMES}
+    measured = {"n", metric, *METRIC_NAMES, *INTERVAL_COLUMNS}
     measured |= {f"{name}{suffix}" for name in measured for suffix in ("_low", "_high")}
     return [column for column in table.columns
             if column not in measured and not str(column).endswith(("_low", "_high"))]
@@ -376,7 +376,9 @@ def _interval_text(record: pd.Series, bounds: tuple[str, str, str]) -> str:
     value, low, high = (record[b] for b in bounds)
     if not np.isfinite(value):
         return "undefined"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else f"{value:.3f}"
+    if np.isfinite(low) and np.isfinite(high):
+        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+    return no_interval_text(value, record.get("interval_note"))
 
 
 def _draw_reference(ax: Axes, reference: float | None) -> None:

@@ -15,6 +15,10 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
   data set to the dataset of this run that stands for it (the embedded synthetic cells as
   shipped, the real data once a user points a dataset at it). Epochs and sizes are scaled as the
   grid was for a smoke run (``scale``), so a scaled run is compared with what it ran.
+* **No interval**: a split with too few subjects for a bootstrap interval (metrics.csv's
+  ``interval_note``, see :data:`leukobench.metrics.MIN_INTERVAL_GROUPS`) is shown as
+  ``0.884 (no interval: 4 subjects)``, never as a bare point, and the reproduction table's verdict
+  for it is "no interval" rather than inside or outside.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from scipy import stats
 
 from leukobench.cellkeys import CELL_KEYS
 from leukobench.io import atomic_path
-from leukobench.metrics import METRIC_NAMES
+from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, NO_INTERVAL_VERDICT, no_interval_text
 from leukobench.scaling import scaled_epochs, scaled_size
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity")
@@ -111,7 +115,7 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
         chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
         best.append({**chosen.to_dict(), "configurations": len(group)})
     columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds", "n",
-               *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), "leaky"]
+               *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), *INTERVAL_COLUMNS, "leaky"]
     return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
 
 
@@ -126,13 +130,13 @@ def cell_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
 
 
 def formatted(table: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
-    """Metrics as ``0.870 [0.841, 0.897]`` (or ``0.870 ± 0.021 (10 folds)``), parameters as text,
-    columns that hold nothing dropped."""
+    """Metrics as ``0.870 [0.841, 0.897]`` (or ``0.870 ± 0.021 (10 folds)``, or
+    ``0.884 (no interval: 4 subjects)``), parameters as text, columns that hold nothing dropped."""
     out = pd.DataFrame(index=table.index)
     for column in table.columns:
         if column in metrics:
             out[column] = [_metric_text(row, column) for _, row in table.iterrows()]
-        elif not column.endswith(("_low", "_high", "_sd")) and column not in ("selection",):
+        elif not column.endswith(("_low", "_high", "_sd")) and column not in ("selection", "interval_note"):
             out[column] = table[column].map(_text)
     return out.loc[:, [c for c in out.columns if out[c].ne("").any()]]
 
@@ -144,7 +148,9 @@ def _metric_text(row: pd.Series, name: str) -> str:
     if row.get("folds", 1) > 1:
         return f"{value:.3f} ± {row[f'{name}_sd']:.3f} ({int(row['folds'])} folds)"
     low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if pd.notna(low) and pd.notna(high) else f"{value:.3f}"
+    if pd.notna(low) and pd.notna(high):
+        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+    return no_interval_text(value, row.get("interval_note"))
 
 
 def _text(value) -> str:
@@ -213,29 +219,45 @@ def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.
             for _, ours in candidates.iterrows():
                 value, low, high = ours[ours_name], ours[f"{ours_name}_low"], ours[f"{ours_name}_high"]
                 inside = bool(low <= line["published"] <= high) if pd.notna(low) and pd.notna(high) else None
+                note = ours.get("interval_note", "") if inside is None else ""
                 rows.append({**line, "cell": _describe(ours[cell_keys(summary, without=("approach",))].dropna().to_dict()),
                              "ours": value, "low": low, "high": high, "folds": ours["folds"],
                              "difference": value - line["published"], "inside": inside,
+                             "interval_note": note if isinstance(note, str) else "",
                              "note": "same quantity as accuracy" if name in METRIC_ALIASES else entry.get("note", "")})
     columns = ["source", "data", "dataset", "configuration", "split", "metric", "published", "ours", "low", "high",
-               "difference", "inside", "folds", "cell", "note"]
+               "difference", "inside", "interval_note", "folds", "cell", "note"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
 def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The reproduction table for reading: numbers to three decimals, intervals in brackets."""
+    """The reproduction table for reading: numbers to three decimals, intervals in brackets; where
+    ours has no interval it says so, and so does the verdict ("no interval", not inside or outside)."""
     def number(value, digits=3):
         return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+    def ours_text(r) -> str:
+        if pd.isna(r.ours):
+            return ""
+        folds = f" ({int(r.folds)} folds)" if pd.notna(r.folds) and r.folds > 1 else ""
+        if pd.isna(r.low) or pd.isna(r.high):
+            return no_interval_text(r.ours, getattr(r, "interval_note", "")) + folds
+        return f"{r.ours:.3f} [{r.low:.3f}, {r.high:.3f}]" + folds
+
+    def verdict(r) -> str:
+        if pd.isna(r.ours):
+            return ""
+        if pd.isna(r.inside):
+            return NO_INTERVAL_VERDICT
+        return "yes" if r.inside else "no"
 
     return pd.DataFrame({
         "source": table["source"], "data": table["data"] + " → " + table["dataset"].replace("", "(not in this run)"),
         "configuration": table["configuration"], "split": table["split"], "metric": table["metric"],
         "published": table["published"].map(number),
-        "ours [95 % CI]": [("" if pd.isna(r.ours) else f"{r.ours:.3f} [{r.low:.3f}, {r.high:.3f}]"
-                            + (f" ({int(r.folds)} folds)" if pd.notna(r.folds) and r.folds > 1 else ""))
-                           for r in table.itertuples()],
+        "ours [95 % CI]": [ours_text(r) for r in table.itertuples()],
         "difference": table["difference"].map(lambda v: "" if pd.isna(v) else f"{v:+.3f}"),
-        "inside CI": table["inside"].map(lambda v: "" if pd.isna(v) else ("yes" if v else "no")),
+        "inside CI": [verdict(r) for r in table.itertuples()],
         "note": table["note"].fillna(""),
     })
 
@@ -256,12 +278,15 @@ def _describe(cell: dict) -> str:
 
 
 def reproduction_summary(table: pd.DataFrame) -> str:
-    """One sentence: how many published numbers were compared and how many lie inside our interval."""
+    """One sentence: how many published numbers were compared, how many lie inside our interval,
+    and how many comparisons could not be judged for want of an interval."""
     numbers = table.drop_duplicates(["source", "configuration", "split", "metric"])
     compared = table.dropna(subset=["ours"])
+    unjudged = int(compared["inside"].isna().sum())
     return (f"{len(numbers)} published number(s): {len(compared)} comparison(s) with cells of this run, "
-            f"{compared['inside'].eq(True).sum()} inside our 95 % interval; "
-            f"{table['ours'].isna().sum()} number(s) not compared (the note says why).")
+            f"{compared['inside'].eq(True).sum()} inside our 95 % interval"
+            + (f", {unjudged} not judged (ours has no interval)" if unjudged else "")
+            + f"; {table['ours'].isna().sum()} number(s) not compared (the note says why).")
 
 
 # ----------------------------------------------------------------------------- writing

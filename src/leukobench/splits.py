@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from leukobench.metrics import MIN_INTERVAL_GROUPS, unknown_subjects
+
 SPLIT_METHODS = ("subject", "random")
 DUPLICATE_POLICIES = ("together", "drop")
 SPLIT_NAMES = ("train", "val", "test")
@@ -85,9 +87,48 @@ def _grouping(pool: pd.DataFrame) -> pd.DataFrame:
     both sides of the split. Copies of one image under two subjects join the first subject's group.
     """
     copies = pool["content_hash"] if "content_hash" in pool and pool["content_hash"].ne("").all() else pool["image_id"]
-    own = pool["patient_id"].astype(str).where(pool["patient_id"].astype(str) != "", "image:" + copies)
+    unknown = unknown_subjects(pool["patient_id"])  # the bootstrap's rule: empty or missing id
+    own = pool["patient_id"].astype(str).where(~unknown, "image:" + copies.astype(str))
     group = own.groupby(copies).transform("first")
     return pool.assign(copies=copies.to_numpy(), group=group.to_numpy())
+
+
+def describe_subjects(patient_ids: pd.Series) -> str:
+    """The subjects of a part in words: ``12 subjects``, ``subjects unknown: each image is its own
+    group (40 images)``, or ``12 subjects, and 3 images without a subject, each its own group``. An unknown
+    subject is an empty or missing ``patient_id`` (:func:`leukobench.metrics.unknown_subjects`)."""
+    unknown = unknown_subjects(patient_ids)
+    subjects, alone = pd.Series(patient_ids)[~unknown].nunique(), int(unknown.sum())
+    named = f"{subjects} subject{'s' if subjects != 1 else ''}"
+    images = f"{alone} image{'s' if alone != 1 else ''}"
+    if alone == 0:
+        return named
+    if subjects == 0:
+        return f"subjects unknown: each image is its own group ({images})"
+    return f"{named}, and {images} without a subject, each its own group"
+
+
+def split_log(splits: pd.DataFrame, min_groups: int = MIN_INTERVAL_GROUPS) -> str:
+    """One line per part of :func:`assign_splits`' table (per fold for k-fold splits): images,
+    images per label, the subjects (:func:`describe_subjects`), and a warning where an evaluated part
+    has fewer resampling groups than ``min_groups`` (subjects, plus one per image without a subject),
+    so its metrics will get no bootstrap interval (:data:`leukobench.metrics.MIN_INTERVAL_GROUPS`)."""
+    if "fold" in splits:
+        parts = splits["fold"].map(lambda k: EXTERNAL_SPLIT if k < 0 else f"fold {k}")
+        order = [*(f"fold {k}" for k in sorted(splits["fold"].unique()) if k >= 0), EXTERNAL_SPLIT]
+    else:
+        parts, order = splits["split"], [*SPLIT_NAMES, EXTERNAL_SPLIT]
+    lines = []
+    for part in [name for name in order if (parts == name).any()]:
+        rows = splits[(parts == part).to_numpy()]
+        unknown = unknown_subjects(rows["patient_id"])
+        groups = rows.loc[~unknown, "patient_id"].nunique() + int(unknown.sum())
+        labels = ", ".join(f"{label}: {count}" for label, count in rows["label"].value_counts().sort_index().items())
+        line = f"{part}: {len(rows)} images (per label {labels}); {describe_subjects(rows['patient_id'])}"
+        if groups < min_groups and part != "train":  # train is never evaluated
+            line += f"; fewer than {min_groups} resampling groups, so its metrics get no bootstrap interval"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -13,7 +13,7 @@ cell = {"approach": "cnn", **plain(snakemake.params.cell)}
 options = snakemake.params.evaluation
 predictions = evaluate_cell(
     snakemake.input.model, snakemake.input.store, snakemake.output.predictions, snakemake.output.metrics,
-    cell, n_boot=options["bootstrap"], seed=options["seed"],
+    cell, n_boot=options["bootstrap"], seed=options["seed"], min_groups=options["min_interval_groups"],
 )
 title = f"{cell['model']}, {cell['size']} px, {cell['optimizer']}, {cell['epochs']} epochs"
 test = predictions[predictions["split"] == "test"]

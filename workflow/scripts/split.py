@@ -5,7 +5,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.splits import assign_splits
+from leukobench.splits import assign_splits, split_log
 
 options = snakemake.params.split
 manifest = pd.read_parquet(snakemake.input.manifest)
@@ -13,6 +13,6 @@ copies = manifest.loc[manifest["subset"] == "training", "content_hash"].duplicat
 print(f"{copies} image(s) are byte-identical copies of another; duplicates: {options['duplicates']}")
 splits = assign_splits(manifest, options["method"], options["ratios"], options["seed"], options["duplicates"],
                        folds=options["folds"], external_test=options["external_test"])
-print(splits.groupby(["fold" if options["folds"] else "split", "label"]).agg(images=("image_id", "size"), subjects=("patient_id", "nunique")).to_string())
+print(split_log(splits))
 with atomic_path(snakemake.output.splits) as tmp:
     splits.to_parquet(tmp, index=False)
