@@ -221,3 +221,18 @@ def test_aria_test_split_intervals_are_not_degenerate(aria_splits):
     assert 0 < row["accuracy"] < 1
     assert row["accuracy_high"] - row["accuracy_low"] > 0.1, row
     assert row["interval_groups"] == len(test) and row["interval_note"] == ""
+
+
+@pytest.mark.parametrize("method, folds, message", [
+    ("random", None, r"class 2 has 1 image\(s\) \(class 'Pro'\), fewer than the 3 parts"),
+    ("subject", None, r"class 2 has 1 subject\(s\) or image group\(s\) \(class 'Pro'\), fewer than the 3 parts"),
+    ("random", 5, r"class 2 has 1 subject\(s\) or image group\(s\) \(class 'Pro'\), fewer than the 5 folds"),
+])
+def test_a_class_too_small_to_stratify_is_named(method, folds, message):
+    """scikit-learn's own message says 'The least populated class in y has only 1 member', naming no class."""
+    manifest = pd.DataFrame([{"image_id": f"{name}{i}", "patient_id": "", "label": label, "class_name": name,
+                              "subset": "training"}
+                             for label, (name, n) in enumerate({"Benign": 20, "Early": 20, "Pro": 1}.items())
+                             for i in range(n)])
+    with pytest.raises(ValueError, match=message):
+        assign_splits(manifest, method, RATIOS, seed=0, folds=folds)

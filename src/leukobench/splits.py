@@ -41,13 +41,11 @@ def _subject_split(manifest: pd.DataFrame, ratios: dict[str, float], rng: np.ran
     """
     parts = [name for name in SPLIT_NAMES if ratios[name] > 0]
     subjects = manifest.groupby("group")["label"].agg(cells="size", label=lambda s: s.mode().iloc[0])
+    _check_class_sizes(subjects["label"], len(parts), manifest, f"the {len(parts)} parts {parts}",
+                       "subject(s) or image group(s)", "a subject-disjoint split is impossible; use more "
+                       "subjects or split.method: random")
     assignment: dict[str, str] = {}
     for label, group in subjects.groupby("label"):
-        if len(group) < len(parts):
-            raise ValueError(
-                f"class {label} has {len(group)} subject(s) or image group(s), fewer than the {len(parts)} parts "
-                f"{parts}: a subject-disjoint split is impossible; use more subjects or split.method: random"
-            )
         order = group.index.to_numpy()[rng.permutation(len(group))]
         target = {name: ratios[name] * group["cells"].sum() for name in parts}
         filled = dict.fromkeys(parts, 0)
@@ -68,6 +66,9 @@ def _random_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -
     Byte-identical copies of an image (same content hash) go to the same part.
     """
     units = manifest.groupby("copies")["label"].agg(lambda s: s.mode().iloc[0])
+    parts = [name for name in SPLIT_NAMES if ratios[name] > 0]
+    _check_class_sizes(units, len(parts), manifest, f"the {len(parts)} parts {parts}", "image(s)",
+                       "a stratified split needs one in each; add images of it or leave the class out")
     index, labels = units.index.to_numpy(), units.to_numpy()
     split = pd.Series("train", index=units.index)
     rest, test = train_test_split(index, test_size=ratios["test"], stratify=labels, random_state=seed)
@@ -77,6 +78,18 @@ def _random_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -
         _, val = train_test_split(rest, test_size=val_share, stratify=units[rest], random_state=seed)
         split[val] = "val"
     return manifest["copies"].map(split)
+
+
+def _check_class_sizes(unit_labels: pd.Series, needed: int, manifest: pd.DataFrame, parts: str, units: str,
+                       advice: str) -> None:
+    """ValueError naming every class with fewer than ``needed`` units (images, subjects) to spread
+    over ``parts``: scikit-learn's own message names no class, only a count."""
+    names = manifest.groupby("label")["class_name"].first() if "class_name" in manifest else {}
+    counts = unit_labels.value_counts()
+    short = [f"class {label} has {n} {units}" + (f" (class '{names[label]}')" if label in names else "")
+             for label, n in counts.sort_index().items() if n < needed]
+    if short:
+        raise ValueError(f"{'; '.join(short)}, fewer than {parts}: {advice}")
 
 
 def _grouping(pool: pd.DataFrame) -> pd.DataFrame:
@@ -145,6 +158,8 @@ def _fold_assignment(pool: pd.DataFrame, method: str, folds: int, seed: int) -> 
     if groups.nunique() < folds:
         raise ValueError(f"{folds} folds need at least {folds} subjects or image groups; there are {groups.nunique()}: "
                          "lower split.folds")
+    _check_class_sizes(pool.groupby(groups)["label"].first(), folds, pool, f"the {folds} folds",
+                       "subject(s) or image group(s)", "some folds would test without it; lower split.folds")
     fold = np.empty(len(pool), dtype=np.int64)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (_, test) in enumerate(splitter.split(pool, pool["label"], groups)):
