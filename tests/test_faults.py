@@ -25,9 +25,8 @@ def epochs_logged(log: Path) -> list[int]:
     return [int(m[1]) for m in EPOCH_LINE.finditer(log.read_text())] if log.exists() else []
 
 
-def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(tmp_path):
-    config = copy.deepcopy(TINY)
-    config["grid"].update(model=["abed_cnn"], epochs=[60])
+def kill_a_training_mid_way(tmp_path: Path, config: dict) -> tuple[list[str], Path]:
+    """Start the workflow and SIGKILL it once 3 epochs are logged; returns the command and the training log."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
                "--cores", "2", "--resources", "gpu=1"]
@@ -47,16 +46,43 @@ def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(tmp
     finished_before = epochs_logged(log)
     assert finished_before and max(finished_before) < 60
     assert not list(tmp_path.glob("results/cells/**/model.keras"))
+    return command, log
 
-    # what a user does after a crash: release snakemake's lock, then rerun what was left incomplete
+
+def rerun_incomplete(command: list[str], *targets: str) -> None:
+    """What a user does after a crash: release snakemake's lock, then rerun what was left incomplete."""
     assert subprocess.run([*command, "--unlock"], capture_output=True, timeout=120).returncode == 0
-    result = subprocess.run([*command, "--rerun-incomplete"], capture_output=True, text=True, timeout=900)
+    result = subprocess.run([*command, "--rerun-incomplete", *targets], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["grid"].update(model=["abed_cnn"], epochs=[60])
+    command, log = kill_a_training_mid_way(tmp_path, config)
+    finished_before = epochs_logged(log)
+    rerun_incomplete(command)
     resumed = epochs_logged(log)
     # Keras backs an epoch up after it is logged: a kill in between repeats that one epoch, no more
     assert max(finished_before) <= resumed[0] <= max(finished_before) + 1, (finished_before, resumed)
     assert resumed[-1] == 60
     history = pd.read_csv(next(tmp_path.glob("results/cells/**/history.csv")))
+    assert history["epoch"].tolist() == list(range(60))
+
+
+def test_a_killed_training_rerun_on_another_split_starts_at_epoch_1(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["grid"].update(model=["abed_cnn"], epochs=[60])
+    command, log = kill_a_training_mid_way(tmp_path, config)
+    config["split"]["seed"] = 1  # the same cell folder, a store with other images in each split
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cell = Path("results/cells") / log.relative_to(tmp_path / "results/logs/train").with_suffix("")
+    rerun_incomplete(command, str(cell / "history.csv"))  # the training only: evaluation and report add nothing here
+    assert epochs_logged(log) == list(range(1, 61))  # nothing of the backup, trained on the old split, was used
+    set_aside = [line for line in log.read_text().splitlines() if "set aside" in line]
+    assert len(set_aside) == 1 and "store content" in set_aside[0], set_aside
+    assert len(list((tmp_path / cell).glob(".train_backup.discarded-*"))) == 1
+    history = pd.read_csv(tmp_path / cell / "history.csv")
     assert history["epoch"].tolist() == list(range(60))
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from leukobench.io import atomic_path
 from leukobench.metrics import MIN_INTERVAL_GROUPS, metrics_table, predict_labels
 from leukobench.store import load_store
-from leukobench.train import TrainedModel
+from leukobench.train import TrainedModel, check_labels
 
 EVALUATED_SPLITS = ("val", "test", "external")
 
@@ -31,6 +31,7 @@ def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[p
         )
     mask = store.frame["split"].isin(EVALUATED_SPLITS).to_numpy()
     rows = store.frame.loc[mask, ["image_id", "patient_id", "split", "label", "class_name"]].reset_index(drop=True)
+    check_labels(rows["label"], model.class_names, store_path)
     started = time.perf_counter()
     scores = model.predict_scores(store.images[mask])
     seconds = time.perf_counter() - started

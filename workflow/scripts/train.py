@@ -12,4 +12,5 @@ spec = TrainingSpec(
     early_stopping_patience=options["early_stopping_patience"],
     model_options={"weights": options["weights"], "trainable_layers": options["trainable_layers"]},
 )
-train_from_store(snakemake.input.store, spec, snakemake.output.model, snakemake.output.history, cell, snakemake.threads)
+train_from_store(snakemake.input.store, spec, snakemake.output.model, snakemake.output.history, cell, snakemake.threads,
+                 code=snakemake.params.code)
