@@ -105,7 +105,7 @@ def main() -> None:
         root = args.data
         if root is None:
             root = write_synthetic_cells(scratch / "raw", args.images, args.size)
-        files = [str(c.path) for c in cnmc_candidates(root, [])]  # exactly what the reader ingests
+        files = [str(c.path) for c in cnmc_candidates(root, [])[1]]  # exactly what the reader ingests
         n = len(files)
         print(f"{n} files of {root}, {threads} cores (os.cpu_count {os.cpu_count()}), store size "
               f"{args.store_size} px, {args.rounds} round(s)")

@@ -206,3 +206,13 @@ def test_a_dataset_path_expands_home_and_variables_as_a_shell_would(tmp_path, mo
         assert Path(dataset_path(config["datasets"]["lab"])).resolve() == tmp_path / "lab"
     config["datasets"]["lab"]["path"] = "~/elsewhere"
     assert f"datasets.lab.path: '~/elsewhere' ('{tmp_path}/elsewhere') does not exist" in " ".join(config_problems(config))
+
+
+def test_the_pixel_limit_defaults_to_the_readers_default():
+    """ingest.max_pixels: the schema's default is open_image's (predict's) default."""
+    from leukobench.readers import DEFAULT_MAX_PIXELS
+
+    config = copy.deepcopy(DEFAULT)
+    del config["ingest"]
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    assert config["ingest"] == {"max_pixels": DEFAULT_MAX_PIXELS} == DEFAULT["ingest"]

@@ -13,7 +13,7 @@ import xxhash
 
 from conftest import write_cnmc_layout, write_image
 from leukobench.readers import (
-    ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, decode_image, file_bytes, read_dataset,
+    ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, decode_image, file_bytes, open_image, read_dataset,
     thread_map,
 )
 from leukobench.store import Preparation, to_model_input
@@ -73,7 +73,7 @@ def test_bad_files_are_quarantined_with_reasons_and_the_rest_is_read(tmp_path):
     (all_dir / "UID_1_9_1_all.bmp").write_bytes(good[: len(good) // 3])
     (all_dir / "UID_1_7_1_all.bmp").write_text("this is not an image")
     huge = struct.pack("<2sIHHIIiiHHIIiiII", b"BM", 154, 0, 0, 54, 40, 1 << 30, 1 << 30, 1, 24, 0, 0, 2835, 2835, 0, 0)
-    (all_dir / "UID_1_6_1_all.bmp").write_bytes(huge + bytes(100))  # a header OpenCV refuses with an exception
+    (all_dir / "UID_1_6_1_all.bmp").write_bytes(huge + bytes(100))  # above the pixel limit; OpenCV refuses it with an exception
     (all_dir / "notes.txt").write_text("a stray file")
     write_image(all_dir / "UID_H1_5_1_hem.bmp", seed=9)  # a normal cell in the blast folder
     manifest, rejected = read_dataset("cnmc", tmp_path)
@@ -82,7 +82,8 @@ def test_bad_files_are_quarantined_with_reasons_and_the_rest_is_read(tmp_path):
     assert re.search("empty", reasons["UID_1_8_1_all.bmp"])
     assert re.search("truncated|corrupt", reasons["UID_1_9_1_all.bmp"])
     assert re.search("truncated|corrupt", reasons["UID_1_7_1_all.bmp"])
-    assert re.search("truncated|corrupt", reasons["UID_1_6_1_all.bmp"])
+    assert reasons["UID_1_6_1_all.bmp"].startswith("image is 1073741824 x 1073741824 px = 1,152,921,504,607 Mpx, above")
+    assert re.search("truncated|corrupt", open_image(all_dir / "UID_1_6_1_all.bmp", max_pixels=None)[1])
     assert re.search("does not match", reasons["notes.txt"])
     assert re.search("name says 'hem'", reasons["UID_H1_5_1_hem.bmp"])
 
@@ -436,10 +437,183 @@ def test_uncommon_pixel_formats_become_sensible_rgb_model_inputs(tmp_path):
     assert decode_image(tif.read_bytes()).dtype == np.uint16
     assert decode_image(png.read_bytes()).shape == (20, 20, 4)
     prep = Preparation(size=16, color="rgb")
-    from_tif = to_model_input(decode_image(tif.read_bytes()), prep)
-    from_png = to_model_input(decode_image(png.read_bytes()), prep)
+    from_tif = to_model_input(open_image(tif)[0], prep)
+    from_png = to_model_input(open_image(png)[0], prep)
     for image in (from_tif, from_png):
         assert image.dtype == np.uint8 and image.shape == (16, 16, 3)
     assert np.allclose(from_tif[:, 0], 127, atol=1) and (from_tif[:, -1] == 255).all()
     assert (from_tif[..., 0] == from_tif[..., 1]).all() and (from_tif[..., 1] == from_tif[..., 2]).all()
     assert (from_png.reshape(-1, 3) == [0, 0, 255]).all()  # RGB order: blue is the last channel
+
+
+# --- sample types, channel counts and the pixel limit: one rule in open_image ----------------
+
+def tiff_bytes(array: np.ndarray) -> bytes:
+    """An uncompressed one-strip little-endian TIFF of ``array`` ((h, w) or (h, w, c), any numeric
+    type): for what OpenCV cannot write (uint32, float16, gray + alpha)."""
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    samples = 1 if array.ndim == 2 else array.shape[2]
+    data = array.astype(array.dtype.newbyteorder("<")).tobytes()
+    tags = [(256, 4, [width]), (257, 4, [height]), (258, 3, [array.dtype.itemsize * 8] * samples), (259, 3, [1]),
+            (262, 3, [2 if samples >= 3 else 1]), (273, 4, [0]), (277, 3, [samples]), (278, 4, [height]),
+            (279, 4, [len(data)]), (284, 3, [1])] + ([(338, 3, [2])] if samples in (2, 4) else []) + [
+            (339, 3, [{"u": 1, "i": 2, "f": 3}[array.dtype.kind]] * samples)]
+    extra_at = 8 + 2 + 12 * len(tags) + 4
+    extra, entries = b"", []
+    for tag, kind, values in tags:
+        packed = struct.pack(f"<{len(values)}{'H' if kind == 3 else 'I'}", *values)
+        if len(packed) > 4:
+            entries.append((tag, kind, len(values), struct.pack("<I", extra_at + len(extra))))
+            extra += packed
+        else:
+            entries.append((tag, kind, len(values), packed.ljust(4, b"\0")))
+    data_at = extra_at + len(extra)
+    ifd = b"".join(struct.pack("<HHI", tag, kind, count) + (struct.pack("<I", data_at) if tag == 273 else field)
+                   for tag, kind, count, field in entries)
+    return b"II*\0" + struct.pack("<IH", 8, len(tags)) + ifd + struct.pack("<I", 0) + extra + data
+
+
+def ramp(dtype, high, shape=(6, 8), low=0) -> np.ndarray:
+    return np.linspace(low, high, num=int(np.prod(shape))).reshape(shape).astype(dtype)
+
+
+def gray_alpha_png(gray: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.dstack([gray, np.full_like(gray, 7)]), mode="LA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+GRAY8, BGR16, UNIT_BGR = ramp(np.uint8, 255), ramp(np.uint16, 65535, (6, 8, 3)), ramp(np.float32, 1.0, (6, 8, 3))
+WITH_NAN = ramp(np.float32, 1.0)
+WITH_NAN[2, 3] = np.nan
+# file name: (what is written: an array for cv2.imwrite or the bytes, the 8-bit image open_image gives or the reason)
+SAMPLE_TYPES = {
+    "uint8_gray.tif": (GRAY8, GRAY8),
+    "uint8_bgra.png": (ramp(np.uint8, 255, (6, 8, 4)), ramp(np.uint8, 255, (6, 8, 4))[..., :3]),
+    "uint16_bgr.tif": (BGR16, np.rint(BGR16 / 257).astype(np.uint8)),  # 255/65535 = 1/257
+    "uint16_bgra.png": (ramp(np.uint16, 65535, (6, 8, 4)), np.rint(ramp(np.uint16, 65535, (6, 8, 4))[..., :3] / 257)),
+    "int8_gray.tif": (ramp(np.int8, 100), ramp(np.uint8, 100)),
+    "int8_negative.tif": (ramp(np.int8, 100, low=-5), "sample type int8 with values outside [0, 255] (min -5, max 100)"),
+    "int16_bgr.tif": (ramp(np.int16, 255, (6, 8, 3)), ramp(np.uint8, 255, (6, 8, 3))),
+    "int16_12bit.tif": (ramp(np.int16, 4095), "sample type int16 with values outside [0, 255] (min 0, max 4095)"),
+    "int32_0_to_999.tif": (ramp(np.int32, 999), "sample type int32 with values outside [0, 255] (min 0, max 999): "
+                           "convert to 8- or 16-bit unsigned integer images"),
+    "int32_bgra.tif": (ramp(np.int32, 255, (6, 8, 4)), ramp(np.uint8, 255, (6, 8, 4))[..., :3]),
+    "float32_bgr.tif": (UNIT_BGR, np.rint(UNIT_BGR * 255).astype(np.uint8)),
+    "float32_bgra.tif": (np.dstack([UNIT_BGR, np.full((6, 8), 7.0, np.float32)]),  # the alpha's range is not judged
+                         np.rint(UNIT_BGR * 255).astype(np.uint8)),
+    "float32_range.tif": (np.array([[-3.2, 0.0, 870.0]] * 3, np.float32),
+                          "sample type float32 with values outside [0, 1] (min -3.2, max 870): "
+                          "convert to 8- or 16-bit integer images"),
+    "float32_nan.tif": (WITH_NAN, "sample type float32 with NaN or infinite values"),
+    "float64_gray.tif": (ramp(np.float64, 1.0), np.rint(ramp(np.float64, 1.0) * 255).astype(np.uint8)),
+    "uint32.tif": (tiff_bytes(ramp(np.uint32, 255)), "not a decodable image"),  # OpenCV reads no uint32 or float16
+    "float16.tif": (tiff_bytes(ramp(np.float16, 1.0)), "not a decodable image"),
+    "gray_alpha.tif": (tiff_bytes(np.dstack([GRAY8, np.full_like(GRAY8, 7)])), GRAY8),  # OpenCV drops the alpha itself
+    "gray_alpha.png": (gray_alpha_png(GRAY8), np.dstack([GRAY8] * 3)),  # OpenCV gives BGRA with gray in B, G and R
+}
+
+
+@pytest.fixture(scope="module")
+def sample_type_tree(tmp_path_factory):
+    """Every case of SAMPLE_TYPES in class folder cells/ of a folder dataset, read by ingest."""
+    root = tmp_path_factory.mktemp("sample_types")
+    for name, (content, _) in SAMPLE_TYPES.items():
+        if isinstance(content, bytes):
+            (root / "cells").mkdir(exist_ok=True)
+            (root / "cells" / name).write_bytes(content)
+        else:
+            write_array(root / "cells" / name, content)
+    write_image(root / "other" / "plain.bmp", seed=0)
+    manifest, rejected = read_dataset("folder", root)
+    return root, manifest.set_index("image_id"), reasons_by_name(rejected)
+
+
+@pytest.mark.parametrize("name", SAMPLE_TYPES)
+def test_every_sample_type_is_converted_by_one_rule_or_quarantined_naming_it(sample_type_tree, name):
+    """Ingest's verdict, open_image's pixels, and the store's and predict's preparation of them."""
+    from leukobench.predict import prepare_image
+    from leukobench.store import load_image
+
+    root, manifest, reasons = sample_type_tree
+    path, expected = root / "cells" / name, SAMPLE_TYPES[name][1]
+    image, problem, _ = open_image(path)
+    if isinstance(expected, str):
+        assert reasons[name].startswith(expected) and problem == reasons[name]
+        assert f"cells/{name}" not in manifest.index and image is None
+        with pytest.raises(ValueError, match=re.escape(str(path))):
+            load_image(path, Preparation(size=8))
+        return
+    assert name not in reasons
+    assert image.dtype == np.uint8 and image.ndim in (2, 3) and (image.ndim == 2 or image.shape[2] == 3)
+    np.testing.assert_array_equal(image, expected.astype(np.uint8))
+    assert manifest.loc[f"cells/{name}", ["width", "height"]].tolist() == [8, 6]
+    for prep in (Preparation(size=8), Preparation(size=12, color="gray")):
+        prepared = to_model_input(expected.astype(np.uint8), prep)
+        np.testing.assert_array_equal(load_image(path, prep), prepared)
+        np.testing.assert_array_equal(prepare_image(path, prep), prepared)
+
+
+def huge_png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height 8-bit gray pixels, with almost no pixel data."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def decoded_sizes(monkeypatch):
+    """The byte counts cv2.imdecode is given, from here on."""
+    sizes, real_imdecode = [], cv2.imdecode
+
+    def imdecode(data, flags):
+        sizes.append(len(data))
+        return real_imdecode(data, flags)
+
+    monkeypatch.setattr(cv2, "imdecode", imdecode)
+    return sizes
+
+
+def test_an_image_above_the_pixel_limit_is_quarantined_with_its_size_without_being_decoded(tmp_path, decoded_sizes):
+    huge = huge_png_header(20000, 20000)  # decoded it would take 400 MB (gray), 1.2 GB as RGB
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "huge.png").write_bytes(huge)
+    plain = [write_image(tmp_path / cls / "plain.bmp", seed=0) for cls in ("cells", "other")]
+    manifest, rejected = read_dataset("folder", tmp_path, threads=2)  # the default limit, 50 Mpx
+    assert reasons_by_name(rejected) == {"huge.png": "image is 20000 x 20000 px = 400 Mpx, above the limit of 50 Mpx "
+                                                      "(ingest.max_pixels); crop it or raise the limit"}
+    assert manifest["image_id"].tolist() == ["cells/plain.bmp", "other/plain.bmp"]
+    assert decoded_sizes == [p.stat().st_size for p in plain]  # the huge PNG's pixels were never decoded
+    assert open_image(tmp_path / "cells" / "huge.png")[1] == reasons_by_name(rejected)["huge.png"]  # predict's default
+
+
+def test_the_pixel_limit_reads_the_size_of_any_tiff_from_its_header(tmp_path, decoded_sizes):
+    """A float RGB TIFF has no Pillow mode: its size comes from its first directory (tifffile)."""
+    write_array(tmp_path / "cells" / "big.png", noise(1, (40, 40, 3)))
+    write_array(tmp_path / "cells" / "big_float.tif", noise(2, (40, 40, 3)).astype(np.float32) / 255)
+    write_array(tmp_path / "cells" / "small_float.tif", noise(3, (20, 25, 3)).astype(np.float32) / 255)
+    write_array(tmp_path / "other" / "small.png", noise(4, (25, 20, 3)))
+    manifest, rejected = read_dataset("folder", tmp_path, max_pixels=1000)
+    too_large = "image is 40 x 40 px = 0.0016 Mpx, above the limit of 0.001 Mpx (ingest.max_pixels); crop it or raise the limit"
+    assert reasons_by_name(rejected) == {"big.png": too_large, "big_float.tif": too_large}
+    assert sorted(manifest["image_id"]) == ["cells/small_float.tif", "other/small.png"]
+    assert len(decoded_sizes) == 2  # the two small ones only
+    assert open_image(tmp_path / "cells" / "big.png", max_pixels=None)[0].shape == (40, 40, 3)  # None: no limit
+
+
+def test_an_image_whose_header_is_not_read_is_held_to_the_limit_once_decoded(tmp_path, monkeypatch):
+    import leukobench.readers
+
+    path = write_array(tmp_path / "big.png", noise(1, (40, 30, 3)))
+    monkeypatch.setattr(leukobench.readers, "image_size", lambda path: None)  # a format only OpenCV reads
+    assert open_image(path, max_pixels=1000)[1].startswith("image is 30 x 40 px = 0.0012 Mpx, above the limit")
+    assert open_image(path, max_pixels=1200)[0].shape == (40, 30, 3)

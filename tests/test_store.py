@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_cnmc_layout
-from leukobench.readers import read_dataset
+from leukobench.readers import read_dataset, to_8bit
 from leukobench.splits import assign_splits
 from leukobench.store import STORE_COLUMNS, Preparation, build_store, load_image, load_store, read_metadata, to_model_input
 
@@ -58,10 +59,13 @@ def test_colour_conversion_follows_opencv_conventions():
     blue_bgr[..., 0] = 255
     assert to_model_input(blue_bgr, prep_rgb)[0, 0].tolist() == [0, 0, 255]
     bgra = np.dstack([blue_bgr, np.full((16, 16), 255, np.uint8)])
-    assert to_model_input(bgra, prep_rgb)[0, 0].tolist() == [0, 0, 255]
+    assert to_model_input(to_8bit(bgra)[0], prep_rgb)[0, 0].tolist() == [0, 0, 255]
     sixteen_bit = np.full((16, 16), 65535, np.uint16)
-    assert to_model_input(sixteen_bit, prep_gray).max() == 255
-    assert to_model_input(sixteen_bit, prep_rgb).shape == (8, 8, 3)
+    assert to_model_input(to_8bit(sixteen_bit)[0], prep_gray).max() == 255
+    assert to_model_input(to_8bit(sixteen_bit)[0], prep_rgb).shape == (8, 8, 3)
+    for undecoded in (bgra, sixteen_bit):  # sample types and alpha are the decoding layer's (open_image)
+        with pytest.raises(ValueError, match="uint8 gray or BGR"):
+            to_model_input(undecoded, prep_rgb)
     assert to_model_input(blue_bgr, prep_gray)[0, 0, 0] == cv2.cvtColor(blue_bgr, cv2.COLOR_BGR2GRAY)[0, 0]
 
 
@@ -72,6 +76,42 @@ def test_a_failed_build_leaves_no_store_behind(dataset, tmp_path):
     with pytest.raises(ValueError, match="not a decodable image"):
         build_store(manifest, splits, Preparation(size=8, balance="none"), out)
     assert list(tmp_path.glob("*broken*")) == []
+
+
+def tiff_as(path: Path, image: np.ndarray) -> Path:
+    """``image`` encoded as a TIFF (any sample type OpenCV writes) at ``path``, whatever its suffix."""
+    path.write_bytes(cv2.imencode(".tif", image)[1].tobytes())
+    return path
+
+
+def test_a_float_image_is_quarantined_in_ingest_rather_than_failing_the_store(tmp_path):
+    """It used to pass ingest and stop every store of the dataset with "Invalid integer data type 'f'."."""
+    paths = write_cnmc_layout(tmp_path / "raw", {"1": 4, "2": 4, "H1": 4, "H2": 4})
+    floats = tiff_as(paths[1], np.linspace(-3.2, 870.0, 40 * 40 * 3, dtype=np.float32).reshape(40, 40, 3))
+    manifest, rejected = read_dataset("cnmc", tmp_path / "raw")
+    assert rejected.set_index("path")["reason"].to_dict() == {str(floats): (
+        "sample type float32 with values outside [0, 1] (min -3.2, max 870): convert to 8- or 16-bit integer images")}
+    splits = assign_splits(manifest, "random", RATIOS, seed=0)
+    store = build_store(manifest, splits, Preparation(size=8, balance="none"), tmp_path / "s.parquet")
+    assert len(store.frame) == len(paths) - 1
+
+
+@pytest.mark.parametrize("changed", [
+    np.full((40, 40, 3), 870.0, np.float32),  # used to fail with "Invalid integer data type 'f'." naming no file
+    np.full((40, 40, 3), 999, np.int32),  # used to be stored as an all-black image
+])
+def test_a_file_changed_after_ingest_stops_the_store_naming_it(dataset, tmp_path, changed):
+    manifest, splits = dataset
+    path = tiff_as(tmp_path / "raw" / manifest.iloc[0]["image_id"], changed)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: sample type {changed.dtype.name} with values outside")
+                       + ".*changed after ingest"):
+        build_store(manifest, splits, Preparation(size=8, balance="none"), tmp_path / "s.parquet", threads=2)
+
+
+def test_the_store_holds_files_to_the_pixel_limit_it_is_given(dataset, tmp_path):
+    manifest, splits = dataset
+    with pytest.raises(ValueError, match=r"\.bmp: image is 40 x 40 px = 0\.0016 Mpx, above the limit of 0\.001 Mpx"):
+        build_store(manifest, splits, Preparation(size=8), tmp_path / "s.parquet", max_pixels=1000)
 
 
 def test_split_rows_missing_from_the_manifest_are_an_error(dataset, tmp_path):
@@ -177,7 +217,9 @@ def _reference_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
 @pytest.mark.parametrize("size", [8, 32, 64, 100, 224])
 def test_model_input_is_pixel_equal_to_converting_colours_before_the_resize(color, size):
     """Reordering channels after the resize changes no pixel: shrinking (integer and fractional
-    factors) and enlarging, 8 and 16 bit, gray, gray with a channel axis, BGR, BGRA, non-square."""
+    factors) and enlarging, 8 and 16 bit, gray, gray with a channel axis, BGR, BGRA, non-square.
+    The decoding layer's rule (to_8bit: 16 bit to 8, alpha dropped) followed by to_model_input
+    gives what the first to_model_input gave from OpenCV's raw output."""
     rng = np.random.default_rng(size)
     shapes = [(450, 450, 3), (257, 257, 3), (224, 224, 3), (64, 64, 3), (40, 40, 3), (300, 200, 3),
               (450, 450, 4), (120, 90, 4), (450, 450), (37, 53), (96, 96, 1)]
@@ -186,7 +228,7 @@ def test_model_input_is_pixel_equal_to_converting_colours_before_the_resize(colo
     smooth = cv2.GaussianBlur(images[0], (0, 0), 5)  # image-like content as well as noise
     prep = Preparation(size=size, color=color)
     for image in images + [smooth]:
-        np.testing.assert_array_equal(to_model_input(image, prep), _reference_model_input(image, prep),
+        np.testing.assert_array_equal(to_model_input(to_8bit(image)[0], prep), _reference_model_input(image, prep),
                                       err_msg=str(image.shape))
 
 

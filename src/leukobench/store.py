@@ -111,18 +111,21 @@ class Store:
 
 
 def to_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
-    """One decoded image (as OpenCV gives it: BGR, BGRA, gray, 8 or 16 bit) to a uint8 HWC array.
+    """One image as :func:`leukobench.readers.open_image` gives it (uint8; gray, 2-D or with one
+    channel, or BGR) to a uint8 HWC array of ``prep.size`` and ``prep.color``.
 
-    Steps: 16 bit to 8 bit, drop alpha, (gray mode) BGR to gray, resize (``prep.interpolation``),
-    (rgb mode) BGR to RGB or gray to RGB. The last step only reorders or copies channels, and the
-    resize treats each channel alone, so doing it on the small image gives the same pixels as
-    doing it first, without a pass over the full-size image.
+    Sample types and alpha are the decoding layer's (:func:`leukobench.readers.to_8bit`), so
+    ingest, the store and predict share one rule; anything else is a ValueError here.
+    Steps: (gray mode) BGR to gray, resize (``prep.interpolation``), (rgb mode) BGR to RGB or
+    gray to RGB. The last step only reorders or copies channels, and the resize treats each
+    channel alone, so doing it on the small image gives the same pixels as doing it first,
+    without a pass over the full-size image.
     The BGR to gray conversion rounds, so it stays before the resize.
     """
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, np.iinfo(image.dtype).max))
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    channels = 1 if image.ndim == 2 else image.shape[2] if image.ndim == 3 else 0
+    if image.dtype != np.uint8 or channels not in (1, 3):
+        raise ValueError(f"to_model_input takes uint8 gray or BGR images (what open_image gives), got "
+                         f"{image.dtype} with shape {image.shape}; decode with leukobench.readers.open_image")
     if prep.color == "gray" and image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     resized = cv2.resize(image, (prep.size, prep.size), interpolation=_resize_flag(image, prep))  # (h, w, 1) comes back 2-D
@@ -139,12 +142,28 @@ def _resize_flag(image: np.ndarray, prep: Preparation) -> int:
     return cv2.INTER_LINEAR
 
 
-def load_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
-    """Read one file and prepare it exactly as the store does."""
-    image, problem, _ = open_image(path)
+def load_image(path: str | os.PathLike, prep: Preparation, max_pixels: int | None = None) -> np.ndarray:
+    """Read one file and prepare it exactly as the store does; a ValueError names the file.
+
+    ``max_pixels`` (see :func:`leukobench.readers.open_image`) is off by default: files in a
+    manifest passed ingest's limit; the workflow's store rule passes ingest's limit again (the
+    header read costs about 10 us per PNG, BMP or TIFF file), in case a file changed since.
+    """
+    image, problem, _ = open_image(path, max_pixels=max_pixels)
     if image is None:
         raise ValueError(f"{path}: {problem}")
-    return to_model_input(image, prep)
+    try:
+        return to_model_input(image, prep)
+    except (ValueError, cv2.error) as error:
+        raise ValueError(f"{path}: {error}") from error
+
+
+def _load_listed_image(path: str, prep: Preparation, max_pixels: int | None) -> np.ndarray:
+    try:
+        return load_image(path, prep, max_pixels)
+    except ValueError as error:
+        raise ValueError(f"{error} (the manifest lists it as a readable image: was it changed after ingest? "
+                         "rerun ingest, e.g. snakemake --forcerun ingest)") from error
 
 
 def split_targets(rows: pd.DataFrame, prep: Preparation) -> dict[str, int]:
@@ -242,7 +261,7 @@ def normalization_stats(images: np.ndarray, prep: Preparation) -> dict | None:
 
 
 def build_store(manifest: pd.DataFrame, splits: pd.DataFrame, prep: Preparation, out_path: str | os.PathLike,
-                threads: int = 1, provenance: dict | None = None) -> Store:
+                threads: int = 1, provenance: dict | None = None, max_pixels: int | None = None) -> Store:
     """Balance, decode, resize and write one store; returns what was written, as :func:`load_store` reads it.
 
     Args:
@@ -252,12 +271,17 @@ def build_store(manifest: pd.DataFrame, splits: pd.DataFrame, prep: Preparation,
         out_path: the Parquet file; written aside and moved into place when complete.
         threads: images decoded in parallel (OpenCV releases the GIL).
         provenance: extra metadata to record (e.g. the dataset name).
+        max_pixels: the pixel limit of :func:`load_image` (None, the default: none; the files
+            passed ingest's, which the workflow passes here too).
+
+    A file that cannot be decoded any more (changed since ingest) stops the build with a
+    ValueError naming it.
     """
     rows = splits.merge(manifest[["image_id", "path", "class_name"]], on="image_id", how="inner", validate="one_to_one")
     if len(rows) != len(splits):
         raise ValueError(f"{len(splits) - len(rows)} image(s) of the split are missing from the manifest")
     rows = balance(rows, prep)
-    images = np.stack(thread_map(lambda p: load_image(p, prep), rows["path"], threads))
+    images = np.stack(thread_map(lambda p: _load_listed_image(p, prep, max_pixels), rows["path"], threads))
     rows = rows.assign(source=rows["path"], augmented=False)
     extra_rows, extra_images = _augmented_rows(rows, images, prep)
     rows, images = pd.concat([rows, extra_rows], ignore_index=True), np.concatenate([images, extra_images])

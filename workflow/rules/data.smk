@@ -41,6 +41,7 @@ rule ingest:
         code=code_of("ingest"),
         format=lambda wildcards: reader_format(dataset_config(wildcards)),
         options=reader_options,
+        max_pixels=config["ingest"]["max_pixels"],
     threads: 4
     resources:
         mem_mb=2000,

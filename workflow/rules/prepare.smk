@@ -16,6 +16,7 @@ rule store:
         code=code_of("store"),
         preparation=preparation,
         fold=fold_of_partition,
+        max_pixels=config["ingest"]["max_pixels"],
         validation=config["split"]["ratios"]["val"] > 0,
     threads: 4
     resources:

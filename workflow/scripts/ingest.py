@@ -6,7 +6,8 @@ from leukobench.io import atomic_path
 from leukobench.readers import read_dataset
 
 manifest, rejected = read_dataset(
-    snakemake.params.format, snakemake.input.raw, threads=snakemake.threads, options=snakemake.params.options or None
+    snakemake.params.format, snakemake.input.raw, threads=snakemake.threads, options=snakemake.params.options or None,
+    max_pixels=snakemake.params.max_pixels,
 )
 print(f"{len(manifest)} images read, {len(rejected)} rejected (see {snakemake.output.rejected})")
 print(manifest.groupby(["subset", "class_name"]).size().to_string())

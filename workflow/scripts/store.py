@@ -17,6 +17,7 @@ store = build_store(
     Preparation(**snakemake.params.preparation),
     snakemake.output.store,
     threads=snakemake.threads,
+    max_pixels=snakemake.params.max_pixels,
     provenance={"dataset": snakemake.wildcards.dataset, "partition": snakemake.wildcards.partition,
                 "variant": snakemake.wildcards.variant},
 )
