@@ -87,6 +87,18 @@ def test_a_finished_run_has_nothing_to_do(finished_run):
 
 
 @pytest.mark.workflow
+def test_a_model_deleted_from_a_finished_run_is_trained_again(finished_run, tmp_path):
+    model = next((finished_run / "results/cells").rglob("model.keras"))
+    kept = Path(shutil.move(model, tmp_path / "model.keras"))
+    try:
+        assert planned_jobs(snakemake(finished_run, TINY, "-n")) == {"train": 1, "evaluate": 1, **REPORT_JOBS}
+    finally:
+        shutil.move(kept, model)  # the same file, mtime kept: the finished run is as it was for the other tests
+    after = snakemake(finished_run, TINY, "-n")
+    assert "Nothing to be done" in after.stdout + after.stderr
+
+
+@pytest.mark.workflow
 def test_changing_epochs_reruns_training_evaluation_and_aggregation_only(finished_run):
     config = copy.deepcopy(TINY)
     config["grid"]["epochs"] = [2]
@@ -232,3 +244,22 @@ def test_config_reaches_scripts_only_through_params():
 def test_the_workflow_passes_snakemakes_lint():
     result = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr, result.stdout[-3000:]
+
+
+def test_the_pixel_limit_reaches_ingest_from_the_config(tmp_path):
+    import cv2
+    import numpy as np
+
+    raw = tmp_path / "lab"
+    for cls in ("blast", "normal"):
+        (raw / cls).mkdir(parents=True)
+        for name, side in (("small.png", 10), ("big.png", 30)):
+            assert cv2.imwrite(str(raw / cls / name), np.full((side, side, 3), 128, np.uint8))
+    config = {**copy.deepcopy(TINY), "ingest": {"max_pixels": 500}}
+    config["datasets"]["lab"] = {"format": "folder", "path": str(raw)}
+    result = snakemake(tmp_path, config, "--cores", "1", "results/lab/manifest.parquet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rejected = pd.read_csv(tmp_path / "results/lab/rejected.tsv", sep="\t")
+    assert rejected["reason"].tolist() == ["image is 30 x 30 px = 0.0009 Mpx, above the limit of 0.0005 Mpx "
+                                           "(ingest.max_pixels); crop it or raise the limit"] * 2
+    assert len(pd.read_parquet(tmp_path / "results/lab/manifest.parquet")) == 2

@@ -140,8 +140,13 @@ def evaluated_datasets():
 
 def final_outputs():
     """The report: metrics, tables and figures; the reproduction table when the config has a study's
-    published numbers, the leakage figure when cells ran on both split methods."""
+    published numbers, the leakage figure when cells ran on both split methods; and every cell's
+    model, so that a model deleted from a finished run is trained again by the next run (Snakemake
+    rebuilds a missing file only when something asks for it)."""
     outputs = [
+        *(f"results/cells/{cell}/model.keras" for cell in CELLS.instance_patterns),
+        *(f"results/{kind}/{cell}/classifier.joblib"
+          for kind, space in (("hybrid", HYBRIDS), ("classical", CLASSICALS)) for cell in space.instance_patterns),
         "results/report/metrics.csv",
         "results/report/comparison.png",
         "results/report/best_configurations.html",
