@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -15,7 +21,9 @@ import pytest
 from conftest import tiny_cnmc_split
 from leukobench import cli
 from leukobench.evaluate import predict_store
-from leukobench.predict import EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, load_cell, predict_table, run
+from leukobench import predict
+from leukobench.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, find_images,
+                                load_cell, predict_table, run)
 from leukobench.store import Preparation, build_store, load_store
 from leukobench.train import TrainedModel, TrainingSpec, train_from_store
 
@@ -118,7 +126,8 @@ def test_a_bad_file_among_good_ones_is_reported_and_the_rest_classified(cells, t
     assert (ok["status"] == "ok").all()
     alone = predict_table(cell["model"], [*cell["files"][:4], cell["files"][0]])
     np.testing.assert_allclose(scores(ok), scores(alone), rtol=0, atol=1e-6)
-    assert "1 file(s) without an image suffix skipped" in err and "5 image(s) classified, 4 could not be read" in err
+    assert f"{folder}: 2 entries skipped: " in err and "1 without an image suffix" in err and "1 hidden" in err
+    assert "5 image(s) classified, 4 could not be read" in err
 
 
 def test_no_readable_image_exits_3_with_every_file_reported(cells, tmp_path):
@@ -237,3 +246,265 @@ def test_the_command_refuses_a_batch_size_below_one(cells, capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["predict", str(cells["rgb_sigmoid"]["folder"]), "x.bmp", "--batch-size", "0"])
     assert exited.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+# --- odd outputs, odd inputs, odd names: nothing of the user's destroyed, nothing blocks ---------
+
+def within(seconds: float, fn, *args, unblock=(), **kwargs):
+    """``fn(*args, **kwargs)`` on a thread; fails when it is still running after ``seconds`` (then each
+    FIFO of ``unblock`` gets a writer that closes at once, so that a read blocked on it ends)."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        for _ in range(int(seconds * 10)):  # every open waiting on a FIFO gets its writer, until the thread ends
+            for fifo in unblock:
+                try:
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError:
+                    pass
+            thread.join(0.1)
+            if not thread.is_alive():
+                break
+        pytest.fail(f"{getattr(fn, '__name__', fn)} still running after {seconds} s: it blocked")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def copied_cell(cells, tmp_path: Path, images: int = 2) -> tuple[Path, list[Path]]:
+    """A copy of the sigmoid cell's folder and of some of its images (the fixture's stay untouched)."""
+    folder = tmp_path / "cell"
+    shutil.copytree(cells["rgb_sigmoid"]["folder"], folder)
+    (tmp_path / "imgs" / "sub").mkdir(parents=True)
+    copies = [tmp_path / "imgs" / "sub" / f"c{k}.bmp" for k in range(images)]
+    for source, copy in zip(cells["rgb_sigmoid"]["files"], copies):
+        shutil.copy(source, copy)
+    return folder, copies
+
+
+@pytest.mark.parametrize("how", ["an image given by name", "an image found in a folder, given relatively",
+                                 "an image through a symlink", "a hard link to an image", "model.keras",
+                                 "model.json", "model.keras through a relative cell folder", "a folder"])
+def test_an_output_that_is_an_input_or_a_model_file_is_refused_before_any_work(cells, tmp_path, monkeypatch, how):
+    folder, images = copied_cell(cells, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    inputs, protected = [str(images[0]), "imgs"], images[1]
+    if how == "an image given by name":
+        output = str(images[1])
+    elif how == "an image found in a folder, given relatively":
+        output = "imgs/sub/../sub/c1.bmp"
+    elif how == "an image through a symlink":
+        (tmp_path / "link.csv").symlink_to(images[1])
+        output = "link.csv"
+    elif how == "a hard link to an image":
+        os.link(images[1], tmp_path / "hard.csv")
+        output = str(tmp_path / "hard.csv")
+    elif how in ("model.keras", "model.json"):
+        output, protected = str(folder / how), folder / how
+    elif how == "model.keras through a relative cell folder":
+        (tmp_path / "cell_link").symlink_to(folder, target_is_directory=True)
+        output, protected = "cell_link/model.keras", folder / "model.keras"
+    else:
+        output, protected = "imgs/sub", None
+    before = protected.read_bytes() if protected else None
+
+    code, err = command("cell", *inputs, "-o", output)
+
+    assert code == EXIT_USAGE and f"-o {output}" in err
+    if protected is None:
+        assert "is a folder" in err and (tmp_path / "imgs" / "sub").is_dir()
+        return
+    assert protected.read_bytes() == before and protected.name in err and "the same file" in err
+    assert "classified" not in err  # refused before any image was read
+    assert not list(tmp_path.rglob(".*.csv")) and not list(tmp_path.rglob(".*.bmp"))
+
+
+def test_an_output_symlink_is_written_through_and_stays_a_link(cells, tmp_path):
+    folder, images = copied_cell(cells, tmp_path)
+    target, link = tmp_path / "results" / "target.csv", tmp_path / "link.csv"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link.symlink_to(target)
+    dangling = tmp_path / "new.csv"
+    dangling.symlink_to(tmp_path / "results" / "made.csv")
+
+    for out, written in ((link, target), (dangling, tmp_path / "results" / "made.csv")):
+        code, _ = command(str(folder), *map(str, images), "-o", str(out))
+        assert code == EXIT_OK and out.is_symlink() and written.is_file() and not written.is_symlink()
+        assert pd.read_csv(out)["status"].tolist() == ["ok", "ok"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".csv")) == ["link.csv", "new.csv"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["made.csv", "target.csv"]  # no temporary left
+
+
+def test_an_output_fifo_is_written_through_not_replaced(cells, tmp_path):
+    folder, images = copied_cell(cells, tmp_path)
+    fifo = tmp_path / "predictions.csv"
+    os.mkfifo(fifo)
+    received = {}
+    reader = threading.Thread(target=lambda: received.setdefault("csv", fifo.read_bytes()), daemon=True)
+    reader.start()
+    try:
+        code, _ = within(60, command, str(folder), *map(str, images), "-o", str(fifo))
+    finally:
+        reader.join(10)
+        if reader.is_alive():  # the command never opened the FIFO: let the reader go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert code == EXIT_OK and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    lines = received["csv"].decode().splitlines()
+    assert lines[0].startswith("path,status,") and len(lines) == 3
+
+
+def test_an_output_that_is_standard_output_s_file_goes_through_standard_output(cells, tmp_path):
+    """``-o /dev/stdout`` with standard output appended to a file (``>> log.csv``): appended, not replaced."""
+    folder, images = copied_cell(cells, tmp_path)
+    log = tmp_path / "log.csv"
+    log.write_text("earlier lines\n")
+    with open(log, "a") as stdout:
+        code = run(str(folder), list(map(str, images)), output=f"/dev/fd/{stdout.fileno()}", stdout=stdout,
+                   stderr=io.StringIO())
+    assert code == EXIT_OK
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier lines" and lines[1].startswith("path,status,") and len(lines) == 4
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making a device file needs root")
+def test_an_output_device_is_written_through_not_replaced(cells, tmp_path):
+    """What ``-o /dev/null`` does as root, on a null device of our own (the system's is left alone)."""
+    folder, images = copied_cell(cells, tmp_path)
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError as error:
+        pytest.skip(f"cannot make a device file here: {error}")
+    code, err = command(str(folder), *map(str, images), "-o", str(device))
+    assert stat.S_ISCHR(os.lstat(device).st_mode) and os.lstat(device).st_rdev == os.makedev(1, 3)
+    assert code == EXIT_OK or "cannot write the predictions" in err  # a nodev mount refuses to open it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cell", "imgs", "null"]
+
+
+def test_a_fifo_or_odd_file_among_the_inputs_gets_an_error_row_and_never_blocks(cells, tmp_path):
+    folder, images = copied_cell(cells, tmp_path)
+    fifo, dangling, loop = tmp_path / "cell.jpg", tmp_path / "dangling.bmp", tmp_path / "loop.bmp"
+    os.mkfifo(fifo)
+    dangling.symlink_to(tmp_path / "nowhere.bmp")
+    loop.symlink_to(loop)
+    out = tmp_path / "out.csv"
+
+    code, err = within(60, command, str(folder), str(images[0]), str(fifo), str(dangling), str(loop), "-o", str(out),
+                       unblock=[fifo])
+
+    assert code == EXIT_OK
+    table = pd.read_csv(out).set_index("path")
+    assert table.loc[str(images[0]), "status"] == "ok"
+    for path, reason in ((fifo, "not a regular file (a FIFO)"), (dangling, "dangling symbolic link"),
+                         (loop, "symbolic link loop")):
+        assert table.loc[str(path), "status"] == "error" and reason in table.loc[str(path), "error"]
+        assert f"{path}: {reason}" in err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_the_odd_entries_of_a_folder_are_counted_by_kind_and_never_block(cells, tmp_path):
+    folder, images = copied_cell(cells, tmp_path)
+    odd = tmp_path / "odd"
+    (odd / "x.bmp").mkdir(parents=True)  # a folder named like an image: searched, not read
+    shutil.copy(images[0], odd / "good.bmp")
+    shutil.copy(images[1], odd / "x.bmp" / "inner.bmp")
+    (odd / "notes.txt").write_text("no image suffix")
+    (odd / "dangling.bmp").symlink_to(odd / "nowhere.bmp")
+    (odd / "loop.bmp").symlink_to(odd / "loop.bmp")
+    (odd / "up").symlink_to(odd, target_is_directory=True)  # a loop through a folder link: not followed
+    os.mkfifo(odd / "cell.jpg")
+    out = tmp_path / "out.csv"
+
+    code, err = within(60, command, str(folder), str(odd), "-o", str(out), unblock=[odd / "cell.jpg"])
+
+    assert code == EXIT_OK
+    assert pd.read_csv(out)["path"].tolist() == [str(odd / "good.bmp"), str(odd / "x.bmp" / "inner.bmp")]
+    assert f"{odd}: 6 entries skipped: " in err
+    for kind in ("1 without an image suffix", "1 dangling link", "1 symbolic link loop",
+                 "1 not a regular file (FIFO)", "1 link to a folder (not searched)",
+                 "1 folder named like an image (its contents are searched)"):
+        assert kind in err
+    notes = []
+    assert within(60, find_images, [odd], notes) == [odd / "good.bmp", odd / "x.bmp" / "inner.bmp"]
+    assert len(notes) == 1 and notes[0] in err
+
+
+def test_a_file_name_that_is_not_utf8_is_classified_and_written_byte_for_byte(cells, tmp_path):
+    folder, images = copied_cell(cells, tmp_path)
+    odd = os.fsencode(tmp_path / "lab")
+    os.mkdir(odd)
+    good, empty = odd + b"/cell\xff\xfe.bmp", odd + b"/empty\xe9.bmp"  # Latin-1 bytes, not UTF-8
+    with open(good, "wb") as file:
+        file.write(images[0].read_bytes())
+    open(empty, "wb").close()
+    out = tmp_path / "out.csv"
+    strict = dict(encoding="utf-8", errors="strict")  # streams that fail on a surrogate escape
+    stdout, stderr = io.TextIOWrapper(io.BytesIO(), **strict), io.TextIOWrapper(io.BytesIO(), **strict)
+
+    for output in (str(out), None):
+        code = run(str(folder), [os.fsdecode(odd)], output=output, stdout=stdout, stderr=stderr)
+        assert code == EXIT_OK
+    stdout.flush(), stderr.flush()
+
+    for written in (out.read_bytes(), stdout.buffer.getvalue()):
+        lines = written.splitlines()
+        assert [line.split(b",")[0] for line in lines[1:]] == [good, empty]
+        assert lines[1].split(b",")[1] == b"ok" and lines[2].split(b",")[1] == b"error"
+    back = pd.read_csv(out, encoding_errors="surrogateescape", dtype={"path": object})["path"]
+    assert back.map(os.fsencode).tolist() == [good, empty]
+    table = predict_table(cells["rgb_sigmoid"]["model"], [os.fsdecode(odd)])
+    assert table["path"].map(os.fsencode).tolist() == [good, empty] and table["status"].tolist() == ["ok", "error"]
+    assert b"empty\\xe9.bmp: empty file" in stderr.buffer.getvalue()  # shown escaped, not a crash
+    assert stdout.errors == "strict"  # the caller's stream is given back as it was
+
+
+def test_a_closed_pipe_ends_the_command_quietly_as_cat(cells, tmp_path):
+    """``leukobench predict ... | head -2``: the real command, its output pipe closed after two lines."""
+    image = cells["rgb_sigmoid"]["files"][0]
+    repeats = 1 + 256 * 1024 // len(str(image))  # far more CSV than a pipe holds, so a write meets the closed end
+    command_line = [str(Path(sys.executable).with_name("leukobench")), "predict",
+                    str(cells["rgb_sigmoid"]["folder"]), *[str(image)] * repeats]
+    process = subprocess.Popen(command_line, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        head = [process.stdout.readline() for _ in range(2)]
+        process.stdout.close()
+        err = process.stderr.read().decode(errors="replace")
+        code = process.wait(timeout=120)
+    finally:
+        process.kill()
+    assert head[0].startswith(b"path,status,") and head[1].startswith(str(image).encode())
+    assert code == EXIT_BROKEN_PIPE == 141
+    assert "Broken pipe" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err
+    assert "cannot write" not in err and "Traceback" not in err
+    assert "I0000" not in err and "cuInit" not in err and "absl::InitializeLog" not in err  # TensorFlow's start-up
+
+
+def test_sigterm_leaves_the_previous_output_and_no_temporary_file(cells, tmp_path, monkeypatch):
+    folder, images = copied_cell(cells, tmp_path)
+    out = tmp_path / "out.csv"
+    out.write_text("the previous predictions\n")
+    real = predict.write_predictions
+
+    def killed_halfway(model, files, stream, *args, **kwargs):
+        stream.write("path,status\n")
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(model, files, stream, *args, **kwargs)  # the signal's exception comes first
+
+    monkeypatch.setattr(predict, "write_predictions", killed_halfway)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["predict", str(folder), *map(str, images), "-o", str(out)])
+    assert exited.value.code == 128 + signal.SIGTERM
+    assert out.read_text() == "the previous predictions\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cell", "imgs", "out.csv"]
+    assert signal.getsignal(signal.SIGTERM) is handler

@@ -3,14 +3,17 @@
     leukobench predict results/cells/<cell>/ new_cells/ more.bmp -o predictions.csv
 
 The work is done by :mod:`leukobench.predict` (its docstring says what each error does); this
-module only parses the command line.
+module only parses the command line, and ends a run stopped by Ctrl-C (exit 130) or ``SIGTERM``
+(exit 143) through the cleanups, so that no temporary output file is left behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from contextlib import contextmanager
 
 
 def positive(text: str) -> int:
@@ -28,11 +31,15 @@ def parser() -> argparse.ArgumentParser:
         description="Classify image files with a trained Keras cell; one CSV row per image.",
         epilog="Exit status: 0 when at least one image was classified (unreadable ones get a row with "
                "status 'error' and a line on standard error); 2 for a wrong model path or model files, "
-               "no image in the inputs or a bad option; 3 when no image could be classified.")
+               "no image in the inputs, a bad option, or an output (-o) that is one of the inputs or model files "
+               "or cannot be written; 3 when no image could be classified; 141 when the output's reader went "
+               "away (e.g. | head), quietly; 130 on Ctrl-C and 143 on SIGTERM (no partial output file is left).")
     predict.add_argument("model", help="a trained cell's folder (results/cells/.../, holding model.keras and "
                                        "model.json) or its model.keras")
     predict.add_argument("images", nargs="+", help="image files, or folders searched recursively for images")
-    predict.add_argument("-o", "--output", help="CSV to write (default: standard output)")
+    predict.add_argument("-o", "--output", help="CSV to write (default: standard output); a regular file appears "
+                                                "only when complete, a symbolic link is written through, a device "
+                                                "or FIFO is written as it is; never one of the inputs or model files")
     predict.add_argument("-b", "--batch-size", type=positive, default=64,
                          help="images decoded and classified at a time (default: %(default)s)")
     predict.add_argument("-j", "--threads", type=positive, default=None,
@@ -42,14 +49,45 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # the per-file messages say why an image was refused; OpenCV's own decoder logs and TensorFlow's
-    # warnings would only repeat or drown them
+    # the per-file messages say why an image was refused; OpenCV's own decoder logs would only repeat them
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from leukobench.predict import run
 
-    return run(args.model, args.images, output=args.output, batch_size=args.batch_size, threads=args.threads)
+    with _terminated_as_exit():
+        try:
+            return run(args.model, args.images, output=args.output, batch_size=args.batch_size,
+                       threads=args.threads)
+        except KeyboardInterrupt:  # Ctrl-C: the output's temporary file is already gone (atomic_path)
+            return 128 + signal.SIGINT
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _terminated_as_exit():
+    """SIGTERM raises SystemExit(143) for the block, so that cleanups (``finally``) run: a killed
+    command leaves no temporary output file behind. The previous handler is restored after."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def command() -> int:
+    """The installed ``leukobench`` command: :func:`main`, with TensorFlow's start-up notices left
+    out of standard error (:func:`leukobench.runtime.filter_native_log`)."""
+    from leukobench.runtime import filter_native_log
+
+    filter_native_log(2)
+    return main()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

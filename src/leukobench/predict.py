@@ -24,7 +24,7 @@ What can go wrong, and what was decided:
   (:func:`leukobench.readers.open_image`): a file is an image when OpenCV decodes its bytes, so the content
   decides, not the name. A PNG named ``.bmp`` is classified; a file with any suffix given by name
   is tried; in a folder, files without an image suffix and hidden files or folders (name starting
-  with ``.``, e.g. macOS ``._*`` companions) are skipped, with a count on standard error.
+  with ``.``, e.g. macOS ``._*`` companions) are skipped, with a count on standard error (below).
 * **Images the model cannot take**: none once decoded. Any size, aspect ratio, colour layout
   (gray, BGR, BGRA) or depth (8 or 16 bit) is brought to the cell's size, colour mode and uint8
   by the preparation (a grayscale cell given colour images converts them to gray, an RGB cell
@@ -44,23 +44,73 @@ What can go wrong, and what was decided:
   input shape must be ``(size, size, channels)`` of the preparation and its output must have one
   unit for two classes (sigmoid) or one unit per class; otherwise :class:`ModelError` names both
   files and both shapes, before any image is read.
+* **Only regular files are opened as images.** Each file is checked with ``os.stat`` (following
+  symbolic links) before it is opened: a FIFO (named pipe), socket or device file, a folder where a
+  file was expected, a dangling symbolic link or a symbolic link loop gets an ``error`` row with
+  that reason and is never opened (opening a FIFO would wait forever for a writer). The check and
+  the open are two steps (the shared reader :func:`leukobench.readers.open_image` opens by path),
+  so a file swapped for a FIFO in between could still block; nothing in a normal run does that.
+* **What a folder search skips** is counted by kind in one note on standard error, e.g.
+  ``new_cells: 4 entries skipped: 1 without an image suffix, 1 dangling link, 1 symbolic link loop,
+  1 not a regular file (FIFO)``: files without an image suffix, hidden files, dangling links,
+  symbolic link loops, FIFOs, sockets and devices, links to folders (not searched: the search does
+  not follow them, so a link loop cannot make it run forever) and folders named like images
+  (``x.bmp/``, whose contents are searched like any folder's).
+* **File names that are not UTF-8** (bytes such as ``\\xff`` in a name, common on lab file
+  servers) are classified like any other. The CSV is written as UTF-8 with the
+  ``surrogateescape`` error handler, to a file or to standard output, so the ``path`` column holds
+  the name's original bytes exactly. To get paths that open the files, read the CSV back with
+  ``errors="surrogateescape"`` in ``open``, or in pandas with ``encoding_errors="surrogateescape"``
+  and ``dtype={"path": object}`` (pandas' string dtype cannot hold such names).
+  Messages on standard error show such bytes as ``\\xff`` escapes and never fail on them.
+
+The output (``-o``):
+
+* **It is never one of the command's own files.** Before the model is loaded or an image read,
+  the output is compared with every input image (given by name or found in a folder) and with the
+  cell's ``model.keras`` and ``model.json`` by identity (device and inode, so a symbolic link, a
+  hard link, a relative path or ``..`` cannot hide it; an output that does not exist yet is
+  compared by resolved path with the inputs that do not exist either). A match is refused with
+  exit code 2, naming the output and the file it is; nothing is written. An output that is a
+  folder, or whose path cannot be looked up (a symbolic link loop, a file used as a folder), is
+  refused the same way.
+* **A regular file, or a path that does not exist yet**, is written aside and renamed onto the
+  path when complete (:func:`leukobench.io.atomic_path`): a failed or killed run (Ctrl-C,
+  ``SIGTERM``) leaves the previous file as it was and no temporary file behind.
+* **A symbolic link** is written through, never replaced: when it leads to a regular file (or
+  nowhere yet) the CSV is written aside and renamed onto the link's resolved target, so the link
+  stays a link and its target changes only when complete.
+* **A device, FIFO or socket** (``/dev/null``, a named pipe, ``>(...)`` of a shell) is opened and
+  written as it is, as any Unix tool does: it is never replaced by a regular file.
+* **The file standard output goes to** (``/dev/stdout``, ``/dev/fd/1``, or the file that standard
+  output is redirected to, found by device and inode) is written through standard output itself,
+  as without ``-o``: a terminal or pipe gets the CSV, a file opened with ``>>`` is appended to.
+* **Standard output closed early** (``leukobench predict ... | head -2``): the command ends
+  quietly, as ``cat`` does, with exit code 141 (128 + ``SIGPIPE``, what a shell reports for
+  ``cat`` there) and no message; the rows not written are dropped. The same holds for a FIFO or
+  ``/dev/stdout`` given as the output.
 
 Exit codes of :func:`run` (and the command): 0 when at least one image was classified (rows with
 errors may be among them); 2 for a wrong model path or model files, no image found in the inputs,
-a bad option or an output file that cannot be written; 3 when images were found but none could be
-classified (every row has ``status`` ``error``). An unexpected failure ends with a traceback (1).
+a bad option, an output that is one of the inputs or model files, or an output that cannot be
+written; 3 when images were found but none could be classified (every row has ``status``
+``error``); 141 when the reader of the output went away. Interrupted by Ctrl-C the command exits
+with 130, by ``SIGTERM`` with 143. An unexpected failure ends with a traceback (1).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import signal
+import stat
 import sys
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -71,7 +121,7 @@ import pandas as pd
 
 from leukobench.io import atomic_path
 from leukobench.metrics import predict_labels
-from leukobench.readers import IMAGE_SUFFIXES, open_image
+from leukobench.readers import IMAGE_SUFFIXES, is_text, open_image, printable
 from leukobench.store import Preparation, to_model_input
 from leukobench.train import TrainedModel, bundle_path, class_scores
 
@@ -79,6 +129,7 @@ DEFAULT_BATCH_SIZE = 64
 EXIT_OK = 0
 EXIT_USAGE = 2  # wrong model path or files, no images, bad option, output not writable
 EXIT_NONE_CLASSIFIED = 3  # images were found but none could be classified
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: the output's reader went away (what a shell reports for cat)
 MODEL_FILE = "model.keras"
 WHAT_TO_GIVE = ("give a trained cell's folder (results/cells/.../, holding model.keras and model.json) "
                 "or its model.keras")
@@ -90,6 +141,10 @@ class ModelError(ValueError):
 
 class NoImagesError(ValueError):
     """The inputs hold no image file."""
+
+
+class OutputError(ValueError):
+    """The output path must not be written: it is an input image, a model file or a folder."""
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -182,21 +237,104 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def find_images(inputs: Iterable[str | os.PathLike], notes: list[str] | None = None) -> list[Path]:
-    """The files to classify: files as given (even missing ones: they get an error row), folders
-    expanded recursively to their image files, sorted. ``notes`` collects what was skipped.
+def _kind(mode: int) -> str:
+    """What a file that is neither a regular file nor a folder is, in words."""
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _unstattable(path: Path, error: OSError) -> str:
+    """Why ``os.stat`` (following links) failed on ``path``, in words."""
+    if isinstance(error, FileNotFoundError) and os.path.islink(path):
+        return "dangling link"
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop"
+    return f"unreadable ({error.strerror or error})"
+
+
+# key of a file in the identities that find_images collects: (device, inode) of a file that exists,
+# ("missing", resolved path) of one that does not
+Identity = tuple
+
+
+def _identity(path: Path, info: os.stat_result | None = None) -> Identity:
+    if info is None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return ("missing", os.path.realpath(path))
+    return (info.st_dev, info.st_ino)
+
+
+def _search(folder: Path, identities: dict | None) -> tuple[list[Path], Counter]:
+    """The image files below ``folder``, sorted, and what was skipped, counted by kind.
+
+    Each entry is looked at with one ``os.stat`` and never opened, so a FIFO or device cannot block
+    the search; ``rglob`` does not descend into links to folders, so a link loop cannot make it endless.
     """
+    images, skipped = [], Counter()
+    for entry in folder.rglob("*"):
+        if _hidden(entry, folder):
+            if not entry.is_dir() or entry.is_symlink():
+                skipped["hidden"] += 1
+            continue
+        try:
+            info = entry.stat()
+        except OSError as error:
+            if isinstance(error, FileNotFoundError) and not os.path.islink(entry):
+                continue  # removed since the folder was listed
+            skipped[_unstattable(entry, error)] += 1
+            continue
+        image_suffix = entry.suffix.lower() in IMAGE_SUFFIXES
+        if stat.S_ISDIR(info.st_mode):
+            if entry.is_symlink():
+                skipped["link to a folder (not searched)"] += 1
+            elif image_suffix:
+                skipped["folder named like an image (its contents are searched)"] += 1
+        elif not stat.S_ISREG(info.st_mode):
+            skipped[f"not a regular file ({_kind(info.st_mode)})"] += 1
+        elif not image_suffix:
+            skipped["without an image suffix"] += 1
+        else:
+            images.append(entry)
+            if identities is not None:
+                identities[_identity(entry, info)] = entry
+    return sorted(images), skipped
+
+
+def _skipped_note(folder: Path, skipped: Counter) -> str:
+    total = sum(skipped.values())
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items(), key=lambda item: (-item[1], item[0])))
+    note = f"{folder}: {total} {'entry' if total == 1 else 'entries'} skipped: {kinds}"
+    if skipped["without an image suffix"]:
+        note += f" ({', '.join(sorted(IMAGE_SUFFIXES))} are read)"
+    return note
+
+
+def find_images(inputs: Iterable[str | os.PathLike], notes: list[str] | None = None,
+                identities: dict | None = None) -> list[Path]:
+    """The files to classify: files as given (even missing ones: they get an error row), folders
+    expanded recursively to their image files (regular files with an image suffix), sorted.
+
+    ``notes`` collects what was skipped, counted by kind; ``identities`` (for :func:`check_output`)
+    maps each file's identity (device and inode, or the resolved path of a file that does not
+    exist) to the file.
+    """
+    inputs = list(inputs)
     files: list[Path] = []
     for given in map(Path, inputs):
         if not given.is_dir():
             files.append(given)
+            if identities is not None:
+                identities.setdefault(_identity(given), given)
             continue
-        found = sorted(p for p in given.rglob("*") if p.is_file() and not _hidden(p, given))
-        images = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
+        images, skipped = _search(given, identities)
         files.extend(images)
-        if notes is not None and len(found) > len(images):
-            notes.append(f"{given}: {len(found) - len(images)} file(s) without an image suffix skipped "
-                         f"({', '.join(sorted(IMAGE_SUFFIXES))} are read)")
+        if notes is not None and skipped:
+            notes.append(_skipped_note(given, skipped))
         if notes is not None and not images:
             notes.append(f"{given}: no images in this folder")
     if not files:
@@ -205,10 +343,43 @@ def find_images(inputs: Iterable[str | os.PathLike], notes: list[str] | None = N
     return files
 
 
+def not_an_image_file(path: str | os.PathLike) -> str:
+    """Why ``path`` must not be opened as an image ("" for a regular file, or a missing one: the
+    reader names that): a FIFO, socket or device (opening a FIFO waits for a writer, possibly
+    forever), a folder, a dangling link or a link loop. One ``os.stat``, following links.
+
+    (A race-free check would open with ``O_NONBLOCK`` and ``fstat``; the shared reader
+    :func:`leukobench.readers.open_image` opens by path, so the check comes just before it.)
+    """
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if isinstance(error, FileNotFoundError) and not os.path.islink(path):
+            return ""
+        why = _unstattable(Path(path), error)
+        if why == "dangling link":
+            try:
+                why = f"dangling symbolic link (to {os.readlink(path)})"
+            except OSError:
+                why = "dangling symbolic link"
+        elif why == "symbolic link loop":
+            why = "symbolic link loop (too many levels of symbolic links)"
+        return why
+    if stat.S_ISDIR(info.st_mode):
+        return "a folder, not an image file"
+    if not stat.S_ISREG(info.st_mode):
+        return f"not a regular file (a {_kind(info.st_mode)}): only regular files are read as images"
+    return ""
+
+
 def prepare_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
     """One file as the model's input (what :func:`leukobench.store.load_image` does), or
-    ``ValueError`` with a reason fit for the ``error`` column.
+    ``ValueError`` with a reason fit for the ``error`` column. Only a regular file is opened
+    (:func:`not_an_image_file`).
     """
+    problem = not_an_image_file(path)
+    if problem:
+        raise ValueError(problem)
     image, problem, _ = open_image(path)
     if image is None:
         raise ValueError(problem)
@@ -278,11 +449,18 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
 
 def predict_table(model: TrainedModel | str | os.PathLike, inputs: Iterable[str | os.PathLike],
                   batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None) -> pd.DataFrame:
-    """The predictions as a table (the CSV's rows and columns); for notebooks and tests."""
+    """The predictions as a table (the CSV's rows and columns); for notebooks and tests.
+
+    When a file name is not UTF-8 the ``path`` column has dtype ``object`` (its ``str`` holds the
+    name's surrogate escapes, as ``os`` gives them), which pandas' string dtype cannot hold.
+    """
     if not isinstance(model, TrainedModel):
         model = load_cell(model)
     rows = list(predict_rows(model, find_images(inputs), batch_size, threads))
-    return pd.DataFrame(rows, columns=columns(model))
+    paths = [row.pop("path") for row in rows]
+    table = pd.DataFrame(rows, columns=columns(model)[1:])
+    table.insert(0, "path", pd.Series(paths, dtype=None if all(map(is_text, paths)) else object))
+    return table
 
 
 @dataclass
@@ -318,19 +496,137 @@ def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch
         else:
             summary.failed += 1
             if errors is not None:
-                print(f"leukobench predict: {row['path']}: {row['error']}", file=errors, flush=True)
+                tell(errors, f"leukobench predict: {row['path']}: {row['error']}")
     return summary
+
+
+def tell(stream: TextIO, message: str) -> None:
+    """A line on ``stream`` (standard error) that never fails: odd bytes escaped, a closed stream ignored."""
+    message = printable(message)
+    try:
+        try:
+            print(message, file=stream, flush=True)
+        except UnicodeEncodeError:
+            print(message.encode("ascii", "backslashreplace").decode("ascii"), file=stream, flush=True)
+    except (OSError, ValueError):  # standard error closed (e.g. 2>&1 | head): the messages have no reader
+        pass
+
+
+# --- the output --------------------------------------------------------------------------------
+
+def check_output(output: str | os.PathLike, model_path: Path, identities: dict) -> None:
+    """Refuse (:class:`OutputError`) an output that is one of the command's own files.
+
+    ``identities`` are the inputs' (from :func:`find_images`); the cell's ``model.keras`` and
+    ``model.json`` are added here. Files are compared by device and inode, which a symbolic link,
+    hard link, relative path or ``..`` cannot hide; an output that does not exist yet by resolved
+    path (it could only be an input given by name that does not exist either). An output that is a
+    folder, or whose path cannot be looked up, is refused too.
+    """
+    try:
+        info = os.stat(output)
+    except FileNotFoundError:
+        info = None
+    except OSError as error:
+        raise OutputError(f"-o {output}: cannot be written ({_unstattable(Path(output), error)})") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"-o {output}: is a folder; give the name of the CSV file to write")
+    own = {}
+    for what, path in (("the model's", bundle_path(model_path)), ("the model file", model_path)):
+        if path.exists():  # a missing model.json is named by load_cell
+            own[_identity(path)] = (what, path)
+    key = _identity(Path(output), info)
+    what, path = own.get(key) or ("the input image", identities.get(key))
+    if path is not None:
+        raise OutputError(f"-o {output} is {what} {path} (the same file); predict does not overwrite its own "
+                          f"inputs: give another file for the CSV")
+
+
+def output_target(path: str | os.PathLike) -> tuple[Path, bool]:
+    """Where the CSV is written and whether aside-then-renamed (True) or through (False).
+
+    A regular file or a path that does not exist yet: written aside, renamed onto the path. A
+    symbolic link to a regular file (or to nothing yet): the same onto its resolved target, so the
+    link stays a link. Anything else (a device such as ``/dev/stdout`` or ``/dev/null``, a FIFO, a
+    socket): opened and written as it is, never replaced.
+    """
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        return path, False
+    if path.is_symlink():
+        return Path(os.path.realpath(path)), True
+    return path, True
+
+
+def _open_csv(path: Path) -> TextIO:
+    return open(path, "w", newline="", encoding="utf-8", errors="surrogateescape")
+
+
+@contextmanager
+def _escaping(stream: TextIO):
+    """``stream`` writing a non-UTF-8 file name's surrogate escapes as its original bytes, for the block."""
+    before = getattr(stream, "errors", None)
+    if before in (None, "surrogateescape") or not hasattr(stream, "reconfigure"):
+        yield stream
+        return
+    try:
+        stream.reconfigure(errors="surrogateescape")
+    except (OSError, ValueError):  # e.g. a closed stream: writing will say so
+        yield stream
+        return
+    try:
+        yield stream
+    finally:
+        try:
+            stream.reconfigure(errors=before)
+        except (OSError, ValueError):  # a closed pipe fails the flush that comes first
+            pass
 
 
 @contextmanager
 def _output(path: str | os.PathLike | None, stdout: TextIO):
-    """The CSV's stream: a file that appears only when complete, or standard output."""
+    """The CSV's stream: standard output, or ``path`` as :func:`output_target` says."""
     if path is None:
-        with nullcontext(stdout) as stream:
+        with _escaping(stdout) as stream:
             yield stream
         return
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as stream:
+    target, aside = output_target(path)
+    if not aside:
+        with _open_csv(target) as stream:
+            yield stream
+        return
+    with atomic_path(target) as tmp, _open_csv(tmp) as stream:
         yield stream
+
+
+def is_stream_file(path: str | os.PathLike, stream: TextIO) -> bool:
+    """Whether ``path`` is the file that ``stream`` writes to (``/dev/stdout``, ``/proc/self/fd/1``, or
+    the file standard output was redirected to): then the CSV goes to the stream itself, which neither
+    truncates a file opened for appending (``>>``) nor replaces it."""
+    try:
+        given, ours = os.stat(path), os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (given.st_dev, given.st_ino) == (ours.st_dev, ours.st_ino)
+
+
+def _discard_rest(stream: TextIO) -> None:
+    """After a broken pipe: point the stream's descriptor at /dev/null, so that flushing what is left
+    in its buffer at exit neither fails nor prints "Exception ignored ... BrokenPipeError"
+    (the recipe of the Python docs' note on SIGPIPE)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (e.g. a StringIO): nothing to flush at exit
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
@@ -341,25 +637,33 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
     inputs = list(inputs)
 
     def say(message: str, code: int = EXIT_USAGE) -> int:
-        print(f"leukobench predict: {message}", file=stderr, flush=True)
+        tell(stderr, f"leukobench predict: {message}")
         return code
 
     if batch_size < 1:
         return say(f"--batch-size must be at least 1, got {batch_size}")
     try:
-        model_file(model_path)  # a wrong path is named before TensorFlow starts
+        keras_path = model_file(model_path)  # a wrong path is named before TensorFlow starts
         notes: list[str] = []
-        files = find_images(inputs, notes)
+        identities: dict = {}
+        files = find_images(inputs, notes, identities)
         for note in notes:
             say(note)
+        if output is not None:  # before any image is read or anything written
+            check_output(output, keras_path, identities)
         model = load_cell(model_path)
-    except (ModelError, NoImagesError) as error:
+    except (ModelError, NoImagesError, OutputError) as error:
         return say(str(error))
+    to_stdout = output is None or is_stream_file(output, stdout)
     try:
-        with _output(output, stdout) as stream:
+        with _output(None if to_stdout else output, stdout) as stream:
             summary = write_predictions(model, files, stream, batch_size, threads, errors=stderr)
+    except BrokenPipeError:  # the reader went away (| head): end quietly, as cat does
+        if to_stdout:
+            _discard_rest(stdout)
+        return EXIT_BROKEN_PIPE
     except OSError as error:
-        return say(f"{output}: cannot write the predictions ({error.strerror or error})")
+        return say(f"{output or 'standard output'}: cannot write the predictions ({error.strerror or error})")
     where = f" ({output})" if output else ""
     if not summary.classified:
         return say(f"none of the {summary.failed} image(s) could be classified{where}", summary.exit_code)

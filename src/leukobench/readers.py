@@ -798,4 +798,7 @@ def is_text(name: str) -> bool:
 
 def printable(path: str | os.PathLike) -> str:
     """A path as text that can be written anywhere: bytes that are not UTF-8 as ``\\xNN``, as ``ls -b`` shows them."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name gives
+        return os.fspath(path).encode("utf-8", "backslashreplace").decode("utf-8")

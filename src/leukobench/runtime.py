@@ -79,17 +79,21 @@ def filter_native_log(target_fd: int) -> None:
     os.dup2(write_end, 2)
     os.close(write_end)
 
+    def write(text: str) -> None:
+        try:
+            os.write(out, text.encode("utf-8", "surrogateescape"))
+        except OSError:  # the reader went away (a closed terminal or pipe): keep draining, never block writers
+            pass
+
     def copy() -> None:
         pending = b""
         with os.fdopen(read_end, "rb", buffering=0) as pipe:
             while chunk := pipe.read(65536):
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
-                    text = keep(line.decode("utf-8", "surrogateescape") + "\n")
-                    if text:
-                        os.write(out, text.encode("utf-8", "surrogateescape"))
+                    write(keep(line.decode("utf-8", "surrogateescape") + "\n"))
         if pending:
-            os.write(out, keep(pending.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape"))
+            write(keep(pending.decode("utf-8", "surrogateescape")))
 
     thread = threading.Thread(target=copy, name="native-log-filter", daemon=True)
     thread.start()
