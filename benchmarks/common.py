@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
+from leukobench.data.synthetic import SyntheticSpec, write_cnmc_tree
 
 
 def write_synthetic_cells(root: Path, images: int, image_size: int, min_subjects: int = 6) -> Path:

@@ -5,7 +5,7 @@ Three ways over the same files and the same model:
                      ``model.predict`` (the ceiling: no file is touched);
   decoding only      what ``leukobench predict`` does to the files without the model (read, decode,
                      colour, resize, in chunks on all cores);
-  leukobench predict files on disk to a finished CSV (``leukobench.predict.write_predictions``,
+  leukobench predict files on disk to a finished CSV (``leukobench.learn.predict.write_predictions``,
                      the command's path, in this process; the model is loaded before timing).
 
     python benchmarks/predict_speed.py [--images 1000] [--size 450] [--model-size 32] [--batch-size 64]
@@ -27,15 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from leukobench.predict import find_images, load_cell, prepared_chunks, write_predictions
-from leukobench.store import Preparation, load_image
+from leukobench.learn.predict import find_images, load_cell, prepared_chunks, write_predictions
+from leukobench.data.store import Preparation, load_image
 
 from common import available_cores, write_synthetic_cells  # benchmarks/common.py
 
 
 def untrained_cell(folder: Path, model: str, size: int) -> Path:
     """A cell folder (model.keras + model.json) holding an untrained two-class model."""
-    from leukobench.models import create_model
+    from leukobench.learn.models import create_model
 
     folder.mkdir(parents=True)
     prep = Preparation(size=size, balance="none")

@@ -44,9 +44,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from leukobench.readers import cnmc_candidates, read_dataset
-from leukobench.splits import assign_splits
-from leukobench.store import Preparation, build_store
+from leukobench.data.readers import cnmc_candidates, read_dataset
+from leukobench.data.splits import assign_splits
+from leukobench.data.store import Preparation, build_store
 
 from common import available_cores, write_synthetic_cells  # benchmarks/common.py
 

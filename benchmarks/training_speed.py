@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-import leukobench.train as train_module
-from leukobench.models import create_model
-from leukobench.readers import read_dataset
-from leukobench.splits import assign_splits
-from leukobench.store import Preparation, build_store, load_store
-from leukobench.train import TrainingSpec, configure_runtime, train_from_store
+import leukobench.learn.train as train_module
+from leukobench.learn.models import create_model
+from leukobench.data.readers import read_dataset
+from leukobench.data.splits import assign_splits
+from leukobench.data.store import Preparation, build_store, load_store
+from leukobench.learn.train import TrainingSpec, configure_runtime, train_from_store
 
 from common import write_synthetic_cells  # benchmarks/common.py
 

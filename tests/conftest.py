@@ -37,8 +37,8 @@ def write_cnmc_layout(root: Path, subjects: dict[str, int], fold_of=lambda s: 0)
 
 def tiny_cnmc_split(root: Path, cells_per_subject: int):
     """A C-NMC tree of 6 ALL and 6 healthy subjects under ``root``, read and split 50/25/25 by subject."""
-    from leukobench.readers import read_dataset
-    from leukobench.splits import assign_splits
+    from leukobench.data.readers import read_dataset
+    from leukobench.data.splits import assign_splits
 
     subjects = {**{str(s): cells_per_subject for s in range(1, 7)}, **{f"H{s}": cells_per_subject for s in range(1, 7)}}
     write_cnmc_layout(root, subjects)

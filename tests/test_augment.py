@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leukobench.augment import (
+from leukobench.data.augment import (
     FILL_MODES, Augmentation, Transform, affine_matrix, apply_transform, augment_image, augment_many,
 )
 

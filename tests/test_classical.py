@@ -16,7 +16,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.preprocessing import StandardScaler
 from test_features import FOUR_CLASSES, binary_store, four_class_store
 
-from leukobench.classical import (
+from leukobench.learn.classical import (
     CLASSIFIERS,
     create_classifier,
     final_estimator,
@@ -24,7 +24,7 @@ from leukobench.classical import (
     list_classifiers,
     load_classical,
 )
-from leukobench.features import extract_features, load_features, write_features
+from leukobench.learn.features import extract_features, load_features, write_features
 from leukobench.metrics import METRIC_NAMES
 
 N_BOOT = 100  # where a test reads the intervals

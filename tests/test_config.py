@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leukobench.cellkeys import GRID_KEYS, HYBRID_KEYS
-from leukobench.config import ConfigError, check_config, config_problems, grid_cells
+from leukobench.keys import GRID_KEYS, HYBRID_KEYS
+from leukobench.plan.config import ConfigError, check_config, config_problems, grid_cells
 
 from snakemake.utils import validate
 
@@ -60,7 +60,7 @@ def with_grid(**changes) -> dict:
 
 
 def test_cells_below_a_models_minimum_size_are_excluded_with_a_message():
-    from leukobench.config import keras_cells
+    from leukobench.plan.config import keras_cells
 
     cells, messages = keras_cells(with_grid(model=["resnet50", "abed_cnn"], size=[16, 32]))
     assert sorted(map(tuple, cells[["model", "size"]].to_numpy().tolist())) == [("abed_cnn", 32), ("resnet50", 32)]
@@ -68,7 +68,7 @@ def test_cells_below_a_models_minimum_size_are_excluded_with_a_message():
 
 
 def test_exclude_rules_drop_matching_cells_and_a_fully_excluded_grid_is_an_error():
-    from leukobench.config import keras_cells
+    from leukobench.plan.config import keras_cells
 
     config = with_grid(model=["abed_cnn", "varol_cnn1"], size=[32, 48])
     config["exclude"] = [{"model": "varol_cnn1", "size": 48, "reason": "too slow"}]
@@ -81,7 +81,7 @@ def test_exclude_rules_drop_matching_cells_and_a_fully_excluded_grid_is_an_error
 
 
 def test_hybrid_cells_follow_the_keras_cells_of_their_models():
-    from leukobench.config import hybrid_cells, keras_cells
+    from leukobench.plan.config import hybrid_cells, keras_cells
 
     config = with_grid(model=["abed_cnn", "varol_cnn1"], optimizer=["adam", "sgd"])
     config["hybrid"] = {"models": ["varol_cnn1"], "classifiers": ["svm", "nb", "rf"]}
@@ -94,7 +94,7 @@ def test_hybrid_cells_follow_the_keras_cells_of_their_models():
 
 
 def test_classical_cells_and_their_checks():
-    from leukobench.config import classical_cells
+    from leukobench.plan.config import classical_cells
 
     config = copy.deepcopy(BASE)
     config["classical"] = {"seed": [0]}  # what the schema's defaults give when the section is absent
@@ -107,7 +107,7 @@ def test_classical_cells_and_their_checks():
 
 
 def test_scale_shrinks_epochs_images_and_synthetic_data_without_touching_the_rest():
-    from leukobench.config import apply_scale
+    from leukobench.plan.config import apply_scale
 
     config = with_grid(epochs=[25, 50, 100])
     config["variants"]["balanced"]["per_class"] = 1266
@@ -136,7 +136,7 @@ def test_missing_imagenet_weights_stop_the_run_before_any_job(tmp_path, monkeypa
 
 
 def test_a_list_of_split_methods_runs_every_cell_on_each():
-    from leukobench.config import classical_cells, keras_cells
+    from leukobench.plan.config import classical_cells, keras_cells
 
     config = with_grid(model=["abed_cnn"], size=[32])
     config["split"]["method"] = ["subject", "random"]
@@ -148,7 +148,7 @@ def test_a_list_of_split_methods_runs_every_cell_on_each():
 
 
 def test_k_fold_adds_one_cell_per_fold_and_checks_the_folds_asked_for():
-    from leukobench.config import keras_cells, parse_partition, partition
+    from leukobench.plan.config import keras_cells, parse_partition, partition
 
     config = with_grid(model=["abed_cnn"], size=[32])
     config["split"]["folds"] = 10
@@ -166,7 +166,7 @@ def test_k_fold_adds_one_cell_per_fold_and_checks_the_folds_asked_for():
 
 
 def test_scale_thins_every_grid_list_and_the_folds_but_keeps_every_model():
-    from leukobench.config import apply_scale, keras_cells
+    from leukobench.plan.config import apply_scale, keras_cells
 
     config = with_grid(model=["abed_cnn", "varol_cnn1", "vgg16"], optimizer=["adam", "sgd", "rmsprop"],
                        size=[32, 48], epochs=[25, 50, 100])
@@ -194,7 +194,7 @@ def test_values_that_would_fail_deep_in_the_dag_or_plan_nothing_are_named_up_fro
 
 
 def test_a_dataset_path_expands_home_and_variables_as_a_shell_would(tmp_path, monkeypatch):
-    from leukobench.config import dataset_path
+    from leukobench.plan.config import dataset_path
 
     (tmp_path / "lab").mkdir()
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -210,7 +210,7 @@ def test_a_dataset_path_expands_home_and_variables_as_a_shell_would(tmp_path, mo
 
 def test_the_pixel_limit_defaults_to_the_readers_default():
     """ingest.max_pixels: the schema's default is open_image's (predict's) default."""
-    from leukobench.readers import DEFAULT_MAX_PIXELS
+    from leukobench.data.images import DEFAULT_MAX_PIXELS
 
     config = copy.deepcopy(DEFAULT)
     del config["ingest"]

@@ -1,4 +1,4 @@
-"""Tests of leukobench.download against a real HTTP server on 127.0.0.1 and real archives."""
+"""Tests of leukobench.data.download against a real HTTP server on 127.0.0.1 and real archives."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import write_image
-from leukobench.download import (
+from leukobench.data.download import (
     MARKER_NAME,
     TMP_PREFIX,
     ArchiveError,
@@ -445,7 +445,7 @@ def test_existing_empty_dest_is_filled(tree: Path, tmp_path: Path) -> None:
 
 
 def test_leftovers_of_a_killed_run_are_removed(tree: Path, tmp_path: Path) -> None:
-    from leukobench.download import _host_tag
+    from leukobench.data.download import _host_tag
 
     parent = tmp_path / "raw"
     parent.mkdir()

@@ -17,19 +17,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leukobench.features import (
+import leukobench.learn.cnn_features  # noqa: F401 - registers the 'cnn' extractor
+from leukobench.learn.features import (
     FEATURE_EXTRACTORS,
     extract_features,
     list_extractors,
     load_features,
     write_features,
 )
-from leukobench.readers import read_dataset
-from leukobench.splits import assign_splits
-from leukobench.store import Preparation, build_store, load_store
+from leukobench.data.readers import read_dataset
+from leukobench.data.splits import assign_splits
+from leukobench.data.store import Preparation, build_store, load_store
 
 SIZE = 32
-SUBJECTS_PER_CLASS = 20  # 12 subjects in the test split: enough for a bootstrap interval (metrics.MIN_INTERVAL_GROUPS)
+SUBJECTS_PER_CLASS = 20  # 12 subjects in the test split: enough for a bootstrap interval (keys.MIN_INTERVAL_GROUPS)
 CELLS_PER_SUBJECT = 7
 RATIOS = {"train": 0.5, "val": 0.2, "test": 0.3}
 NOISE_SD = 25.0
@@ -137,7 +138,7 @@ def test_pixel_features_are_the_flattened_pixels_in_unit_range(store_path, tmp_p
 
 @pytest.mark.parametrize("row_group_bytes", [64 << 20, 16])  # one row group, or one per row
 def test_feature_store_round_trip(tmp_path, monkeypatch, row_group_bytes):
-    monkeypatch.setattr("leukobench.features.ROW_GROUP_BYTES", row_group_bytes)
+    monkeypatch.setattr("leukobench.learn.features.ROW_GROUP_BYTES", row_group_bytes)
     rows = pd.DataFrame({
         "image_id": ["a", "b", "c"], "patient_id": ["p1", "p1", "p2"], "split": ["train", "val", "test"],
         "label": np.array([0, 1, 2], dtype="int16"), "class_name": ["x", "y", "z"],
@@ -213,7 +214,8 @@ def test_hog_needs_images_of_one_block(tmp_path):
 
 
 def test_cnn_features_are_the_feature_layer_of_a_trained_model(store_path, tmp_path):
-    from leukobench.train import TrainedModel, TrainingSpec, configure_runtime, train_cell
+    from leukobench.learn.bundle import TrainedModel
+    from leukobench.learn.train import TrainingSpec, configure_runtime, train_cell
 
     configure_runtime(threads=2, seed=0)
     model_path = tmp_path / "model.keras"

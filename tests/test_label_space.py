@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_cnmc_layout, write_image
-from leukobench.readers import NOT_UTF8, LayoutError, MissingClassError, read_dataset
+from leukobench.data.readers import NOT_UTF8, LayoutError, MissingClassError, read_dataset
 
 
 def write_folder_dataset(root: Path, classes=("A", "B", "C"), per_class=3) -> None:

@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leukobench.evaluate import evaluate_cell
-from leukobench.readers import read_dataset
-from leukobench.splits import assign_splits
-from leukobench.store import Preparation, build_store
-from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
-from leukobench.train import TrainingSpec, train_from_store
+from leukobench.learn.evaluate import evaluate_cell
+from leukobench.data.readers import read_dataset
+from leukobench.data.splits import assign_splits
+from leukobench.data.store import Preparation, build_store
+from leukobench.data.synthetic import SyntheticSpec, write_cnmc_tree
+from leukobench.learn.train import TrainingSpec, train_from_store
 
 SPEC = SyntheticSpec(subjects=40, cells_per_subject=24, image_size=64, seed=1)  # 12 test subjects: an interval
 TRAINING = TrainingSpec(model="abed_cnn", epochs=12, batch_size=32, seed=0)

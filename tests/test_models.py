@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-import leukobench.models as models
-from leukobench.models import MIN_INPUT_SIZE, TRANSFER_MODELS, create_model, list_models, register_model
+import leukobench.learn.models as models
+from leukobench.learn.models import MIN_INPUT_SIZE, TRANSFER_MODELS, create_model, list_models, register_model
 
 # Keras 3.15 converts its variables with np.array(..., copy=False), which NumPy 2 flags; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -86,7 +86,7 @@ def test_bad_arguments_and_double_registration_are_refused():
 
 def test_listing_models_does_not_import_keras():
     code = (
-        "import sys, leukobench.models as m; m.list_models(); dict(m.MIN_INPUT_SIZE); "
+        "import sys, leukobench.learn.models as m; m.list_models(); dict(m.MIN_INPUT_SIZE); "
         "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'keras imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

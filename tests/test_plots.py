@@ -1,4 +1,4 @@
-"""Tests of leukobench.plots: every figure is a valid PNG, written atomically, with no figure left open."""
+"""Tests of leukobench.report.figures: every figure is a valid PNG, written atomically, with no figure left open."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from leukobench import plots
+from leukobench.report import figures as plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MIN_SIDE_PX = 200
@@ -198,7 +198,7 @@ def test_failing_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch
 
 
 def test_sample_sheet_shows_originals_and_augmented_rows(tmp_path):
-    from leukobench.plots import plot_sample_sheet
+    from leukobench.report.figures import plot_sample_sheet
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"label": [0] * 10 + [1] * 10, "split": ["train"] * 20, "augmented": [False, True] * 10})

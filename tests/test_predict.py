@@ -20,12 +20,13 @@ import pytest
 
 from conftest import tiny_cnmc_split
 from leukobench import cli
-from leukobench.evaluate import predict_store
-from leukobench import predict
-from leukobench.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, find_images,
+from leukobench.learn.evaluate import predict_store
+from leukobench.learn import predict
+from leukobench.learn.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, find_images,
                                 load_cell, predict_table, run)
-from leukobench.store import Preparation, build_store, load_store
-from leukobench.train import TrainedModel, TrainingSpec, train_from_store
+from leukobench.data.store import Preparation, build_store, load_store
+from leukobench.learn.bundle import TrainedModel
+from leukobench.learn.train import TrainingSpec, train_from_store
 
 CELLS = {  # name: (preparation, loss): a one-unit sigmoid on RGB, a two-unit softmax on gray
     "rgb_sigmoid": (Preparation(size=24), "auto"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leukobench.provenance import code_digest, imported_modules
+from leukobench.plan.provenance import code_digest, imported_modules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,20 +41,20 @@ def test_editing_a_reached_module_changes_the_digest_and_an_unrelated_one_does_n
 def test_the_training_script_does_not_depend_on_the_report_code():
     reached = {p.name for p in imported_modules(REPO / "workflow/scripts/train.py")}
     assert {"train.py", "models.py", "store.py"} <= reached
-    assert not reached & {"report.py", "plots.py", "classical.py", "config.py"}
+    assert not reached & {"tables.py", "figures.py", "classical.py", "config.py"}
 
 
 @pytest.mark.parametrize("script", ["store", "evaluate"])
 def test_the_stores_and_evaluations_do_not_depend_on_the_config_checks_or_the_tables(script):
-    """Their figures use the cell keys (leukobench.cellkeys), not leukobench.config and all it imports."""
+    """Their figures use the cell keys (leukobench.keys), not leukobench.plan.config and all it imports."""
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
-    assert "plots.py" in reached and "cellkeys.py" in reached
-    assert not reached & {"report.py", "config.py"}
+    assert "figures.py" in reached and "keys.py" in reached
+    assert not reached & {"tables.py", "config.py"}
 
 
 @pytest.mark.parametrize("script", ["tables", "reproduction"])
 def test_the_report_tables_do_not_depend_on_the_config_checks_or_the_registries(script):
-    """They scale a published cell as the grid was scaled (leukobench.scaling), not through leukobench.config."""
+    """They scale a published cell as the grid was scaled (leukobench.keys), not through leukobench.plan.config."""
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
-    assert "report.py" in reached and "scaling.py" in reached
+    assert "tables.py" in reached and "keys.py" in reached
     assert not reached & {"config.py", "models.py", "classical.py"}

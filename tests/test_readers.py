@@ -12,11 +12,9 @@ import pytest
 import xxhash
 
 from conftest import write_cnmc_layout, write_image
-from leukobench.readers import (
-    ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, decode_image, file_bytes, open_image, read_dataset,
-    thread_map,
-)
-from leukobench.store import Preparation, to_model_input
+from leukobench.data.images import decode_image, file_bytes, open_image, thread_map
+from leukobench.data.readers import ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, read_dataset
+from leukobench.data.store import Preparation, to_model_input
 
 
 def test_reads_the_real_cnmc_sample(cnmc_sample):
@@ -537,8 +535,8 @@ def sample_type_tree(tmp_path_factory):
 @pytest.mark.parametrize("name", SAMPLE_TYPES)
 def test_every_sample_type_is_converted_by_one_rule_or_quarantined_naming_it(sample_type_tree, name):
     """Ingest's verdict, open_image's pixels, and the store's and predict's preparation of them."""
-    from leukobench.predict import prepare_image
-    from leukobench.store import load_image
+    from leukobench.learn.predict import prepare_image
+    from leukobench.data.store import load_image
 
     root, manifest, reasons = sample_type_tree
     path, expected = root / "cells" / name, SAMPLE_TYPES[name][1]
@@ -611,9 +609,9 @@ def test_the_pixel_limit_reads_the_size_of_any_tiff_from_its_header(tmp_path, de
 
 
 def test_an_image_whose_header_is_not_read_is_held_to_the_limit_once_decoded(tmp_path, monkeypatch):
-    import leukobench.readers
+    import leukobench.data.images
 
     path = write_array(tmp_path / "big.png", noise(1, (40, 30, 3)))
-    monkeypatch.setattr(leukobench.readers, "image_size", lambda path: None)  # a format only OpenCV reads
+    monkeypatch.setattr(leukobench.data.images, "image_size", lambda path: None)  # a format only OpenCV reads
     assert open_image(path, max_pixels=1000)[1].startswith("image is 30 x 40 px = 0.0012 Mpx, above the limit")
     assert open_image(path, max_pixels=1200)[0].shape == (40, 30, 3)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leukobench.classical import CLASSIFIERS, register_classifier
-from leukobench.features import FEATURE_EXTRACTORS, register_extractor
+from leukobench.learn.classical import CLASSIFIERS, register_classifier
+from leukobench.learn.features import FEATURE_EXTRACTORS, register_extractor
 from leukobench.registry import registrar
 
 

@@ -12,9 +12,9 @@ import yaml
 from scipy import stats
 from snakemake.utils import validate
 
-from leukobench.config import classical_cells, hybrid_cells, keras_cells
+from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells
 from leukobench.metrics import METRIC_NAMES
-from leukobench.report import (
+from leukobench.report.tables import (
     best_configurations,
     cell_folders,
     collapse_folds,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leukobench.splits import assign_splits
+from leukobench.data.splits import assign_splits
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 
@@ -68,7 +68,7 @@ def test_only_the_training_subset_is_split():
 
 
 def test_the_labelled_preliminary_test_set_is_an_external_split_when_asked():
-    from leukobench.splits import fold_partition
+    from leukobench.data.splits import fold_partition
 
     manifest = manifest_of(12, 12)
     prelim = manifest["patient_id"].isin(["1", "H1"])
@@ -136,7 +136,7 @@ def test_dropping_duplicates_keeps_one_copy_of_each():
 
 @pytest.mark.parametrize("method", ["subject", "random"])
 def test_k_fold_puts_every_image_in_one_test_fold_and_no_subject_in_two(method):
-    from leukobench.splits import fold_partition
+    from leukobench.data.splits import fold_partition
 
     manifest = manifest_of(40, 25)
     splits = assign_splits(manifest, method, RATIOS, seed=3, folds=4)
@@ -155,7 +155,7 @@ def test_k_fold_puts_every_image_in_one_test_fold_and_no_subject_in_two(method):
 
 
 def test_k_fold_asks_for_enough_subjects_and_an_existing_fold():
-    from leukobench.splits import fold_partition
+    from leukobench.data.splits import fold_partition
 
     manifest = manifest_of(40, 25)
     with pytest.raises(ValueError, match="lower split.folds"):
@@ -187,7 +187,7 @@ def aria_tree(root):
 
 @pytest.fixture(scope="module")
 def aria_splits(tmp_path_factory):
-    from leukobench.readers import read_dataset
+    from leukobench.data.readers import read_dataset
 
     manifest, rejected = read_dataset("aria", aria_tree(tmp_path_factory.mktemp("aria")))
     assert rejected.empty and (manifest["patient_id"] == "").all()
@@ -195,7 +195,7 @@ def aria_splits(tmp_path_factory):
 
 
 def test_the_split_log_says_subjects_are_unknown_not_one_subject(aria_splits):
-    from leukobench import splits as splits_module
+    from leukobench.data import splits as splits_module
 
     log = splits_module.split_log(aria_splits).splitlines()
     assert [line.split(":")[0] for line in log] == ["train", "val", "test"]

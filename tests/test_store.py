@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_cnmc_layout
-from leukobench.readers import read_dataset, to_8bit
-from leukobench.splits import assign_splits
-from leukobench.store import STORE_COLUMNS, Preparation, build_store, load_image, load_store, read_metadata, to_model_input
+from leukobench.data.images import to_8bit
+from leukobench.data.readers import read_dataset
+from leukobench.data.splits import assign_splits
+from leukobench.data.store import STORE_COLUMNS, Preparation, build_store, load_image, load_store, read_metadata, to_model_input
 
 RATIOS = {"train": 0.5, "val": 0.25, "test": 0.25}
 
@@ -307,7 +308,7 @@ def test_varol_dataset_variants_have_the_papers_sizes_per_class(tmp_path):
     images per class; Dataset3's augmented copies are all in the training split."""
     import yaml
 
-    from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
+    from leukobench.data.synthetic import SyntheticSpec, write_cnmc_tree
 
     preset = yaml.safe_load((Path(__file__).resolve().parents[1] / "presets" / "varol2024.yaml").read_text())
     write_cnmc_tree(tmp_path / "raw", SyntheticSpec(**{**preset["datasets"]["cnmc"]["synthetic"], "image_size": 32}))

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leukobench import synthetic
-from leukobench.synthetic import SyntheticSpec, write_cnmc_tree
+from leukobench.data import synthetic
+from leukobench.data.synthetic import SyntheticSpec, write_cnmc_tree
 
 NAME = r"UID_(?P<subject>H?\d+)_(?P<image>\d+)_(?P<cell>\d+)_(?P<cls>all|hem)\.bmp"
 SMALL = SyntheticSpec(subjects=8, cells_per_subject=10, image_size=64, folds=2, seed=3)
@@ -152,7 +152,7 @@ def test_each_subject_lives_in_one_fold_and_every_fold_has_both_classes(small_tr
 
 
 def test_the_projects_reader_accepts_the_tree(small_tree):
-    readers = pytest.importorskip("leukobench.readers")
+    readers = pytest.importorskip("leukobench.data.readers")
     root, manifest = small_tree
     table, rejected = readers.read_dataset("synthetic", root)
     assert len(rejected) == 0

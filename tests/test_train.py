@@ -10,13 +10,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import leukobench.train as train_module
+import leukobench.learn.train as train_module
 from conftest import tiny_cnmc_split
-from leukobench.evaluate import predict_store
-from leukobench.splits import assign_splits
-from leukobench.store import Preparation, build_store, load_store
-from leukobench.train import (BACKUP_DIR, BACKUP_WEIGHTS, PARTIAL_HISTORY, TrainedModel, TrainingSpec, _class_weights,
-                              _keep_history_before, train_from_store)
+from leukobench.learn.evaluate import predict_store
+from leukobench.data.splits import assign_splits
+from leukobench.data.store import Preparation, build_store, load_store
+from leukobench.learn.backup import BACKUP_DIR, BACKUP_WEIGHTS, PARTIAL_HISTORY, keep_history_before
+from leukobench.learn.bundle import TrainedModel
+from leukobench.learn.train import TrainingSpec, _class_weights, train_from_store
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +184,9 @@ def test_the_history_keeps_only_the_epochs_the_backup_holds(tmp_path):
     path = tmp_path / "history.csv"
     # epoch 2 logged twice (killed between its log row and its backup, then repeated), a row cut short by a kill
     path.write_bytes(b"epoch,loss\r\n0,0.9\r\n1,0.8\r\n2,0.7\r\n2,0.6\r\n3,0.")
-    _keep_history_before(path, 2)
+    keep_history_before(path, 2)
     assert path.read_bytes() == b"epoch,loss\r\n0,0.9\r\n1,0.8\r\n"
-    _keep_history_before(path, 0)
+    keep_history_before(path, 0)
     assert not path.exists()
 
 

@@ -202,7 +202,7 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
 
 
 def test_editing_a_package_module_reruns_exactly_the_rules_that_use_it(tmp_path):
-    """Code changes are tracked by each rule's `code` parameter (leukobench.provenance): run a copy of the
+    """Code changes are tracked by each rule's `code` parameter (leukobench.plan.provenance): run a copy of the
     workflow and package up to the split, then edit modules of the copy."""
     copy_root = tmp_path / "copy"
     copy_root.mkdir()
@@ -218,10 +218,10 @@ def test_editing_a_package_module_reruns_exactly_the_rules_that_use_it(tmp_path)
     finished = subprocess.run([*command, "--cores", "2"], capture_output=True, text=True, timeout=600, env=env)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert planned_jobs(subprocess.run([*command, "-n"], capture_output=True, text=True, env=env)) == {}
-    with open(copy_root / "src/leukobench/plots.py", "a") as module:  # the split does not use the plots
+    with open(copy_root / "src/leukobench/report/figures.py", "a") as module:  # the split does not use the plots
         module.write("\n# an edit\n")
     assert planned_jobs(subprocess.run([*command, "-n"], capture_output=True, text=True, env=env)) == {}
-    with open(copy_root / "src/leukobench/splits.py", "a") as module:
+    with open(copy_root / "src/leukobench/data/splits.py", "a") as module:
         module.write("\n# an edit\n")
     assert planned_jobs(subprocess.run([*command, "-n"], capture_output=True, text=True, env=env)) == {"split": 1}
 

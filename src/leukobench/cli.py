@@ -2,7 +2,7 @@
 
     leukobench predict results/cells/<cell>/ new_cells/ more.bmp -o predictions.csv
 
-The work is done by :mod:`leukobench.predict` (its docstring says what each error does); this
+The work is done by :mod:`leukobench.learn.predict` (its docstring says what each error does); this
 module only parses the command line, and ends a run stopped by Ctrl-C (exit 130) or ``SIGTERM``
 (exit 143) through the cleanups, so that no temporary output file is left behind.
 """
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # the per-file messages say why an image was refused; OpenCV's own decoder logs would only repeat them
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
-    from leukobench.predict import run
+    from leukobench.learn.predict import run
 
     with _terminated_as_exit():
         try:
@@ -82,8 +82,8 @@ def _terminated_as_exit():
 
 def command() -> int:
     """The installed ``leukobench`` command: :func:`main`, with TensorFlow's start-up notices left
-    out of standard error (:func:`leukobench.runtime.filter_native_log`)."""
-    from leukobench.runtime import filter_native_log
+    out of standard error (:func:`leukobench.plan.runtime.filter_native_log`)."""
+    from leukobench.plan.runtime import filter_native_log
 
     filter_native_log(2)
     return main()

@@ -1,4 +1,4 @@
-"""Small file helpers: outputs appear only when complete."""
+"""Small file helpers: outputs appear only when complete; file names as text that can be written anywhere."""
 
 from __future__ import annotations
 
@@ -30,3 +30,20 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def is_text(name: str) -> bool:
+    """Whether a name (as Python decodes file names: undecodable bytes as surrogates) is valid UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(path: str | os.PathLike) -> str:
+    """A path as text that can be written anywhere: bytes that are not UTF-8 as ``\\xNN``, as ``ls -b`` shows them."""
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name gives
+        return os.fspath(path).encode("utf-8", "backslashreplace").decode("utf-8")

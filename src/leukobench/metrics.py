@@ -45,6 +45,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from leukobench.keys import MIN_INTERVAL_GROUPS, unknown_subjects
+
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy", "precision", "recall", "f1", "weighted_f1",
     "balanced_accuracy", "auc", "sensitivity", "specificity",
@@ -56,13 +58,6 @@ NEGATIVE_LABEL = 0  # "hem", normal cell
 BINARY_THRESHOLD = 0.5
 ROW_SUM_TOLERANCE = 1e-3  # how far a row of class probabilities may sum from 1
 MAX_WEIGHT_CELLS = 4_000_000  # resamples x images held in memory at once by the bootstrap
-# Fewer resampling groups (subjects, or images where subjects are unknown) than this: no interval.
-# A percentile bootstrap over G groups can only draw C(2G - 1, G) distinct resamples (126 for
-# G = 5, 92,378 for G = 10), so its 2.5 % and 97.5 % percentiles sit on a handful of distinct
-# values; it also shrinks the variance of a mean over groups by (G - 1) / G, and its percentile
-# intervals over few groups cover well under their nominal 95 % (studies of the cluster bootstrap
-# ask for at least 10 or more clusters). Reporting no interval, and why, is more honest than that.
-MIN_INTERVAL_GROUPS = 10
 NO_INTERVAL_NOTE = "not computed: {what} in this split, fewer than {minimum}"
 INTERVAL_COLUMNS = ("interval_groups", "interval_note")  # metrics_table's columns beside the metrics
 NO_INTERVAL_VERDICT = "no interval"
@@ -144,17 +139,6 @@ def _check_row_sums(scores: np.ndarray) -> None:
         raise ValueError(
             f"y_score rows must be class probabilities summing to 1; row {row} sums to {scores[row].sum():g}"
         )
-
-
-def unknown_subjects(ids) -> np.ndarray:
-    """Boolean mask of the entries of ``ids`` that name no subject: missing (None, NaN) or empty.
-
-    The one rule for "subject unknown", used by the bootstrap (each such image is its own
-    resampling group) and by :mod:`leukobench.splits` (each such image, with its byte-identical
-    copies, is its own splitting group).
-    """
-    values = pd.Series(np.asarray(ids, dtype=object).ravel())
-    return (values.isna() | values.astype(str).str.strip().eq("")).to_numpy()
 
 
 def _group_codes(groups: np.ndarray | None, n: int) -> np.ndarray | None:
@@ -433,3 +417,34 @@ def metrics_table(
     row["interval_groups"] = n_groups
     row["interval_note"] = NO_INTERVAL_NOTE.format(what=what, minimum=min_groups) if n_groups < min_groups else ""
     return row
+
+
+# ----------------------------------------------------------------------------- a cell's metrics rows
+
+EVALUATED_SPLITS = ("val", "test", "external")  # the splits a cell is evaluated on (never train)
+
+
+def scores_of(predictions: pd.DataFrame) -> np.ndarray:
+    """The score array back from a predictions table."""
+    if "score" in predictions:
+        return predictions["score"].to_numpy()
+    return predictions.filter(like="score_").to_numpy()
+
+
+def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, predict_seconds: float,
+                n_boot: int, seed: int, min_groups: int = MIN_INTERVAL_GROUPS) -> list[dict]:
+    """One row per evaluated split: the cell's parameters, the metrics and their intervals (none
+    where a split has fewer than ``min_groups`` subjects), timings."""
+    rows = []
+    total = len(predictions)
+    for split, part in predictions.groupby("split", sort=False):
+        row = {**cell, "split": split}
+        row |= metrics_table(part["label"].to_numpy(), scores_of(part), groups=part["patient_id"].to_numpy(),
+                             n_boot=n_boot, seed=seed, min_groups=min_groups)
+        row |= {
+            "train_seconds": train_seconds,
+            "predict_seconds": predict_seconds * len(part) / total,
+            "images_per_second": total / predict_seconds if predict_seconds > 0 else float("nan"),
+        }
+        rows.append(row)
+    return rows

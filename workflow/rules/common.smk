@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.utils import Paramspace, validate
 
-from leukobench.config import (
+from leukobench.plan.config import (
     NAME_PATTERN,
     PARTITION_PATTERN,
     SPLIT_METHOD_PATTERN,
@@ -19,7 +19,7 @@ from leukobench.config import (
     reader_format,
     split_methods,
 )
-from leukobench.provenance import code_digest
+from leukobench.plan.provenance import code_digest
 
 
 validate(config, schema="../schemas/config.schema.yaml")

@@ -1,10 +1,10 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.cellkeys import CELL_KEYS
-from leukobench.evaluate import aggregate_metrics
-from leukobench.plots import plot_comparison
+from leukobench.keys import CELL_KEYS
+from leukobench.report.tables import aggregate_metrics
+from leukobench.report.figures import plot_comparison
 
 table = aggregate_metrics(snakemake.input.metrics, snakemake.output.table)
 test = table[table["split"] == "test"]

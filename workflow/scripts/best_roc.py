@@ -1,12 +1,12 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.evaluate import scores_of
-from leukobench.plots import model_labels, plot_roc_overlay
-from leukobench.report import best_configurations, cell_folders
+from leukobench.metrics import scores_of
+from leukobench.report.figures import model_labels, plot_roc_overlay
+from leukobench.report.tables import best_configurations, cell_folders
 
 dataset = snakemake.wildcards.dataset
 metrics = pd.read_csv(snakemake.input.metrics)

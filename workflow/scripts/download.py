@@ -1,7 +1,7 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.download import fetch_dataset
+from leukobench.data.download import fetch_dataset
 
 fetch_dataset(snakemake.params.url, snakemake.output[0], sha256=snakemake.params.sha256)

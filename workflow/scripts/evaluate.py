@@ -1,4 +1,4 @@
-from leukobench.runtime import log_to, plain
+from leukobench.plan.runtime import log_to, plain
 
 log_to(snakemake.log[0])
 
@@ -6,8 +6,9 @@ import json
 
 import pandas as pd
 
-from leukobench.evaluate import evaluate_cell, scores_of
-from leukobench.plots import plot_confusion, plot_history, plot_roc
+from leukobench.learn.evaluate import evaluate_cell
+from leukobench.metrics import scores_of
+from leukobench.report.figures import plot_confusion, plot_history, plot_roc
 
 cell = {"approach": "cnn", **plain(snakemake.params.cell)}
 options = snakemake.params.evaluation

@@ -1,11 +1,11 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.plots import plot_accuracy_vs_time, plot_hyperparameter_effects
-from leukobench.report import collapse_folds
+from leukobench.report.figures import plot_accuracy_vs_time, plot_hyperparameter_effects
+from leukobench.report.tables import collapse_folds
 
 test = collapse_folds(pd.read_csv(snakemake.input.metrics)).query("split == 'test'")
 plot_hyperparameter_effects(test, snakemake.output.effects, metric="f1")

@@ -1,8 +1,8 @@
-from leukobench.runtime import log_to, plain
+from leukobench.plan.runtime import log_to, plain
 
 log_to(snakemake.log[0])
 
-from leukobench.classical import fit_classical_cell
+from leukobench.learn.classical import fit_classical_cell
 
 cell = plain(snakemake.params.cell)
 cell = {"approach": "hybrid" if "model" in cell else "classical", **cell}

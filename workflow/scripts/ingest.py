@@ -1,9 +1,9 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
 from leukobench.io import atomic_path
-from leukobench.readers import read_dataset
+from leukobench.data.readers import read_dataset
 
 manifest, rejected = read_dataset(
     snakemake.params.format, snakemake.input.raw, threads=snakemake.threads, options=snakemake.params.options or None,

@@ -1,11 +1,11 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report import reproduction_display, reproduction_summary, reproduction_table, write_tables
+from leukobench.report.tables import reproduction_display, reproduction_summary, reproduction_table, write_tables
 
 published = snakemake.params.published
 table = reproduction_table(pd.read_csv(snakemake.input.metrics), published, snakemake.params.scale)

@@ -1,11 +1,11 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.splits import assign_splits, split_log
+from leukobench.data.splits import assign_splits, split_log
 
 options = snakemake.params.split
 manifest = pd.read_parquet(snakemake.input.manifest)

@@ -1,12 +1,12 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.plots import plot_sample_sheet
-from leukobench.splits import fold_partition
-from leukobench.store import Preparation, build_store
+from leukobench.report.figures import plot_sample_sheet
+from leukobench.data.splits import fold_partition
+from leukobench.data.store import Preparation, build_store
 
 splits = pd.read_parquet(snakemake.input.splits)
 if snakemake.params.fold is not None:

@@ -1,8 +1,8 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.features import extract_features
+from leukobench.learn.features import extract_features
 
 extract_features(
     snakemake.input.store, snakemake.wildcards.features, snakemake.output.features,

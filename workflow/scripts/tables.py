@@ -1,11 +1,11 @@
-from leukobench.runtime import log_to
+from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report import (
+from leukobench.report.tables import (
     APPROACH_TITLES,
     TABLE_METRICS,
     best_configurations,

@@ -1,8 +1,8 @@
-from leukobench.runtime import log_to, plain
+from leukobench.plan.runtime import log_to, plain
 
 log_to(snakemake.log[0])
 
-from leukobench.train import TrainingSpec, train_from_store
+from leukobench.learn.train import TrainingSpec, train_from_store
 
 cell = plain(snakemake.params.cell)
 options = snakemake.params.training

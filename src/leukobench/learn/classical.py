@@ -22,7 +22,7 @@ That is what ``SVC(probability=True)`` did, which scikit-learn 1.9 deprecates in
 :func:`fit_classical_cell` fits on the train split only (val is not used for fitting: nothing
 here selects on it), predicts val and test, and writes the three outputs of a Keras cell's
 evaluation in the same form: the fitted model (joblib), ``predictions.parquet`` and
-``metrics.json`` (rows from :func:`leukobench.evaluate.metric_rows`).
+``metrics.json`` (rows from :func:`leukobench.metrics.metric_rows`).
 """
 
 from __future__ import annotations
@@ -50,10 +50,9 @@ from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from leukobench.evaluate import EVALUATED_SPLITS, metric_rows
-from leukobench.features import ROW_COLUMNS, TRAIN_SPLIT, load_features
+from leukobench.learn.features import ROW_COLUMNS, TRAIN_SPLIT, load_features
 from leukobench.io import atomic_path
-from leukobench.metrics import MIN_INTERVAL_GROUPS, predict_labels
+from leukobench.metrics import EVALUATED_SPLITS, MIN_INTERVAL_GROUPS, metric_rows, predict_labels
 from leukobench.registry import registrar
 
 SVM_CALIBRATION_FOLDS = 5  # Platt scaling on out-of-fold decision values, as SVC(probability=True) did
@@ -184,7 +183,7 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
     """Fit a classifier on the train split of a feature store, evaluate it on val and test.
 
     Args:
-        features_path: a feature store (:func:`leukobench.features.extract_features`).
+        features_path: a feature store (:func:`leukobench.learn.features.extract_features`).
         classifier: a name from :func:`list_classifiers`.
         model_out: the fitted model, a joblib file of a dict: ``estimator`` (the fitted
             pipeline), ``classifier``, ``params``, ``class_names``, ``features`` (the feature
@@ -200,7 +199,7 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
             without a patient is resampled alone).
         params: constructor parameters of the classifier (``class_weight`` among them).
         min_groups: a split with fewer resampling groups gets no interval (see
-            :data:`leukobench.metrics.MIN_INTERVAL_GROUPS`).
+            :data:`leukobench.keys.MIN_INTERVAL_GROUPS`).
 
     Returns:
         The metrics rows written. The three files appear together, and only if everything

@@ -1,21 +1,17 @@
-"""Evaluate a trained cell on the store's held-out splits; aggregate cells into one table."""
+"""Evaluate a trained Keras cell on the store's held-out splits: its predictions and metrics."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from leukobench.data.store import load_store
 from leukobench.io import atomic_path
-from leukobench.metrics import MIN_INTERVAL_GROUPS, metrics_table, predict_labels
-from leukobench.store import load_store
-from leukobench.train import TrainedModel, check_labels
-
-EVALUATED_SPLITS = ("val", "test", "external")
+from leukobench.learn.bundle import TrainedModel, check_labels
+from leukobench.metrics import EVALUATED_SPLITS, MIN_INTERVAL_GROUPS, metric_rows, predict_labels
 
 
 def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[pd.DataFrame, float]:
@@ -45,32 +41,6 @@ def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[p
     return rows, seconds
 
 
-def scores_of(predictions: pd.DataFrame) -> np.ndarray:
-    """The score array back from a predictions table."""
-    if "score" in predictions:
-        return predictions["score"].to_numpy()
-    return predictions.filter(like="score_").to_numpy()
-
-
-def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, predict_seconds: float,
-                n_boot: int, seed: int, min_groups: int = MIN_INTERVAL_GROUPS) -> list[dict]:
-    """One row per evaluated split: the cell's parameters, the metrics and their intervals (none
-    where a split has fewer than ``min_groups`` subjects), timings."""
-    rows = []
-    total = len(predictions)
-    for split, part in predictions.groupby("split", sort=False):
-        row = {**cell, "split": split}
-        row |= metrics_table(part["label"].to_numpy(), scores_of(part), groups=part["patient_id"].to_numpy(),
-                             n_boot=n_boot, seed=seed, min_groups=min_groups)
-        row |= {
-            "train_seconds": train_seconds,
-            "predict_seconds": predict_seconds * len(part) / total,
-            "images_per_second": total / predict_seconds if predict_seconds > 0 else float("nan"),
-        }
-        rows.append(row)
-    return rows
-
-
 def evaluate_cell(model_path, store_path, predictions_path, metrics_path, cell: dict,
                   n_boot: int = 1000, seed: int = 0, min_groups: int = MIN_INTERVAL_GROUPS) -> pd.DataFrame:
     """Predict the val and test splits, write predictions.parquet and metrics.json."""
@@ -83,13 +53,3 @@ def evaluate_cell(model_path, store_path, predictions_path, metrics_path, cell: 
     with atomic_path(metrics_path) as tmp:
         tmp.write_text(json.dumps(rows, indent=2))
     return predictions
-
-
-def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike) -> pd.DataFrame:
-    """Concatenate every cell's metrics.json into results/report/metrics.csv, with a column ``cell``:
-    the cell's folder (its model, predictions and figures)."""
-    rows = [{**row, "cell": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
-    table = pd.DataFrame(rows)
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False)
-    return table

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leukobench.io import atomic_path
-from leukobench.readers import open_image, thread_map
+from leukobench.data.images import open_image, thread_map
 
 STORE_COLUMNS = [
     "image_id", "label", "class_name", "patient_id", "split", "source", "augmented",
@@ -44,7 +44,7 @@ class Preparation:
         balance: ``none``; ``undersample`` (each class reduced, Varol's Dataset1/2);
             ``oversample`` (originals plus augmented copies, Varol's Dataset3).
         per_class: images per class over all splits (None: as many as the smallest class has).
-        augmentation: options of :class:`leukobench.augment.Augmentation` for oversampling.
+        augmentation: options of :class:`leukobench.data.augment.Augmentation` for oversampling.
         augment_scope: ``train`` (augmented copies only in the training split, default) or
             ``before_split`` (the studies' protocol: augmented copies of any image may land in
             validation or test; leaky, and marked so in the store's metadata).
@@ -111,10 +111,10 @@ class Store:
 
 
 def to_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
-    """One image as :func:`leukobench.readers.open_image` gives it (uint8; gray, 2-D or with one
+    """One image as :func:`leukobench.data.images.open_image` gives it (uint8; gray, 2-D or with one
     channel, or BGR) to a uint8 HWC array of ``prep.size`` and ``prep.color``.
 
-    Sample types and alpha are the decoding layer's (:func:`leukobench.readers.to_8bit`), so
+    Sample types and alpha are the decoding layer's (:func:`leukobench.data.images.to_8bit`), so
     ingest, the store and predict share one rule; anything else is a ValueError here.
     Steps: (gray mode) BGR to gray, resize (``prep.interpolation``), (rgb mode) BGR to RGB or
     gray to RGB. The last step only reorders or copies channels, and the resize treats each
@@ -125,7 +125,7 @@ def to_model_input(image: np.ndarray, prep: Preparation) -> np.ndarray:
     channels = 1 if image.ndim == 2 else image.shape[2] if image.ndim == 3 else 0
     if image.dtype != np.uint8 or channels not in (1, 3):
         raise ValueError(f"to_model_input takes uint8 gray or BGR images (what open_image gives), got "
-                         f"{image.dtype} with shape {image.shape}; decode with leukobench.readers.open_image")
+                         f"{image.dtype} with shape {image.shape}; decode with leukobench.data.images.open_image")
     if prep.color == "gray" and image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     resized = cv2.resize(image, (prep.size, prep.size), interpolation=_resize_flag(image, prep))  # (h, w, 1) comes back 2-D
@@ -145,7 +145,7 @@ def _resize_flag(image: np.ndarray, prep: Preparation) -> int:
 def load_image(path: str | os.PathLike, prep: Preparation, max_pixels: int | None = None) -> np.ndarray:
     """Read one file and prepare it exactly as the store does; a ValueError names the file.
 
-    ``max_pixels`` (see :func:`leukobench.readers.open_image`) is off by default: files in a
+    ``max_pixels`` (see :func:`leukobench.data.images.open_image`) is off by default: files in a
     manifest passed ingest's limit; the workflow's store rule passes ingest's limit again (the
     header read costs about 10 us per PNG, BMP or TIFF file), in case a file changed since.
     """
@@ -221,7 +221,7 @@ def balance(rows: pd.DataFrame, prep: Preparation) -> pd.DataFrame:
 
 def _augmented_rows(rows: pd.DataFrame, images: np.ndarray, prep: Preparation) -> tuple[pd.DataFrame, np.ndarray]:
     """Augmented copies of the rows that ask for them (``copies``), at the store's size."""
-    from leukobench.augment import Augmentation, augment_many
+    from leukobench.data.augment import Augmentation, augment_many
 
     aug = Augmentation.from_config(prep.augmentation)
     parts, arrays = [], []

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "leukobench"
-PACKAGE_ROOT = Path(__file__).resolve().parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/leukobench
 
 
 def imported_modules(source: Path, package_root: Path = PACKAGE_ROOT) -> set[Path]:
@@ -37,7 +37,8 @@ def imported_modules(source: Path, package_root: Path = PACKAGE_ROOT) -> set[Pat
                 parts = name.split(".")
                 if parts[0] != PACKAGE:
                     continue
-                module = package_root.joinpath(*parts[1:]).with_suffix(".py") if len(parts) > 1 else package_root / "__init__.py"
+                target = package_root.joinpath(*parts[1:])  # a module, or a package (its __init__.py)
+                module = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
                 if module.is_file() and module not in found:
                     found.add(module)
                     pending.append(module)

@@ -16,7 +16,7 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
   shipped, the real data once a user points a dataset at it). Epochs and sizes are scaled as the
   grid was for a smoke run (``scale``), so a scaled run is compared with what it ran.
 * **No interval**: a split with too few subjects for a bootstrap interval (metrics.csv's
-  ``interval_note``, see :data:`leukobench.metrics.MIN_INTERVAL_GROUPS`) is shown as
+  ``interval_note``, see :data:`leukobench.keys.MIN_INTERVAL_GROUPS`) is shown as
   ``0.884 (no interval: 4 subjects)``, never as a bare point, and the reproduction table's verdict
   for it is "no interval" rather than inside or outside.
 """
@@ -24,16 +24,17 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
 from __future__ import annotations
 
 import html
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from leukobench.cellkeys import CELL_KEYS
 from leukobench.io import atomic_path
+from leukobench.keys import CELL_KEYS, scaled_epochs, scaled_size
 from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, NO_INTERVAL_VERDICT, no_interval_text
-from leukobench.scaling import scaled_epochs, scaled_size
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity")
 MODEL_KEYS = ("approach", "dataset", "split_method", "variant", "model", "features", "classifier")
@@ -320,3 +321,13 @@ table.results tbody tr:hover {{ background: #f7f7ff; }}
 {body}
 </body></html>
 """
+
+
+def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike) -> pd.DataFrame:
+    """Concatenate every cell's metrics.json into results/report/metrics.csv, with a column ``cell``:
+    the cell's folder (its model, predictions and figures)."""
+    rows = [{**row, "cell": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
+    table = pd.DataFrame(rows)
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    return table

@@ -4,7 +4,7 @@
 
 The cell is given as its folder (``results/cells/.../``, holding ``model.keras`` and
 ``model.json``) or as its ``model.keras``. Images are files and/or folders; a folder is searched
-recursively and its images (suffixes of :data:`leukobench.readers.IMAGE_SUFFIXES`, any case) are
+recursively and its images (suffixes of :data:`leukobench.data.images.IMAGE_SUFFIXES`, any case) are
 taken in sorted order. Each image is prepared exactly as the cell's store was (the preparation
 saved in ``model.json``: decode with OpenCV, colour mode, resize; scaling and normalisation are
 layers of the model), so an image of the test split gets the score the evaluation gave it.
@@ -21,7 +21,7 @@ What can go wrong, and what was decided:
 * **An image that cannot be read** (missing, a zero-byte file, truncated, corrupt, not an image):
   the file gets a row with ``status`` ``error``, the reason in ``error`` and no scores, and a line
   on standard error; the other images are still classified. The test is the ingest's own
-  (:func:`leukobench.readers.open_image`): a file is an image when OpenCV decodes its bytes, so the content
+  (:func:`leukobench.data.images.open_image`): a file is an image when OpenCV decodes its bytes, so the content
   decides, not the name. A PNG named ``.bmp`` is classified; a file with any suffix given by name
   is tried; in a folder, files without an image suffix and hidden files or folders (name starting
   with ``.``, e.g. macOS ``._*`` companions) are skipped, with a count on standard error (below).
@@ -48,7 +48,7 @@ What can go wrong, and what was decided:
   symbolic links) before it is opened: a FIFO (named pipe), socket or device file, a folder where a
   file was expected, a dangling symbolic link or a symbolic link loop gets an ``error`` row with
   that reason and is never opened (opening a FIFO would wait forever for a writer). The check and
-  the open are two steps (the shared reader :func:`leukobench.readers.open_image` opens by path),
+  the open are two steps (the shared reader :func:`leukobench.data.images.open_image` opens by path),
   so a file swapped for a FIFO in between could still block; nothing in a normal run does that.
 * **What a folder search skips** is counted by kind in one note on standard error, e.g.
   ``new_cells: 4 entries skipped: 1 without an image suffix, 1 dangling link, 1 symbolic link loop,
@@ -121,9 +121,10 @@ import pandas as pd
 
 from leukobench.io import atomic_path
 from leukobench.metrics import predict_labels
-from leukobench.readers import IMAGE_SUFFIXES, is_text, open_image, printable
-from leukobench.store import Preparation, to_model_input
-from leukobench.train import TrainedModel, bundle_path, class_scores
+from leukobench.data.images import IMAGE_SUFFIXES, open_image
+from leukobench.io import is_text, printable
+from leukobench.data.store import Preparation, to_model_input
+from leukobench.learn.bundle import TrainedModel, bundle_path, class_scores
 
 DEFAULT_BATCH_SIZE = 64
 EXIT_OK = 0
@@ -349,7 +350,7 @@ def not_an_image_file(path: str | os.PathLike) -> str:
     forever), a folder, a dangling link or a link loop. One ``os.stat``, following links.
 
     (A race-free check would open with ``O_NONBLOCK`` and ``fstat``; the shared reader
-    :func:`leukobench.readers.open_image` opens by path, so the check comes just before it.)
+    :func:`leukobench.data.images.open_image` opens by path, so the check comes just before it.)
     """
     try:
         info = os.stat(path)
@@ -373,7 +374,7 @@ def not_an_image_file(path: str | os.PathLike) -> str:
 
 
 def prepare_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
-    """One file as the model's input (what :func:`leukobench.store.load_image` does), or
+    """One file as the model's input (what :func:`leukobench.data.store.load_image` does), or
     ``ValueError`` with a reason fit for the ``error`` column. Only a regular file is opened
     (:func:`not_an_image_file`).
     """

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from leukobench.cellkeys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS
-from leukobench.classical import list_classifiers
-from leukobench.features import list_extractors
-from leukobench.models import MIN_INPUT_SIZE, list_models, resolve_weights, transfer_models
-from leukobench.scaling import scaled_epochs, scaled_size
-from leukobench.splits import SPLIT_METHODS, check_ratios
+from leukobench.keys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS
+from leukobench.learn.classical import list_classifiers
+from leukobench.learn.models import MIN_INPUT_SIZE, list_models, resolve_weights, transfer_models
+from leukobench.keys import scaled_epochs, scaled_size
+from leukobench.data.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
 TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical cell reads from a store (cnn ones come from a cell)
@@ -113,7 +112,7 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         except FileNotFoundError as error:
             problems.append(f"training.weights: {error}")
     if config.get("published"):
-        from leukobench.report import published_problems
+        from leukobench.report.tables import published_problems
 
         problems += published_problems(config["published"])
     if not problems and config["grid"] and keras_cells(config)[0].empty:

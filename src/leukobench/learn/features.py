@@ -1,6 +1,6 @@
 """Feature stores: one fixed-length float32 vector per image of an image store.
 
-The classical classifiers (:mod:`leukobench.classical`) learn from these vectors. Three
+The classical classifiers (:mod:`leukobench.learn.classical`) learn from these vectors. Three
 extractors are registered in ``FEATURE_EXTRACTORS``:
 
 * ``pixels``: the image as it is stored (HWC), flattened and scaled to [0, 1] (Rezayi's
@@ -10,7 +10,9 @@ extractors are registered in ``FEATURE_EXTRACTORS``:
   every split, so nothing of the val or test images shapes the features;
 * ``cnn``: the output of the layer named ``features`` (the flattened convolutional body) of a
   trained Keras cell: Varol's feature-extraction models FEM-k (Approach 2). Needs ``model_path``;
-  the model's preparation must be the store's.
+  the model's preparation must be the store's. It is registered by :mod:`leukobench.learn.cnn_features`
+  (import that module to use it), so that this module, which every classical cell reads its
+  features with, never reaches the Keras code.
 
 Layout of a feature store (Parquet): the columns ``image_id``, ``patient_id``, ``split``,
 ``label``, ``class_name`` of the image store, and ``features``, one ``fixed_size_list<float32>[d]``
@@ -40,8 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from leukobench.io import atomic_path
 from leukobench.registry import registrar
-from leukobench.store import METADATA_KEY, Store, load_store
-from leukobench.train import TrainedModel
+from leukobench.data.store import METADATA_KEY, Store, load_store
 
 ROW_COLUMNS = ["image_id", "patient_id", "split", "label", "class_name"]
 FEATURE_COLUMN = "features"
@@ -177,33 +178,6 @@ def hog_pca_features(store: Store, options: ExtractorOptions) -> tuple[np.ndarra
             "n_train": int(train.sum()), "explained_variance": float(pca.explained_variance_ratio_.sum()),
             "seed": options.seed,
         },
-    }
-    return features, parameters
-
-
-@register_extractor("cnn")
-def cnn_features(store: Store, options: ExtractorOptions) -> tuple[np.ndarray, dict]:
-    """The trained model's ``features`` layer (its flattened conv output): Varol's FEM-k."""
-    import keras
-
-    trained = TrainedModel.load(options.model_path)
-    if trained.bundle["preparation"] != store.metadata["preparation"]:
-        raise ValueError(
-            f"the store was prepared with {store.metadata['preparation']} but the model {options.model_path} "
-            f"expects {trained.bundle['preparation']}: extract from the store the model was trained on"
-        )
-    try:
-        layer = trained.model.get_layer(FEATURE_LAYER)
-    except ValueError as error:
-        raise ValueError(f"{options.model_path} has no layer named '{FEATURE_LAYER}' to take features from") from error
-    extractor = keras.Model(trained.model.inputs, layer.output, name=f"{trained.model.name}_{FEATURE_LAYER}")
-    features = extractor.predict(store.images, batch_size=options.batch_size, verbose=0)
-    features = np.asarray(features, dtype=np.float32).reshape(len(store.images), -1)
-    print(f"cnn: {features.shape[1]} features per image from layer '{FEATURE_LAYER}' of {options.model_path}",
-          flush=True)
-    parameters = {
-        "layer": FEATURE_LAYER, "model": trained.bundle.get("model"), "model_cell": trained.bundle.get("cell", {}),
-        "batch_size": options.batch_size,
     }
     return features, parameters
 

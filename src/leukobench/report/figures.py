@@ -27,7 +27,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve  # noqa: E402
 
-from leukobench.cellkeys import CELL_KEYS  # noqa: E402
+from leukobench.keys import CELL_KEYS  # noqa: E402
 from leukobench.io import atomic_path  # noqa: E402
 from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, check_inputs, n_classes, no_interval_text  # noqa: E402
 
@@ -857,7 +857,7 @@ def _renderer(fig: Figure):
 def leakage_pairs(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Pairs of cells that differ only in ``split_method`` (``subject`` vs ``random``).
 
-    Cells are matched on every cell key the table has (:data:`leukobench.cellkeys.CELL_KEYS`, and
+    Cells are matched on every cell key the table has (:data:`leukobench.keys.CELL_KEYS`, and
     ``split`` when present) except ``split_method``, a missing value matching a missing value.
     A cell without a partner is left out. Returns one row per pair: the keys, ``label`` (the
     short model label and the keys that vary between pairs), ``subject``, ``subject_low``,

@@ -1,0 +1,63 @@
+"""A trained Keras cell as saved: ``model.keras`` and, beside it, ``model.json`` with what is
+needed to apply it to new images (the preparation, the class names, the cell), and the scores it
+gives. Read by the evaluation, the conv features and ``leukobench predict``; written by training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from leukobench.data.store import Preparation
+
+PREDICT_BATCH = 256
+
+
+def check_labels(labels, class_names: list[str], source: str | os.PathLike) -> None:
+    """Refuse labels that a head over ``class_names`` cannot output (anything but 0..len(class_names)-1)."""
+    found = np.unique(np.asarray(labels))
+    outside = [value.item() for value in found if not (float(value).is_integer() and 0 <= value < len(class_names))]
+    if outside:
+        raise ValueError(f"{source}: labels {outside} are outside the model's head: its {len(class_names)} class "
+                         f"names {class_names} allow labels 0..{len(class_names) - 1} only")
+
+
+def bundle_path(model_path: str | os.PathLike) -> Path:
+    """``model.json`` beside ``model.keras``."""
+    return Path(model_path).with_suffix(".json")
+
+
+@dataclass
+class TrainedModel:
+    """A saved model with what is needed to apply it to new images."""
+
+    model: object
+    bundle: dict
+
+    @classmethod
+    def load(cls, model_path: str | os.PathLike) -> "TrainedModel":
+        import keras
+
+        return cls(keras.models.load_model(model_path), json.loads(bundle_path(model_path).read_text()))
+
+    @property
+    def preparation(self) -> Preparation:
+        return Preparation(**self.bundle["preparation"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.bundle["class_names"]
+
+    def predict_scores(self, images: np.ndarray) -> np.ndarray:
+        """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k))."""
+        return class_scores(self.model.predict(images, batch_size=PREDICT_BATCH, verbose=0))
+
+
+def class_scores(output: np.ndarray) -> np.ndarray:
+    """A model's output as scores: probability of class 1 for a one-unit sigmoid (shape (n,)),
+    of each class for a softmax (shape (n, k))."""
+    return output[:, 0] if output.shape[1] == 1 else output
