@@ -1,16 +1,11 @@
 """Fetch a raw dataset into ``resources/raw/<dataset>/``: from a URL, a local archive or a folder.
 
-``fetch_dataset(source, dest, sha256)`` is the one entry point. Whatever the source, the result
-appears at ``dest`` complete or not at all:
-
-* everything is built in a temporary sibling of ``dest`` (named ``.leukobench-tmp-…``), never in
-  ``dest`` itself; a completion marker (``dest/.leukobench-complete``, JSON with the source, the
-  expected and received sha256 and the time) is written last, and the folder is then renamed onto
-  ``dest`` in one step;
-* a finished fetch is recognised by its marker and never repeated (no network access);
-* an existing ``dest`` without a marker (an unfinished attempt from an older version, or the
-  user's own data) is never deleted or overwritten: the call stops and says to remove it;
-* temporaries left by a killed earlier run are removed on the next call.
+``fetch_dataset(source, dest, sha256)`` is the one entry point, called by the workflow's
+``download`` rule with ``dest`` its ``directory()`` output. What Snakemake does is not repeated
+here: it runs the rule only when ``dest`` is missing or out of date (the URL and sha256 are params),
+removes ``dest`` before the job and after a failed one, and a killed job's ``dest`` is marked
+incomplete and removed by ``--rerun-incomplete``. So ``dest`` is written in place, and a fetch that
+fails part-way leaves its partial output to Snakemake.
 
 Archives (.zip, .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz; recognised by their content, not their
 name) are unpacked as they are, keeping their top-level folder: the readers look for
@@ -25,32 +20,26 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
-import json
 import lzma
 import os
 import re
 import shutil
-import socket
 import stat
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from leukobench import __version__
 
-MARKER_NAME = ".leukobench-complete"
-TMP_PREFIX = ".leukobench-tmp-"
-DOWNLOAD_SUFFIX = ".download"
+# Inside dest, so that a killed download is removed with dest by Snakemake's --rerun-incomplete.
+DOWNLOAD_NAME = ".leukobench-download"
 DEFAULT_TIMEOUT_S = 60.0
 CHUNK_BYTES = 1 << 20
 PROGRESS_INTERVAL_S = 5.0
@@ -87,10 +76,6 @@ class ArchiveError(FetchError, ValueError):
     """An archive is corrupt, of an unknown format, or holds a member that would land outside."""
 
 
-class DestinationError(FetchError):
-    """``dest`` exists but is not a finished fetch of this source; it is left untouched."""
-
-
 # --------------------------------------------------------------------------- public API
 
 
@@ -102,11 +87,11 @@ def fetch_dataset(
     timeout: float = DEFAULT_TIMEOUT_S,
     link: bool = False,
 ) -> Path:
-    """Put the dataset at ``source`` into the folder ``dest``, unless a finished fetch is there.
+    """Put the dataset at ``source`` into the folder ``dest``, which must not exist yet.
 
     Args:
         source: an http(s) URL of an archive, a local archive file, or a local folder.
-        dest: the folder to create (its parent is created if needed).
+        dest: the folder to create (its parent is created if needed); an existing one is refused.
         sha256: the expected sha256 of the archive (URL or local archive); checked when given.
         timeout: seconds to wait for the server to connect or to send the next bytes.
         link: for a local folder only: make ``dest`` a symlink to it instead of a copy.
@@ -123,10 +108,6 @@ def fetch_dataset(
     expected = _normalise_sha256(sha256)
     origin = _normalise_source(source)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(dest)
-    if _already_fetched(dest, origin, expected):
-        print(f"fetch {origin}: already complete at {dest}", flush=True)
-        return dest
     if _is_url(origin):
         if link:
             raise ValueError(f"link=True applies to a local folder, not to the URL {origin}")
@@ -156,171 +137,11 @@ def _is_url(source: str) -> bool:
 
 
 def _normalise_source(source: str | os.PathLike) -> str:
-    """The URL as given, or the local path made absolute (so the marker names one place)."""
+    """The URL as given, or the local path made absolute (messages name one place)."""
     text = os.fspath(source)
     if _is_url(text):
         return text
     return str(Path(text).expanduser().resolve())
-
-
-# --------------------------------------------------------------------------- dest and its marker
-
-
-def _marker_record(origin: str, expected: str | None, received: str | None, kind: str) -> dict[str, Any]:
-    """What the completion marker holds."""
-    return {
-        "source": origin,
-        "kind": kind,
-        "sha256": expected,
-        "received_sha256": received,
-        "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "leukobench_version": __version__,
-    }
-
-
-def _write_marker(folder: Path, record: dict[str, Any]) -> None:
-    """Write the completion marker into ``folder`` (the staging folder, just before its rename)."""
-    (folder / MARKER_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
-
-def _read_marker(dest: Path) -> dict[str, Any] | None:
-    """The marker's record, or None when there is none or it cannot be read."""
-    try:
-        record = json.loads((dest / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _marker_matches(record: dict[str, Any], origin: str, expected: str | None) -> bool:
-    """Same source, and the expected sha256 (if any) is the one asked for or received then."""
-    if record.get("source") != origin:
-        return False
-    return expected is None or expected in (record.get("sha256"), record.get("received_sha256"))
-
-
-def _already_fetched(dest: Path, origin: str, expected: str | None) -> bool:
-    """True when ``dest`` is a finished fetch of this source; raise when it is something else.
-
-    A finished fetch is a folder with a matching marker, or a link to the source folder (either
-    counts, whether a copy or a link is asked for now). An empty folder holds no data and is
-    removed; anything else is left alone.
-    """
-    if not os.path.lexists(dest):
-        return False
-    if dest.is_symlink():
-        if os.readlink(dest) == origin:
-            return True
-        raise DestinationError(
-            f"{dest} exists and is a link to {os.readlink(dest)}, not a fetch of {origin}. Nothing was "
-            f"changed. Remove the link (rm {dest}; the data it points to stays) and run again."
-        )
-    if dest.is_dir() and not any(dest.iterdir()):
-        dest.rmdir()
-        return False
-    record = _read_marker(dest) if dest.is_dir() else None
-    if record is None:
-        raise DestinationError(
-            f"{dest} already exists but holds no {MARKER_NAME} marker: it is an unfinished earlier fetch "
-            f"or someone's own data. Nothing was changed. Remove it (rm -r {dest}) to fetch {origin} "
-            "again, or give the dataset `path:` pointing at that folder in config.yaml to use it as it is."
-        )
-    if _marker_matches(record, origin, expected):
-        return True
-    raise DestinationError(
-        f"{dest} holds a finished fetch of {record.get('source')} (sha256 {record.get('received_sha256')}), "
-        f"not of {origin}" + (f" with sha256 {expected}" if expected else "") + ". Nothing was changed. "
-        f"Remove it (rm -r {dest}) to fetch the new source."
-    )
-
-
-# --------------------------------------------------------------------------- temporaries
-
-
-def _host_tag() -> str:
-    """This machine's name, reduced to characters safe in a file name."""
-    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
-
-
-def _temp_prefix(dest: Path) -> str:
-    """Prefix of this process's temporaries for ``dest``: host and pid tell a killed run's leftovers."""
-    return f"{TMP_PREFIX}{_host_tag()}-{os.getpid()}-{dest.name}-"
-
-
-def _temp_pattern(dest: Path) -> re.Pattern[str]:
-    """Matches any run's temporaries for ``dest`` (and no other dest's)."""
-    return re.compile(
-        re.escape(TMP_PREFIX) + r"(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-" + re.escape(dest.name)
-        + r"-[A-Za-z0-9_]+(" + re.escape(DOWNLOAD_SUFFIX) + r")?"
-    )
-
-
-def _process_alive(pid: int) -> bool:
-    """True when a process with this id runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_path(path: Path) -> None:
-    """Remove a file, link or folder tree."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _remove_stale_temps(dest: Path) -> None:
-    """Remove temporaries of ``dest`` left by runs on this machine that no longer exist.
-
-    Temporaries of a live process (a fetch running now) or of another machine (a shared file
-    system) are left alone.
-    """
-    pattern, host = _temp_pattern(dest), _host_tag()
-    for path in dest.parent.iterdir():
-        match = pattern.fullmatch(path.name)
-        if match is None or match["host"] != host or _process_alive(int(match["pid"])):
-            continue
-        print(f"fetch: removing {path}, left by an interrupted earlier run", flush=True)
-        _remove_path(path)
-
-
-@contextmanager
-def _staging_file(dest: Path) -> Iterator[Path]:
-    """A temporary file beside ``dest``, removed when the block ends, whatever happens."""
-    fd, name = tempfile.mkstemp(prefix=_temp_prefix(dest), suffix=DOWNLOAD_SUFFIX, dir=dest.parent)
-    os.close(fd)
-    path = Path(name)
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
-
-
-@contextmanager
-def _staging_dir(dest: Path) -> Iterator[Path]:
-    """A temporary folder beside ``dest``, renamed onto ``dest`` if the block succeeds, else removed."""
-    path = Path(tempfile.mkdtemp(prefix=_temp_prefix(dest), dir=dest.parent))
-    try:
-        yield path
-        _rename_into_place(path, dest)
-    except BaseException:
-        _remove_path(path)
-        raise
-
-
-def _rename_into_place(staged: Path, dest: Path) -> None:
-    """Rename the finished folder (or link) onto ``dest`` in one step."""
-    if os.path.lexists(dest):
-        raise DestinationError(f"{dest} appeared while it was being fetched (another run?); nothing was replaced")
-    try:
-        os.rename(staged, dest)
-    except OSError as error:
-        raise DestinationError(f"cannot move the fetched data from {staged} to {dest}: {error}") from error
 
 
 # --------------------------------------------------------------------------- progress
@@ -369,11 +190,12 @@ class _Progress:
 
 
 def _fetch_url(url: str, dest: Path, expected: str | None, timeout: float) -> None:
-    """Download the archive at ``url`` beside ``dest``, check it, and unpack it onto ``dest``."""
-    with _staging_file(dest) as archive:
-        received = _download(url, archive, timeout)
-        _verify_sha256(url, expected, received, what="URL")
-        _install_archive(archive, dest, url, _marker_record(url, expected, received, "url"))
+    """Download the archive at ``url`` into ``dest``, check it, unpack it there, then delete it."""
+    dest.mkdir()
+    archive = dest / DOWNLOAD_NAME
+    _verify_sha256(url, expected, _download(url, archive, timeout), what="URL")
+    _install_archive(archive, dest, url)
+    archive.unlink()  # on success; after a failure Snakemake removes dest, the archive with it
 
 
 def _download(url: str, target: Path, timeout: float) -> str:
@@ -392,7 +214,7 @@ def _download(url: str, target: Path, timeout: float) -> str:
     if announced is not None and received < announced:
         raise DownloadError(
             f"download of {url} was truncated: received {received} of the {announced} bytes announced; "
-            "run again (the partial file was removed)"
+            "run again"
         )
     return digest
 
@@ -436,7 +258,7 @@ def _verify_sha256(source: str, expected: str | None, received: str, what: str) 
     raise ChecksumError(
         f"checksum mismatch for {source}: expected sha256 {expected}, received sha256 {received}. "
         f"Check that the {what} points at the intended file; if the file changed on purpose, "
-        f"update this dataset's sha256 in config.yaml to {received}. Nothing was kept."
+        f"update this dataset's sha256 in config.yaml to {received}."
     )
 
 
@@ -455,11 +277,10 @@ def _fetch_local(source: Path, dest: Path, expected: str | None, link: bool) -> 
         return
     if link:
         raise ValueError(f"link=True applies to a folder, but {source} is a file")
-    received = None
     if expected is not None:
-        received = _file_sha256(source)
-        _verify_sha256(str(source), expected, received, what="path")
-    _install_archive(source, dest, str(source), _marker_record(str(source), expected, received, "archive"))
+        _verify_sha256(str(source), expected, _file_sha256(source), what="path")
+    dest.mkdir()
+    _install_archive(source, dest, str(source))
 
 
 def _check_not_inside(source: Path, dest: Path) -> None:
@@ -470,25 +291,14 @@ def _check_not_inside(source: Path, dest: Path) -> None:
 
 
 def _copy_folder(source: Path, dest: Path) -> None:
-    """Copy the folder (following links, so the copy stands alone) and mark it complete."""
+    """Copy the folder, following links so that the copy stands alone."""
     print(f"fetch {source}: copying to {dest}", flush=True)
-    with _staging_dir(dest) as staged:
-        shutil.copytree(source, staged, dirs_exist_ok=True)
-        _write_marker(staged, _marker_record(str(source), None, None, "folder"))
+    shutil.copytree(source, dest)
 
 
 def _link_folder(source: Path, dest: Path) -> None:
-    """Make ``dest`` a symlink to the folder; the link itself is the mark of completion."""
-    fd, name = tempfile.mkstemp(prefix=_temp_prefix(dest), dir=dest.parent)
-    os.close(fd)
-    staged = Path(name)
-    staged.unlink()
-    try:
-        os.symlink(source, staged, target_is_directory=True)
-        _rename_into_place(staged, dest)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
+    """Make ``dest`` a symlink to the folder."""
+    os.symlink(source, dest, target_is_directory=True)
 
 
 def _file_sha256(path: Path) -> str:
@@ -503,33 +313,27 @@ def _file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------- archives
 
 
-def _install_archive(archive: Path, dest: Path, label: str, record: dict[str, Any]) -> None:
-    """Unpack ``archive`` into a staging folder, mark it complete, rename it onto ``dest``."""
+def _install_archive(archive: Path, dest: Path, label: str) -> None:
+    """Unpack ``archive`` into the folder ``dest``; a corrupt or unsafe archive is an ArchiveError."""
     extract = _extractor(archive, label)
-    with _staging_dir(dest) as staged:
-        try:
-            extract(archive, staged, label)
-        except CORRUPT_ARCHIVE_ERRORS as error:
-            raise _corrupt(label, archive, error) from error
-        except NotImplementedError as error:
-            raise ArchiveError(
-                f"{label}: {error}; unpack the archive with another tool and point the dataset's "
-                "path: at the folder"
-            ) from error
-        except OSError as error:
-            if error.errno is not None:
-                raise
-            raise _corrupt(label, archive, error) from error
-        _write_marker(staged, record)
+    try:
+        extract(archive, dest, label)
+    except CORRUPT_ARCHIVE_ERRORS as error:
+        raise _corrupt(label, archive, error) from error
+    except NotImplementedError as error:
+        raise ArchiveError(
+            f"{label}: {error}; unpack the archive with another tool and point the dataset's "
+            "path: at the folder"
+        ) from error
+    except OSError as error:
+        if error.errno is not None:
+            raise
+        raise _corrupt(label, archive, error) from error
 
 
 def _corrupt(label: str, archive: Path, error: BaseException) -> ArchiveError:
     """The error for an archive that cannot be read to the end."""
-    where = f" (downloaded to {archive})" if label != str(archive) else ""
-    return ArchiveError(
-        f"archive {label}{where} is corrupt: {error}. Fetch it again or check the source; "
-        "nothing was written to the destination."
-    )
+    return ArchiveError(f"archive {label} is corrupt: {error}. Fetch it again or check the source.")
 
 
 def _extractor(archive: Path, label: str) -> Callable[[Path, Path, str], None]:
@@ -540,7 +344,7 @@ def _extractor(archive: Path, label: str) -> Callable[[Path, Path, str], None]:
         return _extract_tar
     raise ArchiveError(
         f"{label} is not a readable zip or tar archive (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz): it is "
-        f"corrupt or of another format{_html_hint(archive)}. Check the source; nothing was written."
+        f"corrupt or of another format{_html_hint(archive)}. Check the source."
     )
 
 
