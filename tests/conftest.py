@@ -12,7 +12,10 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+# The one place the tests find the project's shared fixtures (real images, not in git): the shared/ folder
+# beside this checkout (../shared), or inside it where a copy of the working tree carries shared/ along.
+SHARED_FIXTURES = next((root / "shared" / "fixtures" for root in (REPO.parent, REPO)
+                        if (root / "shared" / "fixtures").is_dir()), REPO.parent / "shared" / "fixtures")
 CNMC_SAMPLE = SHARED_FIXTURES / "cnmc_sample"
 
 
@@ -48,7 +51,7 @@ def tiny_cnmc_split(root: Path, cells_per_subject: int):
 
 @pytest.fixture
 def cnmc_sample() -> Path:
-    """The six real C-NMC images of ../shared/fixtures (skip when that folder is absent)."""
+    """The six real C-NMC images of the shared fixtures (SHARED_FIXTURES; skip when the folder is absent)."""
     if not CNMC_SAMPLE.is_dir():
         pytest.skip(f"real C-NMC sample not found at {CNMC_SAMPLE} (it lives in the project's shared/ folder)")
     return CNMC_SAMPLE

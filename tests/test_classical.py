@@ -7,6 +7,7 @@ of val or test reaches the fit, and a failing fit leaves no files.
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -26,6 +27,7 @@ from leukobench.learn.classical import (
 )
 from leukobench.learn.features import extract_features, load_features, write_features
 from leukobench.metrics import METRIC_NAMES
+from leukobench.metrics import aggregate_metrics
 
 N_BOOT = 100  # where a test reads the intervals
 FEW_BOOT = 5  # elsewhere: the bootstrap's per-resample AUC dominates the run time
@@ -177,6 +179,45 @@ def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
     np.testing.assert_allclose(bundle["estimator"].predict_proba(features[held_out])[:, 1], predictions["score"])
     assert bundle["classifier"] == "svm" and bundle["class_names"] == ["hem", "all"]
     assert bundle["features"]["extractor"] == "hog_pca"
+
+
+def test_the_bootstrap_takes_the_evaluation_seed_and_the_classifier_the_cells(feature_paths, tmp_path):
+    """evaluation.seed seeds the intervals of every approach (a Keras cell's evaluation takes it too); the
+    cell's seed seeds the classifier only. Naive Bayes fits the same whatever its seed; shuffled training
+    labels keep its test scores away from a perfect score, whose intervals no resampling moves."""
+    shuffled = with_shuffled_training_labels(feature_paths["hog_pca"], tmp_path / "shuffled.parquet")
+
+    def intervals(out, **seeds):
+        metrics, _ = run_cell(shuffled, "nb", tmp_path / out, n_boot=N_BOOT, **seeds)
+        return pd.Series(metrics["test"]).filter(regex="_(low|high)$")
+
+    reference = intervals("a", seed=0, bootstrap_seed=0)
+    assert reference.notna().all() and (reference.filter(like="accuracy_") < 1).all(), reference
+    assert intervals("b", seed=7, bootstrap_seed=0).equals(reference)  # the cell's seed: the same intervals
+    assert not intervals("c", seed=0, bootstrap_seed=1).equals(reference)  # evaluation.seed: other resamples
+    assert load_classical(tmp_path / "b" / "model.joblib")["seed"] == 7
+
+
+def test_metrics_csv_writes_the_integer_keys_of_every_approach_as_integers(feature_paths, tmp_path):
+    """A classical cell has no epochs nor batch size: beside a Keras cell's rows in metrics.csv its cells
+    are empty and the Keras cell's read 15 and 32, not 15.0 and 32.0."""
+    run_cell(feature_paths["pixels"], "nb", tmp_path / "classical")
+    rows = json.loads((tmp_path / "classical" / "metrics.json").read_text())
+    keras = [{"approach": "cnn", "size": 32, "model": "abed_cnn", "epochs": 15, "batch_size": 32,
+              **{k: v for k, v in row.items() if k not in ("features", "classifier")}} for row in rows]
+    (tmp_path / "cnn").mkdir()
+    (tmp_path / "cnn" / "metrics.json").write_text(json.dumps(keras))
+    rows = [{**row, "approach": "classical", "size": 32} for row in rows]
+    (tmp_path / "classical" / "metrics.json").write_text(json.dumps(rows))
+    aggregate_metrics([tmp_path / "cnn" / "metrics.json", tmp_path / "classical" / "metrics.json"], tmp_path / "metrics.csv")
+    with open(tmp_path / "metrics.csv", newline="") as table:
+        written = list(csv.DictReader(table))
+    assert [row["epochs"] for row in written] == ["15", "15", "", ""]
+    assert [row["batch_size"] for row in written] == ["32", "32", "", ""]
+    for key in ("size", "seed", "n", "interval_groups"):
+        assert all(row[key].isdigit() for row in written), (key, [row[key] for row in written])
+    read = pd.read_csv(tmp_path / "metrics.csv")  # as the report's scripts read it
+    assert read["epochs"].tolist()[:2] == [15, 15] and read["epochs"].isna().tolist() == [False, False, True, True]
 
 
 @pytest.mark.parametrize("name", ["svm", "lr"])

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from leukobench.keys import GRID_KEYS, HYBRID_KEYS
-from leukobench.plan.config import ConfigError, check_config, config_problems, grid_cells
+from leukobench.plan.config import ConfigError, check_config, config_problems, grid_cells, training_options
 
 from snakemake.utils import validate
 
@@ -216,3 +216,24 @@ def test_the_pixel_limit_defaults_to_the_readers_default():
     del config["ingest"]
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
     assert config["ingest"] == {"max_pixels": DEFAULT_MAX_PIXELS} == DEFAULT["ingest"]
+
+
+def test_transfer_options_reach_only_the_cells_of_transfer_models():
+    """The train rule's params (training_options): a change of training.weights or trainable_layers is a
+    change of the params of transfer-model cells only, so it retrains nothing else."""
+    from leukobench.learn.models import list_models, transfer_models
+    from leukobench.learn.train import TrainingSpec
+
+    training = DEFAULT["training"]  # the schema's defaults
+    changed = {**training, "weights": None, "trainable_layers": -1}
+    for model in list_models():
+        options, after = training_options(training, model), training_options(changed, model)
+        assert {k: options[k] for k in ("class_weight", "early_stopping_patience")} == {
+            "class_weight": training["class_weight"], "early_stopping_patience": training["early_stopping_patience"]}
+        if model in transfer_models():
+            assert options["model_options"] == {"weights": "imagenet", "trainable_layers": 0}
+            assert after["model_options"] == {"weights": None, "trainable_layers": -1}
+        else:
+            assert options == after and options["model_options"] == {}, model
+        TrainingSpec(model=model, **after)  # the keywords the train script passes
+    assert training_options({**training, "class_weight": True}, "abed_cnn")["class_weight"] is True

@@ -15,7 +15,7 @@ from leukobench.learn.models import MIN_INPUT_SIZE, TRANSFER_MODELS, create_mode
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 TINY = 32  # smallest size the studies use
-# The transfer models default to ImageNet weights, which this machine cannot download.
+# The transfer models default to ImageNet weights, which the tests never download (they must pass without network access).
 TEST_KWARGS = {name: {"weights": None} for name in TRANSFER_MODELS}
 CHEAP_MODELS = sorted(set(list_models()) - TRANSFER_MODELS)
 
@@ -118,7 +118,7 @@ def test_min_input_size_builds_and_one_pixel_less_does_not(name):
     model = create_model(name, input_shape=(minimum, minimum, 3))
     assert model.get_layer("features").output.shape[-1] >= 1
     with pytest.raises(ValueError):  # the minimum is tight: Keras itself fails one pixel below
-        models._REGISTRY[name](input_shape=(minimum - 1, minimum - 1, 3), n_classes=2)
+        models.MODELS.get(name)(input_shape=(minimum - 1, minimum - 1, 3), n_classes=2)
 
 
 # --- transfer models -------------------------------------------------------------------------

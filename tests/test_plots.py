@@ -1,4 +1,6 @@
-"""Tests of leukobench.report.figures: every figure is a valid PNG, written atomically, with no figure left open."""
+"""Tests of the figures, by audience: a cell's (leukobench.learn.figures), the store's sample sheet
+(leukobench.data.samples) and the grid's (leukobench.report.figures, with the tables it draws from
+leukobench.report.selection). Every figure is a valid PNG, written atomically, with no figure left open."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from leukobench.report import figures as plots
+from leukobench.data.samples import plot_sample_sheet
+from leukobench.learn import figures as cell_figures
+from leukobench.report import figures as grid_figures
+from leukobench.report import selection
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MIN_SIDE_PX = 200
@@ -41,6 +46,9 @@ def binary_scores(n: int = 200, seed: int = 0):
     return y, np.clip(0.4 * y + 0.6 * rng.random(n), 0, 1)
 
 
+# ----------------------------------------------------------------------- a cell's figures (leukobench.learn.figures)
+
+
 def history_frame(epochs: int = 12) -> pd.DataFrame:
     epoch = np.arange(epochs)
     return pd.DataFrame({
@@ -51,6 +59,107 @@ def history_frame(epochs: int = 12) -> pd.DataFrame:
         "val_loss": 0.6 * np.exp(-epoch / 5) + 0.2 + 0.002 * epoch**2,
         "learning_rate": 1e-3,
     })
+
+
+def test_plot_roc_binary(tmp_path):
+    y, score = binary_scores()
+    path = tmp_path / "nested" / "roc.png"  # parent folder is created
+    cell_figures.plot_roc(y, score, path, "ROC", class_names=["hem", "all"])
+    assert_png(path)
+
+
+def test_plot_roc_multiclass_and_single_class(tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 150)
+    proba = rng.dirichlet(np.ones(3), 150)
+    cell_figures.plot_roc(y, proba, tmp_path / "roc3.png", "ROC one-vs-rest", class_names=["a", "b", "c"])
+    assert_png(tmp_path / "roc3.png")
+    cell_figures.plot_roc(np.ones(5, dtype=int), np.linspace(0, 1, 5), tmp_path / "roc1.png", "undefined ROC")
+    assert_png(tmp_path / "roc1.png")
+
+
+def test_plot_confusion(tmp_path):
+    y, score = binary_scores()
+    cell_figures.plot_confusion(y, (score >= 0.5).astype(int), ["hem", "all"], tmp_path / "cm.png", "Confusion")
+    assert_png(tmp_path / "cm.png")
+    empty_row = np.array([0, 0, 2, 2])  # class 1 never occurs: its row shows "–", no division error
+    cell_figures.plot_confusion(empty_row, np.array([0, 1, 2, 1]), ["a", "b", "c"], tmp_path / "cm3.png", "Confusion")
+    assert_png(tmp_path / "cm3.png")
+
+
+@pytest.mark.parametrize("epochs", [1, 12, 80])
+def test_plot_history(tmp_path, epochs):
+    path = tmp_path / f"history_{epochs}.png"
+    cell_figures.plot_history(history_frame(epochs), path, "Training history")
+    assert_png(path)
+
+
+@pytest.mark.parametrize("column", ["epoch", "loss", "accuracy"])
+def test_plot_history_missing_column_raises_naming_it(tmp_path, column):
+    with pytest.raises(ValueError, match=column):
+        cell_figures.plot_history(history_frame().drop(columns=column), tmp_path / "h.png", "History")
+    assert not list(tmp_path.iterdir())
+
+
+def test_plot_history_without_a_validation_split(tmp_path):
+    cell_figures.plot_history(history_frame().drop(columns=["val_loss", "val_accuracy"]), tmp_path / "h.png",
+                              "History")
+    assert mpimg.imread(tmp_path / "h.png").shape[0] > 100
+
+
+def test_bad_labels_and_scores_raise(tmp_path):
+    y, score = binary_scores()
+    with pytest.raises(ValueError, match="y_score"):
+        cell_figures.plot_roc(y, score[:-1], tmp_path / "r.png", "ROC")
+    with pytest.raises(ValueError, match="class_names"):
+        cell_figures.plot_roc(y, score, tmp_path / "r.png", "ROC", class_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="y_pred"):
+        cell_figures.plot_confusion(y, np.full_like(y, 2), ["hem", "all"], tmp_path / "c.png", "Confusion")
+    with pytest.raises(ValueError, match="y_pred"):
+        cell_figures.plot_confusion(y, y[:-1], ["hem", "all"], tmp_path / "c.png", "Confusion")
+    assert not list(tmp_path.iterdir())
+
+
+def test_failing_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    def write_half_then_fail(self, fname, *args, **kwargs):
+        with open(fname, "wb") as handle:
+            handle.write(PNG_SIGNATURE)
+        raise OSError("disk full")
+
+    path = tmp_path / "roc.png"
+    monkeypatch.setattr(Figure, "savefig", write_half_then_fail)
+    y, score = binary_scores()
+    with pytest.raises(OSError, match="disk full"):
+        cell_figures.plot_roc(y, score, path, "ROC")
+    assert list(tmp_path.iterdir()) == []
+
+    path.write_bytes(b"earlier figure")
+    with pytest.raises(OSError, match="disk full"):
+        cell_figures.plot_history(history_frame(), path, "History")
+    assert list(tmp_path.iterdir()) == [path]
+    assert path.read_bytes() == b"earlier figure"
+
+
+# ---------------------------------------------------------------- the store's sample sheet (leukobench.data.samples)
+
+
+def test_sample_sheet_shows_originals_and_augmented_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"label": [0] * 10 + [1] * 10, "split": ["train"] * 20, "augmented": [False, True] * 10})
+    images = rng.integers(0, 256, size=(20, 16, 16, 3), dtype=np.uint8)
+    out = tmp_path / "sheet.png"
+    plot_sample_sheet(frame, images, ["hem", "all"], out, title="sheet")
+    picture = mpimg.imread(out)
+    assert picture.shape[0] > 100 and picture.shape[1] > 100
+    gray = tmp_path / "gray.png"
+    plot_sample_sheet(frame.assign(augmented=False), images[..., :1], ["hem", "all"], gray, title="gray")
+    assert mpimg.imread(gray).shape[0] < picture.shape[0]  # two rows instead of four
+    with pytest.raises(ValueError, match="missing column"):
+        plot_sample_sheet(frame.drop(columns="augmented"), images, ["hem", "all"], tmp_path / "x.png", title="x")
+    assert not (tmp_path / "x.png").exists()
+
+
+# ----------------------------------------------------------------- the grid's comparison (leukobench.report.figures)
 
 
 def comparison_frame(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -67,52 +176,16 @@ def comparison_frame(rows: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-# ----------------------------------------------------------------------------- each figure
-
-
-def test_plot_roc_binary(tmp_path):
-    y, score = binary_scores()
-    path = tmp_path / "nested" / "roc.png"  # parent folder is created
-    plots.plot_roc(y, score, path, "ROC", class_names=["hem", "all"])
-    assert_png(path)
-
-
-def test_plot_roc_multiclass_and_single_class(tmp_path):
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 3, 150)
-    proba = rng.dirichlet(np.ones(3), 150)
-    plots.plot_roc(y, proba, tmp_path / "roc3.png", "ROC one-vs-rest", class_names=["a", "b", "c"])
-    assert_png(tmp_path / "roc3.png")
-    plots.plot_roc(np.ones(5, dtype=int), np.linspace(0, 1, 5), tmp_path / "roc1.png", "undefined ROC")
-    assert_png(tmp_path / "roc1.png")
-
-
-def test_plot_confusion(tmp_path):
-    y, score = binary_scores()
-    plots.plot_confusion(y, (score >= 0.5).astype(int), ["hem", "all"], tmp_path / "cm.png", "Confusion")
-    assert_png(tmp_path / "cm.png")
-    empty_row = np.array([0, 0, 2, 2])  # class 1 never occurs: its row shows "–", no division error
-    plots.plot_confusion(empty_row, np.array([0, 1, 2, 1]), ["a", "b", "c"], tmp_path / "cm3.png", "Confusion")
-    assert_png(tmp_path / "cm3.png")
-
-
-@pytest.mark.parametrize("epochs", [1, 12, 80])
-def test_plot_history(tmp_path, epochs):
-    path = tmp_path / f"history_{epochs}.png"
-    plots.plot_history(history_frame(epochs), path, "Training history")
-    assert_png(path)
-
-
 @pytest.mark.parametrize("rows", [1, 40])
 def test_plot_comparison(tmp_path, rows):
     path = tmp_path / f"comparison_{rows}.png"
-    plots.plot_comparison(comparison_frame(rows), path)
+    grid_figures.plot_comparison(comparison_frame(rows), path)
     assert_png(path)
 
 
 def test_plot_comparison_height_grows_with_rows(tmp_path):
-    plots.plot_comparison(comparison_frame(5), tmp_path / "few.png")
-    plots.plot_comparison(comparison_frame(40), tmp_path / "many.png")
+    grid_figures.plot_comparison(comparison_frame(5), tmp_path / "few.png")
+    grid_figures.plot_comparison(comparison_frame(40), tmp_path / "many.png")
     few, many = mpimg.imread(tmp_path / "few.png"), mpimg.imread(tmp_path / "many.png")
     assert many.shape[0] > 3 * few.shape[0]
 
@@ -121,101 +194,35 @@ def test_plot_comparison_other_metric_explicit_labels_and_undefined_values(tmp_p
     frame = comparison_frame(8)
     frame.loc[0, ["auc", "auc_low", "auc_high"]] = np.nan
     frame.loc[1, "auc_low"] = frame.loc[1, "auc"] + 0.01  # point outside its percentile interval
-    plots.plot_comparison(frame, tmp_path / "auc.png", metric="auc", label_columns=["model"], reference=None)
+    grid_figures.plot_comparison(frame, tmp_path / "auc.png", metric="auc", label_columns=["model"], reference=None)
     assert_png(tmp_path / "auc.png")
 
 
 def test_comparison_labels_name_varying_columns_only():
     frame = comparison_frame(4)  # model fixed (resnet50), weights/augmentation vary
-    labels, fixed = plots._row_labels(frame, "accuracy", None)
+    labels, fixed = grid_figures._row_labels(frame, "accuracy", None)
     assert all("model=" not in label and "weights=" in label for label in labels)
     assert fixed == {"dataset": "cnmc", "model": "resnet50", "learning_rate": 1e-3}
     assert len(set(labels)) == len(labels)
 
 
-# ----------------------------------------------------------------------------- bad input
-
-
-@pytest.mark.parametrize("column", ["epoch", "loss", "accuracy"])
-def test_plot_history_missing_column_raises_naming_it(tmp_path, column):
-    with pytest.raises(ValueError, match=column):
-        plots.plot_history(history_frame().drop(columns=column), tmp_path / "h.png", "History")
-    assert not list(tmp_path.iterdir())
-
-
-def test_plot_history_without_a_validation_split(tmp_path):
-    plots.plot_history(history_frame().drop(columns=["val_loss", "val_accuracy"]), tmp_path / "h.png", "History")
-    assert mpimg.imread(tmp_path / "h.png").shape[0] > 100
-
-
 @pytest.mark.parametrize("column", ["accuracy", "accuracy_low", "accuracy_high"])
 def test_plot_comparison_missing_column_raises_naming_it(tmp_path, column):
     with pytest.raises(ValueError, match=column):
-        plots.plot_comparison(comparison_frame(4).drop(columns=column), tmp_path / "c.png")
+        grid_figures.plot_comparison(comparison_frame(4).drop(columns=column), tmp_path / "c.png")
     assert not list(tmp_path.iterdir())
 
 
 def test_plot_comparison_missing_label_column_and_empty_frame(tmp_path):
     with pytest.raises(ValueError, match="optimizer"):
-        plots.plot_comparison(comparison_frame(4), tmp_path / "c.png", label_columns=["model", "optimizer"])
+        grid_figures.plot_comparison(comparison_frame(4), tmp_path / "c.png", label_columns=["model", "optimizer"])
     with pytest.raises(ValueError, match="no rows"):
-        plots.plot_comparison(comparison_frame(4).iloc[:0], tmp_path / "c.png")
+        grid_figures.plot_comparison(comparison_frame(4).iloc[:0], tmp_path / "c.png")
     with pytest.raises(ValueError, match="no rows"):
-        plots.plot_history(history_frame().iloc[:0], tmp_path / "h.png", "History")
+        cell_figures.plot_history(history_frame().iloc[:0], tmp_path / "h.png", "History")
 
 
-def test_bad_labels_and_scores_raise(tmp_path):
-    y, score = binary_scores()
-    with pytest.raises(ValueError, match="y_score"):
-        plots.plot_roc(y, score[:-1], tmp_path / "r.png", "ROC")
-    with pytest.raises(ValueError, match="class_names"):
-        plots.plot_roc(y, score, tmp_path / "r.png", "ROC", class_names=["a", "b", "c"])
-    with pytest.raises(ValueError, match="y_pred"):
-        plots.plot_confusion(y, np.full_like(y, 2), ["hem", "all"], tmp_path / "c.png", "Confusion")
-    with pytest.raises(ValueError, match="y_pred"):
-        plots.plot_confusion(y, y[:-1], ["hem", "all"], tmp_path / "c.png", "Confusion")
-    assert not list(tmp_path.iterdir())
-
-
-def test_failing_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch):
-    def write_half_then_fail(self, fname, *args, **kwargs):
-        with open(fname, "wb") as handle:
-            handle.write(PNG_SIGNATURE)
-        raise OSError("disk full")
-
-    path = tmp_path / "roc.png"
-    monkeypatch.setattr(Figure, "savefig", write_half_then_fail)
-    y, score = binary_scores()
-    with pytest.raises(OSError, match="disk full"):
-        plots.plot_roc(y, score, path, "ROC")
-    assert list(tmp_path.iterdir()) == []
-
-    path.write_bytes(b"earlier figure")
-    with pytest.raises(OSError, match="disk full"):
-        plots.plot_history(history_frame(), path, "History")
-    assert list(tmp_path.iterdir()) == [path]
-    assert path.read_bytes() == b"earlier figure"
-
-
-def test_sample_sheet_shows_originals_and_augmented_rows(tmp_path):
-    from leukobench.report.figures import plot_sample_sheet
-
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"label": [0] * 10 + [1] * 10, "split": ["train"] * 20, "augmented": [False, True] * 10})
-    images = rng.integers(0, 256, size=(20, 16, 16, 3), dtype=np.uint8)
-    out = tmp_path / "sheet.png"
-    plot_sample_sheet(frame, images, ["hem", "all"], out, title="sheet")
-    picture = mpimg.imread(out)
-    assert picture.shape[0] > 100 and picture.shape[1] > 100
-    gray = tmp_path / "gray.png"
-    plot_sample_sheet(frame.assign(augmented=False), images[..., :1], ["hem", "all"], gray, title="gray")
-    assert mpimg.imread(gray).shape[0] < picture.shape[0]  # two rows instead of four
-    with pytest.raises(ValueError, match="missing column"):
-        plot_sample_sheet(frame.drop(columns="augmented"), images, ["hem", "all"], tmp_path / "x.png", title="x")
-    assert not (tmp_path / "x.png").exists()
-
-
-# ----------------------------------------------------------------------------- report figures over the grid
+# -------------------------------------- report figures over the grid, and their tables (leukobench.report.selection)
 
 REPORT_METRICS = ("accuracy", "f1", "auc")
 
@@ -270,13 +277,14 @@ def report_test_rows(**kwargs) -> pd.DataFrame:
 def test_model_labels_name_approach_model_or_features_and_classifier():
     frame = pd.DataFrame({"approach": ["cnn", "hybrid", "classical"], "model": ["varol_cnn1", "varol_cnn1", np.nan],
                           "features": [np.nan, np.nan, "hog_pca"], "classifier": [np.nan, "svm", "lr"]})
-    assert list(plots.model_labels(frame)) == ["cnn varol_cnn1", "hybrid varol_cnn1 + svm", "classical hog_pca + lr"]
+    assert list(selection.model_labels(frame)) == ["cnn varol_cnn1", "hybrid varol_cnn1 + svm",
+                                                   "classical hog_pca + lr"]
 
 
 def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
     rng = np.random.default_rng(2)
     curves = [(f"cnn model{i}", *binary_scores(seed=i)) for i in range(10)]
-    fig = plots.plot_roc_overlay(curves, tmp_path / "roc.png", "Best cells")
+    fig = grid_figures.plot_roc_overlay(curves, tmp_path / "roc.png", "Best cells")
     assert_png(tmp_path / "roc.png")
     entries = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert len(entries) == 11 and all("AUC = " in entry for entry in entries)
@@ -287,7 +295,8 @@ def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
     proba = rng.dirichlet(np.ones(3), 150)
     proba[np.arange(150), y] += 0.5
     proba /= proba.sum(axis=1, keepdims=True)
-    fig = plots.plot_roc_overlay([("three classes", y, proba), ("binary", *binary_scores())], tmp_path / "m.png", "Mixed")
+    fig = grid_figures.plot_roc_overlay([("three classes", y, proba), ("binary", *binary_scores())],
+                                        tmp_path / "m.png", "Mixed")
     assert_png(tmp_path / "m.png")
     assert "micro-average" in fig.axes[0].get_title()
     assert "micro-avg. AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
@@ -296,19 +305,19 @@ def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
 def test_plot_roc_overlay_bad_input(tmp_path):
     y, score = binary_scores()
     with pytest.raises(ValueError, match="empty"):
-        plots.plot_roc_overlay([], tmp_path / "r.png", "ROC")
+        grid_figures.plot_roc_overlay([], tmp_path / "r.png", "ROC")
     with pytest.raises(ValueError, match=r"curves\[1\].*y_score"):
-        plots.plot_roc_overlay([("a", y, score), ("b", y, score[:-1])], tmp_path / "r.png", "ROC")
+        grid_figures.plot_roc_overlay([("a", y, score), ("b", y, score[:-1])], tmp_path / "r.png", "ROC")
     with pytest.raises(ValueError, match="triple"):
-        plots.plot_roc_overlay([("a", y)], tmp_path / "r.png", "ROC")
+        grid_figures.plot_roc_overlay([("a", y)], tmp_path / "r.png", "ROC")
     assert not list(tmp_path.iterdir())
 
 
 def test_plot_hyperparameter_effects_one_panel_per_varying_parameter(tmp_path):
     frame = report_test_rows()  # optimizer, epochs, size, split_method vary; variant, loss, ... do not
-    fig = plots.plot_hyperparameter_effects(frame, tmp_path / "h.png")
+    fig = grid_figures.plot_hyperparameter_effects(frame, tmp_path / "h.png")
     assert_png(tmp_path / "h.png")
-    assert [ax.get_xlabel() for ax in fig.axes] == [plots.PARAMETER_LABELS[p]
+    assert [ax.get_xlabel() for ax in fig.axes] == [grid_figures.PARAMETER_LABELS[p]
                                                     for p in ("optimizer", "epochs", "size", "split_method")]
     assert [tick.get_text() for tick in fig.axes[1].get_xticklabels()] == ["10", "20"]
     assert "F1 score" in fig.get_suptitle()
@@ -316,20 +325,20 @@ def test_plot_hyperparameter_effects_one_panel_per_varying_parameter(tmp_path):
     assert legend[:3] == ["cnn abed_cnn", "cnn varol_cnn1", "hybrid varol_cnn1 + lr"]
     assert len(legend) == 2 + 2 + 4
 
-    fig = plots.plot_hyperparameter_effects(frame, tmp_path / "two.png", metric="accuracy",
+    fig = grid_figures.plot_hyperparameter_effects(frame, tmp_path / "two.png", metric="accuracy",
                                             parameters=("size", "loss", "fold"))  # fold: not in the table
     assert len(fig.axes) == 1
 
 
 def test_hyperparameter_values_sort_numerically():
-    assert plots._sorted_values(pd.Series([64, 128, 32, np.nan, 32])) == [32, 64, 128]
-    assert plots._sorted_values(pd.Series([1e-2, 1e-4, 1e-3])) == [1e-4, 1e-3, 1e-2]
-    assert plots._sorted_values(pd.Series(["sgd", "adam", np.nan])) == ["adam", "sgd"]
+    assert grid_figures._sorted_values(pd.Series([64, 128, 32, np.nan, 32])) == [32, 64, 128]
+    assert grid_figures._sorted_values(pd.Series([1e-2, 1e-4, 1e-3])) == [1e-4, 1e-3, 1e-2]
+    assert grid_figures._sorted_values(pd.Series(["sgd", "adam", np.nan])) == ["adam", "sgd"]
 
 
 def test_plot_hyperparameter_effects_nothing_varies(tmp_path):
     frame = report_test_rows().iloc[:1]
-    fig = plots.plot_hyperparameter_effects(frame, tmp_path / "none.png")
+    fig = grid_figures.plot_hyperparameter_effects(frame, tmp_path / "none.png")
     assert_png(tmp_path / "none.png")
     assert len(fig.axes) == 1 and "No hyperparameter" in fig.axes[0].texts[0].get_text()
 
@@ -341,24 +350,24 @@ def test_pareto_front_of_a_known_table():
     })
     # 0, 1, 2, 5, 7 are not beaten on both; 3 is beaten by 2 (as fast, more accurate), 4 by 2
     # (faster, as accurate); 6 has no speed
-    assert list(plots.pareto_front(frame)) == [True, True, True, False, False, True, False, True]
-    assert plots.pareto_front(frame.iloc[[0]]).tolist() == [True]
+    assert list(selection.pareto_front(frame)) == [True, True, True, False, False, True, False, True]
+    assert selection.pareto_front(frame.iloc[[0]]).tolist() == [True]
 
 
 def test_plot_accuracy_vs_time(tmp_path):
     frame = report_test_rows()
     frame.loc[0, "images_per_second"] = np.nan  # left out, and said so
-    fig = plots.plot_accuracy_vs_time(frame, tmp_path / "t.png")
+    fig = grid_figures.plot_accuracy_vs_time(frame, tmp_path / "t.png")
     assert_png(tmp_path / "t.png")
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and "ms" in ax.get_xlabel()
     assert "1 cell(s) without a prediction time" in ax.get_title(loc="left")
-    front = frame[plots.pareto_front(frame)]
+    front = frame[selection.pareto_front(frame)]
     assert len(ax.texts) == len(front) > 0  # one label per front cell
     with pytest.raises(ValueError, match="images_per_second"):
-        plots.plot_accuracy_vs_time(frame.drop(columns="images_per_second"), tmp_path / "x.png")
+        grid_figures.plot_accuracy_vs_time(frame.drop(columns="images_per_second"), tmp_path / "x.png")
     with pytest.raises(ValueError, match="positive images_per_second"):
-        plots.plot_accuracy_vs_time(frame.assign(images_per_second=np.nan), tmp_path / "x.png")
+        grid_figures.plot_accuracy_vs_time(frame.assign(images_per_second=np.nan), tmp_path / "x.png")
 
 
 def leakage_frame() -> pd.DataFrame:
@@ -376,46 +385,48 @@ def leakage_frame() -> pd.DataFrame:
 
 
 def test_leakage_pairs_match_cells_differing_only_in_split_method():
-    pairs = plots.leakage_pairs(leakage_frame())
+    pairs = selection.leakage_pairs(leakage_frame())
     assert len(pairs) == 4  # 3 cnn models and the classical cell (NaN keys match NaN); size=128 has no partner
     assert set(pairs["label"]) == {"cnn varol_cnn1", "cnn abed_cnn", "cnn resnet50", "classical hog_pca + lr"}
     assert (pairs["size"] == 64).all()
     assert np.allclose(pairs["difference"], pairs["random"] - pairs["subject"])
     assert pairs["difference"].is_monotonic_decreasing
-    cnn = plots.leakage_pairs(leakage_frame().iloc[:7])
+    cnn = selection.leakage_pairs(leakage_frame().iloc[:7])
     assert len(cnn) == 3 and np.allclose(cnn["difference"], 0.05)
 
 
 def test_leakage_pairs_no_pair_duplicates_and_missing_columns(tmp_path):
     frame = leakage_frame()
     with pytest.raises(ValueError, match="no pair"):
-        plots.plot_leakage(frame[frame["split_method"] == "subject"], tmp_path / "l.png")
+        grid_figures.plot_leakage(frame[frame["split_method"] == "subject"], tmp_path / "l.png")
     with pytest.raises(ValueError, match="split_method"):
-        plots.leakage_pairs(frame.drop(columns="split_method"))
+        selection.leakage_pairs(frame.drop(columns="split_method"))
     with pytest.raises(ValueError, match="accuracy_high"):
-        plots.plot_leakage(frame.drop(columns="accuracy_high"), tmp_path / "l.png")
+        grid_figures.plot_leakage(frame.drop(columns="accuracy_high"), tmp_path / "l.png")
     with pytest.raises(ValueError, match="ambiguous"):
-        plots.leakage_pairs(pd.concat([frame, frame.iloc[[0]]]))
+        selection.leakage_pairs(pd.concat([frame, frame.iloc[[0]]]))
     assert not list(tmp_path.iterdir())
 
 
 def test_plot_leakage(tmp_path):
-    fig = plots.plot_leakage(report_test_rows(), tmp_path / "leak.png")
+    fig = grid_figures.plot_leakage(report_test_rows(), tmp_path / "leak.png")
     image = assert_png(tmp_path / "leak.png")
     ax = fig.axes[0]
     assert len(ax.get_yticks()) == 28  # every cell of report_frame has a partner
     assert len(ax.texts) == 28 and all(text.get_text().startswith("Δ = ") for text in ax.texts)
     assert "subject-disjoint vs cell-level random split" in " ".join(ax.get_title(loc="left").split())
-    small = plots.plot_leakage(leakage_frame(), tmp_path / "small.png", metric="accuracy")
+    small = grid_figures.plot_leakage(leakage_frame(), tmp_path / "small.png", metric="accuracy")
     assert len(small.axes[0].get_yticks()) == 4
     assert mpimg.imread(tmp_path / "small.png").shape[0] < image.shape[0]
 
 
 MISSING_COLUMN_CASES = [
-    *((function, column) for function in (plots.plot_hyperparameter_effects, plots.plot_accuracy_vs_time)
+    *((function, column)
+      for function in (grid_figures.plot_hyperparameter_effects, grid_figures.plot_accuracy_vs_time)
       for column in ("approach", "accuracy", "accuracy_low", "accuracy_high")),
-    (plots.plot_accuracy_vs_time, "images_per_second"),
-    *((plots.plot_leakage, column) for column in ("split_method", "accuracy", "accuracy_low", "accuracy_high")),
+    (grid_figures.plot_accuracy_vs_time, "images_per_second"),
+    *((grid_figures.plot_leakage, column)
+      for column in ("split_method", "accuracy", "accuracy_low", "accuracy_high")),
 ]
 
 
@@ -432,8 +443,9 @@ def test_a_value_without_an_interval_is_labelled_so_and_its_note_is_no_parameter
     frame = comparison_frame(4).assign(interval_groups=12, interval_note="")
     frame.loc[0, ["accuracy_low", "accuracy_high"]] = np.nan
     frame.loc[0, ["interval_groups", "interval_note"]] = [4, "not computed: 4 subjects in this split, fewer than 10"]
-    texts = [plots._interval_text(row, ("accuracy", "accuracy_low", "accuracy_high")) for _, row in frame.iterrows()]
+    texts = [grid_figures._interval_text(row, ("accuracy", "accuracy_low", "accuracy_high"))
+             for _, row in frame.iterrows()]
     assert texts[0] == f"{frame.loc[0, 'accuracy']:.3f} (no interval: 4 subjects)"
     assert all(text.endswith("]") for text in texts[1:])
-    labels, fixed = plots._row_labels(frame, "accuracy", None)
+    labels, fixed = grid_figures._row_labels(frame, "accuracy", None)
     assert not any("interval" in label for label in labels) and not any("interval" in key for key in fixed)

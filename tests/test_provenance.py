@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leukobench.plan.provenance import code_digest, imported_modules
+from leukobench.plan.provenance import PACKAGE_ROOT, code_digest, imported_modules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,12 +44,28 @@ def test_the_training_script_does_not_depend_on_the_report_code():
     assert not reached & {"tables.py", "figures.py", "classical.py", "config.py"}
 
 
-@pytest.mark.parametrize("script", ["store", "evaluate"])
-def test_the_stores_and_evaluations_do_not_depend_on_the_config_checks_or_the_tables(script):
+@pytest.mark.parametrize(("script", "figures"), [("store", "samples.py"), ("evaluate", "figures.py")])
+def test_the_stores_and_evaluations_do_not_depend_on_the_config_checks_or_the_tables(script, figures):
     """Their figures use the cell keys (leukobench.keys), not leukobench.plan.config and all it imports."""
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
-    assert "figures.py" in reached and "keys.py" in reached
+    assert figures in reached and "keys.py" in reached
     assert not reached & {"tables.py", "config.py"}
+
+
+LAYERS_NOT_REACHED = {
+    "store": ("metrics.py", "report/", "learn/"),  # the sample sheet: editing a metric or a figure rebuilds no store
+    "evaluate": ("report/",),  # a cell's figures: editing a grid figure reruns no evaluation
+    **{script: ("learn/", "data/")  # the grid's figures and tables: editing a model or a reader reruns no report
+       for script in ("aggregate", "best_roc", "figures", "leakage", "tables", "reproduction")},
+}
+
+
+@pytest.mark.parametrize("script", sorted(LAYERS_NOT_REACHED))
+def test_each_scripts_figures_stay_in_its_own_layer(script):
+    """The sample sheet is in data/, a cell's figures in learn/, the grid's in report/, the shared look in style.py."""
+    script_path = REPO / f"workflow/scripts/{script}.py"
+    reached = {p.relative_to(PACKAGE_ROOT).as_posix() for p in imported_modules(script_path)}
+    assert not {path for path in reached if path.startswith(LAYERS_NOT_REACHED[script])}
 
 
 @pytest.mark.parametrize("script", ["tables", "reproduction"])

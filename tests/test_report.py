@@ -14,10 +14,8 @@ from snakemake.utils import validate
 
 from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells
 from leukobench.metrics import METRIC_NAMES
+from leukobench.report.selection import best_configurations, cell_folders, collapse_folds
 from leukobench.report.tables import (
-    best_configurations,
-    cell_folders,
-    collapse_folds,
     formatted,
     published_problems,
     reproduction_display,

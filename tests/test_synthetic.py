@@ -17,10 +17,6 @@ from leukobench.data.synthetic import SyntheticSpec, write_cnmc_tree
 
 NAME = r"UID_(?P<subject>H?\d+)_(?P<image>\d+)_(?P<cell>\d+)_(?P<cls>all|hem)\.bmp"
 SMALL = SyntheticSpec(subjects=8, cells_per_subject=10, image_size=64, folds=2, seed=3)
-FIXTURE_DIRS = [
-    Path(__file__).resolve().parents[1] / "shared" / "fixtures" / "cnmc_sample",
-    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "cnmc_sample",
-]
 LEARN_SIZE = 16  # pixels of the downsampled images the learning checks use
 
 
@@ -264,12 +260,9 @@ def test_blasts_have_a_larger_nucleus_share_larger_cells_and_a_less_round_outlin
     assert measures.loc[1, "circularity"] < measures.loc[0, "circularity"]
 
 
-def test_colour_inside_the_cell_looks_like_the_real_images(small_tree):
-    fixtures = next((d for d in FIXTURE_DIRS if d.is_dir()), None)
-    if fixtures is None:
-        pytest.skip(f"C-NMC sample images not found in any of {[str(d) for d in FIXTURE_DIRS]}")
-    real = [cv2.imread(str(p)) for p in sorted(fixtures.rglob("*.bmp"))]
-    assert real, f"no .bmp under {fixtures}"
+def test_colour_inside_the_cell_looks_like_the_real_images(small_tree, cnmc_sample):
+    real = [cv2.imread(str(p)) for p in sorted(cnmc_sample.rglob("*.bmp"))]
+    assert real, f"no .bmp under {cnmc_sample}"
     real_means = np.array([image[cell_mask(image)].mean(axis=0) for image in real])
     root, manifest = small_tree
     fake_means = np.array([image[cell_mask(image)].mean(axis=0) for image in read_images(root, manifest)])

@@ -30,7 +30,7 @@ TINY = {
         {"source": "Table 1", "data": "Cells", "cell": {"approach": "cnn", "model": "abed_cnn"}, "accuracy": 0.8, "auc": 0.85},
         {"source": "Table 2", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.9}]},
 }
-REPORT_JOBS = {"aggregate": 1, "tables": 1, "figures": 1, "best_roc": 1, "reproduction": 1, "all": 1}
+REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best_roc": 1, "reproduction": 1, "all": 1}
 
 
 def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
@@ -102,6 +102,17 @@ def test_a_model_deleted_from_a_finished_run_is_trained_again(finished_run, tmp_
 def test_changing_epochs_reruns_training_evaluation_and_aggregation_only(finished_run):
     config = copy.deepcopy(TINY)
     config["grid"]["epochs"] = [2]
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"train": 2, "evaluate": 2, **REPORT_JOBS}
+
+
+@pytest.mark.workflow
+def test_transfer_model_options_retrain_nothing_on_a_grid_without_transfer_models(finished_run):
+    """training.weights and trainable_layers reach only the cells of transfer models (common.smk keras_training);
+    the options every Keras cell takes still retrain them all."""
+    config = copy.deepcopy(TINY)
+    config["training"] = {"weights": None, "trainable_layers": -1}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {}
+    config["training"] = {"class_weight": True}
     assert planned_jobs(snakemake(finished_run, config, "-n")) == {"train": 2, "evaluate": 2, **REPORT_JOBS}
 
 
@@ -199,6 +210,36 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
     jobs = planned_jobs(result)
     assert jobs["train"] == 3 * 6  # every variant and model; the first value of the other lists (size 32, adam, 25 -> 1 epoch)
     assert "epochs~100" not in result.stdout and "size~48" not in result.stdout and "optimizer~sgd" not in result.stdout
+
+
+# A one-line edit of a package module, and the jobs a finished tiny run then plans (the README's promises).
+# A job that reruns rewrites its outputs, so what reads them reruns too: "evaluate" brings the report.
+EDITS = {
+    "metrics.py": {"evaluate": 2, **REPORT_JOBS},  # re-evaluates, retrains nothing
+    "learn/figures.py": {"evaluate": 2, **REPORT_JOBS},  # a cell's figures are drawn by its evaluation
+    "report/figures.py": {"comparison": 1, "figures": 1, "best_roc": 1, "all": 1},  # the grid figures only
+    "report/tables.py": {"tables": 1, "reproduction": 1, "all": 1},
+    "data/readers.py": {"ingest": 1, "split": 1, "store": 1, "train": 2, "evaluate": 2, **REPORT_JOBS},
+    "learn/models.py": {"train": 2, "evaluate": 2, **REPORT_JOBS},
+    "learn/classical.py": {},  # no Keras job (and this tiny grid has no classical cell to refit)
+}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("module", sorted(EDITS))
+def test_a_code_edit_reruns_exactly_what_it_changes(finished_run, tmp_path, module):
+    """The finished run planned again by a copy of the workflow and package with one module edited."""
+    for part in ("Snakefile", "workflow", "src"):
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / part)
+    with open(tmp_path / "src/leukobench" / module, "a") as edited:
+        edited.write("\n# an edit\n")
+    (finished_run / "config.yaml").write_text(yaml.safe_dump(TINY))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(tmp_path / "Snakefile"),
+                             "--directory", str(finished_run), "--configfile", str(finished_run / "config.yaml"), "-n"],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path / "src")})
+    assert planned_jobs(result) == EDITS[module]
 
 
 def test_editing_a_package_module_reruns_exactly_the_rules_that_use_it(tmp_path):

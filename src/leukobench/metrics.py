@@ -27,10 +27,13 @@ scikit-learn's ``roc_curve`` and ``auc`` per resample.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,6 +48,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from leukobench.io import atomic_path
 from leukobench.keys import MIN_INTERVAL_GROUPS, unknown_subjects
 
 METRIC_NAMES: tuple[str, ...] = (
@@ -448,3 +452,41 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
         }
         rows.append(row)
     return rows
+
+
+def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike) -> pd.DataFrame:
+    """Concatenate every cell's metrics.json into results/report/metrics.csv, with a column ``cell``:
+    the cell's folder (its model, predictions and figures).
+
+    The integer keys (size, fold, epochs, batch_size, seed, n, interval_groups) are pandas ``Int64``:
+    a cell without one (a classical cell has no epochs) leaves it empty, and the others read ``15``,
+    not ``15.0`` as a float column with NaN would write them."""
+    rows = [{**row, "cell": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
+    table = pd.DataFrame(rows)
+    for column in ("size", "fold", "epochs", "batch_size", "seed", "n", "interval_groups"):
+        if column in table:
+            table[column] = pd.to_numeric(table[column]).astype("Int64")
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def checked_frame(frame: pd.DataFrame, argument: str, required: Sequence[str]) -> pd.DataFrame:
+    """A copy of ``frame`` with ``required`` columns present, non-empty and numeric.
+
+    Raises ValueError naming ``argument`` and the missing or non-numeric column.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{argument} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{argument} lacks column(s) {', '.join(map(repr, missing))}; it has {list(frame.columns)}")
+    if frame.empty:
+        raise ValueError(f"{argument} has no rows")
+    table = frame.copy()
+    for column in required:
+        try:
+            table[column] = pd.to_numeric(table[column])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{argument} column {column!r} must be numeric: {error}") from error
+    return table

@@ -52,7 +52,7 @@ TASK_PROLOG_TAG = "leukobench-task-prolog"
 
 
 class Unavailable(Exception):
-    """SLURM cannot be set up on this machine at all (not root, no apt-get, packages not installable)."""
+    """SLURM cannot be set up on the host running the tests at all (not root, no apt-get, packages not installable)."""
 
 
 class ClusterError(RuntimeError):

@@ -18,6 +18,7 @@ from leukobench.plan.config import (
     partition,
     reader_format,
     split_methods,
+    training_options,
 )
 from leukobench.plan.provenance import code_digest
 
@@ -35,6 +36,10 @@ HYBRIDS = Paramspace(hybrid_cells(config, KERAS_CELLS))
 HYBRID = f"results/hybrid/{HYBRIDS.wildcard_pattern}"
 CLASSICALS = Paramspace(classical_cells(config))
 CLASSICAL = f"results/classical/{CLASSICALS.wildcard_pattern}"
+STORE = "results/{dataset}/store/{partition}/{variant}/{size}px.parquet"  # written by store, read by every cell
+FEATURES = "results/{dataset}/features/{partition}/{variant}/{size}px_{features}.parquet"
+METRICS = "results/report/metrics.csv"  # written by aggregate, read by every report rule
+CELL_LABELS = {"model": "{model}", "size": "{size} px", "cell": CELLS.wildcard_pattern}  # a Keras cell's report figures
 
 
 wildcard_constraints:
@@ -51,7 +56,11 @@ def cell_parameters(space):
     """A params function giving a job its cell's parameters: as Paramspace.instance, from a table
     built once (instance builds a pandas Series per call; a 1,500-job dry run spent 1.5 s on it)."""
     rows = dict(zip(space.instance_patterns, space.dataframe.to_dict("records")))
-    return lambda wildcards: rows[space.wildcard_pattern.format(**dict(wildcards.items()))]
+
+    def parameters_of_cell(wildcards):
+        return rows[space.wildcard_pattern.format(**dict(wildcards.items()))]
+
+    return parameters_of_cell
 
 
 def code_of(script):
@@ -61,6 +70,24 @@ def code_of(script):
 
 def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+def dataset_url(wildcards):
+    return dataset_config(wildcards)["url"]
+
+
+def dataset_sha256(wildcards):
+    return dataset_config(wildcards).get("sha256")
+
+
+def dataset_format(wildcards):
+    """The reader of the dataset's raw files (``synthetic`` for a generated one or a stand-in)."""
+    return reader_format(dataset_config(wildcards))
+
+
+def max_pixels(wildcards):
+    """ingest.max_pixels: the images ingest rejects undecoded, and the ones a store refuses to decode."""
+    return config["ingest"]["max_pixels"]
 
 
 def raw_folder(wildcards):
@@ -91,6 +118,11 @@ def preparation(wildcards):
     return {**config["variants"][wildcards.variant], "size": int(wildcards.size)}
 
 
+def has_validation_split(wildcards):
+    """Whether the splits hold a val part (split.ratios.val > 0)."""
+    return config["split"]["ratios"]["val"] > 0
+
+
 def split_options(wildcards):
     return {**config["split"], "method": wildcards.split_method}
 
@@ -108,12 +140,26 @@ def partition_of_cell(wildcards):
 
 
 def features_of_cell(wildcards):
-    return (f"results/{wildcards.dataset}/features/{partition_of_cell(wildcards)}/{wildcards.variant}/"
-            f"{wildcards.size}px_{wildcards.features}.parquet")
+    return FEATURES.format(**dict(wildcards.items()), partition=partition_of_cell(wildcards))
 
 
 def store_of_cell(wildcards):
-    return f"results/{wildcards.dataset}/store/{partition_of_cell(wildcards)}/{wildcards.variant}/{wildcards.size}px.parquet"
+    return STORE.format(**dict(wildcards.items()), partition=partition_of_cell(wildcards))
+
+
+def keras_training(wildcards):
+    """The training: options the cell's model takes (leukobench.plan.config.training_options): changing
+    training.weights or training.trainable_layers reruns the transfer-model cells only."""
+    return training_options(config["training"], wildcards.model)
+
+
+def evaluation_options(wildcards):
+    """evaluation: the bootstrap of every cell's intervals (resamples, seed, minimum groups), whatever its approach."""
+    return config["evaluation"]
+
+
+def published_results(wildcards):
+    return config.get("published", {})
 
 
 def cell_files(name):
@@ -147,7 +193,7 @@ def final_outputs():
         *(f"results/cells/{cell}/model.keras" for cell in CELLS.instance_patterns),
         *(f"results/{kind}/{cell}/classifier.joblib"
           for kind, space in (("hybrid", HYBRIDS), ("classical", CLASSICALS)) for cell in space.instance_patterns),
-        "results/report/metrics.csv",
+        METRICS,
         "results/report/comparison.png",
         "results/report/best_configurations.html",
         "results/report/hyperparameters.png",

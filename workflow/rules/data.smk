@@ -20,8 +20,8 @@ rule download:
         "results/logs/download/{dataset}.log",
     params:
         code=code_of("download"),
-        url=lambda wildcards: dataset_config(wildcards)["url"],
-        sha256=lambda wildcards: dataset_config(wildcards).get("sha256"),
+        url=dataset_url,
+        sha256=dataset_sha256,
     localrule: True
     conda:
         "../../envs/leukobench.yaml"
@@ -39,9 +39,9 @@ rule ingest:
         "results/logs/ingest/{dataset}.log",
     params:
         code=code_of("ingest"),
-        format=lambda wildcards: reader_format(dataset_config(wildcards)),
+        format=dataset_format,
         options=reader_options,
-        max_pixels=config["ingest"]["max_pixels"],
+        max_pixels=max_pixels,
     threads: 4
     resources:
         mem_mb=2000,

@@ -12,28 +12,28 @@ rule evaluate:
             caption="../report/roc.rst",
             category="Models",
             subcategory="ROC curves",
-            labels={"model": "{model}", "size": "{size} px", "cell": CELLS.wildcard_pattern},
+            labels=CELL_LABELS,
         ),
         confusion=report(
             f"{CELL}/confusion.png",
             caption="../report/confusion.rst",
             category="Models",
             subcategory="Confusion matrices",
-            labels={"model": "{model}", "size": "{size} px", "cell": CELLS.wildcard_pattern},
+            labels=CELL_LABELS,
         ),
         curves=report(
             f"{CELL}/training_curves.png",
             caption="../report/training_curves.rst",
             category="Models",
             subcategory="Training curves",
-            labels={"model": "{model}", "size": "{size} px", "cell": CELLS.wildcard_pattern},
+            labels=CELL_LABELS,
         ),
     log:
         f"results/logs/evaluate/{CELLS.wildcard_pattern}.log",
     params:
         code=code_of("evaluate"),
         cell=cell_parameters(CELLS),
-        evaluation=config["evaluation"],
+        evaluation=evaluation_options,
     threads: 1
     resources:
         mem_mb=4000,

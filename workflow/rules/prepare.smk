@@ -3,7 +3,7 @@ rule store:
         manifest="results/{dataset}/manifest.parquet",
         splits=splits_of_partition,
     output:
-        store="results/{dataset}/store/{partition}/{variant}/{size}px.parquet",
+        store=STORE,
         samples=report(
             "results/{dataset}/store/{partition}/{variant}/{size}px_samples.png",
             caption="../report/samples.rst",
@@ -16,8 +16,8 @@ rule store:
         code=code_of("store"),
         preparation=preparation,
         fold=fold_of_partition,
-        max_pixels=config["ingest"]["max_pixels"],
-        validation=config["split"]["ratios"]["val"] > 0,
+        max_pixels=max_pixels,
+        validation=has_validation_split,
     threads: 4
     resources:
         mem_mb=4000,
@@ -29,9 +29,9 @@ rule store:
 
 rule store_features:
     input:
-        store="results/{dataset}/store/{partition}/{variant}/{size}px.parquet",
+        store=STORE,
     output:
-        features="results/{dataset}/features/{partition}/{variant}/{size}px_{features}.parquet",
+        features=FEATURES,
     log:
         "results/logs/features/{dataset}/{partition}/{variant}/{size}px_{features}.log",
     params:

@@ -3,16 +3,10 @@ rule aggregate:
         metrics=cell_files("metrics.json"),
     output:
         table=report(
-            "results/report/metrics.csv",
+            METRICS,
             caption="../report/metrics.rst",
             category="Comparison",
             labels={"table": "metrics of every cell and split"},
-        ),
-        figure=report(
-            "results/report/comparison.png",
-            caption="../report/comparison.rst",
-            category="Comparison",
-            labels={"figure": "test accuracy of every cell"},
         ),
     log:
         "results/logs/aggregate.log",
@@ -25,9 +19,30 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
+rule comparison:
+    input:
+        metrics=METRICS,
+    output:
+        figure=report(
+            "results/report/comparison.png",
+            caption="../report/comparison.rst",
+            category="Comparison",
+            labels={"figure": "test accuracy of every cell"},
+        ),
+    log:
+        "results/logs/comparison.log",
+    params:
+        code=code_of("comparison"),
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/comparison.py"
+
+
 rule tables:
     input:
-        metrics="results/report/metrics.csv",
+        metrics=METRICS,
     output:
         csv="results/report/best_configurations.csv",
         markdown="results/report/best_configurations.md",
@@ -50,7 +65,7 @@ rule tables:
 
 rule reproduction:
     input:
-        metrics="results/report/metrics.csv",
+        metrics=METRICS,
     output:
         csv="results/report/reproduction.csv",
         markdown="results/report/reproduction.md",
@@ -64,7 +79,7 @@ rule reproduction:
         "results/logs/reproduction.log",
     params:
         code=code_of("reproduction"),
-        published=config.get("published", {}),
+        published=published_results,
         scale=config["scale"],
     localrule: True
     conda:
@@ -75,7 +90,7 @@ rule reproduction:
 
 rule figures:
     input:
-        metrics="results/report/metrics.csv",
+        metrics=METRICS,
     output:
         effects=report(
             "results/report/hyperparameters.png",
@@ -102,7 +117,7 @@ rule figures:
 
 rule leakage:
     input:
-        metrics="results/report/metrics.csv",
+        metrics=METRICS,
     output:
         figure=report(
             "results/report/leakage.png",
@@ -123,7 +138,7 @@ rule leakage:
 
 rule best_roc:
     input:
-        metrics="results/report/metrics.csv",
+        metrics=METRICS,
         predictions=predictions_of_dataset,
     output:
         figure=report(

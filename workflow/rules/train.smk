@@ -12,7 +12,7 @@ rule train:
     params:
         code=code_of("train"),
         cell=cell_parameters(CELLS),
-        training=config["training"],
+        training=keras_training,
     threads: 2
     resources:
         gpu=1,
@@ -38,7 +38,7 @@ rule fit_hybrid:
     params:
         code=code_of("fit_classical"),
         cell=cell_parameters(HYBRIDS),
-        evaluation=config["evaluation"],
+        evaluation=evaluation_options,
     threads: 2
     resources:
         mem_mb=8000,
@@ -63,7 +63,7 @@ rule fit_classical:
     params:
         code=code_of("fit_classical"),
         cell=cell_parameters(CLASSICALS),
-        evaluation=config["evaluation"],
+        evaluation=evaluation_options,
     threads: 2
     resources:
         mem_mb=8000,

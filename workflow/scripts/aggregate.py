@@ -3,12 +3,9 @@ from leukobench.plan.runtime import log_to
 log_to(snakemake.log[0])
 
 from leukobench.keys import CELL_KEYS
-from leukobench.report.tables import aggregate_metrics
-from leukobench.report.figures import plot_comparison
+from leukobench.metrics import aggregate_metrics
 
 table = aggregate_metrics(snakemake.input.metrics, snakemake.output.table)
 test = table[table["split"] == "test"]
 keys = [key for key in CELL_KEYS if key in test]
 print(test[[*keys, "accuracy", "accuracy_low", "accuracy_high"]].to_string(index=False))
-plot_comparison(test, snakemake.output.figure, metric="accuracy",
-                label_columns=["approach", *(key for key in keys[1:] if test[key].nunique() > 1)])

@@ -5,8 +5,8 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.metrics import scores_of
-from leukobench.report.figures import model_labels, plot_roc_overlay
-from leukobench.report.tables import best_configurations, cell_folders
+from leukobench.report.figures import plot_roc_overlay
+from leukobench.report.selection import best_configurations, cell_folders, model_labels
 
 dataset = snakemake.wildcards.dataset
 metrics = pd.read_csv(snakemake.input.metrics)

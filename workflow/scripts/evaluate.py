@@ -8,7 +8,7 @@ import pandas as pd
 
 from leukobench.learn.evaluate import evaluate_cell
 from leukobench.metrics import scores_of
-from leukobench.report.figures import plot_confusion, plot_history, plot_roc
+from leukobench.learn.figures import plot_confusion, plot_history, plot_roc
 
 cell = {"approach": "cnn", **plain(snakemake.params.cell)}
 options = snakemake.params.evaluation

@@ -5,7 +5,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.report.figures import plot_accuracy_vs_time, plot_hyperparameter_effects
-from leukobench.report.tables import collapse_folds
+from leukobench.report.selection import collapse_folds
 
 test = collapse_folds(pd.read_csv(snakemake.input.metrics)).query("split == 'test'")
 plot_hyperparameter_effects(test, snakemake.output.effects, metric="f1")

@@ -10,5 +10,5 @@ options = snakemake.params.evaluation
 fit_classical_cell(
     snakemake.input.features, cell["classifier"], snakemake.output.model, snakemake.output.predictions,
     snakemake.output.metrics, cell, seed=cell["seed"], threads=snakemake.threads, n_boot=options["bootstrap"],
-    min_groups=options["min_interval_groups"],
+    min_groups=options["min_interval_groups"], bootstrap_seed=options["seed"],
 )

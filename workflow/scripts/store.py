@@ -4,7 +4,7 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.report.figures import plot_sample_sheet
+from leukobench.data.samples import plot_sample_sheet
 from leukobench.data.splits import fold_partition
 from leukobench.data.store import Preparation, build_store
 

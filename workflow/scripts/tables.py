@@ -5,15 +5,8 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report.tables import (
-    APPROACH_TITLES,
-    TABLE_METRICS,
-    best_configurations,
-    cell_keys,
-    collapse_folds,
-    formatted,
-    write_tables,
-)
+from leukobench.report.selection import TABLE_METRICS, best_configurations, cell_keys, collapse_folds
+from leukobench.report.tables import APPROACH_TITLES, formatted, write_tables
 
 metrics = pd.read_csv(snakemake.input.metrics)
 best = best_configurations(metrics)

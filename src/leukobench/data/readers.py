@@ -11,16 +11,17 @@ unreadable file is caught here, not in the middle of training), and returns two 
 The run goes on without the rejected files. A folder in none of the known layouts is an error
 that names the folder and the layout that was expected.
 
-Formats (``READERS``): ``cnmc`` and ``synthetic`` (C-NMC 2019), ``aria`` (Aria et al.),
-``allidb`` (ALL-IDB2) and ``folder`` (a lab's own images, one folder per class). A reader is a
-function ``(root, rejected) -> (classes, candidates)``; one that takes options has a keyword
-``options`` as well, and ``read_dataset(..., options=...)`` passes them on. Every file is
-judged and decoded by :func:`leukobench.data.images.open_image`.
+Formats (``READERS``, a :class:`leukobench.registry.Registry`): ``cnmc`` and ``synthetic``
+(C-NMC 2019), ``aria`` (Aria et al.), ``allidb`` (ALL-IDB2) and ``folder`` (a lab's own images,
+one folder per class). A reader is a function ``(root, rejected) -> (classes, candidates)``,
+registered with its ``layout`` (the text that error messages show) and its ``options`` (the
+option names it takes; none by default); one that takes options has a keyword ``options`` as
+well, and ``read_dataset(..., options=...)`` passes them on. Every file is judged and decoded by
+:func:`leukobench.data.images.open_image`.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -32,6 +33,7 @@ import pandas as pd
 
 from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, open_image, thread_map
 from leukobench.io import is_text, printable
+from leukobench.registry import Registry
 
 MANIFEST_COLUMNS = [
     "image_id", "path", "label", "class_name", "patient_id", "fold", "subset",
@@ -66,6 +68,12 @@ class MissingClassError(LayoutError):
 
 
 Reading = tuple[tuple[str, ...], list["Candidate"]]  # what a reader returns: its classes in label order, its files
+
+#: The readers by dataset format (config ``datasets.<name>.format``). Attributes: ``layout``, the
+#: expected layout that error messages show; ``options``, the option names the reader takes (it
+#: then has an ``options`` keyword; none: read_dataset refuses options for it).
+READERS: Registry[Callable[..., Reading]] = Registry("dataset format", attributes={"layout": "", "options": ()},
+                                                     listed_as="known formats")
 
 
 @dataclass(frozen=True)
@@ -161,9 +169,14 @@ def _cnmc_prelim_candidates(root: Path, rejected: list[dict]) -> list[Candidate]
     return candidates
 
 
+@READERS.register("cnmc", layout=CNMC_LAYOUT)
 def cnmc_candidates(root: Path, rejected: list[dict]) -> Reading:
     """All labelled images of a C-NMC 2019 tree (TCIA or Kaggle layout)."""
     return CNMC_CLASSES, _cnmc_training_candidates(root, rejected) + _cnmc_prelim_candidates(root, rejected)
+
+
+# the embedded generator writes the C-NMC Kaggle layout
+READERS.register("synthetic", layout=CNMC_LAYOUT)(cnmc_candidates)
 
 
 def _check_options(fmt: str, options: dict | None, allowed: Iterable[str]) -> dict:
@@ -236,6 +249,7 @@ def _aria_class_parent(root: Path, images: str | None) -> Path:
     )
 
 
+@READERS.register("aria", layout=ARIA_LAYOUT, options=tuple(ARIA_OPTIONS))
 def aria_candidates(root: Path, rejected: list[dict], options: dict | None = None) -> Reading:
     """All images of the Aria et al. ALL dataset: benign cells and three malignant stages.
 
@@ -321,6 +335,7 @@ def _allidb_image_dir(root: Path) -> Path:
     )
 
 
+@READERS.register("allidb", layout=ALLIDB_LAYOUT)
 def allidb_candidates(root: Path, rejected: list[dict]) -> Reading:
     """All images of ALL-IDB2: 257x257 TIFF crops of one cell each, labelled by the name's suffix.
 
@@ -410,6 +425,7 @@ def _folder_classes(root: Path, classes: Any, rejected: list[dict]) -> list[tupl
     return list(folders.items())
 
 
+@READERS.register("folder", layout=FOLDER_LAYOUT, options=FOLDER_OPTIONS)
 def folder_candidates(root: Path, rejected: list[dict], options: dict | None = None) -> Reading:
     """A lab's own images, one folder per class (subfolders inside a class folder are searched too).
 
@@ -453,23 +469,6 @@ def folder_candidates(root: Path, rejected: list[dict], options: dict | None = N
     return tuple(cls for cls, _ in classes), candidates
 
 
-READERS: dict[str, Callable[..., Reading]] = {
-    "cnmc": cnmc_candidates,
-    "synthetic": cnmc_candidates,  # the embedded generator writes the C-NMC Kaggle layout
-    "aria": aria_candidates,
-    "allidb": allidb_candidates,
-    "folder": folder_candidates,
-}
-LAYOUTS = {
-    "cnmc": CNMC_LAYOUT, "synthetic": CNMC_LAYOUT, "aria": ARIA_LAYOUT, "allidb": ALLIDB_LAYOUT,
-    "folder": FOLDER_LAYOUT,
-}
-
-
-def _takes_options(reader: Callable[..., Reading]) -> bool:
-    return "options" in inspect.signature(reader).parameters
-
-
 def _inspect(candidate: Candidate, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict:
     """Hash and decode one file; the status says why it cannot be used, or 'ok'."""
     image, problem, content_hash = open_image(candidate.path, with_hash=True, max_pixels=max_pixels)
@@ -497,7 +496,7 @@ def read_dataset(
     """Read a dataset folder into ``(manifest, rejected)``.
 
     Args:
-        fmt: the dataset's ``format`` in config (a key of ``READERS``).
+        fmt: the dataset's ``format`` in config (a name in ``READERS``).
         root: the dataset folder.
         threads: files decoded in parallel.
         options: the reader's options (``aria``: ``images``, ``classes``; ``folder``:
@@ -509,27 +508,26 @@ def read_dataset(
     Returns:
         The manifest (only readable images, status 'ok') and the rejected files with reasons.
     """
-    if fmt not in READERS:
-        raise ValueError(f"unknown dataset format '{fmt}'; known formats: {', '.join(sorted(READERS))}")
-    reader = READERS[fmt]
-    if options and not _takes_options(reader):
+    entry = READERS.entry(fmt)  # ValueError: unknown dataset format '<fmt>'; known formats: ...
+    reader, layout, takes_options = entry.item, entry.attributes["layout"], bool(entry.attributes["options"])
+    if options and not takes_options:
         raise ValueError(f"dataset format '{fmt}' takes no options, got {sorted(options)}")
     root = Path(root)
     if not root.is_dir():
         raise LayoutError(f"dataset folder {root} does not exist or is not a folder")
     rejected: list[dict] = []
-    classes, found = reader(root, rejected, options=options) if _takes_options(reader) else reader(root, rejected)
+    classes, found = reader(root, rejected, options=options) if takes_options else reader(root, rejected)
     named = [c for c in found if is_text(str(c.path))]
     rejected.extend({"path": str(c.path), "class_name": c.class_name, "reason": NOT_UTF8}
                     for c in found if not is_text(str(c.path)))
     inspected = _inspect_all(named, threads, max_pixels)
     if inspected.empty and not rejected:
-        raise LayoutError(f"{root}: no images found. Expected layout: {LAYOUTS.get(fmt, CNMC_LAYOUT)}.")
+        raise LayoutError(f"{root}: no images found. Expected layout: {layout}.")
     bad = inspected["status"] != "ok"
     rejected.extend({"path": p, "class_name": c, "reason": s}
                     for p, c, s in inspected.loc[bad, ["path", "class_name", "status"]].itertuples(index=False))
     manifest = inspected.loc[~bad].reset_index(drop=True)
-    check_classes(classes, manifest, rejected, root, LAYOUTS.get(fmt, CNMC_LAYOUT))
+    check_classes(classes, manifest, rejected, root, layout)
     table = pd.DataFrame([{"path": printable(r["path"]), "reason": r["reason"]} for r in rejected],
                          columns=REJECTED_COLUMNS)
     return manifest, table

@@ -1,7 +1,7 @@
 """Classical classifiers (scikit-learn) on a feature store, evaluated like a Keras cell.
 
-The registry ``CLASSIFIERS`` maps a name to a builder that returns an unfitted, seeded
-``Pipeline``: a ``StandardScaler`` first where the method depends on the features' scale (SVM,
+The registry ``CLASSIFIERS`` (a :class:`leukobench.registry.Registry`) maps a name to a builder
+that returns an unfitted, seeded ``Pipeline``: a ``StandardScaler`` first where the method depends on the features' scale (SVM,
 SGD, logistic regression, MLP), then the classifier. Naive Bayes and random forests do not
 depend on it; nor does KNN, on purpose: its Euclidean distance is taken on the features as
 extracted (pixels in [0, 1], PCA scores, ReLU activations), because standardising them gives
@@ -53,20 +53,20 @@ from threadpoolctl import threadpool_limits
 from leukobench.learn.features import ROW_COLUMNS, TRAIN_SPLIT, load_features
 from leukobench.io import atomic_path
 from leukobench.metrics import EVALUATED_SPLITS, MIN_INTERVAL_GROUPS, metric_rows, predict_labels
-from leukobench.registry import registrar
+from leukobench.registry import Registry
 
 SVM_CALIBRATION_FOLDS = 5  # Platt scaling on out-of-fold decision values, as SVC(probability=True) did
 LR_MAX_ITER = 5000  # lbfgs on a few thousand raw-pixel features needs far more than the default 100
 MLP_MAX_ITER = 500  # the default 200 stops Adam before it converges on pixel features
 
 Builder = Callable[..., Pipeline]
-CLASSIFIERS: dict[str, Builder] = {}
-register_classifier = registrar(CLASSIFIERS, "classifier")
+CLASSIFIERS: Registry[Builder] = Registry("classifier")
+register_classifier = CLASSIFIERS.register
 
 
 def list_classifiers() -> list[str]:
     """The registered classifier names, sorted."""
-    return sorted(CLASSIFIERS)
+    return CLASSIFIERS.names()
 
 
 def _scaled(name: str, estimator: BaseEstimator) -> Pipeline:
@@ -147,11 +147,10 @@ def create_classifier(name: str, seed: int = 0, threads: int = 1, class_weight=N
     Raises:
         ValueError: on an unknown name, or a parameter the classifier does not have (named).
     """
-    if name not in CLASSIFIERS:
-        raise ValueError(f"unknown classifier '{name}'; registered classifiers: {', '.join(list_classifiers())}")
+    builder = CLASSIFIERS.get(name)
     if isinstance(threads, bool) or int(threads) != threads or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    pipeline = CLASSIFIERS[name](seed=seed, threads=int(threads))
+    pipeline = builder(seed=seed, threads=int(threads))
     final = final_estimator(pipeline)
     settings = dict(params) | ({} if class_weight is None else {"class_weight": class_weight})
     valid = final.get_params(deep=False)
@@ -179,7 +178,7 @@ def class_scores(probabilities: np.ndarray, fitted_classes: np.ndarray, n_classe
 def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_out: str | os.PathLike,
                        predictions_out: str | os.PathLike, metrics_out: str | os.PathLike, cell: dict, *,
                        seed: int = 0, threads: int = 1, n_boot: int = 1000, params: dict | None = None,
-                       min_groups: int = MIN_INTERVAL_GROUPS) -> list[dict]:
+                       min_groups: int = MIN_INTERVAL_GROUPS, bootstrap_seed: int = 0) -> list[dict]:
     """Fit a classifier on the train split of a feature store, evaluate it on val and test.
 
     Args:
@@ -193,13 +192,15 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
             classes: P(label 1)) or ``score_<class name>`` per class.
         metrics_out: ``metrics.json``, one row per evaluated split (``metric_rows``).
         cell: the grid parameters of this cell, copied into every metrics row.
-        seed: seeds the classifier and the bootstrap.
+        seed: seeds the classifier (the cell's seed).
         threads: cores for fitting and prediction (``n_jobs`` and the BLAS thread pool).
         n_boot: bootstrap resamples for the intervals (whole patients are resampled; an image
             without a patient is resampled alone).
         params: constructor parameters of the classifier (``class_weight`` among them).
         min_groups: a split with fewer resampling groups gets no interval (see
             :data:`leukobench.keys.MIN_INTERVAL_GROUPS`).
+        bootstrap_seed: seeds the bootstrap of the intervals (``evaluation.seed``, as for a Keras
+            cell's :func:`leukobench.learn.evaluate.evaluate_cell`).
 
     Returns:
         The metrics rows written. The three files appear together, and only if everything
@@ -241,8 +242,8 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
         for k, name in enumerate(class_names):
             predictions[f"score_{name}"] = scores[:, k]
     leaky = bool(metadata.get("store_metadata", {}).get("leaky", False))
-    metrics = metric_rows(predictions, {**cell, "leaky": leaky}, train_seconds, predict_seconds, n_boot, seed,
-                          min_groups)
+    metrics = metric_rows(predictions, {**cell, "leaky": leaky}, train_seconds, predict_seconds, n_boot,
+                          bootstrap_seed, min_groups)
     bundle = {
         "estimator": estimator, "classifier": classifier, "params": params, "seed": seed,
         "class_names": class_names, "features": metadata, "features_path": str(features_path), "cell": cell,

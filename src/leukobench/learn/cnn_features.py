@@ -15,7 +15,7 @@ from leukobench.learn.features import FEATURE_LAYER, ExtractorOptions, register_
 from leukobench.learn.bundle import TrainedModel
 
 
-@register_extractor("cnn")
+@register_extractor("cnn", needs_model=True)
 def cnn_features(store: Store, options: ExtractorOptions) -> tuple[np.ndarray, dict]:
     """The trained model's ``features`` layer (its flattened conv output): Varol's FEM-k."""
     import keras

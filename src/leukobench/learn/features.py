@@ -1,7 +1,8 @@
 """Feature stores: one fixed-length float32 vector per image of an image store.
 
 The classical classifiers (:mod:`leukobench.learn.classical`) learn from these vectors. Three
-extractors are registered in ``FEATURE_EXTRACTORS``:
+extractors are registered in ``FEATURE_EXTRACTORS`` (a :class:`leukobench.registry.Registry`; its
+attribute ``needs_model`` marks the extractors that read a trained model, not the store alone):
 
 * ``pixels``: the image as it is stored (HWC), flattened and scaled to [0, 1] (Rezayi's
   machine-learning baselines);
@@ -41,7 +42,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from leukobench.io import atomic_path
-from leukobench.registry import registrar
+from leukobench.registry import Registry
 from leukobench.data.store import METADATA_KEY, Store, load_store
 
 ROW_COLUMNS = ["image_id", "patient_id", "split", "label", "class_name"]
@@ -84,13 +85,15 @@ class ExtractorOptions:
 
 
 Extractor = Callable[[Store, ExtractorOptions], tuple[np.ndarray, dict]]
-FEATURE_EXTRACTORS: dict[str, Extractor] = {}
-register_extractor = registrar(FEATURE_EXTRACTORS, "feature extractor")
+#: Attribute ``needs_model``: the extractor reads a trained model (``model_path``), not only the store.
+FEATURE_EXTRACTORS: Registry[Extractor] = Registry("feature extractor", attributes={"needs_model": False},
+                                                   listed_as="registered extractors")
+register_extractor = FEATURE_EXTRACTORS.register
 
 
 def list_extractors() -> list[str]:
     """The registered extractor names, sorted."""
-    return sorted(FEATURE_EXTRACTORS)
+    return FEATURE_EXTRACTORS.names()
 
 
 # ----------------------------------------------------------------------------- extractors
@@ -187,13 +190,10 @@ def hog_pca_features(store: Store, options: ExtractorOptions) -> tuple[np.ndarra
 
 def check_request(extractor: str, options: ExtractorOptions) -> None:
     """Fail fast, before reading anything, on an unknown extractor or a missing/unused model."""
-    if extractor not in FEATURE_EXTRACTORS:
-        raise ValueError(
-            f"unknown feature extractor '{extractor}'; registered extractors: {', '.join(list_extractors())}"
-        )
-    if extractor == "cnn":
+    if FEATURE_EXTRACTORS.attribute(extractor, "needs_model"):  # ValueError naming the known ones if unknown
         if options.model_path is None:
-            raise ValueError("the 'cnn' extractor needs model_path, the trained model.keras to take features from")
+            raise ValueError(f"the '{extractor}' extractor needs model_path, the trained model.keras to take "
+                             "features from")
         if not Path(options.model_path).is_file():
             raise FileNotFoundError(f"model {options.model_path} not found: train the cell first")
     elif options.model_path is not None:
@@ -226,7 +226,7 @@ def extract_features(store_path: str | os.PathLike, extractor: str, out_path: st
     check_request(extractor, options)
     store = load_store(store_path)
     with threadpool_limits(limits=max(1, int(threads))):
-        features, parameters = FEATURE_EXTRACTORS[extractor](store, options)
+        features, parameters = FEATURE_EXTRACTORS.get(extractor)(store, options)
     rows = store.frame[ROW_COLUMNS].reset_index(drop=True)
     metadata = {
         "extractor": extractor,

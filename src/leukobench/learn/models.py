@@ -10,8 +10,11 @@ studies), more give a softmax; every builder's ``head`` keyword can ask for a so
 classes instead (:data:`HEADS`). The flattened (or pooled) conv output is the layer named
 ``features``, so a model's feature extractor is ``Model(model.input, model.get_layer("features").output)``.
 
-Keras is imported inside the builders, so listing or checking model names (as the workflow does
-when it validates the config) does not start TensorFlow; neither does :data:`MIN_INPUT_SIZE`.
+The builders are entries of :data:`MODELS` (a :class:`leukobench.registry.Registry`), each with its
+minimum input size and, for the transfer models, its ``keras.applications`` base; :data:`MIN_INPUT_SIZE`,
+:func:`transfer_models` and :data:`TRANSFER_MODELS` are read from it. Keras is imported inside the
+builders, so listing or checking model names (as the workflow does when it validates the config)
+does not start TensorFlow; neither does :data:`MIN_INPUT_SIZE`.
 
 Registered models and their sources (``../shared/seeds``):
 
@@ -26,57 +29,73 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from leukobench.registry import Registry
 
 if TYPE_CHECKING:
     import keras
 
 Builder = Callable[..., "keras.Model"]
-_REGISTRY: dict[str, Builder] = {}
+
+
+@dataclass(frozen=True)
+class Application:
+    """The ``keras.applications`` conv base of a transfer model."""
+
+    cls: str  # the keras.applications class, e.g. "VGG16"
+    module: str  # its module under keras.applications, which has its preprocess_input
+    url_folder: str  # the folder of its weights under _WEIGHTS_URL
+    weights_file: str  # Keras' cache file name of its ImageNet weights without the top
+
+
+#: The registered models by name (the builder's function name). Attributes: ``min_input_size``,
+#: the smallest image side the model accepts; ``transfer``, whether it is built on a
+#: keras.applications base with ImageNet weights; ``application``, that base (None otherwise).
+MODELS: Registry[Builder] = Registry("model", attributes={"min_input_size": 1, "transfer": False, "application": None})
 
 #: Smallest image side (height and width, pixels) each registered model accepts; smaller images
 #: leave no pixels for a later convolution or pooling layer (or are refused by keras.applications).
-#: Filled by :func:`register_model`; the workflow can use it to skip grid cells that cannot build.
-MIN_INPUT_SIZE: dict[str, int] = {}
+#: A read-only view of :data:`MODELS`' ``min_input_size``; the workflow uses it to skip grid cells
+#: that cannot build.
+MIN_INPUT_SIZE: Mapping[str, int] = MODELS.view("min_input_size")
 
 #: The output layers every builder's ``head`` keyword accepts: "auto" = one sigmoid unit for two
 #: classes, a softmax otherwise; "sigmoid" = one sigmoid unit (two classes only); "softmax" = a
 #: softmax over ``n_classes`` units even for two classes (Zhang's categorical cross-entropy).
 HEADS = ("auto", "sigmoid", "softmax")
 
-#: Set to ``1`` to let Keras download missing ImageNet weights (this machine has no network).
+#: Set to ``1`` to let Keras download missing ImageNet weights (off by default: a run without network access would fail part-way through a download).
 ALLOW_DOWNLOAD_ENV = "LEUKOBENCH_ALLOW_DOWNLOAD"
 
 
-def register_model(builder: Builder | None = None, *, min_input_size: int = 1):
-    """Add a builder to the registry under its function name.
+def register_model(builder: Builder | None = None, *, min_input_size: int = 1,
+                   application: Application | None = None):
+    """Add a builder to :data:`MODELS` under its function name.
 
     Use as ``@register_model`` or ``@register_model(min_input_size=32)``; ``min_input_size`` is
-    the smallest image side the model accepts (recorded in :data:`MIN_INPUT_SIZE`).
+    the smallest image side the model accepts (:data:`MIN_INPUT_SIZE`); ``application`` the
+    keras.applications base of a transfer model (which makes it one: :func:`transfer_models`).
     """
     def add(builder: Builder) -> Builder:
-        if builder.__name__ in _REGISTRY:
-            raise ValueError(f"model '{builder.__name__}' is registered twice")
-        _REGISTRY[builder.__name__] = builder
-        MIN_INPUT_SIZE[builder.__name__] = int(min_input_size)
-        return builder
+        return MODELS.register(builder.__name__, min_input_size=int(min_input_size),
+                               transfer=application is not None, application=application)(builder)
 
     return add if builder is None else add(builder)
 
 
 def list_models() -> list[str]:
     """The registered model names, sorted."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def builder_parameters(name: str) -> set[str]:
     """The keyword options of a registered builder besides ``input_shape`` and ``n_classes``
     (e.g. ``{"head", "weights", "trainable_layers"}`` for the transfer models); no Keras import."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model '{name}'; registered models: {', '.join(list_models())}")
-    return set(inspect.signature(_REGISTRY[name]).parameters) - {"input_shape", "n_classes"}
+    return set(inspect.signature(MODELS.get(name)).parameters) - {"input_shape", "n_classes"}
 
 
 def create_model(name: str, input_shape: tuple[int, int, int], n_classes: int = 2, **kwargs) -> "keras.Model":
@@ -93,8 +112,7 @@ def create_model(name: str, input_shape: tuple[int, int, int], n_classes: int = 
         ValueError: unknown name, bad shape, class count or head, or images smaller than
             ``MIN_INPUT_SIZE[name]``.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model '{name}'; registered models: {', '.join(list_models())}")
+    builder = MODELS.get(name)
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
     if n_classes < 2:
@@ -102,11 +120,11 @@ def create_model(name: str, input_shape: tuple[int, int, int], n_classes: int = 
     if "head" in kwargs:
         _check_head(kwargs["head"], n_classes)
     _check_min_size(name, input_shape)
-    return _REGISTRY[name](input_shape=tuple(input_shape), n_classes=n_classes, **kwargs)
+    return builder(input_shape=tuple(input_shape), n_classes=n_classes, **kwargs)
 
 
 def _check_min_size(name: str, input_shape: tuple[int, int, int]) -> None:
-    minimum = MIN_INPUT_SIZE.get(name, 1)
+    minimum = MODELS.attribute(name, "min_input_size")
     height, width = input_shape[0], input_shape[1]
     if min(height, width) < minimum:
         raise ValueError(
@@ -401,18 +419,6 @@ def zhang_cnn(input_shape: tuple[int, int, int], n_classes: int = 2, head: str =
 
 _WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
-#: model name → (keras.applications class, its module (for preprocess_input), URL folder,
-#: Keras' cache file name of the ImageNet weights without the top).
-_APPLICATIONS: dict[str, tuple[str, str, str, str]] = {
-    "vgg16": ("VGG16", "vgg16", "vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "vgg19": ("VGG19", "vgg19", "vgg19", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "resnet50": ("ResNet50", "resnet50", "resnet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "densenet169": ("DenseNet169", "densenet", "densenet", "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-}
-#: The models built on a ``keras.applications`` base (they take ``weights`` and ``trainable_layers``).
-TRANSFER_MODELS: frozenset[str] = frozenset(_APPLICATIONS)
-
-
 # Keras falls back to /tmp/.keras when its home is not writable.
 _KERAS_FALLBACK_DIR = Path("/tmp/.keras/models")
 
@@ -424,14 +430,22 @@ def keras_cache_dir() -> Path:
     return Path(home).expanduser() / "models"
 
 
+def _application(name: str) -> Application:
+    """The keras.applications base of transfer model ``name`` (ValueError for any other model)."""
+    application = MODELS.attribute(name, "application")
+    if application is None:
+        raise ValueError(f"model '{name}' is not a transfer model; transfer models: {', '.join(transfer_models())}")
+    return application
+
+
 def imagenet_weights_file(name: str) -> Path:
     """Where Keras expects the ImageNet weights (no top) of transfer model ``name``."""
-    return keras_cache_dir() / _APPLICATIONS[name][3]
+    return keras_cache_dir() / _application(name).weights_file
 
 
 def transfer_models() -> list[str]:
     """The registered models built on a keras.applications base (they take ``weights``)."""
-    return sorted(name for name in _REGISTRY if name in _APPLICATIONS)
+    return MODELS.names(transfer=True)
 
 
 def resolve_weights(name: str, weights: str | os.PathLike | None) -> str | None:
@@ -441,13 +455,13 @@ def resolve_weights(name: str, weights: str | os.PathLike | None) -> str | None:
     if weights is None:
         return None
     if str(weights) == "imagenet":
-        fname = _APPLICATIONS[name][3]
+        fname = _application(name).weights_file
         for folder in (keras_cache_dir(), _KERAS_FALLBACK_DIR):
             if (folder / fname).is_file():
                 return str(folder / fname)
         if os.environ.get(ALLOW_DOWNLOAD_ENV) == "1":
             return "imagenet"
-        url = f"{_WEIGHTS_URL}{_APPLICATIONS[name][2]}/{fname}"
+        url = f"{_WEIGHTS_URL}{_application(name).url_folder}/{fname}"
         raise FileNotFoundError(
             f"model '{name}' with weights='imagenet' needs the file '{fname}' in the folder "
             f"'{keras_cache_dir()}' (Keras' cache: $KERAS_HOME/models, else ~/.keras/models), and it "
@@ -488,15 +502,15 @@ def _transfer_model(
     import keras
     from keras import Model, layers
 
-    app_class, app_module, _, _ = _APPLICATIONS[name]
-    preprocess_input = importlib.import_module(f"keras.applications.{app_module}").preprocess_input
+    application = _application(name)
+    preprocess_input = importlib.import_module(f"keras.applications.{application.module}").preprocess_input
 
     inputs = layers.Input(shape=input_shape, name="pixels")
     x = inputs
     if channels == 1:
         x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
     x = preprocess_input(x)  # the application's own preprocessing, on 0–255 RGB
-    base = getattr(keras.applications, app_class)(
+    base = getattr(keras.applications, application.cls)(
         include_top=False, weights=resolved, input_shape=(height, width, 3), name="base"
     )
     n_base = len(base.layers)
@@ -552,7 +566,7 @@ _TRANSFER_ARGS_DOC = """
 """
 
 
-def _register_transfer_model(name: str, classifier: str, summary: str) -> Builder:
+def _register_transfer_model(name: str, application: Application, classifier: str, summary: str) -> Builder:
     """Register the builder of one keras.applications model (``classifier``: "varol" or "abed")."""
     def build(
         input_shape: tuple[int, int, int],
@@ -565,18 +579,25 @@ def _register_transfer_model(name: str, classifier: str, summary: str) -> Builde
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = summary + _TRANSFER_ARGS_DOC
-    return register_model(min_input_size=32)(build)  # keras.applications' minimum
+    return register_model(min_input_size=32, application=application)(build)  # keras.applications' minimum
 
 
-vgg16 = _register_transfer_model("vgg16", "varol", (
+vgg16 = _register_transfer_model("vgg16", Application(
+    "VGG16", "vgg16", "vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"), "varol", (
     "Varol Malkoçoğlu & İşeri (2024), Approach 3: VGG16 conv base, flatten (``features``),\n"
     "    FC 256 → 128 ReLU (the classifier of their CNNs), head.\n"))
-resnet50 = _register_transfer_model("resnet50", "varol", (
+resnet50 = _register_transfer_model("resnet50", Application(
+    "ResNet50", "resnet50", "resnet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"), "varol", (
     "Varol Malkoçoğlu & İşeri (2024), Approach 3: ResNet50 conv base, flatten (``features``),\n"
     "    FC 256 → 128 ReLU (the classifier of their CNNs), head.\n"))
-vgg19 = _register_transfer_model("vgg19", "abed", (
+vgg19 = _register_transfer_model("vgg19", Application(
+    "VGG19", "vgg19", "vgg19", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"), "abed", (
     "Abed (2022): VGG19 conv base, global average pooling (``features``), FC 128 ReLU, dropout\n"
     "    0.5, head (the thesis names an FC classifier with dropout, not its size; 128 as in abed_cnn).\n"))
-densenet169 = _register_transfer_model("densenet169", "abed", (
+densenet169 = _register_transfer_model("densenet169", Application(
+    "DenseNet169", "densenet", "densenet", "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5"), "abed", (
     "Abed (2022): DenseNet169 conv base, global average pooling (``features``), FC 128 ReLU,\n"
     "    dropout 0.5, head (same classifier as ``vgg19``).\n"))
+
+#: The models built on a ``keras.applications`` base (they take ``weights`` and ``trainable_layers``).
+TRANSFER_MODELS: frozenset[str] = frozenset(transfer_models())

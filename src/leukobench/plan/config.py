@@ -19,7 +19,7 @@ import pandas as pd
 
 from leukobench.keys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS
 from leukobench.learn.classical import list_classifiers
-from leukobench.learn.models import MIN_INPUT_SIZE, list_models, resolve_weights, transfer_models
+from leukobench.learn.models import MIN_INPUT_SIZE, builder_parameters, list_models, resolve_weights, transfer_models
 from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.data.splits import SPLIT_METHODS, check_ratios
 
@@ -209,6 +209,21 @@ def classical_cells(config: dict) -> pd.DataFrame:
     if not classical.get("classifier"):
         return pd.DataFrame(columns=list(CLASSICAL_KEYS))
     return grid_cells({**classical, **partition_grid(config)}, CLASSICAL_KEYS)
+
+
+TRAINING_OPTIONS = ("class_weight", "early_stopping_patience")  # training: keys every Keras cell takes
+MODEL_OPTIONS = ("weights", "trainable_layers")  # training: keys only a builder that names them takes (transfer models)
+
+
+def training_options(training: dict, model: str) -> dict:
+    """The ``training:`` options one Keras cell of ``model`` uses, as keywords of
+    :class:`leukobench.learn.train.TrainingSpec`: ``class_weight`` and ``early_stopping_patience``
+    for every model, and in ``model_options`` the model options its builder takes (``weights`` and
+    ``trainable_layers`` for the transfer models, none for a CNN built from scratch). The train rule's
+    params: a change of an option reruns only the cells whose model uses it."""
+    taken = builder_parameters(model)
+    return {**{key: training[key] for key in TRAINING_OPTIONS},
+            "model_options": {key: training[key] for key in MODEL_OPTIONS if key in taken}}
 
 
 SCALE_KEEPS_ALL = ("dataset", "variant", "model", "classifier", "features")  # what a smoke run still exercises

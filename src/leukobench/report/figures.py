@@ -1,11 +1,13 @@
-"""Figures of the report: ROC curves, confusion matrices, training curves and the grid comparison.
+"""Figures of the report over the whole grid: comparison, ROC overlay, hyperparameter effects,
+accuracy vs prediction time and the subject-vs-random (leakage) pairs.
 
-Every function draws one PNG (Agg backend, ``DPI`` dots per inch) with colour-blind-safe
-colours (the Okabe-Ito palette, train/validation also told apart by line style) and writes it
-atomically: to a temporary file in the target folder, then ``os.replace``, so a failed plot
-leaves no half-written file and keeps any earlier one. Figures are ``matplotlib.figure.Figure``
-objects that pyplot never sees, so none stays open; inputs are checked before drawing and bad
-input raises ``ValueError`` naming the argument or column.
+Drawn with the shared look of :mod:`leukobench.style` (one PNG each, written atomically, no
+pyplot state). Which cells to show and how to name them comes from
+:mod:`leukobench.report.selection`. The functions read the report's metric table
+(``results/report/metrics.csv``, one row per evaluated cell; the caller passes the test rows);
+all but :func:`plot_comparison` return the Figure they saved (for tests). Inputs are checked
+before drawing and bad input raises ``ValueError`` naming the argument or any required column
+the table lacks. Imports the ground floor only.
 """
 
 from __future__ import annotations
@@ -15,43 +17,24 @@ import textwrap
 from collections.abc import Sequence
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.transforms import blended_transform_factory
+from sklearn.metrics import roc_auc_score, roc_curve
 
-matplotlib.use("Agg")
+from leukobench.keys import CELL_KEYS
+from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, check_inputs, checked_frame, no_interval_text
+from leukobench.report.selection import (MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES, format_value, leakage_pairs,
+                                         metric_table, model_labels, pareto_front)
+from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
+                              new_figure, save_png)
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
-from matplotlib.transforms import blended_transform_factory  # noqa: E402
-from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve  # noqa: E402
-
-from leukobench.keys import CELL_KEYS  # noqa: E402
-from leukobench.io import atomic_path  # noqa: E402
-from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, check_inputs, n_classes, no_interval_text  # noqa: E402
-
-DPI = 130
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-LINE_STYLES = ("-", "--", "-.", ":")
-NEUTRAL = "#555555"
-STYLE = {
-    "font.size": 11,
-    "axes.titlesize": 13,
-    "axes.labelsize": 11,
-    "xtick.labelsize": 10,
-    "ytick.labelsize": 10,
-    "legend.fontsize": 10,
-    "figure.titlesize": 14,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-SLANT_NAMES_LONGER_THAN = 6  # confusion matrix: slant the column names when any is longer
 CHANCE_RATE = 0.5  # chance AUC, and the majority-class rate of a balanced binary task
 CONFIDENCE_LABEL = "95 % bootstrap CI"
-EPOCH_PAD = 0.5  # x-axis margin of the training curves, in epochs
-MAX_MARKED_EPOCHS = 30  # draw a marker at every epoch up to this many
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy")  # val_loss, val_accuracy when there is a validation split
 METRIC_LABELS = {
     "accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1 score",
     "weighted_f1": "Weighted F1 score", "balanced_accuracy": "Balanced accuracy",
@@ -67,206 +50,24 @@ LABEL_WRAP_CHARS = 90  # comparison chart: longer row labels are wrapped
 MIN_ROWS = 3  # comparison chart: height never below that of three rows
 MAX_WIDTH_IN = 20.0
 SUBTITLE_WIDTH_CHARS = 110
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def _save(fig: Figure, path: str | os.PathLike) -> None:
-    """Write ``fig`` as PNG to ``path`` atomically (temporary file in the same folder, then replace)."""
-    with atomic_path(path) as temporary:
-        fig.savefig(temporary, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.15)
-
-
-def _new_figure(width: float, height: float, panels: int = 1) -> tuple[Figure, list[Axes]]:
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    return fig, list(np.atleast_1d(fig.subplots(1, panels)))
-
-
-# ----------------------------------------------------------------------------- ROC
-
-
-def plot_roc(
-    y_true: np.ndarray,
-    y_score: np.ndarray,
-    path: str | os.PathLike,
-    title: str,
-    class_names: Sequence[str] | None = None,
-) -> None:
-    """ROC curve with its AUC: one curve for binary scores, one-vs-rest per class for ``(n, k)``."""
-    labels, scores = check_inputs(y_true, y_score)
-    names = _class_names(class_names, n_classes(scores))
-    with matplotlib.rc_context(STYLE):
-        fig, (ax,) = _new_figure(5.8, 5.6)
-        drawn = _draw_roc_curves(ax, labels, scores, names)
-        ax.plot([0, 1], [0, 1], linestyle="--", color=NEUTRAL, linewidth=1, label="chance (AUC = 0.500)")
-        if not drawn:
-            ax.text(0.5, 0.6, "ROC undefined:\ny_true holds a single class", ha="center", fontsize=12)
-        ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal", title=title)
-        ax.set_xlabel("False positive rate (1 − specificity)")
-        ax.set_ylabel("True positive rate (sensitivity)")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", title=f"n = {len(labels):,} images", framealpha=0.9)
-        fig.tight_layout()
-        _save(fig, path)
-
-
-def _class_names(class_names: Sequence[str] | None, k: int) -> list[str]:
-    if class_names is None:
-        return [f"class {c}" for c in range(k)]
-    names = [str(name) for name in class_names]
-    if len(names) != k:
-        raise ValueError(f"class_names has {len(names)} names but the scores have {k} classes")
-    return names
-
-
-def _draw_roc_curves(ax: Axes, labels: np.ndarray, scores: np.ndarray, names: list[str]) -> int:
-    """Draw the curves that are defined; return how many were drawn."""
-    if scores.ndim == 1:
-        curves = [(f"{names[1]} vs {names[0]}", labels == 1, scores)]
-    else:
-        curves = [(f"{name} vs rest", labels == c, scores[:, c]) for c, name in enumerate(names)]
-    drawn = 0
-    for index, (name, is_positive, score) in enumerate(curves):
-        if is_positive.all() or not is_positive.any():
-            ax.plot([], [], linestyle="none", label=f"{name}: undefined (one class only)")
-            continue
-        false_positive_rate, true_positive_rate, _ = roc_curve(is_positive, score)
-        area = roc_auc_score(is_positive, score)
-        ax.plot(false_positive_rate, true_positive_rate, color=OKABE_ITO[index % len(OKABE_ITO)],
-                linestyle=LINE_STYLES[index // len(OKABE_ITO) % len(LINE_STYLES)], linewidth=2,
-                label=f"{name} (AUC = {area:.3f})")
-        drawn += 1
-    return drawn
-
-
-# ----------------------------------------------------------------------------- confusion matrix
-
-
-def plot_confusion(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    class_names: list[str],
-    path: str | os.PathLike,
-    title: str,
-) -> None:
-    """Confusion matrix: count and row-normalised percentage (share of the true class) per cell."""
-    names = [str(name) for name in class_names]
-    if not names:
-        raise ValueError("class_names is empty")
-    truth, predicted = _checked_labels(y_true, "y_true", len(names)), _checked_labels(y_pred, "y_pred", len(names))
-    if len(truth) != len(predicted):
-        raise ValueError(f"y_pred has {len(predicted)} entries but y_true has {len(truth)}")
-    counts = confusion_matrix(truth, predicted, labels=list(range(len(names))))
-    row_totals = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, row_totals, out=np.full(counts.shape, np.nan), where=row_totals > 0)
-    side = max(4.8, 2.6 + 1.1 * len(names))
-    with matplotlib.rc_context(STYLE):
-        fig, (ax,) = _new_figure(side + 1.2, side)
-        image = ax.imshow(np.nan_to_num(shares), cmap="Blues", vmin=0, vmax=1)
-        _annotate_cells(ax, counts, shares)
-        colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-        colorbar.set_label("Share of the true class (%)")
-        colorbar.set_ticks(np.linspace(0, 1, 6), labels=[f"{p:.0f}" for p in np.linspace(0, 100, 6)])
-        _label_confusion_axes(ax, names)
-        ax.set_title(f"{title}\n(n = {len(truth):,} images)")
-        fig.tight_layout()
-        _save(fig, path)
-
-
-def _label_confusion_axes(ax: Axes, names: list[str]) -> None:
-    ticks = np.arange(len(names))
-    slanted = max(map(len, names)) > SLANT_NAMES_LONGER_THAN
-    ax.set_xticks(ticks, names, rotation=30 if slanted else 0, ha="right" if slanted else "center")
-    ax.set_yticks(ticks, names)
-    ax.set_xlabel("Predicted class")
-    ax.set_ylabel("True class")
-    ax.spines[:].set_visible(False)
-
-
-def _checked_labels(values: np.ndarray, argument: str, k: int) -> np.ndarray:
-    labels = np.asarray(values)
-    if labels.ndim != 1 or labels.size == 0:
-        raise ValueError(f"{argument} must be a non-empty 1-D array of class labels, got shape {labels.shape}")
-    if not (labels.dtype == bool or np.issubdtype(labels.dtype, np.integer)):
-        raise ValueError(f"{argument} must hold integer class labels, got dtype {labels.dtype}")
-    outside = (labels < 0) | (labels >= k)
-    if outside.any():
-        raise ValueError(f"{argument} holds label {labels[outside][0]}, outside 0..{k - 1} (class_names has {k})")
-    return labels.astype(np.int64)
-
-
-def _annotate_cells(ax: Axes, counts: np.ndarray, shares: np.ndarray) -> None:
-    font_size = max(7, 13 - len(counts))
-    for (row, column), count in np.ndenumerate(counts):
-        share = shares[row, column]
-        text = f"{count:,}\n{share * 100:.1f} %" if np.isfinite(share) else f"{count:,}\n–"
-        colour = "white" if np.isfinite(share) and share > 0.55 else "black"
-        ax.text(column, row, text, ha="center", va="center", color=colour, fontsize=font_size)
-
-
-# ----------------------------------------------------------------------------- training history
-
-
-def plot_history(history: pd.DataFrame, path: str | os.PathLike, title: str) -> None:
-    """Loss and accuracy per epoch, training and validation, from a Keras ``CSVLogger`` table.
-
-    Keras counts epochs from 0; the figure counts them from 1, as the training log does.
-    """
-    table = _checked_frame(history, "history", HISTORY_COLUMNS).sort_values("epoch")
-    table = table.assign(epoch=table["epoch"] + 1)
-    for column in ("val_loss", "val_accuracy"):
-        if column not in table:
-            table = table.assign(**{column: np.nan})
-    best = table.loc[table["val_loss"].idxmin()] if table["val_loss"].notna().any() else None
-    with matplotlib.rc_context(STYLE):
-        fig, axes = _new_figure(11.0, 4.4, panels=2)
-        for ax, quantity, label in zip(axes, ("loss", "accuracy"), ("Loss", "Accuracy (fraction correct)")):
-            _draw_history_panel(ax, table, quantity, label, best)
-        fig.suptitle(title)
-        fig.tight_layout()
-        handles, names = axes[0].get_legend_handles_labels()
-        fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=len(names), frameon=False)
-        _save(fig, path)
-
-
-def _draw_history_panel(
-    ax: Axes, table: pd.DataFrame, quantity: str, label: str, best: pd.Series | None
-) -> None:
-    marker = "o" if len(table) <= MAX_MARKED_EPOCHS else None
-    series = (("", "training", OKABE_ITO[0], "-"), ("val_", "validation", OKABE_ITO[1], "--"))
-    for prefix, name, colour, style in series:
-        if table[prefix + quantity].isna().all():
-            continue
-        ax.plot(table["epoch"], table[prefix + quantity], color=colour, linestyle=style,
-                marker=marker, markersize=4, linewidth=2, label=name)
-    if best is not None:
-        ax.axvline(best["epoch"], color=NEUTRAL, linestyle=":", linewidth=1.2,
-                   label=f"lowest val. loss (epoch {best['epoch']:g})")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    ax.set_xlim(table["epoch"].min() - EPOCH_PAD, table["epoch"].max() + EPOCH_PAD)
-    ax.set_xlabel("Epoch")
-    ax.set_ylabel(label)
-    ax.set_title(label.split(" (")[0])
-    ax.grid(alpha=0.3)
-
-
-def _checked_frame(frame: pd.DataFrame, argument: str, required: Sequence[str]) -> pd.DataFrame:
-    """A copy of ``frame`` with ``required`` columns present, non-empty and numeric."""
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{argument} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [column for column in required if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{argument} lacks column(s) {', '.join(map(repr, missing))}; it has {list(frame.columns)}")
-    if frame.empty:
-        raise ValueError(f"{argument} has no rows")
-    table = frame.copy()
-    for column in required:
-        try:
-            table[column] = pd.to_numeric(table[column])
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{argument} column {column!r} must be numeric: {error}") from error
-    return table
+APPROACH_ORDER = ("cnn", "hybrid", "classical")
+APPROACH_MARKERS = {"cnn": "o", "hybrid": "s", "classical": "^"}
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+HYPERPARAMETERS = ("optimizer", "epochs", "size", "variant", "batch_size", "loss", "learning_rate", "split_method")
+PARAMETER_LABELS = {
+    "optimizer": "Optimizer", "epochs": "Training epochs", "size": "Image size (px per side)",
+    "variant": "Dataset variant", "batch_size": "Batch size (images)", "loss": "Loss function",
+    "learning_rate": "Learning rate", "split_method": "Split method", "fold": "Fold", "seed": "Random seed",
+    "model": "Model", "features": "Features", "classifier": "Classifier", "dataset": "Dataset",
+}
+PANEL_HEIGHT_IN = 3.8  # hyperparameter figure: height of one row of panels
+MAX_PANEL_COLUMNS = 3
+SERIES_SLOT = 0.8  # hyperparameter figure: share of one x step taken by the dodged series
+SECONDS_TO_MS = 1000.0
+ANNOTATION_OFFSET_PT = 7  # accuracy-vs-time figure: offset of a front point's number from the point
+MAX_DECADES_WITH_STEPS = 2.5  # accuracy-vs-time figure: ticks at 1, 2, 5 x 10^k up to this span, else decades
+PAIR_ROW_OFFSET = 0.17  # leakage figure: vertical offset of the two points of one pair
+PAIR_ROW_HEIGHT_IN = 0.55  # leakage figure: height per pair
 
 
 # ----------------------------------------------------------------------------- grid comparison
@@ -288,7 +89,7 @@ def plot_comparison(
     majority-class rate, 0.5 for a balanced binary task; ``None`` for none).
     """
     bounds = (metric, f"{metric}_low", f"{metric}_high")
-    table = _checked_frame(metrics, "metrics", bounds)
+    table = checked_frame(metrics, "metrics", bounds)
     if label_columns is not None:
         missing = [column for column in label_columns if column not in table.columns]
         if missing:
@@ -297,7 +98,7 @@ def plot_comparison(
     labels = ["\n".join(textwrap.wrap(label, LABEL_WRAP_CHARS, break_long_words=False)) for label in labels]
     table = table.assign(_label=labels).sort_values(metric, na_position="first", kind="stable")
     with matplotlib.rc_context(STYLE):
-        fig, (ax,) = _new_figure(*_comparison_size(labels))
+        fig, (ax,) = new_figure(*_comparison_size(labels))
         _draw_intervals(ax, table, bounds)
         _draw_reference(ax, reference)
         ax.set_xlim(*_comparison_limits(table, bounds, reference))
@@ -305,7 +106,7 @@ def plot_comparison(
         heading = title or f"{METRIC_LABELS.get(metric, metric)} per configuration, test split"
         ax.set_title(heading + _fixed_subtitle(fixed), loc="left")
         fig.tight_layout()
-        _save(fig, path)
+        save_png(fig, path)
 
 
 def _comparison_size(labels: list[str]) -> tuple[float, float]:
@@ -336,7 +137,7 @@ def _row_labels(table: pd.DataFrame, metric: str, label_columns: list[str] | Non
     columns = label_columns if label_columns is not None else (varying or candidates)
     fixed = {c: table[c].iloc[0] for c in candidates if c not in columns and c not in varying}
     # a parameter a row does not have (NaN: e.g. the optimizer of a classical cell) is left out
-    labels = [", ".join(f"{c}={_format_value(row[c])}" for c in columns if not pd.isna(row[c]))
+    labels = [", ".join(f"{c}={format_value(row[c])}" for c in columns if not pd.isna(row[c]))
               for _, row in table.iterrows()]
     labels = [label or f"row {i}" for i, label in enumerate(labels)]
     repeated = {label for label in labels if labels.count(label) > 1}
@@ -344,14 +145,11 @@ def _row_labels(table: pd.DataFrame, metric: str, label_columns: list[str] | Non
     return labels, fixed
 
 
-def _format_value(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
 
 def _fixed_subtitle(fixed: dict) -> str:
     if not fixed:
         return ""
-    text = "fixed: " + ", ".join(f"{c}={_format_value(v)}" for c, v in fixed.items())
+    text = "fixed: " + ", ".join(f"{c}={format_value(v)}" for c, v in fixed.items())
     return "\n" + "\n".join(textwrap.wrap(text, SUBTITLE_WIDTH_CHARS))
 
 
@@ -399,117 +197,6 @@ def _comparison_limits(
     return max(0.0, values.min() - margin), min(1.0, values.max()) + margin
 
 
-SAMPLES_PER_ROW = 8
-
-
-def plot_sample_sheet(frame: pd.DataFrame, images: np.ndarray, class_names: Sequence[str], path: str | os.PathLike,
-                      title: str, seed: int = 0) -> None:
-    """What the models are fed: per class, a row of original images and a row of augmented ones.
-
-    Args:
-        frame: the store's rows (``label``, ``split``, ``augmented``), aligned with ``images``.
-        images: uint8 (n, H, W, C) pixels as stored (RGB or gray).
-        class_names: names of the labels 0..k-1.
-        path: the PNG to write.
-        title: the figure title.
-        seed: which images are shown.
-    """
-    missing = [column for column in ("label", "split", "augmented") if column not in frame]
-    if missing:
-        raise ValueError(f"frame: missing column(s) {missing}")
-    rng = np.random.default_rng(seed)
-    rows = []
-    for label, name in enumerate(class_names):
-        for augmented in (False, True):
-            chosen = np.flatnonzero((frame["label"].to_numpy() == label) & (frame["augmented"].to_numpy() == augmented))
-            if len(chosen):
-                picked = np.sort(rng.choice(chosen, size=min(SAMPLES_PER_ROW, len(chosen)), replace=False))
-                rows.append((f"{name}\n{'augmented' if augmented else 'original'}", picked))
-    if not rows:
-        raise ValueError("frame: no images to show")
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(1.3 * SAMPLES_PER_ROW + 1.2, 1.4 * len(rows) + 0.6))
-        axes = fig.subplots(len(rows), SAMPLES_PER_ROW, squeeze=False)
-        for (label, picked), row_axes in zip(rows, axes):
-            for k, ax in enumerate(row_axes):
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.spines[:].set_visible(False)
-                if k < len(picked):
-                    image = images[picked[k]]
-                    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
-                    ax.set_title(frame["split"].iloc[picked[k]], fontsize=8)
-            row_axes[0].set_ylabel(label, rotation=0, ha="right", va="center")
-        fig.suptitle(title)
-        _save(fig, path)
-
-
-# ----------------------------------------------------------------------------- report figures over the grid
-#
-# The functions below read the report's metric table (``results/report/metrics.csv``, one row per
-# evaluated cell; the caller passes the test rows), return the Figure they saved (for tests) and
-# raise ValueError naming any required column the table lacks.
-
-APPROACH_ORDER = ("cnn", "hybrid", "classical")
-APPROACH_MARKERS = {"cnn": "o", "hybrid": "s", "classical": "^"}
-SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
-MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a cell names
-HYPERPARAMETERS = ("optimizer", "epochs", "size", "variant", "batch_size", "loss", "learning_rate", "split_method")
-PARAMETER_LABELS = {
-    "optimizer": "Optimizer", "epochs": "Training epochs", "size": "Image size (px per side)",
-    "variant": "Dataset variant", "batch_size": "Batch size (images)", "loss": "Loss function",
-    "learning_rate": "Learning rate", "split_method": "Split method", "fold": "Fold", "seed": "Random seed",
-    "model": "Model", "features": "Features", "classifier": "Classifier", "dataset": "Dataset",
-}
-SPLIT_METHOD_NAMES = {"subject": "subject-disjoint", "random": "cell-level random"}
-PANEL_HEIGHT_IN = 3.8  # hyperparameter figure: height of one row of panels
-MAX_PANEL_COLUMNS = 3
-SERIES_SLOT = 0.8  # hyperparameter figure: share of one x step taken by the dodged series
-SECONDS_TO_MS = 1000.0
-ANNOTATION_OFFSET_PT = 7  # accuracy-vs-time figure: offset of a front point's number from the point
-MAX_DECADES_WITH_STEPS = 2.5  # accuracy-vs-time figure: ticks at 1, 2, 5 x 10^k up to this span, else decades
-PAIR_ROW_OFFSET = 0.17  # leakage figure: vertical offset of the two points of one pair
-PAIR_ROW_HEIGHT_IN = 0.55  # leakage figure: height per pair
-
-
-def _formatted_columns(columns: Sequence[str]) -> str:
-    return ", ".join(map(repr, columns))
-
-
-def _metric_table(metrics: pd.DataFrame, metric: str, numeric: Sequence[str] = (),
-                  other: Sequence[str] = ()) -> pd.DataFrame:
-    """``metrics`` checked to hold ``metric`` with its interval, ``numeric`` and ``other`` columns."""
-    bounds = (metric, f"{metric}_low", f"{metric}_high")
-    if not isinstance(metrics, pd.DataFrame):
-        raise ValueError(f"metrics must be a pandas DataFrame, got {type(metrics).__name__}")
-    missing = [column for column in (*bounds, *numeric, *other) if column not in metrics.columns]
-    if missing:
-        raise ValueError(f"metrics lacks column(s) {_formatted_columns(missing)}; it has {list(metrics.columns)}")
-    return _checked_frame(metrics, "metrics", (*bounds, *numeric))
-
-
-def model_labels(metrics: pd.DataFrame) -> pd.Series:
-    """Short label of each row: approach, model (or features) and classifier.
-
-    E.g. ``"cnn varol_cnn1"``, ``"hybrid varol_cnn1 + svm"``, ``"classical hog_pca + lr"``; a
-    column the table lacks or a NaN (a key this kind of cell does not have) is left out.
-    """
-    if "approach" not in metrics.columns:
-        raise ValueError(f"metrics lacks column 'approach'; it has {list(metrics.columns)}")
-
-    def value(row: pd.Series, column: str) -> str | None:
-        item = row.get(column)
-        return None if item is None or pd.isna(item) else _format_value(item)
-
-    labels = []
-    for _, row in metrics.iterrows():
-        name = value(row, "model") or value(row, "features")
-        label = " ".join(part for part in (value(row, "approach"), name) if part)
-        classifier = value(row, "classifier")
-        labels.append(f"{label} + {classifier}" if classifier else label)
-    return pd.Series(labels, index=metrics.index, dtype=object)
-
-
 def _label_order(table: pd.DataFrame, labels: pd.Series) -> list[str]:
     """Distinct labels, cnn first, then hybrid, then classical, then others; by name within each."""
     rank = {approach: i for i, approach in enumerate(APPROACH_ORDER)}
@@ -524,7 +211,7 @@ def _sorted_values(values: pd.Series) -> list:
     numbers = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce")
     if numbers.notna().all():
         return [value for _, value in sorted(zip(numbers, distinct), key=lambda pair: pair[0])]
-    return sorted(distinct, key=lambda value: _format_value(value))
+    return sorted(distinct, key=lambda value: format_value(value))
 
 
 def _error_bars(table: pd.DataFrame, metric: str) -> np.ndarray:
@@ -576,7 +263,7 @@ def plot_roc_overlay(
         prepared.append((str(label), labels, scores))
     multiclass = any(scores.ndim == 2 for _, _, scores in prepared)
     with matplotlib.rc_context(STYLE):
-        fig, (ax,) = _new_figure(5.8, 5.6)
+        fig, (ax,) = new_figure(5.8, 5.6)
         for index, (label, labels, scores) in enumerate(prepared):
             _draw_overlay_curve(ax, index, label, labels, scores)
         ax.plot([0, 1], [0, 1], linestyle="--", color=NEUTRAL, linewidth=1, label="chance (AUC = 0.500)")
@@ -590,7 +277,7 @@ def plot_roc_overlay(
         legend.set_in_layout(False)  # beside the axes: the layout keeps the axes' size, ...
         fig.tight_layout()
         legend.set_in_layout(True)  # ... and the saved image grows to hold the legend
-        _save(fig, path)
+        save_png(fig, path)
     return fig
 
 
@@ -632,7 +319,7 @@ def plot_hyperparameter_effects(
     ``<metric>_high``. Returns the saved Figure.
     """
     parameters = [parameters] if isinstance(parameters, str) else list(parameters)
-    table = _metric_table(metrics, metric, other=("approach",))
+    table = metric_table(metrics, metric, other=("approach",))
     labels = model_labels(table)
     varying = [p for p in parameters if p in table.columns and table[p].nunique(dropna=True) > 1]
     series = _label_order(table, labels)
@@ -664,7 +351,7 @@ def plot_hyperparameter_effects(
             fig.legend(handles, series, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                        ncols=min(len(series), 3), frameon=False,
                        title=f"one point per cell with its {CONFIDENCE_LABEL}; line: mean per value")
-        _save(fig, path)
+        save_png(fig, path)
     return fig
 
 
@@ -688,7 +375,7 @@ def _draw_parameter_panel(ax: Axes, table: pd.DataFrame, labels: pd.Series, seri
         order = np.argsort([positions[value] for value in means.index])
         ax.plot(np.array([positions[value] for value in means.index])[order] + centre, means.to_numpy()[order],
                 color=style["color"], linestyle=style["linestyle"], linewidth=1.2, alpha=0.85)
-    names = [_format_value(value) for value in values]
+    names = [format_value(value) for value in values]
     slanted = max(map(len, names)) > SLANT_NAMES_LONGER_THAN and len(names) > 2
     ax.set_xticks(range(len(values)), names, rotation=30 if slanted else 0, ha="right" if slanted else "center")
     ax.set_xlim(-0.5, len(values) - 0.5)
@@ -699,7 +386,7 @@ def _draw_parameter_panel(ax: Axes, table: pd.DataFrame, labels: pd.Series, seri
 
 
 def _draw_nothing_varies(ax: Axes, table: pd.DataFrame, parameters: list[str]) -> None:
-    constant = [f"{p}={_format_value(table[p].dropna().iloc[0])}" if p in table and table[p].notna().any()
+    constant = [f"{p}={format_value(table[p].dropna().iloc[0])}" if p in table and table[p].notna().any()
                 else f"{p}: not in the table" for p in parameters]
     text = (f"No hyperparameter takes more than one value\namong the {len(table)} test cell(s).\n\n"
             + "\n".join(textwrap.wrap("; ".join(constant), 60, break_long_words=False, break_on_hyphens=False)))
@@ -708,27 +395,6 @@ def _draw_nothing_varies(ax: Axes, table: pd.DataFrame, parameters: list[str]) -
 
 
 # ----------------------------------------------------------------------------- accuracy vs prediction time
-
-
-def pareto_front(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.Series:
-    """Whether each row is on the speed/``metric`` Pareto front.
-
-    A row is on the front when no other row is at least as fast (``images_per_second``) and at
-    least as good on ``metric``, and strictly better in one of the two. Rows with a missing or
-    non-positive speed or a missing ``metric`` are never on the front. Returns a boolean Series
-    aligned with ``metrics``.
-    """
-    missing = [column for column in (metric, "images_per_second") if column not in metrics.columns]
-    if missing:
-        raise ValueError(f"metrics lacks column(s) {_formatted_columns(missing)}; it has {list(metrics.columns)}")
-    speed = pd.to_numeric(metrics["images_per_second"], errors="coerce").to_numpy(dtype=float)
-    score = pd.to_numeric(metrics[metric], errors="coerce").to_numpy(dtype=float)
-    valid = np.isfinite(speed) & (speed > 0) & np.isfinite(score)
-    speed, score = np.where(valid, speed, -np.inf), np.where(valid, score, -np.inf)
-    at_least = (speed[None, :] >= speed[:, None]) & (score[None, :] >= score[:, None])
-    better = (speed[None, :] > speed[:, None]) | (score[None, :] > score[:, None])
-    dominated = (at_least & better & valid[None, :]).any(axis=1)
-    return pd.Series(valid & ~dominated, index=metrics.index, name="pareto_front")
 
 
 def plot_accuracy_vs_time(
@@ -747,7 +413,7 @@ def plot_accuracy_vs_time(
     ``images_per_second``, ``metric``, ``<metric>_low`` and ``<metric>_high``. Returns the
     saved Figure.
     """
-    table = _metric_table(metrics, metric, numeric=("images_per_second",), other=("approach",))
+    table = metric_table(metrics, metric, numeric=("images_per_second",), other=("approach",))
     timed = np.isfinite(table["images_per_second"]) & (table["images_per_second"] > 0) & table[metric].notna()
     if not timed.any():
         raise ValueError(f"metrics: no row has both a positive images_per_second and a {metric}")
@@ -757,7 +423,7 @@ def plot_accuracy_vs_time(
     front = table[pareto_front(table, metric)].sort_values("_ms")
     metric_label = METRIC_LABELS.get(metric, metric)
     with matplotlib.rc_context(STYLE):
-        fig, (ax,) = _new_figure(7.6, 5.4)
+        fig, (ax,) = new_figure(7.6, 5.4)
         _draw_approaches(ax, table, metric)
         ax.step(front["_ms"], front[metric], where="post", color=NEUTRAL, linestyle="--", linewidth=1,
                 label="Pareto front", zorder=1)
@@ -782,7 +448,7 @@ def plot_accuracy_vs_time(
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="approach (cells)", alignment="left")
         fig.tight_layout()
         _annotate_front(fig, ax, front, metric)
-        _save(fig, path)
+        save_png(fig, path)
     return fig
 
 
@@ -806,7 +472,7 @@ def _distinct_labels(rows: pd.DataFrame) -> list[str]:
         differing = [key for key in keys if same[key].nunique(dropna=False) > 1]
         for position, (_, row) in enumerate(rows.iterrows()):
             if row["_label"] == label:
-                extra = ", ".join(f"{key}={_format_value(row[key])}" for key in differing if not pd.isna(row[key]))
+                extra = ", ".join(f"{key}={format_value(row[key])}" for key in differing if not pd.isna(row[key]))
                 labels[position] = f"{label}, {extra}" if extra else label
     return labels
 
@@ -854,46 +520,6 @@ def _renderer(fig: Figure):
 # ----------------------------------------------------------------------------- leakage: subject vs random split
 
 
-def leakage_pairs(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Pairs of cells that differ only in ``split_method`` (``subject`` vs ``random``).
-
-    Cells are matched on every cell key the table has (:data:`leukobench.keys.CELL_KEYS`, and
-    ``split`` when present) except ``split_method``, a missing value matching a missing value.
-    A cell without a partner is left out. Returns one row per pair: the keys, ``label`` (the
-    short model label and the keys that vary between pairs), ``subject``, ``subject_low``,
-    ``subject_high``, ``random``, ``random_low``, ``random_high`` and ``difference`` (random −
-    subject), largest difference first. Raises ValueError when a key combination repeats
-    within one split method (the pairing would be ambiguous).
-    """
-    table = _metric_table(metrics, metric, other=("split_method",))
-    keys = [key for key in (*CELL_KEYS, "split") if key in table.columns and key != "split_method"]
-    bounds = {metric: "", f"{metric}_low": "_low", f"{metric}_high": "_high"}
-    parts = []
-    for method in SPLIT_METHOD_NAMES:
-        part = table[table["split_method"] == method]
-        repeated = part.duplicated(keys, keep=False) if keys else pd.Series(len(part) > 1, index=part.index)
-        if repeated.any():
-            raise ValueError(f"metrics has {int(repeated.sum())} split_method={method!r} rows sharing all cell keys "
-                             f"({', '.join(keys)}); cannot pair them unambiguously")
-        parts.append(part[[*keys, *bounds]].rename(columns={c: method + s for c, s in bounds.items()}))
-    pairs = parts[0].merge(parts[1], on=keys, how="inner") if keys else parts[0].merge(parts[1], how="cross")
-    pairs = pairs.assign(difference=pairs["random"] - pairs["subject"])
-    pairs = pairs.sort_values("difference", ascending=False, kind="stable").reset_index(drop=True)
-    return pairs.assign(label=_pair_labels(pairs, keys)) if len(pairs) else pairs.assign(label=pd.Series(dtype=object))
-
-
-def _pair_labels(pairs: pd.DataFrame, keys: list[str]) -> list[str]:
-    named = "approach" in pairs.columns
-    base = list(model_labels(pairs)) if named else [""] * len(pairs)
-    varying = [key for key in keys if (key not in MODEL_NAME_COLUMNS or not named)
-               and pairs[key].nunique(dropna=True) > 1]  # NaN: a key this kind of cell does not have
-    labels = []
-    for head, (_, row) in zip(base, pairs.iterrows()):
-        extra = ", ".join(f"{key}={_format_value(row[key])}" for key in varying if not pd.isna(row[key]))
-        labels.append(", ".join(part for part in (head, extra) if part) or "pair")
-    return labels
-
-
 def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "accuracy") -> Figure:
     """Same model, subject-disjoint vs cell-level random split: ``metric`` of each pair of cells.
 
@@ -919,7 +545,7 @@ def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "
     fixed = {key: pairs[key].iloc[0] for key in keys
              if pairs[key].nunique(dropna=False) == 1 and not pd.isna(pairs[key].iloc[0])}
     with matplotlib.rc_context(STYLE):
-        fig, (ax,) = _new_figure(width, height)
+        fig, (ax,) = new_figure(width, height)
         rows = np.arange(len(pairs))
         for (method, name), offset, colour, marker in zip(SPLIT_METHOD_NAMES.items(), (PAIR_ROW_OFFSET, -PAIR_ROW_OFFSET),
                                                           OKABE_ITO[:2], ("o", "s")):
@@ -946,5 +572,5 @@ def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "
         fig.tight_layout()
         fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
                    ncols=2, frameon=False)
-        _save(fig, path)
+        save_png(fig, path)
     return fig

@@ -24,23 +24,16 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
 from __future__ import annotations
 
 import html
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from leukobench.io import atomic_path
 from leukobench.keys import CELL_KEYS, scaled_epochs, scaled_size
-from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, NO_INTERVAL_VERDICT, no_interval_text
+from leukobench.metrics import METRIC_NAMES, NO_INTERVAL_VERDICT, no_interval_text
+from leukobench.report.selection import TABLE_METRICS, cell_keys, collapse_folds
 
-TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity")
-MODEL_KEYS = ("approach", "dataset", "split_method", "variant", "model", "features", "classifier")
-HYPERPARAMETERS = ("size", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")
-SELECTION_METRIC = "accuracy"
-CONFIDENCE = 0.95
 APPROACH_TITLES = {
     "cnn": "CNNs trained end to end (Varol Approach 1 and 3, Abed, Rezayi, Zhang)",
     "hybrid": "A CNN's conv layers as feature extractor (FEM-k) to a classical classifier (Varol Approach 2)",
@@ -54,80 +47,6 @@ NOT_COMPUTED = {
     "negative_f1": "leukobench does not compute the F1 score of the negative (healthy) class",
 }
 PUBLISHED_METRICS = (*METRIC_NAMES, *METRIC_ALIASES, *NOT_COMPUTED)
-
-
-# ----------------------------------------------------------------------------- folds
-
-
-def cell_keys(metrics: pd.DataFrame, without: tuple[str, ...] = ()) -> list[str]:
-    return [key for key in CELL_KEYS if key in metrics and key not in without]
-
-
-def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell and split, k-fold cells averaged over their folds (see the module docstring).
-
-    Adds ``folds`` (1 for a cell without folds) and ``<metric>_sd`` (NaN without folds).
-    """
-    table = metrics.copy()
-    table["folds"] = 1
-    for name in METRIC_NAMES:
-        table[f"{name}_sd"] = np.nan
-    if "fold" not in table or table["fold"].isna().all():
-        return table.drop(columns=["fold"], errors="ignore")
-    plain_rows = table[table["fold"].isna()].drop(columns=["fold"])
-    keys = [*cell_keys(table, without=("fold",)), "split"]
-    collapsed = []
-    for key, group in table[table["fold"].notna()].groupby(keys, dropna=False, sort=False):
-        row = dict(zip(keys, key))
-        k = len(group)
-        row.update(folds=k, n=int(group["n"].sum()), leaky=bool(group.get("leaky", pd.Series([False])).any()))
-        for column in ("train_seconds", "predict_seconds", "images_per_second"):
-            if column in group:
-                row[column] = group[column].mean()
-        half = stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1) / np.sqrt(k) if k > 1 else np.nan
-        for name in METRIC_NAMES:
-            values = group[name].astype(float)
-            mean, sd = values.mean(), values.std(ddof=1) if k > 1 else np.nan
-            # every metric lies in [0, 1]; a t-interval over few folds can reach past either end
-            row.update({name: mean, f"{name}_sd": sd, f"{name}_low": max(0.0, mean - half * sd),
-                        f"{name}_high": min(1.0, mean + half * sd)})
-        collapsed.append(row)
-    return pd.concat([plain_rows, pd.DataFrame(collapsed)], ignore_index=True)
-
-
-# ----------------------------------------------------------------------------- best configurations
-
-
-def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per model (see ``MODEL_KEYS``) the configuration with the best validation accuracy, with its
-    test metrics; ``selected_on`` says which split chose it, ``selection`` is the accuracy it was
-    chosen on, and ``configurations`` how many competed."""
-    summary = collapse_folds(metrics)
-    keys = cell_keys(summary)
-    test = summary[summary["split"] == "test"].set_index(keys, drop=False)
-    val = summary[summary["split"] == "val"].set_index(keys)[SELECTION_METRIC]
-    test = test.assign(selection=val.reindex(test.index).to_numpy())
-    test["selected_on"] = np.where(test["selection"].notna(), "val", "test")
-    test["selection"] = test["selection"].fillna(test[SELECTION_METRIC])
-    test = test.reset_index(drop=True)
-    groups = [key for key in MODEL_KEYS if key in test]
-    best = []
-    for _, group in test.groupby(groups, dropna=False, sort=True):
-        chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
-        best.append({**chosen.to_dict(), "configurations": len(group)})
-    columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds", "n",
-               *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), *INTERVAL_COLUMNS, "leaky"]
-    return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
-
-
-def cell_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
-    """The folders of the cells behind a row of :func:`best_configurations` (one per fold for k-fold)."""
-    test = metrics[metrics["split"] == "test"]
-    mask = pd.Series(True, index=test.index)
-    for key in cell_keys(test, without=("fold",)):
-        value = chosen.get(key)
-        mask &= test[key].isna() if pd.isna(value) else test[key] == value
-    return sorted(test.loc[mask, "cell"])
 
 
 def formatted(table: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
@@ -321,13 +240,3 @@ table.results tbody tr:hover {{ background: #f7f7ff; }}
 {body}
 </body></html>
 """
-
-
-def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike) -> pd.DataFrame:
-    """Concatenate every cell's metrics.json into results/report/metrics.csv, with a column ``cell``:
-    the cell's folder (its model, predictions and figures)."""
-    rows = [{**row, "cell": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
-    table = pd.DataFrame(rows)
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False)
-    return table

@@ -1,0 +1,206 @@
+"""Which cells the report shows, and how it names them: tables computed from the report's metrics.
+
+k-fold cells collapsed over their folds, the best configuration of each model (chosen on the
+validation split), short model labels, the speed/quality Pareto front and the subject-vs-random
+pairs of the leakage figure, as pandas objects that :mod:`leukobench.report.tables` writes and
+:mod:`leukobench.report.figures` draws. Nothing here draws or writes. Bad input raises
+``ValueError`` naming the missing column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from scipy import stats
+
+from leukobench.keys import CELL_KEYS
+from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, checked_frame
+
+MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a cell names
+SPLIT_METHOD_NAMES = {"subject": "subject-disjoint", "random": "cell-level random"}
+MODEL_KEYS = ("approach", "dataset", "split_method", "variant", "model", "features", "classifier")
+HYPERPARAMETERS = ("size", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")
+SELECTION_METRIC = "accuracy"
+CONFIDENCE = 0.95
+TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity")
+
+
+def format_value(value: object) -> str:
+    """A key's value as a label shows it: floats by ``:g`` (``0.001``, ``20``), others as text."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _formatted_columns(columns: Sequence[str]) -> str:
+    return ", ".join(map(repr, columns))
+
+
+def metric_table(metrics: pd.DataFrame, metric: str, numeric: Sequence[str] = (),
+                 other: Sequence[str] = ()) -> pd.DataFrame:
+    """``metrics`` checked to hold ``metric`` with its interval, ``numeric`` and ``other`` columns."""
+    bounds = (metric, f"{metric}_low", f"{metric}_high")
+    if not isinstance(metrics, pd.DataFrame):
+        raise ValueError(f"metrics must be a pandas DataFrame, got {type(metrics).__name__}")
+    missing = [column for column in (*bounds, *numeric, *other) if column not in metrics.columns]
+    if missing:
+        raise ValueError(f"metrics lacks column(s) {_formatted_columns(missing)}; it has {list(metrics.columns)}")
+    return checked_frame(metrics, "metrics", (*bounds, *numeric))
+
+
+def model_labels(metrics: pd.DataFrame) -> pd.Series:
+    """Short label of each row: approach, model (or features) and classifier.
+
+    E.g. ``"cnn varol_cnn1"``, ``"hybrid varol_cnn1 + svm"``, ``"classical hog_pca + lr"``; a
+    column the table lacks or a NaN (a key this kind of cell does not have) is left out.
+    """
+    if "approach" not in metrics.columns:
+        raise ValueError(f"metrics lacks column 'approach'; it has {list(metrics.columns)}")
+
+    def value(row: pd.Series, column: str) -> str | None:
+        item = row.get(column)
+        return None if item is None or pd.isna(item) else format_value(item)
+
+    labels = []
+    for _, row in metrics.iterrows():
+        name = value(row, "model") or value(row, "features")
+        label = " ".join(part for part in (value(row, "approach"), name) if part)
+        classifier = value(row, "classifier")
+        labels.append(f"{label} + {classifier}" if classifier else label)
+    return pd.Series(labels, index=metrics.index, dtype=object)
+
+
+def pareto_front(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.Series:
+    """Whether each row is on the speed/``metric`` Pareto front.
+
+    A row is on the front when no other row is at least as fast (``images_per_second``) and at
+    least as good on ``metric``, and strictly better in one of the two. Rows with a missing or
+    non-positive speed or a missing ``metric`` are never on the front. Returns a boolean Series
+    aligned with ``metrics``.
+    """
+    missing = [column for column in (metric, "images_per_second") if column not in metrics.columns]
+    if missing:
+        raise ValueError(f"metrics lacks column(s) {_formatted_columns(missing)}; it has {list(metrics.columns)}")
+    speed = pd.to_numeric(metrics["images_per_second"], errors="coerce").to_numpy(dtype=float)
+    score = pd.to_numeric(metrics[metric], errors="coerce").to_numpy(dtype=float)
+    valid = np.isfinite(speed) & (speed > 0) & np.isfinite(score)
+    speed, score = np.where(valid, speed, -np.inf), np.where(valid, score, -np.inf)
+    at_least = (speed[None, :] >= speed[:, None]) & (score[None, :] >= score[:, None])
+    better = (speed[None, :] > speed[:, None]) | (score[None, :] > score[:, None])
+    dominated = (at_least & better & valid[None, :]).any(axis=1)
+    return pd.Series(valid & ~dominated, index=metrics.index, name="pareto_front")
+
+
+def leakage_pairs(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Pairs of cells that differ only in ``split_method`` (``subject`` vs ``random``).
+
+    Cells are matched on every cell key the table has (:data:`leukobench.keys.CELL_KEYS`, and
+    ``split`` when present) except ``split_method``, a missing value matching a missing value.
+    A cell without a partner is left out. Returns one row per pair: the keys, ``label`` (the
+    short model label and the keys that vary between pairs), ``subject``, ``subject_low``,
+    ``subject_high``, ``random``, ``random_low``, ``random_high`` and ``difference`` (random −
+    subject), largest difference first. Raises ValueError when a key combination repeats
+    within one split method (the pairing would be ambiguous).
+    """
+    table = metric_table(metrics, metric, other=("split_method",))
+    keys = [key for key in (*CELL_KEYS, "split") if key in table.columns and key != "split_method"]
+    bounds = {metric: "", f"{metric}_low": "_low", f"{metric}_high": "_high"}
+    parts = []
+    for method in SPLIT_METHOD_NAMES:
+        part = table[table["split_method"] == method]
+        repeated = part.duplicated(keys, keep=False) if keys else pd.Series(len(part) > 1, index=part.index)
+        if repeated.any():
+            raise ValueError(f"metrics has {int(repeated.sum())} split_method={method!r} rows sharing all cell keys "
+                             f"({', '.join(keys)}); cannot pair them unambiguously")
+        parts.append(part[[*keys, *bounds]].rename(columns={c: method + s for c, s in bounds.items()}))
+    pairs = parts[0].merge(parts[1], on=keys, how="inner") if keys else parts[0].merge(parts[1], how="cross")
+    pairs = pairs.assign(difference=pairs["random"] - pairs["subject"])
+    pairs = pairs.sort_values("difference", ascending=False, kind="stable").reset_index(drop=True)
+    return pairs.assign(label=_pair_labels(pairs, keys)) if len(pairs) else pairs.assign(label=pd.Series(dtype=object))
+
+
+def _pair_labels(pairs: pd.DataFrame, keys: list[str]) -> list[str]:
+    named = "approach" in pairs.columns
+    base = list(model_labels(pairs)) if named else [""] * len(pairs)
+    varying = [key for key in keys if (key not in MODEL_NAME_COLUMNS or not named)
+               and pairs[key].nunique(dropna=True) > 1]  # NaN: a key this kind of cell does not have
+    labels = []
+    for head, (_, row) in zip(base, pairs.iterrows()):
+        extra = ", ".join(f"{key}={format_value(row[key])}" for key in varying if not pd.isna(row[key]))
+        labels.append(", ".join(part for part in (head, extra) if part) or "pair")
+    return labels
+
+
+# ----------------------------------------------------------------------------- folds
+
+
+def cell_keys(metrics: pd.DataFrame, without: tuple[str, ...] = ()) -> list[str]:
+    return [key for key in CELL_KEYS if key in metrics and key not in without]
+
+
+def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell and split, k-fold cells averaged over their folds (see the module docstring).
+
+    Adds ``folds`` (1 for a cell without folds) and ``<metric>_sd`` (NaN without folds).
+    """
+    table = metrics.copy()
+    table["folds"] = 1
+    for name in METRIC_NAMES:
+        table[f"{name}_sd"] = np.nan
+    if "fold" not in table or table["fold"].isna().all():
+        return table.drop(columns=["fold"], errors="ignore")
+    plain_rows = table[table["fold"].isna()].drop(columns=["fold"])
+    keys = [*cell_keys(table, without=("fold",)), "split"]
+    collapsed = []
+    for key, group in table[table["fold"].notna()].groupby(keys, dropna=False, sort=False):
+        row = dict(zip(keys, key))
+        k = len(group)
+        row.update(folds=k, n=int(group["n"].sum()), leaky=bool(group.get("leaky", pd.Series([False])).any()))
+        for column in ("train_seconds", "predict_seconds", "images_per_second"):
+            if column in group:
+                row[column] = group[column].mean()
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1) / np.sqrt(k) if k > 1 else np.nan
+        for name in METRIC_NAMES:
+            values = group[name].astype(float)
+            mean, sd = values.mean(), values.std(ddof=1) if k > 1 else np.nan
+            # every metric lies in [0, 1]; a t-interval over few folds can reach past either end
+            row.update({name: mean, f"{name}_sd": sd, f"{name}_low": max(0.0, mean - half * sd),
+                        f"{name}_high": min(1.0, mean + half * sd)})
+        collapsed.append(row)
+    return pd.concat([plain_rows, pd.DataFrame(collapsed)], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- best configurations
+
+
+def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per model (see ``MODEL_KEYS``) the configuration with the best validation accuracy, with its
+    test metrics; ``selected_on`` says which split chose it, ``selection`` is the accuracy it was
+    chosen on, and ``configurations`` how many competed."""
+    summary = collapse_folds(metrics)
+    keys = cell_keys(summary)
+    test = summary[summary["split"] == "test"].set_index(keys, drop=False)
+    val = summary[summary["split"] == "val"].set_index(keys)[SELECTION_METRIC]
+    test = test.assign(selection=val.reindex(test.index).to_numpy())
+    test["selected_on"] = np.where(test["selection"].notna(), "val", "test")
+    test["selection"] = test["selection"].fillna(test[SELECTION_METRIC])
+    test = test.reset_index(drop=True)
+    groups = [key for key in MODEL_KEYS if key in test]
+    best = []
+    for _, group in test.groupby(groups, dropna=False, sort=True):
+        chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
+        best.append({**chosen.to_dict(), "configurations": len(group)})
+    columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds", "n",
+               *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), *INTERVAL_COLUMNS, "leaky"]
+    return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
+
+
+def cell_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
+    """The folders of the cells behind a row of :func:`best_configurations` (one per fold for k-fold)."""
+    test = metrics[metrics["split"] == "test"]
+    mask = pd.Series(True, index=test.index)
+    for key in cell_keys(test, without=("fold",)):
+        value = chosen.get(key)
+        mask &= test[key].isna() if pd.isna(value) else test[key] == value
+    return sorted(test.loc[mask, "cell"])

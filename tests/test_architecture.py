@@ -1,0 +1,128 @@
+"""The package's layers, and what each rule's code reaches (so what a code edit reruns).
+
+``src/leukobench`` is a ground floor (``io``, ``keys``, ``metrics``, ``registry``, ``style``)
+under three layers: ``data/`` (raw files to image stores), ``learn/`` (models, training, features,
+classifiers, evaluation, prediction) and ``report/`` (tables and figures of a whole grid); beside
+them ``plan/`` (config checks, code digests, job logs), used by the Snakefile and every script,
+and ``cli.py``. Imports only go downward. A rule reruns when a module its script reaches changes
+(``leukobench.plan.provenance``), so the reach of every script is stated here: a new import that
+widens it fails this test and has to be a decision.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from leukobench.plan.provenance import PACKAGE_ROOT, imported_modules
+
+REPO = Path(__file__).resolve().parents[1]
+GROUND = "ground"
+LAYER_OF_FOLDER = {"data": "data", "learn": "learn", "report": "report", "plan": "plan"}
+# what each layer may import (besides itself); plan and the command sit on top and may import anything
+ALLOWED = {
+    GROUND: {GROUND},
+    "data": {GROUND, "data"},
+    "learn": {GROUND, "data", "learn"},
+    "report": {GROUND, "report"},
+}
+
+
+def layer(module: Path) -> str:
+    relative = module.relative_to(PACKAGE_ROOT)
+    if len(relative.parts) > 1:
+        return LAYER_OF_FOLDER[relative.parts[0]]
+    return "command" if relative.name == "cli.py" else GROUND
+
+
+def name(module: Path) -> str:
+    """``data/store``; a subpackage's ``__init__`` by the folder's name, the package's as ``__init__``."""
+    return module.relative_to(PACKAGE_ROOT).with_suffix("").as_posix().removesuffix("/__init__")
+
+
+def direct_imports(module: Path) -> set[Path]:
+    """The package modules ``module`` imports itself (anywhere in it, functions included)."""
+    found = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for dotted in names:
+            parts = dotted.split(".")
+            if parts[0] != "leukobench" or len(parts) == 1:
+                continue
+            target = PACKAGE_ROOT.joinpath(*parts[1:])
+            target = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
+            if target.is_file():
+                found.add(target)
+    return found
+
+
+MODULES = sorted(PACKAGE_ROOT.rglob("*.py"))
+
+
+def test_the_tree_shows_the_layers():
+    entries = {p.name for p in PACKAGE_ROOT.iterdir() if not p.name.startswith("__")}
+    assert {"data", "learn", "report", "plan"} <= entries
+    loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
+    assert loose == {"cli", "io", "keys", "metrics", "registry", "style"}, "only the ground floor and the command lie loose"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: name(p) or "leukobench")
+def test_imports_only_go_downward(module):
+    own = layer(module)
+    if own not in ALLOWED:
+        return  # plan/ and the command may use any layer
+    upward = sorted(name(target) for target in direct_imports(module) if layer(target) not in ALLOWED[own])
+    assert not upward, f"{name(module)} ({own}) imports {upward}; {own} may import only {sorted(ALLOWED[own])}"
+
+
+# Every module each workflow script reaches (leukobench.plan.provenance), package __init__ files left
+# out. The rule reruns when one of them changes; nothing else reruns it.
+ALWAYS = {"plan/runtime"}
+DATA_STORE = {"data/augment", "data/images", "data/store", "io"}
+REACH = {
+    "synthesize": {"data/synthetic"},
+    "download": {"data/download", "__init__"},  # the package's version names the download's User-Agent
+    "ingest": {"data/readers", "data/images", "io", "registry"},
+    "split": {"data/splits", "io", "keys"},
+    "store": DATA_STORE | {"data/splits", "data/samples", "keys", "style"},
+    "store_features": DATA_STORE | {"learn/features", "registry"},
+    "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "registry"},
+    "cell_features": DATA_STORE | {"learn/features", "learn/cnn_features", "learn/bundle", "registry"},
+    "evaluate": DATA_STORE | {"learn/evaluate", "learn/bundle", "learn/figures", "metrics", "keys", "style"},
+    "fit_classical": DATA_STORE | {"learn/classical", "learn/features", "metrics", "keys", "registry"},
+    "aggregate": {"metrics", "keys", "io"},
+    "comparison": {"report/figures", "report/selection", "metrics", "keys", "io", "style"},
+    "tables": {"report/tables", "report/selection", "metrics", "keys", "io"},
+    "reproduction": {"report/tables", "report/selection", "metrics", "keys", "io"},
+    "figures": {"report/figures", "report/selection", "metrics", "keys", "io", "style"},
+    "best_roc": {"report/figures", "report/selection", "metrics", "keys", "io", "style"},
+    "leakage": {"report/figures", "report/selection", "metrics", "keys", "io", "style"},
+}
+
+
+def test_every_script_has_its_reach_stated():
+    assert {p.stem for p in (REPO / "workflow/scripts").glob("*.py")} == set(REACH)
+
+
+@pytest.mark.parametrize("script", sorted(REACH))
+def test_each_rule_reaches_exactly_the_modules_it_uses(script):
+    reached = {name(p) for p in imported_modules(REPO / "workflow/scripts" / f"{script}.py")} - {"", "data", "learn",
+                                                                                                   "report", "plan"}
+    assert reached == REACH[script] | ALWAYS
+
+
+def test_no_keras_rule_reaches_a_classical_classifier_and_no_classical_fit_a_keras_model():
+    keras_rules = ("train", "cell_features", "evaluate")
+    assert not any("learn/classical" in REACH[rule] for rule in keras_rules)
+    assert not {"learn/models", "learn/train", "learn/bundle"} & REACH["fit_classical"]
+
+
+def test_the_stores_reach_no_metrics_reader_or_figure_of_the_grid():
+    assert not {"metrics", "data/readers", "report/figures", "learn/figures"} & REACH["store"]

@@ -1,0 +1,14 @@
+from leukobench.plan.runtime import log_to
+
+log_to(snakemake.log[0])
+
+import pandas as pd
+
+from leukobench.keys import CELL_KEYS
+from leukobench.report.figures import plot_comparison
+
+table = pd.read_csv(snakemake.input.metrics)
+test = table[table["split"] == "test"]
+keys = [key for key in CELL_KEYS if key in test]
+plot_comparison(test, snakemake.output.figure, metric="accuracy",
+                label_columns=["approach", *(key for key in keys[1:] if test[key].nunique() > 1)])
