@@ -11,12 +11,11 @@ widens it fails this test and has to be a decision.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
-from leukobench.plan.provenance import PACKAGE_ROOT, imported_modules
+from leukobench.plan.provenance import PACKAGE_ROOT, direct_imports, imported_modules
 
 REPO = Path(__file__).resolve().parents[1]
 GROUND = "ground"
@@ -40,27 +39,6 @@ def layer(module: Path) -> str:
 def name(module: Path) -> str:
     """``data/store``; a subpackage's ``__init__`` by the folder's name, the package's as ``__init__``."""
     return module.relative_to(PACKAGE_ROOT).with_suffix("").as_posix().removesuffix("/__init__")
-
-
-def direct_imports(module: Path) -> set[Path]:
-    """The package modules ``module`` imports itself (anywhere in it, functions included)."""
-    found = set()
-    for node in ast.walk(ast.parse(module.read_text())):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        else:
-            continue
-        for dotted in names:
-            parts = dotted.split(".")
-            if parts[0] != "leukobench" or len(parts) == 1:
-                continue
-            target = PACKAGE_ROOT.joinpath(*parts[1:])
-            target = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
-            if target.is_file():
-                found.add(target)
-    return found
 
 
 MODULES = sorted(PACKAGE_ROOT.rglob("*.py"))

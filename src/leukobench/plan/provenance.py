@@ -19,29 +19,37 @@ PACKAGE = "leukobench"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/leukobench
 
 
+def direct_imports(source: Path, package_root: Path = PACKAGE_ROOT) -> set[Path]:
+    """The files of the package's modules that ``source`` itself imports, anywhere in it (inside
+    functions too); a package named stands for its ``__init__.py``."""
+    found: set[Path] = set()
+    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from leukobench import metrics` names a module too
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] != PACKAGE:
+                continue
+            target = package_root.joinpath(*parts[1:])  # a module, or a package (its __init__.py)
+            module = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
+            if module.is_file():
+                found.add(module)
+    return found
+
+
 def imported_modules(source: Path, package_root: Path = PACKAGE_ROOT) -> set[Path]:
     """The files of the package's modules ``source`` imports, transitively (``source`` excluded)."""
     found: set[Path] = set()
     pending = [source]
     while pending:
-        tree = ast.parse(pending.pop().read_text(), filename=str(source))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                # `from leukobench import metrics` names a module too
-                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-            else:
-                continue
-            for name in names:
-                parts = name.split(".")
-                if parts[0] != PACKAGE:
-                    continue
-                target = package_root.joinpath(*parts[1:])  # a module, or a package (its __init__.py)
-                module = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
-                if module.is_file() and module not in found:
-                    found.add(module)
-                    pending.append(module)
+        for module in direct_imports(pending.pop(), package_root) - found:
+            found.add(module)
+            pending.append(module)
     return found
 
 
