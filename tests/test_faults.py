@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -114,13 +115,14 @@ def test_the_same_seed_twice_gives_identical_splits_and_metrics(tmp_path):
     config["grid"].update(model=["abed_cnn"])
     config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "features": ["hog_pca"],
                            "classifier": ["rf"], "seed": [0]}
-    runs = []
-    for name in ("first", "second"):
-        workdir = tmp_path / name
-        workdir.mkdir()
-        result = snakemake(workdir, config, "--resources", "gpu=1", "--cores", "2", "results/report/metrics.csv")
+    runs = [tmp_path / "first", tmp_path / "second"]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # side by side, one core each: the same seeds, the same results
+        for workdir in runs:
+            workdir.mkdir()
+        results = list(pool.map(lambda workdir: snakemake(workdir, config, "--resources", "gpu=1", "--cores", "1",
+                                                          "results/report/metrics.csv"), runs))
+    for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
-        runs.append(workdir)
     first, second = (pd.read_parquet(w / "results/synthetic/splits/subject.parquet") for w in runs)
     pd.testing.assert_frame_equal(first, second)
     first, second = (pd.read_csv(w / "results/report/metrics.csv").drop(columns=[*TIMING_COLUMNS, "cell"]) for w in runs)
