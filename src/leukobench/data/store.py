@@ -142,6 +142,19 @@ def _resize_flag(image: np.ndarray, prep: Preparation) -> int:
     return cv2.INTER_LINEAR
 
 
+def prepared_image(path: str | os.PathLike, prep: Preparation,
+                   max_pixels: int | None = None) -> tuple[np.ndarray | None, str]:
+    """One file prepared exactly as the store does, or None and why not (the reason alone, without
+    the path): what the store and ``leukobench predict`` both do with a file."""
+    image, problem, _ = open_image(path, max_pixels=max_pixels)
+    if image is None:
+        return None, problem
+    try:
+        return to_model_input(image, prep), ""
+    except (ValueError, cv2.error) as error:
+        return None, str(error)
+
+
 def load_image(path: str | os.PathLike, prep: Preparation, max_pixels: int | None = None) -> np.ndarray:
     """Read one file and prepare it exactly as the store does; a ValueError names the file.
 
@@ -149,13 +162,10 @@ def load_image(path: str | os.PathLike, prep: Preparation, max_pixels: int | Non
     manifest passed ingest's limit; the workflow's store rule passes ingest's limit again (the
     header read costs about 10 us per PNG, BMP or TIFF file), in case a file changed since.
     """
-    image, problem, _ = open_image(path, max_pixels=max_pixels)
+    image, problem = prepared_image(path, prep, max_pixels)
     if image is None:
         raise ValueError(f"{path}: {problem}")
-    try:
-        return to_model_input(image, prep)
-    except (ValueError, cv2.error) as error:
-        raise ValueError(f"{path}: {error}") from error
+    return image
 
 
 def _load_listed_image(path: str, prep: Preparation, max_pixels: int | None) -> np.ndarray:

@@ -28,8 +28,9 @@ What can go wrong, and what was decided:
 * **Images the model cannot take**: none once decoded. Any size, aspect ratio, colour layout
   (gray, BGR, BGRA) or depth (8 or 16 bit) is brought to the cell's size, colour mode and uint8
   by the preparation (a grayscale cell given colour images converts them to gray, an RGB cell
-  given gray images repeats the channel). An image the preparation cannot convert (e.g. a
-  floating-point TIFF) is reported like an unreadable one.
+  given gray images repeats the channel). An image the one decoding rule refuses
+  (:func:`leukobench.data.images.to_8bit`: e.g. a float TIFF with values outside [0, 1]) is
+  reported like an unreadable one, with the store's own reason (:func:`leukobench.data.store.prepared_image`).
 * **No size override.** A saved model has a fixed input shape, set by the store it was trained
   on; feeding another size would fail or silently change the model, so the size always comes from
   ``model.json`` and there is no option to change it (and no "smaller than the model's minimum"
@@ -115,16 +116,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import cv2
 import numpy as np
 import pandas as pd
 
-from leukobench.io import atomic_path
-from leukobench.metrics import predict_labels
-from leukobench.data.images import IMAGE_SUFFIXES, open_image
-from leukobench.io import is_text, printable
-from leukobench.data.store import Preparation, to_model_input
+from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
+from leukobench.data.store import Preparation, prepared_image
+from leukobench.io import atomic_path, is_text, printable
 from leukobench.learn.bundle import TrainedModel, bundle_path, class_scores
+from leukobench.metrics import predict_labels
 
 DEFAULT_BATCH_SIZE = 64
 EXIT_OK = 0
@@ -373,28 +372,22 @@ def not_an_image_file(path: str | os.PathLike) -> str:
     return ""
 
 
-def prepare_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
-    """One file as the model's input (what :func:`leukobench.data.store.load_image` does), or
-    ``ValueError`` with a reason fit for the ``error`` column. Only a regular file is opened
-    (:func:`not_an_image_file`).
-    """
+def _prepare_or_reason(path: str | os.PathLike, prep: Preparation) -> tuple[np.ndarray | None, str]:
+    """One file as the model's input, prepared as the store prepares it
+    (:func:`leukobench.data.store.prepared_image`, with the default pixel limit), or None and a
+    reason fit for the ``error`` column. Only a regular file is opened (:func:`not_an_image_file`)."""
     problem = not_an_image_file(path)
     if problem:
-        raise ValueError(problem)
-    image, problem, _ = open_image(path)
+        return None, problem
+    return prepared_image(path, prep, DEFAULT_MAX_PIXELS)
+
+
+def prepare_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
+    """One file as the model's input, or ``ValueError`` with the reason (see :func:`_prepare_or_reason`)."""
+    image, problem = _prepare_or_reason(path, prep)
     if image is None:
         raise ValueError(problem)
-    try:
-        return to_model_input(image, prep)
-    except (cv2.error, ValueError, TypeError) as error:
-        raise ValueError(f"decoded but cannot be prepared ({image.dtype}, shape {image.shape}): {error}") from None
-
-
-def _prepare_or_reason(path: Path, prep: Preparation) -> tuple[np.ndarray | None, str]:
-    try:
-        return prepare_image(path, prep), ""
-    except ValueError as error:
-        return None, str(error)
+    return image
 
 
 def prepared_chunks(files: list[Path], prep: Preparation, batch_size: int,
