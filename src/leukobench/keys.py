@@ -49,3 +49,10 @@ def unknown_subjects(ids) -> np.ndarray:
     """
     values = pd.Series(np.asarray(ids, dtype=object).ravel())
     return (values.isna() | values.astype(str).str.strip().eq("")).to_numpy()
+
+
+def subject_counts(ids) -> tuple[int, int]:
+    """How many subjects ``ids`` name, and how many images have none (:func:`unknown_subjects`):
+    the split log and the bootstrap's note count them the same way."""
+    unknown = unknown_subjects(ids)
+    return int(pd.Series(np.asarray(ids, dtype=object).ravel())[~unknown].nunique()), int(unknown.sum())

@@ -49,7 +49,7 @@ from sklearn.metrics import (
 )
 
 from leukobench.io import atomic_path
-from leukobench.keys import MIN_INTERVAL_GROUPS, unknown_subjects
+from leukobench.keys import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
 
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy", "precision", "recall", "f1", "weighted_f1",
@@ -170,10 +170,8 @@ def _describe_groups(groups: np.ndarray | None, n: int) -> tuple[int, str]:
     """How many resampling groups there are, and what they are in words ("4 subjects")."""
     if groups is None:
         return n, _plural(n, "image")
-    codes = _group_codes(groups, n)
-    unknown = int(unknown_subjects(groups).sum())
-    count = int(codes.max()) + 1
-    subjects = count - unknown
+    subjects, unknown = subject_counts(groups)
+    count = subjects + unknown
     if unknown == 0:
         return count, _plural(subjects, "subject")
     if subjects == 0:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from leukobench.keys import MIN_INTERVAL_GROUPS, unknown_subjects
+from leukobench.keys import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
 
 SPLIT_METHODS = ("subject", "random")
 DUPLICATE_POLICIES = ("together", "drop")
@@ -110,8 +110,7 @@ def describe_subjects(patient_ids: pd.Series) -> str:
     """The subjects of a part in words: ``12 subjects``, ``subjects unknown: each image is its own
     group (40 images)``, or ``12 subjects, and 3 images without a subject, each its own group``. An unknown
     subject is an empty or missing ``patient_id`` (:func:`leukobench.keys.unknown_subjects`)."""
-    unknown = unknown_subjects(patient_ids)
-    subjects, alone = pd.Series(patient_ids)[~unknown].nunique(), int(unknown.sum())
+    subjects, alone = subject_counts(patient_ids)
     named = f"{subjects} subject{'s' if subjects != 1 else ''}"
     images = f"{alone} image{'s' if alone != 1 else ''}"
     if alone == 0:
