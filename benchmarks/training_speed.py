@@ -35,7 +35,8 @@ from leukobench.learn.models import create_model
 from leukobench.data.readers import read_dataset
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store, load_store
-from leukobench.learn.train import TrainingSpec, configure_runtime, train_from_store
+from leukobench.learn.devices import configure_runtime
+from leukobench.learn.train import TrainingSpec, train_from_store
 
 from common import write_synthetic_cells  # benchmarks/common.py
 

@@ -1,6 +1,6 @@
 """The package's layers, and what each rule's code reaches (so what a code edit reruns).
 
-``src/leukobench`` is a ground floor (``io``, ``keys``, ``metrics``, ``registry``, ``style``)
+``src/leukobench`` is a ground floor (``io``, ``keys``, ``metrics``, ``predictions``, ``registry``, ``style``)
 under three layers: ``data/`` (raw files to image stores), ``learn/`` (models, training, features,
 classifiers, evaluation, prediction) and ``report/`` (tables and figures of a whole grid); beside
 them ``plan/`` (config checks, code digests, job logs), used by the Snakefile and every script,
@@ -48,7 +48,8 @@ def test_the_tree_shows_the_layers():
     entries = {p.name for p in PACKAGE_ROOT.iterdir() if not p.name.startswith("__")}
     assert {"data", "learn", "report", "plan"} <= entries
     loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
-    assert loose == {"cli", "io", "keys", "metrics", "registry", "style"}, "only the ground floor and the command lie loose"
+    assert loose == {"cli", "io", "keys", "metrics", "predictions", "registry", "style"}, \
+        "only the ground floor and the command lie loose"
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: name(p) or "leukobench")
@@ -64,24 +65,27 @@ def test_imports_only_go_downward(module):
 # out. The rule reruns when one of them changes; nothing else reruns it.
 ALWAYS = {"plan/runtime"}
 DATA_STORE = {"data/augment", "data/images", "data/store", "io"}
+REPORT = {"report/selection", "metrics", "predictions", "keys", "io"}
 REACH = {
     "synthesize": {"data/synthetic"},
     "download": {"data/download", "__init__"},  # the package's version names the download's User-Agent
     "ingest": {"data/readers", "data/images", "io", "registry"},
     "split": {"data/splits", "io", "keys"},
     "store": DATA_STORE | {"data/splits", "data/samples", "keys", "style"},
-    "store_features": DATA_STORE | {"learn/features", "registry"},
-    "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "registry"},
-    "cell_features": DATA_STORE | {"learn/features", "learn/cnn_features", "learn/bundle", "registry"},
-    "evaluate": DATA_STORE | {"learn/evaluate", "learn/bundle", "learn/figures", "metrics", "keys", "style"},
-    "fit_classical": DATA_STORE | {"learn/classical", "learn/features", "metrics", "keys", "registry"},
-    "aggregate": {"metrics", "keys", "io"},
-    "comparison": {"report/figures", "report/selection", "metrics", "keys", "io", "style"},
-    "tables": {"report/tables", "report/selection", "metrics", "keys", "io"},
-    "reproduction": {"report/tables", "report/selection", "metrics", "keys", "io"},
-    "figures": {"report/figures", "report/selection", "metrics", "keys", "io", "style"},
-    "best_roc": {"report/figures", "report/selection", "metrics", "keys", "io", "style"},
-    "leakage": {"report/figures", "report/selection", "metrics", "keys", "io", "style"},
+    "store_features": DATA_STORE | {"learn/features", "learn/feature_store", "predictions", "registry"},
+    # a Keras cell's one TensorFlow job: training, its predictions and its conv features
+    "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices",
+                           "learn/cnn_features", "learn/feature_store", "predictions", "registry"},
+    # every cell's evaluation: from its predictions, no model, no store
+    "evaluate": {"learn/evaluate", "learn/figures", "metrics", "predictions", "keys", "io", "style"},
+    "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
+    "aggregate": {"metrics", "predictions", "keys", "io"},
+    "comparison": REPORT | {"report/figures", "style"},
+    "tables": REPORT | {"report/tables"},
+    "reproduction": REPORT | {"report/tables"},
+    "figures": REPORT | {"report/figures", "style"},
+    "best_roc": REPORT | {"report/figures", "style"},
+    "leakage": REPORT | {"report/figures", "style"},
 }
 
 
@@ -97,9 +101,16 @@ def test_each_rule_reaches_exactly_the_modules_it_uses(script):
 
 
 def test_no_keras_rule_reaches_a_classical_classifier_and_no_classical_fit_a_keras_model():
-    keras_rules = ("train", "cell_features", "evaluate")
-    assert not any("learn/classical" in REACH[rule] for rule in keras_rules)
-    assert not {"learn/models", "learn/train", "learn/bundle"} & REACH["fit_classical"]
+    assert "learn/classical" not in REACH["train"]
+    assert not {"learn/models", "learn/train", "learn/bundle", "learn/features"} & REACH["fit_classical"]
+
+
+def test_only_the_training_reaches_a_model_and_the_evaluation_no_store():
+    """One TensorFlow job per Keras cell: no other script reaches the modules that load or build a model,
+    and the evaluation, which reads predictions, reaches no image store."""
+    keras_modules = {"learn/models", "learn/train", "learn/bundle", "learn/cnn_features", "learn/devices"}
+    assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train"]
+    assert not DATA_STORE - {"io"} & REACH["evaluate"]
 
 
 def test_the_stores_reach_no_metrics_reader_or_figure_of_the_grid():

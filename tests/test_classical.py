@@ -25,9 +25,11 @@ from leukobench.learn.classical import (
     list_classifiers,
     load_classical,
 )
-from leukobench.learn.features import extract_features, load_features, write_features
+from leukobench.learn.feature_store import load_features, write_features
+from leukobench.learn.features import extract_features
 from leukobench.metrics import METRIC_NAMES
 from leukobench.metrics import aggregate_metrics
+from leukobench.learn.evaluate import evaluate_predictions
 
 N_BOOT = 100  # where a test reads the intervals
 FEW_BOOT = 5  # elsewhere: the bootstrap's per-resample AUC dominates the run time
@@ -56,11 +58,12 @@ def four_class_features(tmp_path_factory):
     return path
 
 
-def run_cell(features_path, classifier, out, n_boot=FEW_BOOT, **kwargs):
-    """Fit one cell into ``out``; the metrics rows by split, and the predictions."""
-    cell = {"features": features_path.stem, "classifier": classifier, "seed": 0}
-    rows = fit_classical_cell(features_path, classifier, out / "model.joblib", out / "predictions.parquet",
-                              out / "metrics.json", cell, n_boot=n_boot, **kwargs)
+def run_cell(features_path, classifier, out, n_boot=FEW_BOOT, bootstrap_seed=0, **kwargs):
+    """Fit one cell into ``out`` and evaluate it as the workflow does; the metrics rows by split, and the predictions."""
+    cell = {"features": features_path.stem, "classifier": classifier, "seed": kwargs.get("seed", 0)}
+    fit_classical_cell(features_path, classifier, out / "model.joblib", out / "predictions.parquet", cell, **kwargs)
+    evaluate_predictions(out / "predictions.parquet", out / "metrics.json", n_boot=n_boot, seed=bootstrap_seed)
+    rows = json.loads((out / "metrics.json").read_text())
     return {row["split"]: row for row in rows}, pd.read_parquet(out / "predictions.parquet")
 
 
@@ -252,5 +255,5 @@ def test_a_train_split_of_one_class_is_refused(feature_paths, tmp_path):
 
 def test_an_unknown_classifier_fails_before_reading(tmp_path):
     with pytest.raises(ValueError, match="unknown classifier 'boost'"):
-        fit_classical_cell(tmp_path / "missing.parquet", "boost", tmp_path / "m", tmp_path / "p", tmp_path / "x", {})
+        fit_classical_cell(tmp_path / "missing.parquet", "boost", tmp_path / "m", tmp_path / "p", {})
     assert list(tmp_path.iterdir()) == []

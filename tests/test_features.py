@@ -17,14 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import leukobench.learn.cnn_features  # noqa: F401 - registers the 'cnn' extractor
-from leukobench.learn.features import (
-    FEATURE_EXTRACTORS,
-    extract_features,
-    list_extractors,
-    load_features,
-    write_features,
-)
+from leukobench.learn.feature_store import load_features, write_features
+from leukobench.learn.features import FEATURE_EXTRACTORS, extract_features, list_extractors
 from leukobench.data.readers import read_dataset
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store, load_store
@@ -121,7 +115,7 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def test_registry_lists_the_extractors():
-    assert list_extractors() == sorted(FEATURE_EXTRACTORS) == ["cnn", "hog_pca", "pixels"]
+    assert list_extractors() == sorted(FEATURE_EXTRACTORS) == ["hog_pca", "pixels"]
 
 
 def test_pixel_features_are_the_flattened_pixels_in_unit_range(store_path, tmp_path):
@@ -138,7 +132,7 @@ def test_pixel_features_are_the_flattened_pixels_in_unit_range(store_path, tmp_p
 
 @pytest.mark.parametrize("row_group_bytes", [64 << 20, 16])  # one row group, or one per row
 def test_feature_store_round_trip(tmp_path, monkeypatch, row_group_bytes):
-    monkeypatch.setattr("leukobench.learn.features.ROW_GROUP_BYTES", row_group_bytes)
+    monkeypatch.setattr("leukobench.learn.feature_store.ROW_GROUP_BYTES", row_group_bytes)
     rows = pd.DataFrame({
         "image_id": ["a", "b", "c"], "patient_id": ["p1", "p1", "p2"], "split": ["train", "val", "test"],
         "label": np.array([0, 1, 2], dtype="int16"), "class_name": ["x", "y", "z"],
@@ -161,7 +155,7 @@ def test_metadata_records_how_the_features_were_made(store_path, tmp_path):
     assert metadata["source_store"] == str(store_path)
     assert metadata["class_names"] == ["hem", "all"]
     assert metadata["store_metadata"]["preparation"]["size"] == SIZE
-    assert metadata["options"] == {"model_path": None, "pca_components": 20, "seed": 3, "batch_size": 256}
+    assert metadata["options"] == {"pca_components": 20, "seed": 3} and metadata["model_path"] is None
     hog, pca = metadata["parameters"]["hog"], metadata["parameters"]["pca"]
     assert (hog["orientations"], hog["pixels_per_cell"], hog["cells_per_block"]) == (9, 8, 3)
     assert hog["block_norm"] == "L2-Hys"
@@ -213,29 +207,36 @@ def test_hog_needs_images_of_one_block(tmp_path):
 # ----------------------------------------------------------------------------- CNN features
 
 
-def test_cnn_features_are_the_feature_layer_of_a_trained_model(store_path, tmp_path):
+def test_the_training_job_writes_the_feature_layer_of_its_model(store_path, tmp_path):
+    """train_from_store with features_path (rule train_with_features): the conv features in the
+    layout of every feature store, from the model it saved."""
     from leukobench.learn.bundle import TrainedModel
-    from leukobench.learn.train import TrainingSpec, configure_runtime, train_cell
+    from leukobench.learn.cnn_features import write_conv_features
+    from leukobench.learn.train import TrainingSpec, train_from_store
 
-    configure_runtime(threads=2, seed=0)
     model_path = tmp_path / "model.keras"
-    train_cell(load_store(store_path), TrainingSpec(model="abed_cnn", epochs=1, batch_size=64), model_path,
-               tmp_path / "history.csv", cell={"model": "abed_cnn"})
-    rows = extract_features(store_path, "cnn", tmp_path / "cnn.parquet", model_path=model_path, batch_size=64)
-    _, features, metadata = load_features(tmp_path / "cnn.parquet")
+    train_from_store(store_path, TrainingSpec(model="abed_cnn", epochs=1, batch_size=64), model_path,
+                     tmp_path / "history.csv", cell={"model": "abed_cnn"}, threads=2,
+                     features_path=tmp_path / "cnn.parquet")
+    rows, features, metadata = load_features(tmp_path / "cnn.parquet")
 
-    model = TrainedModel.load(model_path).model
-    width = int(np.prod(model.get_layer("features").output.shape[1:]))
+    trained = TrainedModel.load(model_path)
+    width = int(np.prod(trained.model.get_layer("features").output.shape[1:]))
     assert width == 4 * 4 * 128  # abed_cnn at 32 px: 30 -> 15 -> 13 -> 6 -> 4, 128 filters
-    assert features.shape == (len(rows), width)
+    store = load_store(store_path)
+    assert features.shape == (len(store.frame), width)
+    assert rows["image_id"].tolist() == store.frame["image_id"].tolist()
     assert np.isfinite(features).all() and features.min() >= 0  # ReLU outputs
     assert metadata["extractor"] == "cnn" and metadata["model_path"] == str(model_path)
     assert metadata["parameters"]["model"] == "abed_cnn"
+    # the saved model gives the same features (they were taken from the model in memory)
+    write_conv_features(trained, store, store_path, model_path, tmp_path / "again.parquet")
+    np.testing.assert_allclose(load_features(tmp_path / "again.parquet")[1], features, rtol=1e-5, atol=1e-6)
 
     # a store prepared differently from the model's is refused, and nothing is written
     gray = binary_store(tmp_path, Preparation(size=SIZE, color="gray"))
     with pytest.raises(ValueError, match="prepared with"):
-        extract_features(gray, "cnn", tmp_path / "out" / "cnn.parquet", model_path=model_path)
+        write_conv_features(trained, load_store(gray), gray, model_path, tmp_path / "out" / "cnn.parquet")
     assert not (tmp_path / "out").exists() or leftovers(tmp_path / "out") == []
 
 
@@ -243,22 +244,11 @@ def test_cnn_features_are_the_feature_layer_of_a_trained_model(store_path, tmp_p
 
 
 def test_unknown_extractor_is_named(store_path, tmp_path):
-    with pytest.raises(ValueError, match=r"unknown feature extractor 'sift'.*cnn, hog_pca, pixels"):
+    with pytest.raises(ValueError, match=r"unknown feature extractor 'sift'.*hog_pca, pixels"):
         extract_features(store_path, "sift", tmp_path / "f.parquet")
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"extractor": "cnn"}, "needs model_path"),
-    ({"extractor": "pixels", "model_path": "model.keras"}, "only used by the 'cnn' extractor"),
-    ({"extractor": "hog_pca", "pca_components": 0}, "pca_components must be a positive integer"),
-    ({"extractor": "cnn", "batch_size": 0, "model_path": "m.keras"}, "batch_size must be a positive integer"),
-])
-def test_bad_requests_fail_before_reading(tmp_path, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        extract_features(tmp_path / "no-such-store.parquet", out_path=tmp_path / "f.parquet", **kwargs)
-
-
-def test_missing_model_is_reported(store_path, tmp_path):
-    with pytest.raises(FileNotFoundError, match="train the cell first"):
-        extract_features(store_path, "cnn", tmp_path / "f.parquet", model_path=tmp_path / "model.keras")
+def test_bad_requests_fail_before_reading(tmp_path):
+    with pytest.raises(ValueError, match="pca_components must be a positive integer"):
+        extract_features(tmp_path / "no-such-store.parquet", "hog_pca", tmp_path / "f.parquet", pca_components=0)

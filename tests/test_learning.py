@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leukobench.learn.evaluate import evaluate_cell
+from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.data.readers import read_dataset
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store
@@ -47,9 +47,9 @@ def with_shuffled_training_labels(store_path, out_path, seed=0):
 
 
 def trained_test_metrics(store_path, tmp_path):
-    train_from_store(store_path, TRAINING, tmp_path / "model.keras", tmp_path / "history.csv", threads=2)
-    evaluate_cell(tmp_path / "model.keras", store_path, tmp_path / "pred.parquet", tmp_path / "metrics.json",
-                  cell={"model": TRAINING.model}, n_boot=200)
+    train_from_store(store_path, TRAINING, tmp_path / "model.keras", tmp_path / "history.csv",
+                     cell={"model": TRAINING.model}, threads=2, predictions_path=tmp_path / "pred.parquet")
+    evaluate_predictions(tmp_path / "pred.parquet", tmp_path / "metrics.json", n_boot=200)
     rows = {row["split"]: row for row in json.loads((tmp_path / "metrics.json").read_text())}
     return rows["test"]
 

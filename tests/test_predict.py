@@ -20,7 +20,6 @@ import pytest
 
 from conftest import tiny_cnmc_split
 from leukobench import cli
-from leukobench.learn.evaluate import predict_store
 from leukobench.learn import predict
 from leukobench.learn.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, find_images,
                                 load_cell, predict_table, run)
@@ -45,9 +44,9 @@ def cells(tmp_path_factory):
         build_store(manifest, splits, prep, store_path)
         folder = root / "cells" / name
         train_from_store(store_path, TrainingSpec(model="abed_cnn", epochs=1, batch_size=8, loss=loss),
-                         folder / "model.keras", folder / "history.csv")
+                         folder / "model.keras", folder / "history.csv", predictions_path=folder / "predictions.parquet")
         model = load_cell(folder)
-        evaluated, _ = predict_store(model, store_path)
+        evaluated = pd.read_parquet(folder / "predictions.parquet")  # the scores the evaluation reads
         sources = load_store(store_path).frame.set_index("image_id")["source"]
         made[name] = {"folder": folder, "model": model, "evaluated": evaluated,
                       "files": [Path(sources[i]) for i in evaluated["image_id"]]}

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import leukobench.learn.cnn_features  # noqa: F401 - registers the 'cnn' extractor
 from leukobench.data import readers, splits, store
 from leukobench.data.augment import FILL_MODES
 from leukobench.learn import classical, features, models, train
-from leukobench.metrics import EVALUATED_SPLITS
+from leukobench.predictions import EVALUATED_SPLITS
 from leukobench.plan import config as plan_config
 from leukobench.registry import Registry
 
@@ -113,9 +112,8 @@ def test_a_reader_takes_options_exactly_when_its_entry_names_them():
     assert readers.READERS.attribute("folder", "options") == readers.FOLDER_OPTIONS
 
 
-def test_feature_extractors_that_need_a_model_are_the_ones_a_store_cannot_feed():
-    assert features.FEATURE_EXTRACTORS.names(needs_model=True) == ["cnn"]
-    assert features.FEATURE_EXTRACTORS.names(needs_model=False) == sorted(plan_config.TABULAR_FEATURES)
+def test_the_features_a_classical_cell_may_name_are_the_extractors_of_a_store():
+    assert features.FEATURE_EXTRACTORS.names() == sorted(plan_config.TABULAR_FEATURES)
 
 
 # ----------------------------------------------------------------------------- the schema's enums

@@ -12,7 +12,7 @@ import pytest
 
 import leukobench.learn.train as train_module
 from conftest import tiny_cnmc_split
-from leukobench.learn.evaluate import predict_store
+from leukobench.learn.bundle import predict_store
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store, load_store
 from leukobench.learn.backup import BACKUP_DIR, BACKUP_WEIGHTS, PARTIAL_HISTORY, keep_history_before

@@ -33,10 +33,15 @@ TINY = {
 REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best_roc": 1, "reproduction": 1, "all": 1}
 
 
-def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, env=env)
+
+
+def keras_trainings(jobs: dict[str, int]) -> int:
+    """The Keras cells a plan trains: rule train, and train_with_features for the cells hybrid cells read."""
+    return jobs.get("train", 0) + jobs.get("train_with_features", 0)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
@@ -46,10 +51,15 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
 
 
+TF_PROBE = "tensorflow_imports.txt"  # which processes of the finished run imported TensorFlow (tests/tf_probe)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
-    result = snakemake(workdir, TINY, "--cores", "2", "--resources", "gpu=1")
+    probe = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests" / "tf_probe"), os.environ.get("PYTHONPATH")])),
+             "LEUKOBENCH_TF_PROBE": str(workdir / TF_PROBE)}
+    result = snakemake(workdir, TINY, "--cores", "2", "--resources", "gpu=1", env={**os.environ, **probe})
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
 
@@ -81,6 +91,13 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
 
 
 @pytest.mark.workflow
+def test_each_keras_cell_starts_tensorflow_once_and_nothing_else_does(finished_run):
+    """Planning, the evaluations and the report never import TensorFlow; each cell's training job does, once."""
+    scripts = [line.rsplit(".", 2)[-2] for line in (finished_run / TF_PROBE).read_text().splitlines()]
+    assert sorted(scripts) == ["train", "train"], scripts  # the tiny grid's two Keras cells
+
+
+@pytest.mark.workflow
 def test_a_finished_run_has_nothing_to_do(finished_run):
     result = snakemake(finished_run, TINY, "-n")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
@@ -103,6 +120,13 @@ def test_changing_epochs_reruns_training_evaluation_and_aggregation_only(finishe
     config = copy.deepcopy(TINY)
     config["grid"]["epochs"] = [2]
     assert planned_jobs(snakemake(finished_run, config, "-n")) == {"train": 2, "evaluate": 2, **REPORT_JOBS}
+
+
+@pytest.mark.workflow
+def test_changing_the_evaluation_reruns_the_evaluations_and_no_training(finished_run):
+    config = copy.deepcopy(TINY)
+    config["evaluation"] = {**config["evaluation"], "bootstrap": 200}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"evaluate": 2, **REPORT_JOBS}
 
 
 @pytest.mark.workflow
@@ -184,12 +208,40 @@ def test_split_methods_and_folds_multiply_the_stores_and_cells(tmp_path):
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_every_preset_plans(preset, tmp_path):
+    """As a user runs it, in the checkout: the preset on top of the default config.yaml."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "-n"],
                             capture_output=True, text=True, timeout=300)
     jobs = planned_jobs(result)
-    assert jobs["train"] >= 1 and jobs["aggregate"] == 1
-    if preset.stem == "varol2024":
-        assert jobs["train"] == 324 and jobs["fit_hybrid"] == 324 * 4 // 6 * 3
+    assert keras_trainings(jobs) >= 1 and jobs["aggregate"] == 1
+    # only the study's own data: none of the default config's cells (its synthetic dataset) comes along
+    assert "synthetic" not in re.findall(r"wildcards: dataset=(\w+)", result.stdout)
+    if preset.stem == "varol2024":  # the cells of the four hybrid models write their conv features as they train
+        assert jobs["train"] == 324 // 6 * 2 and jobs["train_with_features"] == 324 * 4 // 6
+        assert jobs["fit_hybrid"] == jobs["evaluate_hybrid"] == 324 * 4 // 6 * 3
+
+
+def gpu_slots_by_model(output: str) -> dict[str, set[int]]:
+    """The `gpu` each Keras training of a dry run holds, by model."""
+    slots = {}
+    for block in re.findall(r"^rule train(?:_with_features)?:\n(.*?)\n\n", output, flags=re.M | re.S):
+        model = re.search(r"model=(\w+)", block)[1]
+        slots.setdefault(model, set()).add(int(re.search(r"resources: .*\bgpu=(\d+)", block)[1]))
+    return slots
+
+
+@pytest.mark.parametrize("profile, transfer_slots", [("gpu-workstation", 4), ("slurm", 1)])
+def test_the_profiles_gpu_slots_reach_the_keras_jobs(tmp_path, profile, transfer_slots):
+    """The workstation's one GPU has 4 slots: a small CNN holds one, a transfer model all; on SLURM every
+    training asks for one GPU of its own (--gpus=1), transfer models too."""
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(REPO / "presets" / "varol2024.yaml"),
+                             "--config", "scale=0.05", "--profile", str(REPO / "profiles" / profile), "-n"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    slots = gpu_slots_by_model(result.stdout)
+    assert set(slots) == {"varol_cnn1", "varol_cnn2", "varol_cnn3", "varol_cnn4", "vgg16", "resnet50"}
+    assert {model: slots[model] for model in ("vgg16", "resnet50")} == {"vgg16": {transfer_slots}, "resnet50": {transfer_slots}}
+    assert all(slots[model] == {1} for model in slots if model.startswith("varol_cnn"))
 
 
 def test_a_preset_reads_the_real_data_once_its_one_path_is_set(tmp_path):
@@ -208,15 +260,17 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
     result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", "scale=0.05", "-n"],
                             capture_output=True, text=True, timeout=300)
     jobs = planned_jobs(result)
-    assert jobs["train"] == 3 * 6  # every variant and model; the first value of the other lists (size 32, adam, 25 -> 1 epoch)
+    assert keras_trainings(jobs) == 3 * 6  # every variant and model; the first value of the other lists (size 32, adam, 25 -> 1 epoch)
     assert "epochs~100" not in result.stdout and "size~48" not in result.stdout and "optimizer~sgd" not in result.stdout
 
 
 # A one-line edit of a package module, and the jobs a finished tiny run then plans (the README's promises).
 # A job that reruns rewrites its outputs, so what reads them reruns too: "evaluate" brings the report.
 EDITS = {
-    "metrics.py": {"evaluate": 2, **REPORT_JOBS},  # re-evaluates, retrains nothing
+    "metrics.py": {"evaluate": 2, **REPORT_JOBS},  # re-evaluates from the predictions: no TensorFlow job
+    "learn/evaluate.py": {"evaluate": 2, **REPORT_JOBS},
     "learn/figures.py": {"evaluate": 2, **REPORT_JOBS},  # a cell's figures are drawn by its evaluation
+    "predictions.py": {"train": 2, "evaluate": 2, **REPORT_JOBS},  # the file every fit writes and the evaluation reads
     "report/figures.py": {"comparison": 1, "figures": 1, "best_roc": 1, "all": 1},  # the grid figures only
     "report/tables.py": {"tables": 1, "reproduction": 1, "all": 1},
     "data/readers.py": {"ingest": 1, "split": 1, "store": 1, "train": 2, "evaluate": 2, **REPORT_JOBS},

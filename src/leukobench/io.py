@@ -1,4 +1,5 @@
-"""Small file helpers: outputs appear only when complete; file names as text that can be written anywhere."""
+"""Small file helpers: outputs appear only when complete; file names as text that can be written anywhere;
+the key under which every leukobench Parquet file (image store, feature store, predictions) keeps its JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+METADATA_KEY = b"leukobench"  # a leukobench Parquet file's key-value metadata: JSON under this key
 
 
 @contextmanager

@@ -50,6 +50,7 @@ from sklearn.metrics import (
 
 from leukobench.io import atomic_path
 from leukobench.keys import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
+from leukobench.predictions import predict_labels, scores_of
 
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy", "precision", "recall", "f1", "weighted_f1",
@@ -59,7 +60,6 @@ THRESHOLD_METRICS: tuple[str, ...] = tuple(name for name in METRIC_NAMES if name
 
 POSITIVE_LABEL = 1  # "all", leukemic blast
 NEGATIVE_LABEL = 0  # "hem", normal cell
-BINARY_THRESHOLD = 0.5
 ROW_SUM_TOLERANCE = 1e-3  # how far a row of class probabilities may sum from 1
 MAX_WEIGHT_CELLS = 4_000_000  # resamples x images held in memory at once by the bootstrap
 NO_INTERVAL_NOTE = "not computed: {what} in this split, fewer than {minimum}"
@@ -198,13 +198,6 @@ def _check_bootstrap_args(n_boot: int, confidence: float, min_groups: int = MIN_
 def n_classes(y_score: np.ndarray) -> int:
     """Number of classes implied by a (checked) score array."""
     return 2 if y_score.ndim == 1 else y_score.shape[1]
-
-
-def predict_labels(y_score: np.ndarray) -> np.ndarray:
-    """Predicted class: ``score >= 0.5`` for binary ``(n,)`` scores, argmax for ``(n, k)``."""
-    if y_score.ndim == 1:
-        return (y_score >= BINARY_THRESHOLD).astype(np.int64)
-    return np.argmax(y_score, axis=1).astype(np.int64)
 
 
 @contextmanager
@@ -422,16 +415,6 @@ def metrics_table(
 
 
 # ----------------------------------------------------------------------------- a cell's metrics rows
-
-EVALUATED_SPLITS = ("val", "test", "external")  # the splits a cell is evaluated on (never train)
-
-
-def scores_of(predictions: pd.DataFrame) -> np.ndarray:
-    """The score array back from a predictions table."""
-    if "score" in predictions:
-        return predictions["score"].to_numpy()
-    return predictions.filter(like="score_").to_numpy()
-
 
 def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, predict_seconds: float,
                 n_boot: int, seed: int, min_groups: int = MIN_INTERVAL_GROUPS) -> list[dict]:

@@ -1,5 +1,6 @@
 # Validation and target functions. Everything the rules compute from config lives here.
 
+import re
 from pathlib import Path
 
 from snakemake.utils import Paramspace, validate
@@ -21,6 +22,7 @@ from leukobench.plan.config import (
     training_options,
 )
 from leukobench.plan.provenance import code_digest
+from leukobench.learn.models import MODELS
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -34,6 +36,8 @@ CELLS = Paramspace(KERAS_CELLS)
 CELL = f"results/cells/{CELLS.wildcard_pattern}"
 HYBRIDS = Paramspace(hybrid_cells(config, KERAS_CELLS))
 HYBRID = f"results/hybrid/{HYBRIDS.wildcard_pattern}"
+KERAS_MODELS = set(KERAS_CELLS.get("model", []))
+HYBRID_MODELS = set(HYBRIDS.dataframe.get("model", []))  # their cells' training also writes conv features
 CLASSICALS = Paramspace(classical_cells(config))
 CLASSICAL = f"results/classical/{CLASSICALS.wildcard_pattern}"
 STORE = "results/{dataset}/store/{partition}/{variant}/{size}px.parquet"  # written by store, read by every cell
@@ -50,6 +54,21 @@ wildcard_constraints:
     variant=NAME_PATTERN,
     size=r"\d+",
     features=r"[a-z_]+",
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none: matching nothing)."""
+    return "|".join(re.escape(name) for name in sorted(names)) or "(?!)"
+
+
+WHOLE_GPU = 1_000_000  # more slots than any run has: Snakemake caps a job's request at the run's total
+
+
+def gpu_slots(wildcards):
+    """A Keras job's share of the run's `gpu` resource (the jobs that may hold the GPU at once): one
+    slot for the studies' small CNNs; every slot for a transfer model (VGG, ResNet, DenseNet: large
+    at any size), which Snakemake caps at the slots the run has, so it holds the GPU alone."""
+    return WHOLE_GPU if MODELS.attribute(wildcards.model, "transfer") else 1
 
 
 def cell_parameters(space):

@@ -1,11 +1,10 @@
+# Every cell is evaluated from the predictions its fit wrote, by a light job that loads no model
+# (no TensorFlow): editing the metrics or the figures, or changing evaluation:, reruns these only.
 rule evaluate:
     input:
-        model=f"{CELL}/model.keras",
-        bundle=f"{CELL}/model.json",
-        history=f"{CELL}/history.csv",
-        store=store_of_cell,
-    output:
         predictions=f"{CELL}/predictions.parquet",
+        history=f"{CELL}/history.csv",
+    output:
         metrics=f"{CELL}/metrics.json",
         roc=report(
             f"{CELL}/roc.png",
@@ -32,12 +31,30 @@ rule evaluate:
         f"results/logs/evaluate/{CELLS.wildcard_pattern}.log",
     params:
         code=code_of("evaluate"),
-        cell=cell_parameters(CELLS),
         evaluation=evaluation_options,
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
     conda:
         "../../envs/leukobench.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+# A hybrid or classical cell: its metrics (no training curves; the report draws the best cells' ROC).
+use rule evaluate as evaluate_hybrid with:
+    input:
+        predictions=f"{HYBRID}/predictions.parquet",
+    output:
+        metrics=f"{HYBRID}/metrics.json",
+    log:
+        f"results/logs/evaluate/hybrid/{HYBRIDS.wildcard_pattern}.log",
+
+
+use rule evaluate as evaluate_classical with:
+    input:
+        predictions=f"{CLASSICAL}/predictions.parquet",
+    output:
+        metrics=f"{CLASSICAL}/metrics.json",
+    log:
+        f"results/logs/evaluate/classical/{CLASSICALS.wildcard_pattern}.log",

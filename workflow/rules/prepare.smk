@@ -45,22 +45,3 @@ rule store_features:
     script:
         "../scripts/store_features.py"
 
-
-rule cell_features:
-    input:
-        model=f"{CELL}/model.keras",
-        bundle=f"{CELL}/model.json",
-        store=store_of_cell,
-    output:
-        features=f"{CELL}/features.parquet",
-    log:
-        f"results/logs/cell_features/{CELLS.wildcard_pattern}.log",
-    params:
-        code=code_of("cell_features"),
-    threads: 2
-    resources:
-        mem_mb=8000,
-    conda:
-        "../../envs/leukobench.yaml"
-    script:
-        "../scripts/cell_features.py"

@@ -1,3 +1,6 @@
+# A Keras cell runs in one job, one TensorFlow start: it trains the model, then, with the model in
+# memory, writes the predictions of the evaluated splits (the evaluation reads them, loading no
+# model) and, for a cell whose conv features a hybrid cell uses, those features.
 rule train:
     input:
         store=store_of_cell,
@@ -5,6 +8,7 @@ rule train:
         model=f"{CELL}/model.keras",
         bundle=f"{CELL}/model.json",
         history=f"{CELL}/history.csv",
+        predictions=f"{CELL}/predictions.parquet",
     log:
         f"results/logs/train/{CELLS.wildcard_pattern}.log",
     benchmark:
@@ -13,9 +17,11 @@ rule train:
         code=code_of("train"),
         cell=cell_parameters(CELLS),
         training=keras_training,
+    wildcard_constraints:
+        model=one_of(KERAS_MODELS - HYBRID_MODELS),
     threads: 2
     resources:
-        gpu=1,
+        gpu=gpu_slots,
         mem_mb=8000,
         runtime=120,
     conda:
@@ -24,13 +30,24 @@ rule train:
         "../scripts/train.py"
 
 
+# The cells of the models in hybrid.models: the same training, and their conv features too.
+use rule train as train_with_features with:
+    output:
+        model=f"{CELL}/model.keras",
+        bundle=f"{CELL}/model.json",
+        history=f"{CELL}/history.csv",
+        predictions=f"{CELL}/predictions.parquet",
+        features=f"{CELL}/features.parquet",
+    wildcard_constraints:
+        model=one_of(HYBRID_MODELS),
+
+
 rule fit_hybrid:
     input:
         features=features_of_hybrid,
     output:
         model=f"{HYBRID}/classifier.joblib",
         predictions=f"{HYBRID}/predictions.parquet",
-        metrics=f"{HYBRID}/metrics.json",
     log:
         f"results/logs/hybrid/{HYBRIDS.wildcard_pattern}.log",
     benchmark:
@@ -38,7 +55,6 @@ rule fit_hybrid:
     params:
         code=code_of("fit_classical"),
         cell=cell_parameters(HYBRIDS),
-        evaluation=evaluation_options,
     threads: 2
     resources:
         mem_mb=8000,
@@ -55,7 +71,6 @@ rule fit_classical:
     output:
         model=f"{CLASSICAL}/classifier.joblib",
         predictions=f"{CLASSICAL}/predictions.parquet",
-        metrics=f"{CLASSICAL}/metrics.json",
     log:
         f"results/logs/classical/{CLASSICALS.wildcard_pattern}.log",
     benchmark:
@@ -63,7 +78,6 @@ rule fit_classical:
     params:
         code=code_of("fit_classical"),
         cell=cell_parameters(CLASSICALS),
-        evaluation=evaluation_options,
     threads: 2
     resources:
         mem_mb=8000,

@@ -4,7 +4,7 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.metrics import scores_of
+from leukobench.predictions import scores_of
 from leukobench.report.figures import plot_roc_overlay
 from leukobench.report.selection import best_configurations, cell_folders, model_labels
 

@@ -6,9 +6,5 @@ from leukobench.learn.classical import fit_classical_cell
 
 cell = plain(snakemake.params.cell)
 cell = {"approach": "hybrid" if "model" in cell else "classical", **cell}
-options = snakemake.params.evaluation
-fit_classical_cell(
-    snakemake.input.features, cell["classifier"], snakemake.output.model, snakemake.output.predictions,
-    snakemake.output.metrics, cell, seed=cell["seed"], threads=snakemake.threads, n_boot=options["bootstrap"],
-    min_groups=options["min_interval_groups"], bootstrap_seed=options["seed"],
-)
+fit_classical_cell(snakemake.input.features, cell["classifier"], snakemake.output.model, snakemake.output.predictions,
+                   cell, seed=cell["seed"], threads=snakemake.threads)

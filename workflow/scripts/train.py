@@ -9,5 +9,7 @@ spec = TrainingSpec(
     **{key: cell[key] for key in ("model", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")},
     **snakemake.params.training,  # the training: options this cell's model takes (common.smk keras_training)
 )
+print(f"GPU slots held (the workflow's gpu resource): {snakemake.resources.gpu}", flush=True)
 train_from_store(snakemake.input.store, spec, snakemake.output.model, snakemake.output.history, cell, snakemake.threads,
-                 code=snakemake.params.code)
+                 code=snakemake.params.code, predictions_path=snakemake.output.predictions,
+                 features_path=snakemake.output.get("features"))  # train_with_features: for the cell's hybrid cells

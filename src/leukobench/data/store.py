@@ -19,14 +19,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leukobench.io import atomic_path
+from leukobench.io import METADATA_KEY, atomic_path
 from leukobench.data.images import open_image, thread_map
 
 STORE_COLUMNS = [
     "image_id", "label", "class_name", "patient_id", "split", "source", "augmented",
     "height", "width", "channels", "pixels",
 ]
-METADATA_KEY = b"leukobench"
 COLOR_MODES = {"rgb": 3, "gray": 1}
 BALANCE_MODES = ("none", "undersample", "oversample")
 AUGMENT_SCOPES = ("train", "before_split")

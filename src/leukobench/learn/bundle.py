@@ -1,18 +1,22 @@
 """A trained Keras cell as saved: ``model.keras`` and, beside it, ``model.json`` with what is
 needed to apply it to new images (the preparation, the class names, the cell), and the scores it
-gives. Read by the evaluation, the conv features and ``leukobench predict``; written by training.
+gives. Written by training, which also scores the store's evaluated splits with it
+(:func:`predict_store`); read by ``leukobench predict``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from leukobench.data.store import Preparation
+from leukobench.data.store import Preparation, Store, load_store
+from leukobench.predictions import EVALUATED_SPLITS, ROW_COLUMNS, prediction_frame
 
 PREDICT_BATCH = 256
 
@@ -61,3 +65,20 @@ def class_scores(output: np.ndarray) -> np.ndarray:
     """A model's output as scores: probability of class 1 for a one-unit sigmoid (shape (n,)),
     of each class for a softmax (shape (n, k))."""
     return output[:, 0] if output.shape[1] == 1 else output
+
+
+def predict_store(model: TrainedModel, store: Store | str | os.PathLike) -> tuple[pd.DataFrame, float]:
+    """The predictions (:func:`leukobench.predictions.prediction_frame`) of every image of the
+    store's evaluated splits, and the seconds prediction took. The store (a path or a loaded one)
+    must be prepared as the model's was."""
+    source = "the store" if isinstance(store, Store) else store
+    store = store if isinstance(store, Store) else load_store(store)
+    if store.metadata["preparation"] != model.bundle["preparation"]:
+        raise ValueError(f"{source} was prepared with {store.metadata['preparation']} but the model expects "
+                         f"{model.bundle['preparation']}")
+    mask = store.frame["split"].isin(EVALUATED_SPLITS).to_numpy()
+    rows = store.frame.loc[mask, ROW_COLUMNS]
+    check_labels(rows["label"], model.class_names, source)
+    started = time.perf_counter()
+    scores = model.predict_scores(store.images[mask])
+    return prediction_frame(rows, scores, model.class_names), time.perf_counter() - started

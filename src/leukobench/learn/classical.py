@@ -13,25 +13,23 @@ These are Varol's Approach 2 heads (SVM, NB, RF on FEM-k features) and Rezayi's 
 KNN, RF, SGD, LR, MLP), with scikit-learn's defaults unless a comment says otherwise.
 
 Probabilities. Every classifier gives ``predict_proba``, and the predicted class is taken from it
-as for the Keras cells (:func:`leukobench.metrics.predict_labels`: ``score >= 0.5`` or argmax),
+as for the Keras cells (:func:`leukobench.predictions.predict_labels`: ``score >= 0.5`` or argmax),
 so ``pred`` and ``score`` always agree. The SVM's probabilities come from Platt scaling:
 ``CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False)`` fits the sigmoid on
 5-fold out-of-fold decision values of the train split, then one SVC on the whole train split.
 That is what ``SVC(probability=True)`` did, which scikit-learn 1.9 deprecates in favour of this.
 
 :func:`fit_classical_cell` fits on the train split only (val is not used for fitting: nothing
-here selects on it), predicts val and test, and writes the three outputs of a Keras cell's
-evaluation in the same form: the fitted model (joblib), ``predictions.parquet`` and
-``metrics.json`` (rows from :func:`leukobench.metrics.metric_rows`).
+here selects on it), predicts the evaluated splits, and writes the fitted model (joblib) and
+``predictions.parquet`` in the form a Keras cell's training writes it
+(:mod:`leukobench.predictions`); the evaluation computes the metrics from it, as for every cell.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 
 import joblib
 import numpy as np
@@ -50,9 +48,9 @@ from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from leukobench.learn.features import ROW_COLUMNS, TRAIN_SPLIT, load_features
+from leukobench.learn.feature_store import TRAIN_SPLIT, load_features
 from leukobench.io import atomic_path
-from leukobench.metrics import EVALUATED_SPLITS, MIN_INTERVAL_GROUPS, metric_rows, predict_labels
+from leukobench.predictions import EVALUATED_SPLITS, prediction_frame, write_predictions
 from leukobench.registry import Registry
 
 SVM_CALIBRATION_FOLDS = 5  # Platt scaling on out-of-fold decision values, as SVC(probability=True) did
@@ -176,35 +174,26 @@ def class_scores(probabilities: np.ndarray, fitted_classes: np.ndarray, n_classe
 
 
 def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_out: str | os.PathLike,
-                       predictions_out: str | os.PathLike, metrics_out: str | os.PathLike, cell: dict, *,
-                       seed: int = 0, threads: int = 1, n_boot: int = 1000, params: dict | None = None,
-                       min_groups: int = MIN_INTERVAL_GROUPS, bootstrap_seed: int = 0) -> list[dict]:
-    """Fit a classifier on the train split of a feature store, evaluate it on val and test.
+                       predictions_out: str | os.PathLike, cell: dict, *, seed: int = 0, threads: int = 1,
+                       params: dict | None = None) -> pd.DataFrame:
+    """Fit a classifier on the train split of a feature store and predict the evaluated splits.
 
     Args:
-        features_path: a feature store (:func:`leukobench.learn.features.extract_features`).
+        features_path: a feature store (:mod:`leukobench.learn.features`).
         classifier: a name from :func:`list_classifiers`.
         model_out: the fitted model, a joblib file of a dict: ``estimator`` (the fitted
             pipeline), ``classifier``, ``params``, ``class_names``, ``features`` (the feature
             store's metadata), ``cell``, ``train_seconds``, ``train_images``, ``sklearn_version``.
-        predictions_out: ``predictions.parquet``, the columns of a Keras cell's: ``image_id``,
-            ``patient_id``, ``split``, ``label``, ``class_name``, ``pred``, then ``score`` (two
-            classes: P(label 1)) or ``score_<class name>`` per class.
-        metrics_out: ``metrics.json``, one row per evaluated split (``metric_rows``).
-        cell: the grid parameters of this cell, copied into every metrics row.
+        predictions_out: ``predictions.parquet`` (:mod:`leukobench.predictions`): a Keras cell's
+            columns (``score`` with two classes: P(label 1); ``score_<class name>`` per class
+            otherwise) and metadata.
+        cell: the cell (its ``approach`` and grid parameters), kept in both files.
         seed: seeds the classifier (the cell's seed).
         threads: cores for fitting and prediction (``n_jobs`` and the BLAS thread pool).
-        n_boot: bootstrap resamples for the intervals (whole patients are resampled; an image
-            without a patient is resampled alone).
         params: constructor parameters of the classifier (``class_weight`` among them).
-        min_groups: a split with fewer resampling groups gets no interval (see
-            :data:`leukobench.keys.MIN_INTERVAL_GROUPS`).
-        bootstrap_seed: seeds the bootstrap of the intervals (``evaluation.seed``, as for a Keras
-            cell's :func:`leukobench.learn.evaluate.evaluate_cell`).
 
     Returns:
-        The metrics rows written. The three files appear together, and only if everything
-        succeeded.
+        The predictions written. The two files appear together, and only if everything succeeded.
     """
     params = dict(params or {})
     estimator = create_classifier(classifier, seed=seed, threads=threads, **params)  # fail fast on a bad name
@@ -233,36 +222,19 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
         probabilities = estimator.predict_proba(features[evaluated])
         predict_seconds = time.perf_counter() - started
 
-    scores = class_scores(probabilities, estimator.classes_, len(class_names))
-    predictions = rows.loc[evaluated, ROW_COLUMNS].reset_index(drop=True)
-    predictions["pred"] = predict_labels(scores)
-    if scores.ndim == 1:
-        predictions["score"] = scores
-    else:
-        for k, name in enumerate(class_names):
-            predictions[f"score_{name}"] = scores[:, k]
-    leaky = bool(metadata.get("store_metadata", {}).get("leaky", False))
-    metrics = metric_rows(predictions, {**cell, "leaky": leaky}, train_seconds, predict_seconds, n_boot,
-                          bootstrap_seed, min_groups)
+    predictions = prediction_frame(rows.loc[evaluated], class_scores(probabilities, estimator.classes_, len(class_names)),
+                                   class_names)
     bundle = {
         "estimator": estimator, "classifier": classifier, "params": params, "seed": seed,
         "class_names": class_names, "features": metadata, "features_path": str(features_path), "cell": cell,
         "train_seconds": train_seconds, "train_images": int(train.sum()), "sklearn_version": sklearn.__version__,
     }
-    write_outputs(bundle, predictions, metrics, model_out, predictions_out, metrics_out)
-    return metrics
-
-
-def write_outputs(bundle: dict, predictions: pd.DataFrame, metrics: list[dict], model_out, predictions_out,
-                  metrics_out) -> None:
-    """Write the three outputs aside; they are moved into place only when all three are written."""
-    with ExitStack() as stack:
-        tmp_model, tmp_predictions, tmp_metrics = (
-            stack.enter_context(atomic_path(path)) for path in (model_out, predictions_out, metrics_out)
-        )
+    with atomic_path(model_out) as tmp_model:  # in place only once the predictions are too
         joblib.dump(bundle, tmp_model)
-        predictions.to_parquet(tmp_predictions, index=False)
-        tmp_metrics.write_text(json.dumps(metrics, indent=2))
+        write_predictions(predictions, predictions_out, cell=cell, class_names=class_names,
+                          train_seconds=train_seconds, predict_seconds=predict_seconds,
+                          leaky=bool(metadata.get("store_metadata", {}).get("leaky", False)))
+    return predictions
 
 
 def load_classical(model_path: str | os.PathLike) -> dict:

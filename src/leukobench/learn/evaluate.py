@@ -1,55 +1,33 @@
-"""Evaluate a trained Keras cell on the store's held-out splits: its predictions and metrics."""
+"""Evaluate a cell from its predictions: the metrics rows of ``metrics.json``.
+
+Every cell, Keras, hybrid or classical, is evaluated the same way, from the ``predictions.parquet``
+its fit wrote (:mod:`leukobench.predictions`), by a job that loads no model: it never starts
+TensorFlow, and editing the metrics or changing ``evaluation:`` reruns these jobs, not the fits.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import time
 
 import pandas as pd
 
-from leukobench.data.store import load_store
 from leukobench.io import atomic_path
-from leukobench.learn.bundle import TrainedModel, check_labels
-from leukobench.metrics import EVALUATED_SPLITS, MIN_INTERVAL_GROUPS, metric_rows, predict_labels
+from leukobench.keys import MIN_INTERVAL_GROUPS
+from leukobench.metrics import metric_rows
+from leukobench.predictions import read_predictions
 
 
-def predict_store(model: TrainedModel, store_path: str | os.PathLike) -> tuple[pd.DataFrame, float]:
-    """Predictions for every image of the evaluated splits, and the seconds prediction took.
-
-    ``predictions.attrs["leaky"]`` says whether augmented copies may share sources across splits.
-    """
-    store = load_store(store_path)
-    if store.metadata["preparation"] != model.bundle["preparation"]:
-        raise ValueError(
-            f"{store_path} was prepared with {store.metadata['preparation']} but the model expects "
-            f"{model.bundle['preparation']}"
-        )
-    mask = store.frame["split"].isin(EVALUATED_SPLITS).to_numpy()
-    rows = store.frame.loc[mask, ["image_id", "patient_id", "split", "label", "class_name"]].reset_index(drop=True)
-    check_labels(rows["label"], model.class_names, store_path)
-    started = time.perf_counter()
-    scores = model.predict_scores(store.images[mask])
-    seconds = time.perf_counter() - started
-    rows["pred"] = predict_labels(scores)
-    rows.attrs["leaky"] = bool(store.metadata.get("leaky", False))
-    if scores.ndim == 1:
-        rows["score"] = scores
-    else:
-        for k, name in enumerate(model.class_names):
-            rows[f"score_{name}"] = scores[:, k]
-    return rows, seconds
-
-
-def evaluate_cell(model_path, store_path, predictions_path, metrics_path, cell: dict,
-                  n_boot: int = 1000, seed: int = 0, min_groups: int = MIN_INTERVAL_GROUPS) -> pd.DataFrame:
-    """Predict the val and test splits, write predictions.parquet and metrics.json."""
-    model = TrainedModel.load(model_path)
-    predictions, seconds = predict_store(model, store_path)
-    cell = {**cell, "leaky": predictions.attrs["leaky"]}
-    rows = metric_rows(predictions, cell, model.bundle["train_seconds"], seconds, n_boot, seed, min_groups)
-    with atomic_path(predictions_path) as tmp:
-        predictions.to_parquet(tmp, index=False)
+def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str | os.PathLike, *,
+                         n_boot: int = 1000, seed: int = 0,
+                         min_groups: int = MIN_INTERVAL_GROUPS) -> tuple[pd.DataFrame, dict]:
+    """Write ``metrics.json`` (one row per evaluated split: the cell, the metrics with bootstrap
+    intervals, the timings) from a cell's predictions; return the predictions and their metadata."""
+    predictions, metadata = read_predictions(predictions_path)
+    if predictions.empty:
+        raise ValueError(f"{predictions_path} holds no predictions: the cell has no images in an evaluated split")
+    rows = metric_rows(predictions, {**metadata["cell"], "leaky": metadata["leaky"]}, metadata["train_seconds"],
+                       metadata["predict_seconds"], n_boot, seed, min_groups)
     with atomic_path(metrics_path) as tmp:
         tmp.write_text(json.dumps(rows, indent=2))
-    return predictions
+    return predictions, metadata

@@ -1,55 +1,39 @@
 """Feature stores: one fixed-length float32 vector per image of an image store.
 
-The classical classifiers (:mod:`leukobench.learn.classical`) learn from these vectors. Three
-extractors are registered in ``FEATURE_EXTRACTORS`` (a :class:`leukobench.registry.Registry`; its
-attribute ``needs_model`` marks the extractors that read a trained model, not the store alone):
+The classical classifiers (:mod:`leukobench.learn.classical`) learn from these vectors. Two
+extractors of a store alone are registered in ``FEATURE_EXTRACTORS`` (a
+:class:`leukobench.registry.Registry`):
 
 * ``pixels``: the image as it is stored (HWC), flattened and scaled to [0, 1] (Rezayi's
   machine-learning baselines);
 * ``hog_pca``: Zhang (2024): grayscale, Histogram of Oriented Gradients, then PCA to
   ``pca_components`` (100) dimensions. PCA is fitted on the train split only and applied to
-  every split, so nothing of the val or test images shapes the features;
-* ``cnn``: the output of the layer named ``features`` (the flattened convolutional body) of a
-  trained Keras cell: Varol's feature-extraction models FEM-k (Approach 2). Needs ``model_path``;
-  the model's preparation must be the store's. It is registered by :mod:`leukobench.learn.cnn_features`
-  (import that module to use it), so that this module, which every classical cell reads its
-  features with, never reaches the Keras code.
+  every split, so nothing of the val or test images shapes the features.
 
-Layout of a feature store (Parquet): the columns ``image_id``, ``patient_id``, ``split``,
-``label``, ``class_name`` of the image store, and ``features``, one ``fixed_size_list<float32>[d]``
-column. A fixed-size list has no per-row offsets: its values are one contiguous float32 buffer,
-so :func:`load_features` turns the column into an ``(n, d)`` matrix with one reshape, no loop
-over rows and no stacking of ``d`` columns (``f0..fN`` columns would need one read per column,
-and CNN features reach ``d`` = 10^5). The file's key-value metadata (``leukobench``, JSON) holds
-the extractor, its parameters, the source store and its metadata, ``model_path`` and the class
-names. Files appear only when complete (:func:`leukobench.io.atomic_path`).
+The third kind, ``cnn`` (the conv features of a trained Keras cell: Varol's FEM-k, Approach 2), is
+written in the same layout by the cell's training job (:mod:`leukobench.learn.cnn_features`),
+while its model is in memory; this module, which every classical cell reads its features with,
+never reaches the Keras code.
+
+The file they are written to is a feature store (:mod:`leukobench.learn.feature_store`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
-from leukobench.io import atomic_path
+from leukobench.data.store import Store, load_store
+from leukobench.learn.feature_store import TRAIN_SPLIT, write_store_features
 from leukobench.registry import Registry
-from leukobench.data.store import METADATA_KEY, Store, load_store
 
-ROW_COLUMNS = ["image_id", "patient_id", "split", "label", "class_name"]
-FEATURE_COLUMN = "features"
-TRAIN_SPLIT = "train"
-FEATURE_LAYER = "features"  # every registered Keras model gives its flattened conv output this name
-ROW_GROUP_BYTES = 64 << 20  # feature bytes per Parquet row group: bounded memory when reading a part
 
 # HOG. Zhang (2024) states grayscale 100x100 images scaled to [0, 1], HOG, then PCA to 100
 # components, but not HOG's own parameters. These are scikit-image's `hog` defaults, the usual
@@ -72,22 +56,17 @@ HOG_WINDOW_SIGMA = 1e6
 class ExtractorOptions:
     """What the extractors may use besides the store; each uses the fields it needs."""
 
-    model_path: str | None = None
     pca_components: int = 100
     seed: int = 0
-    batch_size: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("pca_components", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        value = self.pca_components
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"pca_components must be a positive integer, got {value!r}")
 
 
 Extractor = Callable[[Store, ExtractorOptions], tuple[np.ndarray, dict]]
-#: Attribute ``needs_model``: the extractor reads a trained model (``model_path``), not only the store.
-FEATURE_EXTRACTORS: Registry[Extractor] = Registry("feature extractor", attributes={"needs_model": False},
-                                                   listed_as="registered extractors")
+FEATURE_EXTRACTORS: Registry[Extractor] = Registry("feature extractor", listed_as="registered extractors")
 register_extractor = FEATURE_EXTRACTORS.register
 
 
@@ -185,35 +164,20 @@ def hog_pca_features(store: Store, options: ExtractorOptions) -> tuple[np.ndarra
     return features, parameters
 
 
-# ----------------------------------------------------------------------------- feature stores
-
-
-def check_request(extractor: str, options: ExtractorOptions) -> None:
-    """Fail fast, before reading anything, on an unknown extractor or a missing/unused model."""
-    if FEATURE_EXTRACTORS.attribute(extractor, "needs_model"):  # ValueError naming the known ones if unknown
-        if options.model_path is None:
-            raise ValueError(f"the '{extractor}' extractor needs model_path, the trained model.keras to take "
-                             "features from")
-        if not Path(options.model_path).is_file():
-            raise FileNotFoundError(f"model {options.model_path} not found: train the cell first")
-    elif options.model_path is not None:
-        raise ValueError(f"model_path is only used by the 'cnn' extractor, not by '{extractor}'")
+# ----------------------------------------------------------------------------- a store's features
 
 
 def extract_features(store_path: str | os.PathLike, extractor: str, out_path: str | os.PathLike, *,
-                     model_path: str | os.PathLike | None = None, pca_components: int = 100, seed: int = 0,
-                     batch_size: int = 256, threads: int = 1) -> pd.DataFrame:
+                     pca_components: int = 100, seed: int = 0, threads: int = 1) -> pd.DataFrame:
     """Compute one feature vector per image of a store and write the feature store.
 
     Args:
         store_path: the Parquet image store.
         extractor: a name from :func:`list_extractors`.
         out_path: the feature store to write (written aside, moved into place when complete).
-        model_path: ``model.keras`` of a trained cell (``cnn`` only).
         pca_components: PCA dimensions (``hog_pca``); fewer when the train split or the HOG
             vector is smaller, with a note in the log.
         seed: seeds PCA's randomised solver.
-        batch_size: images per forward pass (``cnn``).
         threads: BLAS/OpenMP threads for HOG and PCA (the job's share of the cores; more threads
             than free cores makes OpenBLAS stall for seconds).
 
@@ -221,56 +185,9 @@ def extract_features(store_path: str | os.PathLike, extractor: str, out_path: st
         The rows written (``image_id``, ``patient_id``, ``split``, ``label``, ``class_name``),
         without the feature column.
     """
-    options = ExtractorOptions(model_path=None if model_path is None else str(model_path),
-                               pca_components=pca_components, seed=seed, batch_size=batch_size)
-    check_request(extractor, options)
+    options = ExtractorOptions(pca_components=pca_components, seed=seed)
+    extract = FEATURE_EXTRACTORS.get(extractor)  # ValueError naming the registered ones, before reading anything
     store = load_store(store_path)
     with threadpool_limits(limits=max(1, int(threads))):
-        features, parameters = FEATURE_EXTRACTORS.get(extractor)(store, options)
-    rows = store.frame[ROW_COLUMNS].reset_index(drop=True)
-    metadata = {
-        "extractor": extractor,
-        "parameters": parameters,
-        "options": asdict(options),
-        "source_store": str(store_path),
-        "store_metadata": store.metadata,
-        "model_path": options.model_path,
-        "class_names": store.class_names,
-        "n_features": int(features.shape[1]),
-        "layout": f"column '{FEATURE_COLUMN}': fixed_size_list<float32>[{features.shape[1]}]",
-    }
-    write_features(rows, features, metadata, out_path)
-    return rows
-
-
-def write_features(rows: pd.DataFrame, features: np.ndarray, metadata: dict, out_path: str | os.PathLike) -> None:
-    """Write rows, an ``(n, d)`` matrix and the metadata as one feature store (atomically)."""
-    features = np.ascontiguousarray(features, dtype=np.float32)
-    if features.ndim != 2 or len(features) != len(rows):
-        raise ValueError(f"features must have shape ({len(rows)}, d), got {features.shape}")
-    if not np.all(np.isfinite(features)):
-        raise ValueError("features contain NaN or infinite values")
-    d = features.shape[1]
-    column = pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), d)
-    table = pa.Table.from_pandas(rows[ROW_COLUMNS], preserve_index=False).append_column(FEATURE_COLUMN, column)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           METADATA_KEY: json.dumps(metadata).encode()})
-    rows_per_group = max(1, ROW_GROUP_BYTES // max(1, 4 * d))
-    with atomic_path(out_path) as tmp:
-        pq.write_table(table, tmp, row_group_size=rows_per_group)
-
-
-def load_features(path: str | os.PathLike) -> tuple[pd.DataFrame, np.ndarray, dict]:
-    """Read a feature store: the rows, the ``(n, d)`` float32 matrix (one reshape) and the metadata."""
-    table = pq.read_table(path)
-    if METADATA_KEY not in (table.schema.metadata or {}) or FEATURE_COLUMN not in table.column_names:
-        raise ValueError(f"{path} is not a feature store (no '{FEATURE_COLUMN}' column or leukobench metadata)")
-    metadata = json.loads(table.schema.metadata[METADATA_KEY])
-    column = table.column(FEATURE_COLUMN)
-    if not pa.types.is_fixed_size_list(column.type):
-        raise ValueError(f"{path}: column '{FEATURE_COLUMN}' is {column.type}, expected a fixed-size list of float32")
-    d = column.type.list_size
-    values = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    features = values.astype(np.float32, copy=False).reshape(table.num_rows, d)
-    rows = table.drop_columns([FEATURE_COLUMN]).to_pandas()
-    return rows, features, metadata
+        features, parameters = extract(store, options)
+    return write_store_features(store, store_path, extractor, features, parameters, asdict(options), out_path)

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from leukobench.metrics import check_inputs, checked_frame, n_classes
+from leukobench.predictions import scores_of
 from leukobench.style import (LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
                               new_figure, save_png)
 
@@ -192,3 +193,16 @@ def _draw_history_panel(
     ax.set_ylabel(label)
     ax.set_title(label.split(" (")[0])
     ax.grid(alpha=0.3)
+
+
+def plot_cell(predictions: pd.DataFrame, metadata: dict, history_path: str | os.PathLike,
+              roc_path: str | os.PathLike, confusion_path: str | os.PathLike, curves_path: str | os.PathLike) -> None:
+    """A Keras cell's three figures: the ROC and the confusion matrix of its test split, from its
+    predictions (:func:`leukobench.predictions.read_predictions`), and its training curves."""
+    cell = metadata["cell"]
+    title = f"{cell['model']}, {cell['size']} px, {cell['optimizer']}, {cell['epochs']} epochs"
+    test = predictions[predictions["split"] == "test"]
+    names = metadata["class_names"]
+    plot_roc(test["label"].to_numpy(), scores_of(test), roc_path, title=f"ROC, test split: {title}", class_names=names)
+    plot_confusion(test["label"].to_numpy(), test["pred"].to_numpy(), names, confusion_path, title=f"Test split: {title}")
+    plot_history(pd.read_csv(history_path), curves_path, title=f"Training: {title}")

@@ -123,7 +123,7 @@ from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from leukobench.data.store import Preparation, prepared_image
 from leukobench.io import atomic_path, is_text, printable
 from leukobench.learn.bundle import TrainedModel, bundle_path, class_scores
-from leukobench.metrics import predict_labels
+from leukobench.predictions import predict_labels
 
 DEFAULT_BATCH_SIZE = 64
 EXIT_OK = 0

@@ -1,9 +1,12 @@
-"""Train one Keras cell of the grid, and apply a trained model to images.
+"""Train one Keras cell of the grid: the workflow's one TensorFlow job per cell.
 
 A cell is trained with ``compile`` + ``fit`` on the store's train split, validated on its val
 split each epoch (logged, never used to pick the reported weights: the model of the last epoch is
 the one evaluated, as in the studies), and saved as ``model.keras`` beside ``model.json``, which
 holds what is needed to apply it to new images: the preparation, the class names and the cell.
+:func:`train_from_store`, the job, then applies the model still in memory to the store: the
+predictions of the evaluated splits, which the evaluation reads without loading a model, and for
+the cells of hybrid models their conv features.
 """
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ from leukobench.learn.backup import (
     set_aside,
     training_fingerprint,
 )
-from leukobench.learn.bundle import bundle_path, check_labels
+from leukobench.learn.bundle import TrainedModel, bundle_path, check_labels, predict_store
+from leukobench.learn.cnn_features import write_conv_features
+from leukobench.learn.devices import configure_runtime
 from leukobench.learn.models import create_model
+from leukobench.predictions import write_predictions
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LOSSES = ("auto", "binary_crossentropy", "categorical_crossentropy")
@@ -64,19 +70,6 @@ class TrainingSpec:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.learning_rate != "default" and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be > 0 or 'default', got {self.learning_rate}")
-
-
-def configure_runtime(threads: int, seed: int) -> None:
-    """Seed Python, numpy and Keras; bound TensorFlow's CPU threads to the job's share."""
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
-    except RuntimeError:  # TensorFlow already ran in this process (tests, notebooks): keep its threads
-        print("TensorFlow is already initialised; its thread settings are kept")
 
 
 def _optimizer(spec: TrainingSpec):
@@ -148,7 +141,7 @@ def epoch_logger(epochs: int):
 
 def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, history_path: str | os.PathLike,
                cell: dict | None = None, *, code: str | None = None,
-               store_path: str | os.PathLike | None = None) -> dict:
+               store_path: str | os.PathLike | None = None) -> TrainedModel:
     """Train, then save the model bundle and the per-epoch history.
 
     A training killed mid-way resumes at its last backed-up epoch, but only from a backup the same
@@ -165,7 +158,7 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         store_path: the store's file, named in errors.
 
     Returns:
-        The content of ``model.json``.
+        The trained model, as saved, and the content of ``model.json``.
     """
     import keras
 
@@ -226,11 +219,26 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         tmp_json.write_text(json.dumps(bundle, indent=2))
     os.replace(partial_history, history_path)
     shutil.rmtree(backup, ignore_errors=True)  # Keras removes it after the last epoch; an early stop may not
-    return bundle
+    return TrainedModel(model, bundle)
 
 
 def train_from_store(store_path: str | os.PathLike, spec: TrainingSpec, model_path, history_path,
-                     cell: dict | None = None, threads: int = 1, code: str | None = None) -> dict:
-    """The workflow's entry point: seed, read the store, train (``code``: the rule's code digest)."""
+                     cell: dict | None = None, threads: int = 1, code: str | None = None, *,
+                     predictions_path: str | os.PathLike | None = None,
+                     features_path: str | os.PathLike | None = None) -> dict:
+    """The workflow's Keras job, everything a cell needs its model for in one TensorFlow process:
+    seed, read the store, train (``code``: the rule's code digest); then, with the model in memory,
+    write the predictions of the evaluated splits (``predictions_path``, read by the evaluation)
+    and the conv features of every image (``features_path``, read by the hybrid cells). Returns
+    the content of ``model.json``."""
     configure_runtime(threads, spec.seed)
-    return train_cell(load_store(store_path), spec, model_path, history_path, cell, code=code, store_path=store_path)
+    store = load_store(store_path)
+    trained = train_cell(store, spec, model_path, history_path, cell, code=code, store_path=store_path)
+    if predictions_path is not None:
+        predictions, seconds = predict_store(trained, store)
+        write_predictions(predictions, predictions_path, cell={"approach": "cnn", **(cell or {})},
+                          class_names=trained.class_names, train_seconds=trained.bundle["train_seconds"],
+                          predict_seconds=seconds, leaky=bool(store.metadata.get("leaky", False)))
+    if features_path is not None:
+        write_conv_features(trained, store, store_path, model_path, features_path)
+    return trained.bundle
