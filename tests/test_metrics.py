@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -172,9 +171,15 @@ def test_bad_groups_and_bootstrap_arguments_raise():
 
 
 @pytest.mark.parametrize("multiclass", [False, True])
-def test_vectorised_resample_metrics_equal_sklearn_on_the_resampled_data(multiclass):
-    """The bootstrap's count formulas must give exactly what point_metrics gives on each resample."""
+@pytest.mark.parametrize("ties", [False, True])
+def test_vectorised_resample_metrics_equal_sklearn_on_the_resampled_data(multiclass, ties):
+    """The bootstrap's count formulas must give exactly what point_metrics gives on each resample
+    (AUC: scikit-learn's roc_curve and auc), tied scores included."""
     y, score = multiclass_data(60, seed=6) if multiclass else binary_data(60, seed=6)
+    if ties:  # a tenth of a unit apart: many images share a score
+        score = np.round(score, 1)
+        if multiclass:
+            score = score / score.sum(axis=1, keepdims=True)
     rng = np.random.default_rng(7)
     weights = np.vstack([rng.multinomial(60, np.full(60, 1 / 60)) for _ in range(25)])
     weights[0] = 0  # an extreme resample: a single image drawn many times
@@ -253,13 +258,6 @@ def test_bootstrap_chunking_does_not_change_results(monkeypatch):
     monkeypatch.setattr(metrics, "MAX_WEIGHT_CELLS", 100 * 7)  # chunks of 7 resamples
     chunked = bootstrap_intervals(y, score, n_boot=200)
     assert chunked == whole
-
-
-def test_bootstrap_of_500_images_is_fast():
-    y, score = binary_data(500, seed=14)
-    start = time.perf_counter()
-    bootstrap_intervals(y, score, n_boot=1000)
-    assert time.perf_counter() - start < 5.0
 
 
 # ----------------------------------------------------------------------------- report row
