@@ -1,13 +1,31 @@
-"""Seconds Snakemake takes to plan the workflow, each figure beside its target, in one run.
+"""What users wait for, each figure beside its target, in one run.
 
+Planning (seconds Snakemake takes to plan, target <= 10 s each):
   preset dry run   snakemake -n --configfile presets/varol2024.yaml: plans the Varol preset
-                   (324 Keras trainings, 648 hybrid fits; about 1,500 jobs);
+                   (324 Keras trainings, 648 hybrid fits; about 2,000 jobs);
   no-op dry run    snakemake -n after a complete default run: nothing to do;
   no-op run        snakemake --cores all --resources gpu=1 after a complete default run: nothing to do.
 
     python benchmarks/workflow_speed.py [--workdir DIR]   # a checkout with a finished default run (default: this one)
     python benchmarks/workflow_speed.py --tiny            # first makes a finished run in a temporary copy
     python benchmarks/workflow_speed.py --make-run [--reuse-venv]   # first times `make run` in a fresh clone
+
+Running (--runs): the wall time of the default run and of the Varol smoke run (`--configfile
+presets/varol2024.yaml --config scale=0.05`), each from nothing in a temporary copy of the code,
+with the job times of each rule (sum and mean, from Snakemake's log: whole seconds, so a mean of
+many short jobs is good to about half a second) and the time spent inside Keras' `fit` (the
+cells' model.json), so the overhead ratio (summed job time / time in fit) is one number; and the
+start-up of each job kind (a fresh interpreter importing what the rule's script imports, and
+TensorFlow with Keras, which a Keras job imports when it trains). With --against REV the same
+runs are made with the code of that git revision first, and the two are printed side by side,
+with whether the runs' metrics (timings left out), tables and reproduction tables are identical.
+--gpu SLOTS runs with `--resources gpu=SLOTS` (default 1: one Keras training at a time); given
+twice (`--gpu 1 --gpu 4`) it compares one training at a time with four sharing the GPU, which is
+the figure to take on a GPU machine (on a CPU the trainings only compete for the cores).
+Targets on 2 cores: Varol smoke run <= 8 minutes, default run <= 5 minutes, a light evaluation
+job <= 3 s, one TensorFlow start per Keras cell.
+
+    python benchmarks/workflow_speed.py --runs [--against eef280f] [--only varol] [--gpu 1 --gpu 4]
 
 --tiny copies this working tree (without .git, .venv, results, resources) into a temporary folder,
 writes its config.yaml as the default one with smaller synthetic data (10 cells per subject,
@@ -20,14 +38,16 @@ times `make run` there, set-up included (a new .venv and pip install) unless --r
 this checkout's .venv (the clone's src/ then comes first on PYTHONPATH); the no-op figures are
 then measured in the clone. With --workdir, the checkout's src/ comes first on PYTHONPATH.
 
-Each figure is the median of --repeats runs (all runs are printed) of wall-clock seconds; the CPU
-seconds (user + system) of the same runs show how much of the wall time was waiting for the CPU
-when the machine is shared.
+Each planning figure is the median of --repeats runs (all runs are printed) of wall-clock seconds;
+the CPU seconds (user + system) of the same runs show how much of the wall time was waiting for
+the CPU when the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import os
 import re
 import resource
@@ -37,8 +57,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,16 +155,199 @@ def make_run(scratch: Path, reuse_venv: bool) -> Checkout:
     return checkout
 
 
+# ----------------------------------------------------------------------------- what users wait for
+
+RUNS = {"default": [], "varol": ["--configfile", "presets/varol2024.yaml", "--config", "scale=0.05"]}
+RUN_TARGETS = {"default": 5 * 60, "varol": 8 * 60}
+LIGHT_JOB_TARGET = 3.0
+TIMING_COLUMNS = ["train_seconds", "predict_seconds", "images_per_second"]
+COMPARED = ["results/report/metrics.csv", "results/report/best_configurations.csv", "results/report/reproduction.csv"]
+STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+STARTED = re.compile(r"^(?:local)?rule (\w+):$")
+JOB_ID = re.compile(r"^\s+jobid: (\d+)$")
+FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
+
+
+def job_seconds(log: str) -> dict[str, list[float]]:
+    """Seconds of each job by rule, from a Snakemake log: from the stamp above `rule X:` to the one
+    above `Finished jobid: N`."""
+    stamp, rule, started, seconds = None, None, {}, defaultdict(list)
+    for line in log.splitlines():
+        if match := STAMP.match(line):
+            stamp = datetime.strptime(" ".join(match[1].split()), "%a %b %d %H:%M:%S %Y")
+        elif match := STARTED.match(line):
+            rule = match[1]
+        elif (match := JOB_ID.match(line)) and rule:
+            started[match[1]] = (rule, stamp)
+            rule = None
+        elif (match := FINISHED.match(line)) and match[1] in started:
+            name, began = started.pop(match[1])
+            if name != "all":
+                seconds[name].append((stamp - began).total_seconds())
+    return dict(seconds)
+
+
+def code_copy(scratch: Path, revision: str | None) -> Path:
+    """This working tree (revision None) or a git revision, without results, as a folder to run in."""
+    folder = scratch / (revision or "working-tree") / "leukobench"
+    if revision is None:
+        shutil.copytree(REPO, folder, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    else:
+        folder.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def timed_run(code: Path, name: str, gpu: int) -> dict:
+    """One workflow run from nothing in a fresh copy of ``code`` with ``gpu`` GPU slots: wall time,
+    job times, time in fit."""
+    folder = code.parent / f"run-{name}-gpu{gpu}"
+    shutil.copytree(code, folder)
+    checkout = Checkout(folder, src=folder / "src")
+    wall, _, output = checkout.snakemake("--cores", "all", "--resources", f"gpu={gpu}", *RUNS[name])
+    log = max((folder / ".snakemake" / "log").glob("*.snakemake.log")).read_text()
+    fits = [json.loads(p.read_text())["train_seconds"] for p in (folder / "results" / "cells").rglob("model.json")]
+    return {"wall": wall, "jobs": job_seconds(log), "fit": sum(fits), "cells": len(fits), "folder": folder}
+
+
+def script_imports(script: Path) -> str:
+    """The import statements of a workflow script (the lines a job runs before its work)."""
+    tree = ast.parse(script.read_text())
+    return "\n".join(ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
+def startup_seconds(code: Path, statements: str, repeats: int = 3) -> tuple[float, bool]:
+    """Median seconds of a fresh interpreter running ``statements``, and whether it imported TensorFlow."""
+    probe = statements + "\nimport sys\nprint('tensorflow' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(code / "src"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=code)
+        runs.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            sys.exit(f"{statements!r} failed:\n{result.stderr[-2000:]}")
+    return statistics.median(runs), result.stdout.strip().endswith("True")
+
+
+def print_startups(codes: dict[str, Path]) -> None:
+    scripts = sorted({p.stem for code in codes.values() for p in (code / "workflow" / "scripts").glob("*.py")})
+    print("\nstart-up per job kind: a fresh interpreter importing what the script imports (median of 3)", flush=True)
+    print(f"  {'script':<16}" + "".join(f"{label:>24}" for label in codes), flush=True)
+    rows = [(script, {label: code / "workflow" / "scripts" / f"{script}.py" for label, code in codes.items()})
+            for script in scripts]
+    rows.append(("tensorflow+keras", None))
+    for script, paths in rows:
+        cells = []
+        for label, code in codes.items():
+            if paths is None:
+                seconds, _ = startup_seconds(code, "import tensorflow, keras")
+                cells.append(f"{seconds:6.2f} s")
+            elif paths[label].exists():
+                seconds, tensorflow = startup_seconds(code, script_imports(paths[label]))
+                cells.append(f"{seconds:6.2f} s{' (TensorFlow)' if tensorflow else ''}")
+            else:
+                cells.append("-")
+        print(f"  {script:<16}" + "".join(f"{cell:>24}" for cell in cells), flush=True)
+    print("  (a Keras job imports TensorFlow and Keras when it trains: the last row, once per Keras cell)", flush=True)
+
+
+def print_run(name: str, runs: dict[str, dict]) -> None:
+    """One run's figures, one column per code version."""
+    labels = list(runs)
+    target = RUN_TARGETS[name]
+    print(f"\n{name} run: {' '.join(RUNS[name]) or 'config.yaml as shipped'}", flush=True)
+    print(f"  {'':<22}" + "".join(f"{label:>28}" for label in labels), flush=True)
+    print(f"  {'wall time':<22}" + "".join(
+        f"{run['wall']:>10.0f} s (target {target} s: {'ok' if run['wall'] <= target else 'OVER'})".rjust(28)
+        for run in runs.values()), flush=True)
+    rules = sorted({rule for run in runs.values() for rule in run["jobs"]},
+                   key=lambda rule: -max(sum(run["jobs"].get(rule, [])) for run in runs.values()))
+    print(f"  {'rule: jobs, sum, mean':<22}" + "".join(f"{'':>28}" for _ in labels), flush=True)
+    for rule in rules:
+        cells = []
+        for run in runs.values():
+            times = run["jobs"].get(rule)
+            cells.append(f"{len(times):>4} {sum(times):>7.0f} s {sum(times) / len(times):>6.1f} s" if times else "-")
+        print(f"  {rule:<22}" + "".join(f"{cell:>28}" for cell in cells), flush=True)
+    summed = {label: sum(map(sum, run["jobs"].values())) for label, run in runs.items()}
+    print(f"  {'summed job time':<22}" + "".join(f"{summed[label]:>26.0f} s" for label in labels), flush=True)
+    print(f"  {'time inside fit':<22}" + "".join(f"{run['fit']:>18.0f} s, {run['cells']:>3} cells" for run in runs.values()),
+          flush=True)
+    print(f"  {'overhead ratio':<22}" + "".join(
+        f"{summed[label] / run['fit']:>28.2f}" if run["fit"] else f"{'-':>28}" for label, run in runs.items()), flush=True)
+    for rule in ("evaluate", "evaluate_hybrid", "evaluate_classical"):
+        for label, run in runs.items():
+            times = run["jobs"].get(rule)
+            if times:
+                mean = sum(times) / len(times)
+                print(f"  light job {rule} ({label}): mean {mean:.1f} s, target <= {LIGHT_JOB_TARGET:.0f} s: "
+                      f"{'ok' if mean <= LIGHT_JOB_TARGET else 'OVER'}", flush=True)
+    if len(runs) > 1:
+        first, *others = runs.values()
+        for label, run in list(runs.items())[1:]:
+            print(f"  same results as {list(runs)[0]} ({label}): {same_results(first['folder'], run['folder'])}", flush=True)
+
+
+def same_results(before: Path, after: Path) -> str:
+    """Whether two runs wrote the same metrics, tables and reproduction tables (timings left out)."""
+    verdicts = []
+    for name in COMPARED:
+        if not (before / name).exists() and not (after / name).exists():
+            continue
+        tables = [pd.read_csv(folder / name) for folder in (before, after)]
+        tables = [t.drop(columns=[c for c in t if any(c.startswith(timing) for timing in TIMING_COLUMNS)])
+                  .sort_values(["cell", "split"] if "cell" in t else list(t.columns[:3])).reset_index(drop=True)
+                  .reindex(sorted(t.columns), axis=1) for t in tables]
+        try:
+            pd.testing.assert_frame_equal(*tables, check_dtype=False)
+            verdicts.append(f"{Path(name).name} identical")
+        except AssertionError as difference:
+            verdicts.append(f"{Path(name).name} DIFFERS: {str(difference).splitlines()[0:3]}")
+    return "; ".join(verdicts)
+
+
+def measure_runs(against: str | None, only: list[str], gpus: list[int], keep: bool) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="workflow_runs_"))
+    try:
+        codes = {f"{against} (before)": code_copy(scratch, against)} if against else {}
+        codes["working tree"] = code_copy(scratch, None)
+        print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, in {scratch}",
+              flush=True)
+        print_startups(codes)
+        for name in only:
+            runs = {}
+            for label, code in codes.items():
+                for gpu in gpus:
+                    column = label if len(gpus) == 1 else f"{label}, gpu={gpu}"
+                    print(f"  running {name} with {column} ...", flush=True)
+                    runs[column] = timed_run(code, name, gpu)
+            print_run(name, runs)
+    finally:
+        if keep:
+            print(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workdir", type=Path, default=REPO, help="a checkout holding a finished default run")
     where.add_argument("--tiny", action="store_true", help="first make a tiny finished run in a temporary copy")
     where.add_argument("--make-run", action="store_true", help="first time `make run` in a fresh clone")
+    where.add_argument("--runs", action="store_true", help="time the default and Varol smoke runs from nothing")
+    parser.add_argument("--against", metavar="REV", help="with --runs: the same runs with this git revision's code first")
+    parser.add_argument("--only", choices=sorted(RUNS), action="append", help="with --runs: this run only (repeatable)")
+    parser.add_argument("--gpu", type=int, action="append", metavar="SLOTS",
+                        help="with --runs: --resources gpu=SLOTS (default 1; repeat to compare, e.g. --gpu 1 --gpu 4)")
     parser.add_argument("--reuse-venv", action="store_true", help="with --make-run: link this checkout's .venv")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    if args.runs:
+        return measure_runs(args.against, args.only or list(RUNS), args.gpu or [1], args.keep)
     scratch = Path(tempfile.mkdtemp(prefix="workflow_speed_")) if args.tiny or args.make_run else None
     try:
         if args.tiny:
