@@ -75,3 +75,20 @@ def test_a_job_log_shows_our_lines_and_errors_only(tmp_path, level):
         assert "I0000" not in text and "cuInit" not in text and "absl::InitializeLog" not in text, text
     else:  # TF_CPP_MIN_LOG_LEVEL=0, set by the user, shows TensorFlow's notices again
         assert "oneDNN custom operations" in text
+
+
+def test_every_visible_gpu_gets_memory_growth_before_tensorflow_runs(monkeypatch):
+    """What lets several Keras jobs share one GPU (learn/devices.share_gpus, called by every training and by
+    predict): memory growth on each GPU TensorFlow lists; no GPU, nothing to set."""
+    import tensorflow as tf
+
+    from leukobench.learn import devices
+
+    gpus = ["/physical_device:GPU:0", "/physical_device:GPU:1"]
+    grown = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: gpus if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", lambda gpu, on: grown.append((gpu, on)))
+    assert devices.share_gpus() == gpus and grown == [(gpu, True) for gpu in gpus]
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: [])
+    grown.clear()
+    assert devices.share_gpus() == [] and grown == []

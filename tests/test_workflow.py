@@ -88,6 +88,8 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     assert splits.groupby("patient_id")["split"].nunique().max() == 1
     log = next((finished_run / "results/logs/train").rglob("*.log")).read_text()
     assert re.search(r"epoch 1/1: .*val_accuracy=", log)
+    # the job's share of the GPU reached it, and it says where TensorFlow ran (no GPU here)
+    assert "GPU slots held (the workflow's gpu resource): 1" in log and "runs on the CPU (no GPU visible)" in log
 
 
 @pytest.mark.workflow

@@ -123,6 +123,7 @@ from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from leukobench.data.store import Preparation, prepared_image
 from leukobench.io import atomic_path, is_text, printable
 from leukobench.learn.bundle import TrainedModel, bundle_path, class_scores
+from leukobench.learn.devices import share_gpus
 from leukobench.predictions import predict_labels
 
 DEFAULT_BATCH_SIZE = 64
@@ -219,6 +220,7 @@ def load_cell(path: str | os.PathLike) -> TrainedModel:
     """Load a trained cell given as its folder or its ``model.keras``, checked; :class:`ModelError` otherwise."""
     model_path = model_file(path)
     bundle = _read_bundle(model_path)
+    share_gpus()  # beside a running workflow, take only the GPU memory this model needs
     import keras
 
     try:
