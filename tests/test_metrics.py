@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+from sklearn.metrics import brier_score_loss, confusion_matrix, f1_score, roc_auc_score
 
 from leukobench import metrics
-from leukobench.metrics import METRIC_NAMES, bootstrap_intervals, metrics_table, point_metrics
+from leukobench.metrics import CALIBRATION_METRICS, METRIC_NAMES, bootstrap_intervals, metrics_table, point_metrics
 
 N_BOOT_FAST = 300
 
@@ -38,18 +38,39 @@ def width(interval: tuple[float, float]) -> float:
 
 
 def test_perfect_binary_predictions_score_one_everywhere():
+    """... and their calibration error is how much surer than 0.9 they could be: always right at 0.9."""
     y = np.array([0, 1, 1, 0, 1, 0, 0, 1])
     values = point_metrics(y, np.where(y == 1, 0.9, 0.1))
     assert values["n"] == len(y)
-    for name in METRIC_NAMES:
+    for name in set(METRIC_NAMES) - set(CALIBRATION_METRICS):
         assert values[name] == pytest.approx(1.0), name
+    assert values["ece"] == pytest.approx(0.1) and values["brier"] == pytest.approx(0.01)
 
 
 def test_perfect_multiclass_predictions_score_one_everywhere():
     y = np.array([0, 1, 2, 2, 1, 0])
     values = point_metrics(y, np.eye(3)[y] * 0.8 + 0.2 / 3)
-    for name in METRIC_NAMES:
+    for name in set(METRIC_NAMES) - set(CALIBRATION_METRICS):
         assert values[name] == pytest.approx(1.0), name
+    assert values["ece"] == pytest.approx(1 - (0.8 + 0.2 / 3))
+    assert values["brier"] == pytest.approx(0.5 * ((0.2 - 0.2 / 3) ** 2 + 2 * (0.2 / 3) ** 2))
+
+
+def test_calibration_tells_an_over_confident_model_from_a_calibrated_one():
+    """Scores whose labels are drawn with those very probabilities are calibrated (ECE near 0); the same
+    ranking pushed to 0.01 / 0.99 is right as often but claims certainty (ECE near its error rate). The
+    Brier score is scikit-learn's for two classes, and half its multi-class sum for more."""
+    rng = np.random.default_rng(3)
+    calibrated = rng.uniform(0.05, 0.95, 20_000)
+    y = (rng.random(20_000) < calibrated).astype(int)
+    honest = point_metrics(y, calibrated)
+    confident = point_metrics(y, np.where(calibrated >= 0.5, 0.99, 0.01))
+    assert honest["ece"] < 0.02 < 0.2 < confident["ece"]
+    assert confident["accuracy"] == honest["accuracy"] and confident["brier"] > honest["brier"]
+    assert honest["brier"] == pytest.approx(brier_score_loss(y, calibrated))
+    y3, score3 = multiclass_data(200, seed=4)
+    assert point_metrics(y3, score3)["brier"] == pytest.approx(
+        brier_score_loss(y3, score3, labels=[0, 1, 2], scale_by_half=True))
 
 
 def test_inverted_predictions_have_zero_accuracy():

@@ -54,9 +54,11 @@ from leukobench.predictions import predict_labels, scores_of
 
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy", "precision", "recall", "f1", "weighted_f1",
-    "balanced_accuracy", "auc", "sensitivity", "specificity",
+    "balanced_accuracy", "auc", "sensitivity", "specificity", "ece", "brier",
 )
-THRESHOLD_METRICS: tuple[str, ...] = tuple(name for name in METRIC_NAMES if name != "auc")
+CALIBRATION_METRICS: tuple[str, ...] = ("ece", "brier")  # lower is better; how far the scores are from frequencies
+THRESHOLD_METRICS: tuple[str, ...] = tuple(name for name in METRIC_NAMES if name not in ("auc", *CALIBRATION_METRICS))
+CALIBRATION_BINS = 15  # equal-width confidence bins of the expected calibration error (Guo et al., 2017)
 
 POSITIVE_LABEL = 1  # "all", leukemic blast
 NEGATIVE_LABEL = 0  # "hem", normal cell
@@ -232,7 +234,33 @@ def point_metrics(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
             "sensitivity": recall[POSITIVE_LABEL] if binary else _nanmean(recall),
             "specificity": recall[NEGATIVE_LABEL] if binary else _nanmean(specificity),
         }
+    errors, squared = _calibration_terms(labels, scores)
+    values["ece"] = float(np.abs(errors.sum(axis=0)).sum() / len(labels))
+    values["brier"] = float(squared.mean())
     return {"n": len(labels), **{name: float(values[name]) for name in METRIC_NAMES}}
+
+
+def _calibration_terms(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: its confidence minus its correctness in the column of its confidence bin
+    (``(n, CALIBRATION_BINS)``, zero elsewhere), and its Brier term.
+
+    The expected calibration error is ``sum over bins |sum of the bin's column| / n``: the gap
+    between how sure the predicted class is (its score) and how often it is right, weighted by the
+    images in each of 15 equal-width bins (top-label ECE, Guo et al. 2017). The Brier term is half
+    the squared distance between the class scores and the one-hot truth: ``(p - y)^2`` for a
+    binary score ``p`` of class 1, so 0 is perfect and 1 the worst, for two classes or more."""
+    if scores.ndim == 1:
+        predicted = predict_labels(scores)
+        confidence = np.where(predicted == POSITIVE_LABEL, scores, 1 - scores)
+        squared = (scores - (labels == POSITIVE_LABEL)) ** 2
+    else:
+        predicted = predict_labels(scores)
+        confidence = scores.max(axis=1)
+        squared = 0.5 * ((scores - np.eye(scores.shape[1])[labels]) ** 2).sum(axis=1)
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
+    errors = np.zeros((len(labels), CALIBRATION_BINS))
+    errors[np.arange(len(labels)), bins] = confidence - (predicted == labels)
+    return errors, squared
 
 
 def _specificities(labels: np.ndarray, predicted: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -343,6 +371,14 @@ def _metrics_for_weights(
     confusion = (weights @ cells).reshape(len(weights), k, k)
     values = _threshold_metrics(confusion, binary=scores.ndim == 1)
     values["auc"] = _resampled_aucs(labels, scores, weights)
+    errors, squared = _calibration_terms(labels, scores)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)  # one memory layout: the same sums however drawn
+    drawn = weights.sum(axis=1)
+    # row-wise sums, not matrix products: a resample's value must not depend on how many share its chunk
+    gaps = [(weights[:, rows] * errors[rows, j]).sum(axis=1) for j in range(CALIBRATION_BINS)
+            if (rows := np.flatnonzero(errors[:, j])).size]
+    values["ece"] = np.abs(np.array(gaps)).sum(axis=0) / drawn if gaps else np.zeros(len(weights))
+    values["brier"] = (weights * squared).sum(axis=1) / drawn
     return values
 
 

@@ -25,7 +25,7 @@ MODEL_KEYS = ("approach", "dataset", "split_method", "variant", "model", "featur
 HYPERPARAMETERS = ("size", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")
 SELECTION_METRIC = "accuracy"
 CONFIDENCE = 0.95
-TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity")
+TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity", "ece", "brier")
 
 
 def format_value(value: object) -> str:
