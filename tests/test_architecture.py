@@ -84,7 +84,7 @@ REACH = {
     "tables": REPORT | {"report/tables"},
     "reproduction": REPORT | {"report/tables"},
     "figures": REPORT | {"report/figures", "style"},
-    "best_roc": REPORT | {"report/figures", "style"},
+    "best_cells": REPORT | {"report/figures", "style"},
     "leakage": REPORT | {"report/figures", "style"},
 }
 

@@ -348,3 +348,11 @@ def test_an_interval_of_width_zero_from_a_metric_that_cannot_vary_is_kept():
     row = metrics_table(y, np.where(y == 1, 0.9, 0.1), groups=np.arange(40) % 20, n_boot=50)
     assert row["accuracy"] == row["accuracy_low"] == row["accuracy_high"] == 1.0
     assert row["interval_note"] == ""
+
+
+def test_the_reliability_points_are_the_bins_the_ece_weighs():
+    y, score = binary_data(300, seed=21)
+    bins = metrics.calibration_bins(y, score)
+    assert bins["images"].sum() == 300 and bins["bin"].is_unique and (bins["confidence"] >= 0.5).all()
+    gaps = (bins["images"] * (bins["confidence"] - bins["accuracy"]).abs()).sum() / 300
+    assert gaps == pytest.approx(point_metrics(y, score)["ece"])

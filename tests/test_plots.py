@@ -302,6 +302,22 @@ def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
     assert "micro-avg. AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
 
 
+def test_the_reliability_diagram_puts_a_calibrated_cell_on_the_diagonal_and_an_over_confident_one_below(tmp_path):
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.05, 0.95, 4000)
+    y = (rng.random(4000) < p).astype(int)  # labels drawn with the scores' own probabilities
+    curves = [("calibrated", y, p), ("over-confident", y, np.where(p >= 0.5, 0.99, 0.01))]
+    fig = grid_figures.plot_reliability(curves, tmp_path / "rel.png", "Best cells")
+    assert_png(tmp_path / "rel.png")
+    calibrated, confident = (np.column_stack(ax.get_lines()[1].get_data()) for ax in fig.axes[:2])  # [0]: diagonal
+    assert np.abs(calibrated[:, 0] - calibrated[:, 1]).max() < 0.1  # each bin's score is about its hit rate
+    assert len(confident) == 1 and confident[0, 0] - confident[0, 1] > 0.2  # 0.99 claimed, right about 3 in 4
+    assert len(fig.axes) == 2 and all("ECE = " in ax.get_title() for ax in fig.axes)
+    with pytest.raises(ValueError, match=r"curves\[0\].*y_score"):
+        grid_figures.plot_reliability([("a", y, p[:-1])], tmp_path / "bad.png", "x")
+    assert not (tmp_path / "bad.png").exists()
+
+
 def test_plot_roc_overlay_bad_input(tmp_path):
     y, score = binary_scores()
     with pytest.raises(ValueError, match="empty"):

@@ -56,7 +56,7 @@ LAYERS_NOT_REACHED = {
     "store": ("metrics.py", "report/", "learn/"),  # the sample sheet: editing a metric or a figure rebuilds no store
     "evaluate": ("report/",),  # a cell's figures: editing a grid figure reruns no evaluation
     **{script: ("learn/", "data/")  # the grid's figures and tables: editing a model or a reader reruns no report
-       for script in ("aggregate", "best_roc", "figures", "leakage", "tables", "reproduction")},
+       for script in ("aggregate", "best_cells", "figures", "leakage", "tables", "reproduction")},
 }
 
 

@@ -30,7 +30,7 @@ TINY = {
         {"source": "Table 1", "data": "Cells", "cell": {"approach": "cnn", "model": "abed_cnn"}, "accuracy": 0.8, "auc": 0.85},
         {"source": "Table 2", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.9}]},
 }
-REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best_roc": 1, "reproduction": 1, "all": 1}
+REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best_cells": 1, "reproduction": 1, "all": 1}
 
 
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -73,7 +73,7 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     assert (~metrics["leaky"]).all()  # augmented copies stayed in the training split
     assert (metrics["accuracy_low"] <= metrics["accuracy"]).all() and (metrics["accuracy"] <= metrics["accuracy_high"]).all()
     for name in ("comparison.png", "best_configurations.html", "best_configurations.md", "hyperparameters.png",
-                 "accuracy_vs_time.png", "roc_best_synthetic.png", "reproduction.html", "reproduction.md"):
+                 "accuracy_vs_time.png", "roc_best_synthetic.png", "reliability_best_synthetic.png", "reproduction.html", "reproduction.md"):
         assert (finished_run / "results/report" / name).stat().st_size > 0, name
     reproduction = pd.read_csv(finished_run / "results/report/reproduction.csv")
     assert len(reproduction) == 3 and reproduction["ours"].notna().sum() == 2  # varol_cnn3 is not in the grid
@@ -273,7 +273,7 @@ EDITS = {
     "learn/evaluate.py": {"evaluate": 2, **REPORT_JOBS},
     "learn/figures.py": {"evaluate": 2, **REPORT_JOBS},  # a cell's figures are drawn by its evaluation
     "predictions.py": {"train": 2, "evaluate": 2, **REPORT_JOBS},  # the file every fit writes and the evaluation reads
-    "report/figures.py": {"comparison": 1, "figures": 1, "best_roc": 1, "all": 1},  # the grid figures only
+    "report/figures.py": {"comparison": 1, "figures": 1, "best_cells": 1, "all": 1},  # the grid figures only
     "report/tables.py": {"tables": 1, "reproduction": 1, "all": 1},
     "data/readers.py": {"ingest": 1, "split": 1, "store": 1, "train": 2, "evaluate": 2, **REPORT_JOBS},
     "data/splits.py": {"split": 1, "store": 1, "train": 2, "evaluate": 2, **REPORT_JOBS},  # not the ingest

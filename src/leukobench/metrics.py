@@ -250,17 +250,36 @@ def _calibration_terms(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarr
     the squared distance between the class scores and the one-hot truth: ``(p - y)^2`` for a
     binary score ``p`` of class 1, so 0 is perfect and 1 the worst, for two classes or more."""
     if scores.ndim == 1:
-        predicted = predict_labels(scores)
-        confidence = np.where(predicted == POSITIVE_LABEL, scores, 1 - scores)
         squared = (scores - (labels == POSITIVE_LABEL)) ** 2
     else:
-        predicted = predict_labels(scores)
-        confidence = scores.max(axis=1)
         squared = 0.5 * ((scores - np.eye(scores.shape[1])[labels]) ** 2).sum(axis=1)
-    bins = np.minimum((confidence * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
+    confidence, correct, bins = _top_label(labels, scores)
     errors = np.zeros((len(labels), CALIBRATION_BINS))
-    errors[np.arange(len(labels)), bins] = confidence - (predicted == labels)
+    errors[np.arange(len(labels)), bins] = confidence - correct
     return errors, squared
+
+
+def _top_label(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per image: the score of its predicted class, whether that class is right, its confidence bin."""
+    predicted = predict_labels(scores)
+    if scores.ndim == 1:
+        confidence = np.where(predicted == POSITIVE_LABEL, scores, 1 - scores)
+    else:
+        confidence = scores.max(axis=1)
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
+    return confidence, (predicted == labels).astype(np.float64), bins
+
+
+def calibration_bins(y_true: np.ndarray, y_score: np.ndarray) -> pd.DataFrame:
+    """A reliability diagram's points: for each of the ``CALIBRATION_BINS`` equal-width bins of the
+    predicted class's score that holds images, ``images``, their mean ``confidence`` and the share
+    of them predicted right (``accuracy``). The ECE is the images-weighted mean of the gaps."""
+    labels, scores = check_inputs(y_true, y_score)
+    confidence, correct, bins = _top_label(labels, scores)
+    frame = pd.DataFrame({"bin": bins, "confidence": confidence, "accuracy": correct})
+    table = frame.groupby("bin").agg(images=("bin", "size"), confidence=("confidence", "mean"),
+                                     accuracy=("accuracy", "mean"))
+    return table.reset_index()
 
 
 def _specificities(labels: np.ndarray, predicted: np.ndarray, classes: list[int]) -> np.ndarray:

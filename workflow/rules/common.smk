@@ -217,7 +217,8 @@ def final_outputs():
         "results/report/best_configurations.html",
         "results/report/hyperparameters.png",
         "results/report/accuracy_vs_time.png",
-        *(f"results/report/roc_best_{dataset}.png" for dataset in evaluated_datasets()),
+        *(f"results/report/{figure}_best_{dataset}.png" for figure in ("roc", "reliability")
+          for dataset in evaluated_datasets()),
     ]
     if config.get("published"):
         outputs.append("results/report/reproduction.html")

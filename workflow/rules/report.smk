@@ -136,23 +136,29 @@ rule leakage:
         "../scripts/leakage.py"
 
 
-rule best_roc:
+rule best_cells:
     input:
         metrics=METRICS,
         predictions=predictions_of_dataset,
     output:
-        figure=report(
+        roc=report(
             "results/report/roc_best_{dataset}.png",
             caption="../report/roc_best.rst",
             category="Comparison",
             labels={"figure": "ROC of the best cells", "dataset": "{dataset}"},
         ),
+        reliability=report(
+            "results/report/reliability_best_{dataset}.png",
+            caption="../report/reliability_best.rst",
+            category="Calibration",
+            labels={"figure": "reliability of the best cells", "dataset": "{dataset}"},
+        ),
     log:
-        "results/logs/best_roc/{dataset}.log",
+        "results/logs/best_cells/{dataset}.log",
     params:
-        code=code_of("best_roc"),
+        code=code_of("best_cells"),
     localrule: True
     conda:
         "../../envs/leukobench.yaml"
     script:
-        "../scripts/best_roc.py"
+        "../scripts/best_cells.py"

@@ -27,7 +27,8 @@ from matplotlib.transforms import blended_transform_factory
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from leukobench.keys import CELL_KEYS
-from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, check_inputs, checked_frame, no_interval_text
+from leukobench.metrics import (INTERVAL_COLUMNS, METRIC_NAMES, calibration_bins, check_inputs, checked_frame,
+                                no_interval_text, point_metrics)
 from leukobench.report.selection import (MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES, format_value, leakage_pairs,
                                          metric_table, model_labels, pareto_front)
 from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
@@ -248,19 +249,7 @@ def plot_roc_overlay(
     Colour and line style both change from one curve to the next (28 distinct combinations).
     Returns the saved Figure.
     """
-    if isinstance(curves, (str, bytes)) or not len(curves):
-        raise ValueError("curves is empty: give at least one (label, y_true, y_score) triple")
-    prepared = []
-    for index, curve in enumerate(curves):
-        try:
-            label, y_true, y_score = curve
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"curves[{index}] must be a (label, y_true, y_score) triple") from error
-        try:
-            labels, scores = check_inputs(y_true, y_score)
-        except ValueError as error:
-            raise ValueError(f"curves[{index}] ({label}): {error}") from error
-        prepared.append((str(label), labels, scores))
+    prepared = _checked_curves(curves)
     multiclass = any(scores.ndim == 2 for _, _, scores in prepared)
     with matplotlib.rc_context(STYLE):
         fig, (ax,) = new_figure(5.8, 5.6)
@@ -277,6 +266,79 @@ def plot_roc_overlay(
         legend.set_in_layout(False)  # beside the axes: the layout keeps the axes' size, ...
         fig.tight_layout()
         legend.set_in_layout(True)  # ... and the saved image grows to hold the legend
+        save_png(fig, path)
+    return fig
+
+
+def _checked_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(label, labels, scores)`` checked (:func:`leukobench.metrics.check_inputs`), or ValueError naming the curve."""
+    if isinstance(curves, (str, bytes)) or not len(curves):
+        raise ValueError("curves is empty: give at least one (label, y_true, y_score) triple")
+    prepared = []
+    for index, curve in enumerate(curves):
+        try:
+            label, y_true, y_score = curve
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"curves[{index}] must be a (label, y_true, y_score) triple") from error
+        try:
+            labels, scores = check_inputs(y_true, y_score)
+        except ValueError as error:
+            raise ValueError(f"curves[{index}] ({label}): {error}") from error
+        prepared.append((str(label), labels, scores))
+    return prepared
+
+
+RELIABILITY_COLUMNS = 3  # panels per row of the reliability sheet
+
+
+def plot_reliability(
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    path: str | os.PathLike,
+    title: str,
+) -> Figure:
+    """Reliability diagrams of several cells (e.g. the best of one dataset), one panel each, ECE in its title.
+
+    A panel's points are the non-empty bins of :func:`leukobench.metrics.calibration_bins`: the
+    mean score of the predicted class against how often it is right; a calibrated cell lies on the
+    diagonal, an over-confident one below it. A point's area grows with its bin's images, and the
+    bins of fewer than 5 images are hollow (their share right is mostly chance). The axes start at
+    1/k, the lowest score a predicted class can have among k classes.
+
+    Args:
+        curves: ``(label, y_true, y_score)`` per cell, as for :func:`plot_roc_overlay`.
+        path: the PNG to write.
+        title: the figure title.
+
+    Returns the saved Figure.
+    """
+    prepared = _checked_curves(curves)
+    rows = -(-len(prepared) // RELIABILITY_COLUMNS)
+    columns = min(len(prepared), RELIABILITY_COLUMNS)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(3.3 * columns, 3.3 * rows + 0.6), dpi=DPI)
+        axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+        for ax, (label, labels, scores) in zip(axes, prepared):
+            bins = calibration_bins(labels, scores)
+            lowest = 1 / (2 if scores.ndim == 1 else scores.shape[1])
+            ece = point_metrics(labels, scores)["ece"]
+            few = bins["images"] < 5
+            size = 15 + 200 * bins["images"] / len(labels)
+            ax.plot([lowest, 1], [lowest, 1], linestyle="--", color=NEUTRAL, linewidth=1)
+            ax.plot(bins["confidence"], bins["accuracy"], color=OKABE_ITO[0], linewidth=1, alpha=0.6)
+            ax.scatter(bins["confidence"][~few], bins["accuracy"][~few], s=size[~few], color=OKABE_ITO[0], zorder=3)
+            ax.scatter(bins["confidence"][few], bins["accuracy"][few], s=size[few], facecolors="none",
+                       edgecolors=OKABE_ITO[0], zorder=3)
+            ax.set(xlim=(lowest - 0.02, 1.02), ylim=(min(lowest, bins["accuracy"].min()) - 0.02, 1.02))
+            ax.set_title("\n".join(textwrap.wrap(label, 38)) + f"\nECE = {ece:.3f}, n = {len(labels):,}", fontsize=8.5)
+            ax.grid(alpha=0.3)
+        for ax in axes[len(prepared):]:
+            ax.set_visible(False)
+        for ax in axes[(rows - 1) * columns:]:
+            ax.set_xlabel("Score of the predicted class")
+        for ax in axes[::columns]:
+            ax.set_ylabel("Share predicted right")
+        fig.suptitle(title + "\n(dashed: calibrated; hollow: bins of fewer than 5 images)")
+        fig.tight_layout()
         save_png(fig, path)
     return fig
 

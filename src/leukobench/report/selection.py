@@ -204,3 +204,22 @@ def cell_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
         value = chosen.get(key)
         mask &= test[key].isna() if pd.isna(value) else test[key] == value
     return sorted(test.loc[mask, "cell"])
+
+
+OVERLAID_CELLS = 10  # at most this many best cells in one overlay figure
+
+
+def best_cells_of_dataset(metrics: pd.DataFrame, dataset: str) -> list[tuple[str, list[str]]]:
+    """The cells the overlay figures of a dataset show (ROC, reliability): of each model, the
+    variant whose best configuration did best on validation, on the subject-disjoint split where
+    the run has one, at most :data:`OVERLAID_CELLS`; each as its label and its cell folders."""
+    metrics = metrics[metrics["dataset"] == dataset]
+    best = best_configurations(metrics)
+    if (best["split_method"] == "subject").any():
+        best = best[best["split_method"] == "subject"]  # the leakage-free split, where there is one
+    best = best.sort_values("selection", ascending=False)
+    best["model_label"] = model_labels(best).to_numpy()
+    models = ["approach", *(k for k in ("model", "features", "classifier") if k in best)]
+    chosen = best.groupby(models, dropna=False, sort=False).head(1).head(OVERLAID_CELLS)
+    return [(f"{row['model_label']} ({row['split_method']}, {row['variant']}, {row['size']:.0f} px)",
+             cell_folders(metrics, row)) for _, row in chosen.iterrows()]
