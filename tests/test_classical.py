@@ -64,7 +64,7 @@ def run_cell(features_path, classifier, out, n_boot=FEW_BOOT, bootstrap_seed=0, 
     fit_classical_cell(features_path, classifier, out / "model.joblib", out / "predictions.parquet", cell, **kwargs)
     evaluate_predictions(out / "predictions.parquet", out / "metrics.json", n_boot=n_boot, seed=bootstrap_seed)
     rows = json.loads((out / "metrics.json").read_text())
-    return {row["split"]: row for row in rows}, pd.read_parquet(out / "predictions.parquet")
+    return {row["split"]: row for row in rows if row["level"] == "cell"}, pd.read_parquet(out / "predictions.parquet")
 
 
 def with_shuffled_training_labels(features_path, out_path, seed=0):
@@ -166,9 +166,13 @@ def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
     metrics, predictions = run_cell(feature_paths["hog_pca"], "svm", tmp_path)
     assert list(predictions.columns) == KERAS_PREDICTION_COLUMNS
     np.testing.assert_array_equal(predictions["pred"], (predictions["score"] >= 0.5).astype(int))
-    rows_on_disk = json.loads((tmp_path / "metrics.json").read_text())
-    assert [row["split"] for row in rows_on_disk] == ["val", "test"]
-    cell_keys = {"features", "classifier", "seed", "leaky"}  # the cell, and whether its store leaks augmented copies
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert [(row["split"], row["level"]) for row in on_disk] == [("val", "cell"), ("val", "subject"), ("test", "cell"),
+                                                                 ("test", "subject")]
+    subjects = predictions.groupby("split")["patient_id"].nunique()
+    assert [row["n"] for row in on_disk if row["level"] == "subject"] == [subjects["val"], subjects["test"]]
+    rows_on_disk = [row for row in on_disk if row["level"] == "cell"]
+    cell_keys = {"features", "classifier", "seed", "leaky", "level"}  # the cell, whether its store leaks augmented copies
     interval_keys = {f"{m}_{end}" for m in METRIC_NAMES for end in ("low", "high")}
     assert set(rows_on_disk[0]) == cell_keys | {"split", "n"} | set(METRIC_NAMES) | interval_keys | TIMING_KEYS | {
         "interval_groups", "interval_note"}
@@ -215,12 +219,12 @@ def test_metrics_csv_writes_the_integer_keys_of_every_approach_as_integers(featu
     aggregate_metrics([tmp_path / "cnn" / "metrics.json", tmp_path / "classical" / "metrics.json"], tmp_path / "metrics.csv")
     with open(tmp_path / "metrics.csv", newline="") as table:
         written = list(csv.DictReader(table))
-    assert [row["epochs"] for row in written] == ["15", "15", "", ""]
-    assert [row["batch_size"] for row in written] == ["32", "32", "", ""]
+    assert [row["epochs"] for row in written] == ["15"] * 4 + [""] * 4  # val and test, each at cell and subject level
+    assert [row["batch_size"] for row in written] == ["32"] * 4 + [""] * 4
     for key in ("size", "seed", "n", "interval_groups"):
         assert all(row[key].isdigit() for row in written), (key, [row[key] for row in written])
     read = pd.read_csv(tmp_path / "metrics.csv")  # as the report's scripts read it
-    assert read["epochs"].tolist()[:2] == [15, 15] and read["epochs"].isna().tolist() == [False, False, True, True]
+    assert read["epochs"].tolist()[:4] == [15] * 4 and read["epochs"].isna().tolist() == [False] * 4 + [True] * 4
 
 
 @pytest.mark.parametrize("name", ["svm", "lr"])

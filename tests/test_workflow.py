@@ -67,7 +67,11 @@ def finished_run(tmp_path_factory):
 @pytest.mark.workflow
 def test_tiny_run_writes_every_contracted_output(finished_run):
     metrics = pd.read_csv(finished_run / "results/report/metrics.csv")
-    assert set(metrics["split"]) == {"val", "test"} and len(metrics) == 4
+    assert set(metrics["split"]) == {"val", "test"} and len(metrics) == 8
+    # each cell and split at the level of its images and of its subjects (3 per split: one verdict each)
+    assert metrics.groupby("level").size().to_dict() == {"cell": 4, "subject": 4}
+    subjects = metrics[metrics["level"] == "subject"]
+    assert (subjects["n"] == 3).all() and (subjects["subject_aggregation"] == "mean").all()
     for column in METRIC_COLUMNS:
         assert column in metrics and f"{column}_low" in metrics or column in ("n", "train_seconds", "predict_seconds", "images_per_second")
     assert (~metrics["leaky"]).all()  # augmented copies stayed in the training split

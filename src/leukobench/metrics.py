@@ -492,22 +492,79 @@ def metrics_table(
 # ----------------------------------------------------------------------------- a cell's metrics rows
 
 def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, predict_seconds: float,
-                n_boot: int, seed: int, min_groups: int = MIN_INTERVAL_GROUPS) -> list[dict]:
-    """One row per evaluated split: the cell's parameters, the metrics and their intervals (none
-    where a split has fewer than ``min_groups`` subjects), timings."""
+                n_boot: int, seed: int, min_groups: int = MIN_INTERVAL_GROUPS,
+                subject_aggregation: str = "mean") -> list[dict]:
+    """Per evaluated split, a ``level`` ``cell`` row: the cell's parameters, the metrics of its
+    images and their intervals (none where a split has fewer than ``min_groups`` subjects),
+    timings; and, where the split's images name subjects, a ``level`` ``subject`` row: the metrics
+    of one verdict per subject (:func:`subject_scores`), ``n`` subjects, intervals over subjects."""
     rows = []
     total = len(predictions)
     for split, part in predictions.groupby("split", sort=False):
-        row = {**cell, "split": split}
-        row |= metrics_table(part["label"].to_numpy(), scores_of(part), groups=part["patient_id"].to_numpy(),
-                             n_boot=n_boot, seed=seed, min_groups=min_groups)
-        row |= {
+        timings = {
             "train_seconds": train_seconds,
             "predict_seconds": predict_seconds * len(part) / total,
             "images_per_second": total / predict_seconds if predict_seconds > 0 else float("nan"),
         }
-        rows.append(row)
+        row = {**cell, "split": split, "level": "cell"}
+        row |= metrics_table(part["label"].to_numpy(), scores_of(part), groups=part["patient_id"].to_numpy(),
+                             n_boot=n_boot, seed=seed, min_groups=min_groups)
+        rows.append(row | timings)
+        known = part.loc[~unknown_subjects(part["patient_id"])]
+        mixed = known.groupby("patient_id")["label"].nunique().loc[lambda labels: labels > 1]
+        if len(mixed):
+            print(f"{split}: no subject-level row: subject(s) {sorted(map(str, mixed.index))[:5]} have cells of more "
+                  "than one label, so a subject has no one truth to judge its verdict by", flush=True)
+            continue
+        subjects = subject_scores(part, subject_aggregation)
+        if len(subjects):
+            row = {**cell, "split": split, "level": "subject", "subject_aggregation": subject_aggregation}
+            row |= metrics_table(subjects["label"].to_numpy(), scores_of(subjects), n_boot=n_boot, seed=seed,
+                                 min_groups=min_groups)
+            rows.append(row | timings)
     return rows
+
+
+SUBJECT_AGGREGATIONS = ("mean", "median", "positive_fraction", "majority")
+
+
+def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.DataFrame:
+    """One verdict per subject from its cells' scores: ``patient_id``, ``label``, ``cells`` and the
+    subject's score(s), in the columns of the predictions (``score``, or ``score_<class>``).
+
+    ``aggregation``: ``mean`` (default) or ``median`` of the cells' scores; ``positive_fraction``,
+    the share of its cells predicted as each class (two classes: as class 1); ``majority``, 1 for
+    the class most of its cells are predicted as, 0 for the others (two classes: 1, 0, or 0.5 on a
+    tie, which the 0.5 threshold calls positive). The subject's class is then the score's, as for a
+    cell (threshold 0.5, or the arg-max). Images without a subject (:func:`leukobench.keys.unknown_subjects`)
+    are left out; a subject whose cells carry two labels is an error naming it.
+    """
+    if aggregation not in SUBJECT_AGGREGATIONS:
+        raise ValueError(f"subject aggregation '{aggregation}' unknown; allowed: {', '.join(SUBJECT_AGGREGATIONS)}")
+    columns = ["score"] if "score" in predictions else [c for c in predictions if c.startswith("score_")]
+    part = predictions.loc[~unknown_subjects(predictions["patient_id"])]
+    if part.empty:
+        return pd.DataFrame(columns=["patient_id", "label", "cells", *columns])
+    mixed = part.groupby("patient_id")["label"].nunique()
+    if (mixed > 1).any():
+        raise ValueError(f"subject(s) {sorted(map(str, mixed[mixed > 1].index))[:5]} have cells of more than one label: "
+                         "a subject-level verdict needs one truth per subject")
+    values = part[columns].to_numpy(dtype=np.float64)
+    if aggregation in ("positive_fraction", "majority"):
+        predicted = predict_labels(values[:, 0] if columns == ["score"] else values)
+        values = predicted[:, None].astype(np.float64) if columns == ["score"] else np.eye(len(columns))[predicted]
+    table = pd.DataFrame(values, columns=columns).assign(patient_id=part["patient_id"].to_numpy(),
+                                                         label=part["label"].to_numpy())
+    grouped = table.groupby("patient_id", sort=True)
+    subjects = grouped[columns].median() if aggregation == "median" else grouped[columns].mean()
+    if aggregation == "majority":
+        if columns == ["score"]:
+            subjects["score"] = np.sign(subjects["score"] - 0.5) * 0.5 + 0.5  # 1, 0, or 0.5 on a tie
+        else:
+            subjects[columns] = np.eye(len(columns))[subjects[columns].to_numpy().argmax(axis=1)]
+    subjects.insert(0, "label", grouped["label"].first())
+    subjects.insert(1, "cells", grouped.size())
+    return subjects.reset_index()
 
 
 def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike) -> pd.DataFrame:

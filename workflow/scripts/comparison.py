@@ -6,8 +6,9 @@ import pandas as pd
 
 from leukobench.keys import CELL_KEYS
 from leukobench.report.figures import plot_comparison
+from leukobench.report.selection import cell_level
 
-table = pd.read_csv(snakemake.input.metrics)
+table = cell_level(pd.read_csv(snakemake.input.metrics))
 test = table[table["split"] == "test"]
 keys = [key for key in CELL_KEYS if key in test]
 plot_comparison(test, snakemake.output.figure, metric="accuracy",

@@ -8,6 +8,7 @@ options = snakemake.params.evaluation
 predictions, metadata = evaluate_predictions(
     snakemake.input.predictions, snakemake.output.metrics,
     n_boot=options["bootstrap"], seed=options["seed"], min_groups=options["min_interval_groups"],
+    subject_aggregation=options["subject_aggregation"],
 )
 if "curves" in snakemake.output.keys():  # a Keras cell's figures (rule evaluate; not evaluate_hybrid, evaluate_classical)
     from leukobench.learn.figures import plot_cell

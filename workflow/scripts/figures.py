@@ -5,8 +5,8 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.report.figures import plot_accuracy_vs_time, plot_hyperparameter_effects
-from leukobench.report.selection import collapse_folds
+from leukobench.report.selection import cell_level, collapse_folds
 
-test = collapse_folds(pd.read_csv(snakemake.input.metrics)).query("split == 'test'")
+test = collapse_folds(cell_level(pd.read_csv(snakemake.input.metrics))).query("split == 'test'")
 plot_hyperparameter_effects(test, snakemake.output.effects, metric="f1")
 plot_accuracy_vs_time(test, snakemake.output.speed)

@@ -5,10 +5,10 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report.selection import TABLE_METRICS, best_configurations, cell_keys, collapse_folds
+from leukobench.report.selection import TABLE_METRICS, best_configurations, cell_keys, cell_level, collapse_folds
 from leukobench.report.tables import APPROACH_TITLES, formatted, write_tables
 
-metrics = pd.read_csv(snakemake.input.metrics)
+metrics = cell_level(pd.read_csv(snakemake.input.metrics))
 best = best_configurations(metrics)
 with atomic_path(snakemake.output.csv) as tmp:
     best.to_csv(tmp, index=False)

@@ -139,6 +139,14 @@ def cell_keys(metrics: pd.DataFrame, without: tuple[str, ...] = ()) -> list[str]
     return [key for key in CELL_KEYS if key in metrics and key not in without]
 
 
+def cell_level(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The rows of metrics.csv about the cells' images (``level`` ``cell``), which the grid's figures
+    and tables show; the subject-level rows are left out (a table without ``level`` is all cells)."""
+    if "level" not in metrics:
+        return metrics
+    return metrics[metrics["level"] == "cell"].drop(columns=["level", "subject_aggregation"], errors="ignore")
+
+
 def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
     """One row per cell and split, k-fold cells averaged over their folds (see the module docstring).
 
