@@ -77,7 +77,7 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     assert (~metrics["leaky"]).all()  # augmented copies stayed in the training split
     assert (metrics["accuracy_low"] <= metrics["accuracy"]).all() and (metrics["accuracy"] <= metrics["accuracy_high"]).all()
     for name in ("comparison.png", "best_configurations.html", "best_configurations.md", "hyperparameters.png",
-                 "accuracy_vs_time.png", "roc_best_synthetic.png", "reliability_best_synthetic.png", "reproduction.html", "reproduction.md"):
+                 "accuracy_vs_time.png", "roc_best_synthetic.png", "reliability_best_synthetic.png", "subjects_best_synthetic.png", "reproduction.html", "reproduction.md"):
         assert (finished_run / "results/report" / name).stat().st_size > 0, name
     reproduction = pd.read_csv(finished_run / "results/report/reproduction.csv")
     assert len(reproduction) == 3 and reproduction["ours"].notna().sum() == 2  # varol_cnn3 is not in the grid

@@ -177,6 +177,11 @@ def evaluation_options(wildcards):
     return config["evaluation"]
 
 
+def subject_aggregation(wildcards):
+    """evaluation.subject_aggregation: how a subject's cells make its verdict (the evaluation's and the report's)."""
+    return config["evaluation"]["subject_aggregation"]
+
+
 def published_results(wildcards):
     return config.get("published", {})
 
@@ -217,7 +222,7 @@ def final_outputs():
         "results/report/best_configurations.html",
         "results/report/hyperparameters.png",
         "results/report/accuracy_vs_time.png",
-        *(f"results/report/{figure}_best_{dataset}.png" for figure in ("roc", "reliability")
+        *(f"results/report/{figure}_best_{dataset}.png" for figure in ("roc", "reliability", "subjects")
           for dataset in evaluated_datasets()),
     ]
     if config.get("published"):

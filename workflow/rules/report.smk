@@ -153,10 +153,17 @@ rule best_cells:
             category="Calibration",
             labels={"figure": "reliability of the best cells", "dataset": "{dataset}"},
         ),
+        subjects=report(
+            "results/report/subjects_best_{dataset}.png",
+            caption="../report/subjects_best.rst",
+            category="Subjects",
+            labels={"figure": "subjects' verdicts by the best cells", "dataset": "{dataset}"},
+        ),
     log:
         "results/logs/best_cells/{dataset}.log",
     params:
         code=code_of("best_cells"),
+        subject_aggregation=subject_aggregation,
     localrule: True
     conda:
         "../../envs/leukobench.yaml"

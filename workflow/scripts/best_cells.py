@@ -4,16 +4,20 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.predictions import scores_of
-from leukobench.report.figures import plot_reliability, plot_roc_overlay
+from leukobench.predictions import read_predictions, scores_of
+from leukobench.report.figures import plot_reliability, plot_roc_overlay, plot_subject_verdicts
 from leukobench.report.selection import best_cells_of_dataset, cell_level
 
 dataset = snakemake.wildcards.dataset
-curves = []
+cells, class_names = [], None
 for label, folders in best_cells_of_dataset(cell_level(pd.read_csv(snakemake.input.metrics)), dataset):
-    test = pd.concat(pd.read_parquet(f"{folder}/predictions.parquet") for folder in folders)  # k-fold: every fold
-    test = test[test["split"] == "test"]
-    curves.append((label, test["label"].to_numpy(), scores_of(test)))
-plot_roc_overlay(curves, snakemake.output.roc, title=f"ROC of the best configuration of each model, test split, {dataset}")
-plot_reliability(curves, snakemake.output.reliability,
-                         title=f"Calibration of the best configuration of each model, test split, {dataset}")
+    read = [read_predictions(f"{folder}/predictions.parquet") for folder in folders]  # k-fold: every fold
+    test = pd.concat(frame for frame, _ in read).query("split == 'test'")
+    cells.append((label, test))
+    class_names = read[0][1]["class_names"]
+curves = [(label, test["label"].to_numpy(), scores_of(test)) for label, test in cells]
+title = f"the best configuration of each model, test split, {dataset}"
+plot_roc_overlay(curves, snakemake.output.roc, title=f"ROC of {title}")
+plot_reliability(curves, snakemake.output.reliability, title=f"Calibration of {title}")
+plot_subject_verdicts(cells, snakemake.output.subjects, title=f"Subjects' verdicts by {title}",
+                      aggregation=snakemake.params.subject_aggregation, class_names=class_names)

@@ -26,9 +26,9 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from leukobench.keys import CELL_KEYS
+from leukobench.keys import CELL_KEYS, unknown_subjects
 from leukobench.metrics import (INTERVAL_COLUMNS, METRIC_NAMES, calibration_bins, check_inputs, checked_frame,
-                                no_interval_text, point_metrics)
+                                no_interval_text, point_metrics, subject_scores)
 from leukobench.report.selection import (MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES, format_value, leakage_pairs,
                                          metric_table, model_labels, pareto_front)
 from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
@@ -339,6 +339,86 @@ def plot_reliability(
             ax.set_ylabel("Share predicted right")
         fig.suptitle(title + "\n(dashed: calibrated; hollow: bins of fewer than 5 images)")
         fig.tight_layout()
+        save_png(fig, path)
+    return fig
+
+
+SUBJECT_PANEL_WIDTH = 0.28  # inches per subject of a subject-verdict panel
+
+
+def plot_subject_verdicts(
+    cells: Sequence[tuple[str, pd.DataFrame]],
+    path: str | os.PathLike,
+    title: str,
+    aggregation: str = "mean",
+    class_names: Sequence[str] = ("negative", "positive"),
+) -> Figure:
+    """Per cell (e.g. the best of one dataset), one panel: each subject's cells' scores (P(class 1))
+    as dots, its verdict (:func:`leukobench.metrics.subject_scores`) as a black bar, the 0.5
+    threshold, colours by the subject's truth; subjects ordered by verdict, the misjudged ones named
+    in red on the axis, so a lab sees which patients fail and why (a few confident cells, or many
+    doubtful ones).
+
+    Args:
+        cells: ``(label, predictions)`` per cell, its test predictions (:mod:`leukobench.predictions`).
+        path: the PNG to write.
+        title: the figure title.
+        aggregation: how a subject's cells make its verdict.
+        class_names: the names of classes 0 and 1, for the legend.
+
+    A dataset whose images name no subject gets one panel saying so; a multi-class cell's panel says
+    that only two classes are drawn. Returns the saved Figure.
+    """
+    if not len(cells):
+        raise ValueError("cells is empty: give at least one (label, predictions) pair")
+    panels = []
+    for label, predictions in cells:
+        known = predictions.loc[~unknown_subjects(predictions["patient_id"])]
+        verdicts = subject_scores(known, aggregation) if "score" in known and len(known) else None
+        panels.append((label, known, verdicts))
+    most = max(len(v) if v is not None else 0 for _, _, v in panels)
+    columns = min(len(panels), 3 if most <= 20 else 1)  # panels of many subjects get the whole width
+    rows = -(-len(panels) // columns)
+    width = max(4.0, min(16.0 / columns, SUBJECT_PANEL_WIDTH * most + 1.2))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(width * columns, 2.9 * rows + 1.2), dpi=DPI)
+        axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)
+        for ax, (label, known, verdicts) in zip(axes, panels):
+            ax.set_title("\n".join(textwrap.wrap(label, 45)), fontsize=8.5, loc="left")
+            if verdicts is None or verdicts.empty:
+                why = ("its images name no subject: no subject-level verdict" if known.empty else
+                       "more than two classes: only two-class cells are drawn")
+                ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color=NEUTRAL)
+                ax.set_axis_off()
+                continue
+            verdicts = verdicts.sort_values(["score", "patient_id"]).reset_index(drop=True)
+            place = {subject: k for k, subject in enumerate(verdicts["patient_id"])}
+            jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(known))
+            x = known["patient_id"].map(place).to_numpy() + jitter
+            colours = np.where(known["label"].to_numpy() == 1, OKABE_ITO[1], OKABE_ITO[0])
+            ax.scatter(x, known["score"], s=6, c=colours, alpha=0.45, linewidths=0)
+            ax.hlines(verdicts["score"], np.arange(len(verdicts)) - 0.32, np.arange(len(verdicts)) + 0.32,
+                      color="black", linewidth=2)
+            ax.axhline(0.5, linestyle="--", color=NEUTRAL, linewidth=1)
+            wrong = (verdicts["score"] >= 0.5).astype(int) != verdicts["label"]
+            ax.set_xticks(np.arange(len(verdicts)), verdicts["patient_id"].astype(str), rotation=90, fontsize=7)
+            for tick, miss in zip(ax.get_xticklabels(), wrong):
+                if miss:
+                    tick.set_color("red")
+                    tick.set_fontweight("bold")
+            ax.set(xlim=(-0.6, len(verdicts) - 0.4), ylim=(-0.03, 1.03), ylabel=f"P({class_names[1]})")
+            ax.set_xlabel(f"{int(wrong.sum())} of {len(verdicts)} subjects misjudged", fontsize=8,
+                          color="red" if wrong.any() else NEUTRAL)
+            ax.grid(axis="y", alpha=0.3)
+        handles = [Line2D([], [], marker="o", linestyle="none", color=OKABE_ITO[k], label=f"cells of {name} subjects")
+                   for k, name in enumerate(class_names[:2])]
+        handles += [Line2D([], [], color="black", linewidth=2, label=f"the subject's verdict ({aggregation})"),
+                    Line2D([], [], color=NEUTRAL, linestyle="--", label="threshold 0.5")]
+        fig.legend(handles=handles, loc="lower center", ncols=2, fontsize=8, frameon=False)
+        fig.suptitle(title + "\n(subjects ordered by verdict; misjudged ones in red)")
+        fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
         save_png(fig, path)
     return fig
 
