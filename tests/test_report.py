@@ -171,3 +171,28 @@ def test_tables_are_written_as_markdown_and_html(tmp_path):
     markdown, page = (tmp_path / "t.md").read_text(), (tmp_path / "t.html").read_text()
     assert "## Approach 1" in markdown and "| varol_cnn3" in markdown
     assert "<h2>Approach 1</h2>" in page and "<td>0.870 [0.84, 0.90]</td>" in page
+
+
+def test_the_best_configurations_carry_the_subject_verdicts_of_the_same_cell():
+    """Chosen on the cells' validation accuracy, then shown with the subject level of that very cell."""
+    from leukobench.report.selection import best_configurations, cell_level, with_subject_level
+    from leukobench.report.tables import formatted
+
+    good, poor = {"optimizer": "adam"}, {"optimizer": "sgd"}
+    rows = [row("val", 0.9, **good), row("test", 0.88, **good), row("val", 0.7, **poor), row("test", 0.72, **poor)]
+    for r in rows:
+        r["level"] = "cell"
+    subject_rows = [{**row("test", 0.95, **good), "level": "subject", "n": 12, "interval_note": ""},
+                    {**row("test", 0.5, **poor), "level": "subject", "n": 12, "interval_note": ""}]
+    subject_rows[0].update(accuracy_low=np.nan, accuracy_high=np.nan, interval_note="not computed: 4 subjects in this split")
+    metrics = pd.DataFrame(rows + subject_rows)
+    best = with_subject_level(best_configurations(cell_level(metrics)), metrics)
+    assert len(best) == 1 and best.loc[0, "optimizer"] == "adam"
+    assert best.loc[0, "subjects"] == 12 and best.loc[0, "subject_accuracy"] == 0.95
+    assert best.loc[0, "subject_sensitivity_low"] == pytest.approx(0.90)
+    shown = formatted(best, ("accuracy", "subject_accuracy", "subject_sensitivity"))
+    assert shown.loc[0, "subject_accuracy"].startswith("0.950 (no interval")
+    assert shown.loc[0, "subject_sensitivity"] == "0.950 [0.900, 1.000]"
+    assert "subject_interval_note" not in shown
+    no_subjects = cell_level(metrics)  # a dataset whose images name no subject: the table is as it was
+    assert with_subject_level(best_configurations(no_subjects), no_subjects).equals(best_configurations(no_subjects))

@@ -5,19 +5,22 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report.selection import TABLE_METRICS, best_configurations, cell_keys, cell_level, collapse_folds
+from leukobench.report.selection import (SUBJECT_PREFIX, SUBJECT_TABLE_METRICS, TABLE_METRICS, best_configurations,
+                                         cell_keys, cell_level, collapse_folds, with_subject_level)
 from leukobench.report.tables import APPROACH_TITLES, formatted, write_tables
 
-metrics = cell_level(pd.read_csv(snakemake.input.metrics))
-best = best_configurations(metrics)
+every_level = pd.read_csv(snakemake.input.metrics)
+metrics = cell_level(every_level)
+best = with_subject_level(best_configurations(metrics), every_level)  # chosen on cells, judged on subjects too
+shown = (*TABLE_METRICS, *(f"{SUBJECT_PREFIX}{name}" for name in SUBJECT_TABLE_METRICS))
 with atomic_path(snakemake.output.csv) as tmp:
     best.to_csv(tmp, index=False)
 sections = [
     (APPROACH_TITLES[approach],
      "Per dataset, split method, variant and model: the configuration with the best validation accuracy "
      "(selected_on = test only where the grid has no validation split), with its test metrics and 95 % intervals; "
-     "configurations = how many competed.",
-     formatted(best[best["approach"] == approach]).drop(columns=["approach"]))
+     "configurations = how many competed; subject_*: the same cell's verdicts per subject (subjects = how many).",
+     formatted(best[best["approach"] == approach], shown).drop(columns=["approach"]))
     for approach in APPROACH_TITLES if (best["approach"] == approach).any()
 ]
 summary = collapse_folds(metrics)
@@ -29,4 +32,4 @@ if (summary["folds"] > 1).any():
                      "Test metrics as mean ± standard deviation over the folds.", formatted(folds)))
 write_tables(sections, snakemake.output.markdown, snakemake.output.html, "Best configuration of each model",
              "Test-split metrics of the cells of this run, in the shape of the studies' result tables.")
-print(formatted(best).to_string(index=False))
+print(formatted(best, shown).to_string(index=False))

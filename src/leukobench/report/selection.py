@@ -231,3 +231,27 @@ def best_cells_of_dataset(metrics: pd.DataFrame, dataset: str) -> list[tuple[str
     chosen = best.groupby(models, dropna=False, sort=False).head(1).head(OVERLAID_CELLS)
     return [(f"{row['model_label']} ({row['split_method']}, {row['variant']}, {row['size']:.0f} px)",
              cell_folders(metrics, row)) for _, row in chosen.iterrows()]
+
+
+SUBJECT_TABLE_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "auc")
+SUBJECT_PREFIX = "subject_"  # the best-configuration tables' columns of the subject-level verdicts
+
+
+def with_subject_level(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The best configurations (chosen at the cell level) with the subject-level test metrics of the
+    same cell: ``subjects`` (how many were judged) and ``subject_<metric>`` with ``_low``/``_high``
+    and ``subject_interval_note``. Empty where the cell has no subject level (its images name no
+    subject) or is a k-fold configuration (each fold's subject rows are in metrics.csv)."""
+    if "level" not in metrics or not (metrics["level"] == "subject").any():
+        return best
+    subject = metrics[(metrics["level"] == "subject") & (metrics["split"] == "test")].set_index("cell")
+    cells = cell_level(metrics)
+    columns = [f"{name}{end}" for name in SUBJECT_TABLE_METRICS for end in ("", "_low", "_high")] + ["interval_note"]
+    rows = []
+    for _, chosen in best.iterrows():
+        folders = cell_folders(cells, chosen)
+        found = subject.loc[folders[0]] if len(folders) == 1 and folders[0] in subject.index else None
+        values = {"subjects": np.nan if found is None else found["n"]}
+        values |= {f"{SUBJECT_PREFIX}{c}": np.nan if found is None else found[c] for c in columns}
+        rows.append(values)
+    return pd.concat([best.reset_index(drop=True), pd.DataFrame(rows)], axis=1)

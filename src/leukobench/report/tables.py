@@ -32,7 +32,7 @@ import pandas as pd
 from leukobench.io import atomic_path
 from leukobench.keys import CELL_KEYS, scaled_epochs, scaled_size
 from leukobench.metrics import METRIC_NAMES, NO_INTERVAL_VERDICT, no_interval_text
-from leukobench.report.selection import TABLE_METRICS, cell_keys, collapse_folds
+from leukobench.report.selection import SUBJECT_PREFIX, TABLE_METRICS, cell_keys, collapse_folds
 
 APPROACH_TITLES = {
     "cnn": "CNNs trained end to end (Varol Approach 1 and 3, Abed, Rezayi, Zhang)",
@@ -56,7 +56,7 @@ def formatted(table: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS) -> 
     for column in table.columns:
         if column in metrics:
             out[column] = [_metric_text(row, column) for _, row in table.iterrows()]
-        elif not column.endswith(("_low", "_high", "_sd")) and column not in ("selection", "interval_note"):
+        elif not column.endswith(("_low", "_high", "_sd", "interval_note")) and column != "selection":
             out[column] = table[column].map(_text)
     return out.loc[:, [c for c in out.columns if out[c].ne("").any()]]
 
@@ -70,7 +70,8 @@ def _metric_text(row: pd.Series, name: str) -> str:
     low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
     if pd.notna(low) and pd.notna(high):
         return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-    return no_interval_text(value, row.get("interval_note"))
+    note = row.get(f"{SUBJECT_PREFIX}interval_note" if name.startswith(SUBJECT_PREFIX) else "interval_note")
+    return no_interval_text(value, note)
 
 
 def _text(value) -> str:
