@@ -474,13 +474,15 @@ def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_
     scores = np.clip(np.repeat([0.8, 0.3, 0.2, 0.1], 20) + rng.normal(0, 0.05, 80), 0, 1)  # s2: an ALL subject called healthy
     cells = pd.DataFrame({"patient_id": subjects, "label": labels, "score": scores})
     anonymous = cells.assign(patient_id="")
-    fig = grid_figures.plot_subject_verdicts([("cnn", cells), ("no subjects", anonymous)], tmp_path / "s.png",
-                                             "Best cells", class_names=("hem", "all"))
+    mixed = cells.assign(label=np.tile([0, 1], 40))
+    fig = grid_figures.plot_subject_verdicts([("cnn", cells), ("no subjects", anonymous), ("mixed", mixed)],
+                                             tmp_path / "s.png", "Best cells", class_names=("hem", "all"))
     assert_png(tmp_path / "s.png")
     ax = fig.axes[0]
     red = [tick.get_text() for tick in ax.get_xticklabels() if tick.get_color() == "red"]
     assert red == ["s2"] and ax.get_xlabel() == "1 of 4 subjects misjudged"
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["s4", "s3", "s2", "s1"]  # ordered by verdict
     assert "name no subject" in fig.axes[1].texts[0].get_text()
+    assert "cells of two labels" in fig.axes[2].texts[0].get_text()
     with pytest.raises(ValueError, match="cells is empty"):
         grid_figures.plot_subject_verdicts([], tmp_path / "e.png", "x")

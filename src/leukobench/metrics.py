@@ -510,11 +510,10 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
         row |= metrics_table(part["label"].to_numpy(), scores_of(part), groups=part["patient_id"].to_numpy(),
                              n_boot=n_boot, seed=seed, min_groups=min_groups)
         rows.append(row | timings)
-        known = part.loc[~unknown_subjects(part["patient_id"])]
-        mixed = known.groupby("patient_id")["label"].nunique().loc[lambda labels: labels > 1]
-        if len(mixed):
-            print(f"{split}: no subject-level row: subject(s) {sorted(map(str, mixed.index))[:5]} have cells of more "
-                  "than one label, so a subject has no one truth to judge its verdict by", flush=True)
+        mixed = subjects_of_two_labels(part)
+        if mixed:
+            print(f"{split}: no subject-level row: subject(s) {mixed[:5]} have cells of more than one label, so a "
+                  "subject has no one truth to judge its verdict by", flush=True)
             continue
         subjects = subject_scores(part, subject_aggregation)
         if len(subjects):
@@ -526,6 +525,13 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
 
 
 SUBJECT_AGGREGATIONS = ("mean", "median", "positive_fraction", "majority")
+
+
+def subjects_of_two_labels(predictions: pd.DataFrame) -> list[str]:
+    """The subjects (sorted) whose cells carry more than one label: they have no subject-level truth."""
+    known = predictions.loc[~unknown_subjects(predictions["patient_id"])]
+    labels = known.groupby("patient_id")["label"].nunique()
+    return sorted(map(str, labels[labels > 1].index))
 
 
 def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.DataFrame:
@@ -545,9 +551,9 @@ def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.D
     part = predictions.loc[~unknown_subjects(predictions["patient_id"])]
     if part.empty:
         return pd.DataFrame(columns=["patient_id", "label", "cells", *columns])
-    mixed = part.groupby("patient_id")["label"].nunique()
-    if (mixed > 1).any():
-        raise ValueError(f"subject(s) {sorted(map(str, mixed[mixed > 1].index))[:5]} have cells of more than one label: "
+    mixed = subjects_of_two_labels(part)
+    if mixed:
+        raise ValueError(f"subject(s) {mixed[:5]} have cells of more than one label: "
                          "a subject-level verdict needs one truth per subject")
     values = part[columns].to_numpy(dtype=np.float64)
     if aggregation in ("positive_fraction", "majority"):

@@ -28,7 +28,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from leukobench.keys import CELL_KEYS, unknown_subjects
 from leukobench.metrics import (INTERVAL_COLUMNS, METRIC_NAMES, calibration_bins, check_inputs, checked_frame,
-                                no_interval_text, point_metrics, subject_scores)
+                                no_interval_text, point_metrics, subject_scores,
+                                subjects_of_two_labels)
 from leukobench.report.selection import (MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES, format_value, leakage_pairs,
                                          metric_table, model_labels, pareto_front)
 from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
@@ -367,16 +368,24 @@ def plot_subject_verdicts(
         class_names: the names of classes 0 and 1, for the legend.
 
     A dataset whose images name no subject gets one panel saying so; a multi-class cell's panel says
-    that only two classes are drawn. Returns the saved Figure.
+    that only two classes are drawn, and one whose subjects carry two labels that they have no truth
+    to judge by. Returns the saved Figure.
     """
     if not len(cells):
         raise ValueError("cells is empty: give at least one (label, predictions) pair")
     panels = []
     for label, predictions in cells:
         known = predictions.loc[~unknown_subjects(predictions["patient_id"])]
-        verdicts = subject_scores(known, aggregation) if "score" in known and len(known) else None
-        panels.append((label, known, verdicts))
-    most = max(len(v) if v is not None else 0 for _, _, v in panels)
+        if known.empty:
+            why = "its images name no subject: no subject-level verdict"
+        elif "score" not in known:
+            why = "more than two classes: only two-class cells are drawn"
+        elif subjects_of_two_labels(known):
+            why = "subjects with cells of two labels: no subject-level truth"
+        else:
+            why = ""
+        panels.append((label, known, None if why else subject_scores(known, aggregation), why))
+    most = max(len(v) if v is not None else 0 for _, _, v, _ in panels)
     columns = min(len(panels), 3 if most <= 20 else 1)  # panels of many subjects get the whole width
     rows = -(-len(panels) // columns)
     width = max(4.0, min(16.0 / columns, SUBJECT_PANEL_WIDTH * most + 1.2))
@@ -385,11 +394,9 @@ def plot_subject_verdicts(
         axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
         for ax in axes[len(panels):]:
             ax.set_visible(False)
-        for ax, (label, known, verdicts) in zip(axes, panels):
+        for ax, (label, known, verdicts, why) in zip(axes, panels):
             ax.set_title("\n".join(textwrap.wrap(label, 45)), fontsize=8.5, loc="left")
-            if verdicts is None or verdicts.empty:
-                why = ("its images name no subject: no subject-level verdict" if known.empty else
-                       "more than two classes: only two-class cells are drawn")
+            if why:
                 ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color=NEUTRAL)
                 ax.set_axis_off()
                 continue
