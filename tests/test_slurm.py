@@ -140,7 +140,7 @@ def test_slurm_gives_the_results_of_a_local_run(runs):
     assert runs["local"]["rc"] == 0, runs["local"]["out"][-6000:]
     assert runs["slurm"]["rc"] == 0, "the SLURM run failed (see test_the_workflow_finishes_on_slurm)"
     local, slurm = (pd.read_csv(runs[name]["dir"] / TARGET) for name in ("local", "slurm"))
-    assert len(local) == len(slurm) == 2  # val and test of one cell
+    assert len(local) == len(slurm) == 4  # val and test of one cell, each for its images and for its subjects
     columns = [c for c in local.columns if c not in TIMING_COLUMNS]  # timings differ from run to run
     numeric = [c for c in columns if local[c].dtype.kind in "fi"]
     assert local[[c for c in columns if c not in numeric]].equals(slurm[[c for c in columns if c not in numeric]])
