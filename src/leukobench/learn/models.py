@@ -188,18 +188,14 @@ def varol_cnn1(input_shape: tuple[int, int, int], n_classes: int = 2, head: str 
     Returns:
         An uncompiled model; its flattened conv features are the layer named ``features``.
     """
-    from keras import Model, layers
+    from keras import layers
 
     inputs, x = _scaled_input(input_shape, normalization)
     # convolutional feature extractor (FEM-1 in Approach 2)
     x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
     x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
     x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv3")(x)
-    x = layers.Flatten(name="features")(x)
-    # classifier
-    x = layers.Dense(256, activation="relu", name="fc1")(x)
-    x = layers.Dense(128, activation="relu", name="fc2")(x)
-    return Model(inputs, _head(x, n_classes, head), name="varol_cnn1")
+    return _varol_classifier(inputs, x, n_classes, "varol_cnn1", head)
 
 
 @register_model(min_input_size=18)  # 18 -conv-> 16 -pool-> 8 -conv-> 6 -pool-> 3 -conv-> 1
