@@ -1,6 +1,7 @@
 """The package's layers, and what each rule's code reaches (so what a code edit reruns).
 
-``src/leukobench`` is a ground floor (``io``, ``keys``, ``metrics``, ``predictions``, ``registry``, ``style``)
+``src/leukobench`` is a ground floor (``io``, ``keys``, ``metrics``, ``calibration``, ``predictions``, ``registry``,
+``style``)
 under three layers: ``data/`` (raw files to image stores), ``learn/`` (models, training, features,
 classifiers, evaluation, prediction) and ``report/`` (tables and figures of a whole grid); beside
 them ``plan/`` (config checks, code digests, job logs), used by the Snakefile and every script,
@@ -48,7 +49,7 @@ def test_the_tree_shows_the_layers():
     entries = {p.name for p in PACKAGE_ROOT.iterdir() if not p.name.startswith("__")}
     assert {"data", "learn", "report", "plan"} <= entries
     loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
-    assert loose == {"cli", "io", "keys", "metrics", "predictions", "registry", "style"}, \
+    assert loose == {"calibration", "cli", "io", "keys", "metrics", "predictions", "registry", "style"}, \
         "only the ground floor and the command lie loose"
 
 
@@ -77,14 +78,14 @@ REACH = {
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices",
                            "learn/cnn_features", "learn/feature_store", "predictions", "registry"},
     # every cell's evaluation: from its predictions, no model, no store
-    "evaluate": {"learn/evaluate", "learn/figures", "metrics", "predictions", "keys", "io", "style"},
+    "evaluate": {"learn/evaluate", "learn/figures", "calibration", "metrics", "predictions", "keys", "io", "style"},
     "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
     "aggregate": {"metrics", "predictions", "keys", "io"},
     "comparison": REPORT | {"report/figures", "style"},
     "tables": REPORT | {"report/tables"},
     "reproduction": REPORT | {"report/tables"},
     "figures": REPORT | {"report/figures", "style"},
-    "best_cells": REPORT | {"report/figures", "style"},
+    "best_cells": REPORT | {"report/figures", "calibration", "style"},
     "leakage": REPORT | {"report/figures", "style"},
 }
 

@@ -62,7 +62,7 @@ def run_cell(features_path, classifier, out, n_boot=FEW_BOOT, bootstrap_seed=0, 
     """Fit one cell into ``out`` and evaluate it as the workflow does; the metrics rows by split, and the predictions."""
     cell = {"features": features_path.stem, "classifier": classifier, "seed": kwargs.get("seed", 0)}
     fit_classical_cell(features_path, classifier, out / "model.joblib", out / "predictions.parquet", cell, **kwargs)
-    evaluate_predictions(out / "predictions.parquet", out / "metrics.json", n_boot=n_boot, seed=bootstrap_seed)
+    evaluate_predictions(out / "predictions.parquet", out / "metrics.json", out / "calibration.json", n_boot=n_boot, seed=bootstrap_seed)
     rows = json.loads((out / "metrics.json").read_text())
     return {row["split"]: row for row in rows if row["level"] == "cell"}, pd.read_parquet(out / "predictions.parquet")
 

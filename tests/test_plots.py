@@ -318,6 +318,21 @@ def test_the_reliability_diagram_puts_a_calibrated_cell_on_the_diagonal_and_an_o
     assert not (tmp_path / "bad.png").exists()
 
 
+def test_the_reliability_diagram_shows_calibrated_scores_beside_the_given_ones(tmp_path):
+    rng = np.random.default_rng(6)
+    p = rng.uniform(0.05, 0.95, 4000)
+    y = (rng.random(4000) < p).astype(int)
+    confident = np.where(p >= 0.5, 0.99, 0.01)
+    fig = grid_figures.plot_reliability([("over-confident", y, confident), ("other", y, p)], tmp_path / "rel.png",
+                                        "Best cells", calibrated=[("recalibrated", p), None])
+    assert_png(tmp_path / "rel.png")
+    first, second = fig.axes
+    assert [line.get_label() for line in first.get_lines()[1:]] == ["as given", "recalibrated"]
+    before, after = (float(x) for x in first.get_title().split("ECE = ")[1].split(",")[0].split(" → "))
+    assert after < before / 3  # the drawn ECEs are the two series' own
+    assert len(second.get_lines()) == 2 and "→" not in second.get_title()  # diagonal and its one series
+
+
 def test_plot_roc_overlay_bad_input(tmp_path):
     y, score = binary_scores()
     with pytest.raises(ValueError, match="empty"):

@@ -18,13 +18,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_cnmc_split
+from conftest import tiny_cnmc_split, write_image
 from leukobench import cli
 from leukobench.learn import predict
 from leukobench.learn.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, find_images,
                                 load_cell, predict_table, run)
 from leukobench.data.store import Preparation, build_store, load_store
+from leukobench.calibration import apply_temperature, read_calibration
 from leukobench.learn.bundle import TrainedModel
+from leukobench.learn.evaluate import evaluate_predictions
+from leukobench.metrics import subject_scores
+from leukobench.predictions import predict_labels, scores_of
 from leukobench.learn.train import TrainingSpec, train_from_store
 
 CELLS = {  # name: (preparation, loss): a one-unit sigmoid on RGB, a two-unit softmax on gray
@@ -73,6 +77,9 @@ def command(*args: str) -> tuple[int, str]:
     if "-o" in images:
         at = images.index("-o")
         options["output"], images = images[at + 1], images[:at] + images[at + 2:]
+    if "--by-subject" in images:  # with its default pattern
+        images.remove("--by-subject")
+        options["by_subject"] = cli.CNMC_SUBJECT
     code = run(model, images, stdout=io.StringIO(), stderr=err, **options)
     return code, err.getvalue()
 
@@ -91,6 +98,70 @@ def test_predictions_from_files_are_the_evaluations(cells, name, tmp_path):
     np.testing.assert_allclose(scores(table), evaluated_scores(cell), rtol=0, atol=1e-6)
     expected = np.asarray(cell["model"].class_names)[cell["evaluated"]["pred"].to_numpy()]
     assert table["predicted_class"].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_the_cells_temperature_is_applied_unless_asked_not_to(cells, name, tmp_path):
+    """The evaluation writes calibration.json (evaluation.calibration: temperature); predict gives the
+    temperature-scaled scores of the evaluation's calibrated rows, and --uncalibrated the model's own."""
+    cell = cells[name]
+    folder = tmp_path / "cell"
+    shutil.copytree(cell["folder"], folder)
+    evaluate_predictions(folder / "predictions.parquet", folder / "metrics.json", folder / "calibration.json",
+                         n_boot=100, calibration="temperature")
+    temperature = read_calibration(folder)["temperature"]
+    files = list(map(str, cell["files"]))
+    code, err = command(str(folder), *files, "-o", str(tmp_path / "scaled.csv"))
+    assert code == EXIT_OK and f"T = {temperature:.3f}" in err
+    scaled = pd.read_csv(tmp_path / "scaled.csv")
+    expected = apply_temperature(scores_of(cell["evaluated"]), temperature)
+    np.testing.assert_allclose(scores(scaled)[:, -1] if expected.ndim == 1 else scores(scaled),
+                               expected, rtol=0, atol=1e-5)
+    assert scaled["predicted_class"].tolist() == np.asarray(cell["model"].class_names)[cell["evaluated"]["pred"]].tolist()
+    assert run(str(folder), files, output=str(tmp_path / "own.csv"), stdout=io.StringIO(), stderr=io.StringIO(),
+               calibrated=False) == EXIT_OK
+    np.testing.assert_allclose(scores(pd.read_csv(tmp_path / "own.csv")), evaluated_scores(cell), rtol=0, atol=1e-6)
+    (folder / "calibration.json").write_text("{}")
+    code, err = command(str(folder), *files)
+    assert code == 2 and "calibration.json is not a calibration" in err
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_by_subject_gives_the_evaluations_subject_verdicts(cells, name, tmp_path):
+    cell = cells[name]
+    stray = write_image(tmp_path / "no_subject_here.bmp", seed=1)
+    out = tmp_path / "predictions.csv"
+    code, err = command(str(cell["folder"]), *map(str, cell["files"]), str(stray), "-o", str(out), "--by-subject")
+    assert code == EXIT_OK and "1 classified image(s) name no subject" in err and "no_subject_here.bmp" in err
+    subjects = pd.read_csv(tmp_path / "predictions_subjects.csv", dtype={"subject": str})
+    expected = subject_scores(cell["evaluated"], "mean")  # the evaluation's verdicts, from its own scores
+    assert subjects["subject"].tolist() == expected["patient_id"].tolist()
+    assert subjects["cells"].tolist() == expected["cells"].tolist()
+    names = cell["model"].class_names
+    np.testing.assert_allclose(subjects[f"score_{names[1]}"] if "score" in expected else subjects.filter(like="score_"),
+                               expected["score"] if "score" in expected else expected.filter(like="score_"), atol=1e-6)
+    assert subjects["predicted_class"].tolist() == np.asarray(names)[predict_labels(scores_of(expected))].tolist()
+    assert len(pd.read_csv(out)) == len(cell["files"]) + 1  # the images' CSV is unchanged
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"by_subject": r"UID_(?P<subject>H?\d+)_"}, "--by-subject needs -o"),
+    ({"by_subject": r"UID_\d+_", "output": "x.csv"}, "needs a group naming the subject"),
+    ({"by_subject": r"UID_(", "output": "x.csv"}, "is not a regular expression"),
+    ({"by_subject": r"UID_(\d+)_", "output": "x.csv", "aggregation": "vote"}, "subject aggregation 'vote' unknown"),
+])
+def test_a_bad_by_subject_request_stops_before_any_work(cells, tmp_path, monkeypatch, options, message):
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    code = run(str(cells["rgb_sigmoid"]["folder"]), list(map(str, cells["rgb_sigmoid"]["files"])), stdout=io.StringIO(),
+               stderr=err, **options)
+    assert code == EXIT_USAGE and message in err.getvalue() and not list(tmp_path.iterdir())
+
+
+def test_the_command_line_takes_by_subject_with_and_without_a_pattern():
+    assert cli.parser().parse_args(["predict", "m", "x", "--by-subject"]).by_subject == r"UID_(?P<subject>H?\d+)_"
+    assert cli.parser().parse_args(["predict", "m", "x", "--by-subject", r"P(\d+)"]).by_subject == r"P(\d+)"
+    assert cli.parser().parse_args(["predict", "m", "x"]).by_subject is None
 
 
 def test_a_bad_file_among_good_ones_is_reported_and_the_rest_classified(cells, tmp_path):

@@ -13,7 +13,8 @@ import yaml
 from leukobench.data import readers, splits, store
 from leukobench.data.augment import FILL_MODES
 from leukobench.learn import classical, features, models, train
-from leukobench.metrics import SUBJECT_AGGREGATIONS
+from leukobench.calibration import CALIBRATIONS
+from leukobench.keys import SUBJECT_AGGREGATIONS
 from leukobench.predictions import EVALUATED_SPLITS
 from leukobench.plan import config as plan_config
 from leukobench.registry import Registry
@@ -177,6 +178,7 @@ TIES: dict[str, set] = {
     # phase, split.external_test) is an extra split of this workflow that no published number names
     "published.results[].split": set(EVALUATED_SPLITS) - {"external"},
     "evaluation.subject_aggregation": set(SUBJECT_AGGREGATIONS),
+    "evaluation.calibration": set(CALIBRATIONS),
 }
 
 

@@ -275,6 +275,7 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
 EDITS = {
     "metrics.py": {"evaluate": 2, **REPORT_JOBS},  # re-evaluates from the predictions: no TensorFlow job
     "learn/evaluate.py": {"evaluate": 2, **REPORT_JOBS},
+    "calibration.py": {"evaluate": 2, **REPORT_JOBS},  # temperatures are fitted on the predictions: no retraining
     "learn/figures.py": {"evaluate": 2, **REPORT_JOBS},  # a cell's figures are drawn by its evaluation
     "predictions.py": {"train": 2, "evaluate": 2, **REPORT_JOBS},  # the file every fit writes and the evaluation reads
     "report/figures.py": {"comparison": 1, "figures": 1, "best_cells": 1, "all": 1},  # the grid figures only

@@ -15,6 +15,8 @@ import signal
 import sys
 from contextlib import contextmanager
 
+from leukobench.keys import CNMC_SUBJECT, SUBJECT_AGGREGATIONS
+
 
 def positive(text: str) -> int:
     value = int(text)
@@ -44,6 +46,17 @@ def parser() -> argparse.ArgumentParser:
                          help="images decoded and classified at a time (default: %(default)s)")
     predict.add_argument("-j", "--threads", type=positive, default=None,
                          help="threads decoding images (default: all cores)")
+    predict.add_argument("--by-subject", nargs="?", const=CNMC_SUBJECT, metavar="PATTERN",
+                         help="also write one row per subject (its cells' aggregate score, predicted class and number "
+                              "of cells) to <output>_subjects.csv (needs -o); PATTERN, a regular expression with a "
+                              "group (?P<subject>...), finds the subject in each file name (default: C-NMC's, "
+                              "%(const)s)")
+    predict.add_argument("--aggregation", choices=SUBJECT_AGGREGATIONS, default="mean",
+                         help="how a subject's cells make its score with --by-subject, as evaluation.subject_aggregation "
+                              "(default: %(default)s)")
+    predict.add_argument("--uncalibrated", action="store_true",
+                         help="the model's own scores, without the temperature the cell's evaluation fitted "
+                              "(calibration.json, with evaluation.calibration: temperature)")
     return main_parser
 
 
@@ -56,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     with _terminated_as_exit():
         try:
             return run(args.model, args.images, output=args.output, batch_size=args.batch_size,
-                       threads=args.threads)
+                       threads=args.threads, calibrated=not args.uncalibrated, by_subject=args.by_subject,
+                       aggregation=args.aggregation)
         except KeyboardInterrupt:  # Ctrl-C: the output's temporary file is already gone (atomic_path)
             return 128 + signal.SIGINT
 

@@ -18,6 +18,8 @@ HYBRID_KEYS = (*GRID_KEYS, "classifier")
 CLASSICAL_KEYS = ("dataset", *PARTITION_KEYS, "variant", "size", "features", "classifier", "seed")
 CELL_KEYS = ("approach", *GRID_KEYS[:6], "features", "classifier", *GRID_KEYS[6:])  # every column naming a cell
 
+SUBJECT_AGGREGATIONS = ("mean", "median", "positive_fraction", "majority")  # how a subject's cells make its verdict
+CNMC_SUBJECT = r"UID_(?P<subject>H?\d+)_"  # the subject in C-NMC's file names (leukobench predict --by-subject)
 SMOKE_MIN_SIZE = 32  # the smallest size every registered model accepts
 
 

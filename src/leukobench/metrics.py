@@ -49,7 +49,7 @@ from sklearn.metrics import (
 )
 
 from leukobench.io import atomic_path
-from leukobench.keys import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
+from leukobench.keys import MIN_INTERVAL_GROUPS, SUBJECT_AGGREGATIONS, subject_counts, unknown_subjects
 from leukobench.predictions import predict_labels, scores_of
 
 METRIC_NAMES: tuple[str, ...] = (
@@ -524,14 +524,38 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
     return rows
 
 
-SUBJECT_AGGREGATIONS = ("mean", "median", "positive_fraction", "majority")
-
-
 def subjects_of_two_labels(predictions: pd.DataFrame) -> list[str]:
     """The subjects (sorted) whose cells carry more than one label: they have no subject-level truth."""
     known = predictions.loc[~unknown_subjects(predictions["patient_id"])]
     labels = known.groupby("patient_id")["label"].nunique()
     return sorted(map(str, labels[labels > 1].index))
+
+
+def check_aggregation(aggregation: str) -> None:
+    if aggregation not in SUBJECT_AGGREGATIONS:
+        raise ValueError(f"subject aggregation '{aggregation}' unknown; allowed: {', '.join(SUBJECT_AGGREGATIONS)}")
+
+
+def aggregate_by_subject(scores: np.ndarray, subjects: np.ndarray, aggregation: str = "mean") -> pd.DataFrame:
+    """One score per subject from its cells' ``scores`` (``(n,)``: P(class 1), or ``(n, k)``), by
+    ``aggregation`` (see :func:`subject_scores`): a table indexed by subject (sorted) with ``cells``
+    and the aggregate in ``score`` (``(n,)``) or ``score_0`` .. ``score_<k-1>``."""
+    check_aggregation(aggregation)
+    binary = scores.ndim == 1
+    values = scores[:, None] if binary else scores
+    if aggregation in ("positive_fraction", "majority"):
+        predicted = predict_labels(scores)
+        values = predicted[:, None].astype(np.float64) if binary else np.eye(values.shape[1])[predicted]
+    columns = ["score"] if binary else [f"score_{k}" for k in range(values.shape[1])]
+    grouped = pd.DataFrame(values, columns=columns).groupby(np.asarray(subjects), sort=True)
+    table = grouped.median() if aggregation == "median" else grouped.mean()
+    if aggregation == "majority":
+        if binary:
+            table["score"] = np.sign(table["score"] - 0.5) * 0.5 + 0.5  # 1, 0, or 0.5 on a tie
+        else:
+            table[columns] = np.eye(len(columns))[table.to_numpy().argmax(axis=1)]
+    table.insert(0, "cells", grouped.size())
+    return table
 
 
 def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.DataFrame:
@@ -545,31 +569,21 @@ def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.D
     cell (threshold 0.5, or the arg-max). Images without a subject (:func:`leukobench.keys.unknown_subjects`)
     are left out; a subject whose cells carry two labels is an error naming it.
     """
-    if aggregation not in SUBJECT_AGGREGATIONS:
-        raise ValueError(f"subject aggregation '{aggregation}' unknown; allowed: {', '.join(SUBJECT_AGGREGATIONS)}")
     columns = ["score"] if "score" in predictions else [c for c in predictions if c.startswith("score_")]
     part = predictions.loc[~unknown_subjects(predictions["patient_id"])]
     if part.empty:
+        check_aggregation(aggregation)
         return pd.DataFrame(columns=["patient_id", "label", "cells", *columns])
     mixed = subjects_of_two_labels(part)
     if mixed:
         raise ValueError(f"subject(s) {mixed[:5]} have cells of more than one label: "
                          "a subject-level verdict needs one truth per subject")
     values = part[columns].to_numpy(dtype=np.float64)
-    if aggregation in ("positive_fraction", "majority"):
-        predicted = predict_labels(values[:, 0] if columns == ["score"] else values)
-        values = predicted[:, None].astype(np.float64) if columns == ["score"] else np.eye(len(columns))[predicted]
-    table = pd.DataFrame(values, columns=columns).assign(patient_id=part["patient_id"].to_numpy(),
-                                                         label=part["label"].to_numpy())
-    grouped = table.groupby("patient_id", sort=True)
-    subjects = grouped[columns].median() if aggregation == "median" else grouped[columns].mean()
-    if aggregation == "majority":
-        if columns == ["score"]:
-            subjects["score"] = np.sign(subjects["score"] - 0.5) * 0.5 + 0.5  # 1, 0, or 0.5 on a tie
-        else:
-            subjects[columns] = np.eye(len(columns))[subjects[columns].to_numpy().argmax(axis=1)]
-    subjects.insert(0, "label", grouped["label"].first())
-    subjects.insert(1, "cells", grouped.size())
+    subjects = aggregate_by_subject(values[:, 0] if columns == ["score"] else values,
+                                    part["patient_id"].to_numpy(), aggregation)
+    subjects.columns = ["cells", *columns]
+    subjects.index.name = "patient_id"
+    subjects.insert(0, "label", part.groupby("patient_id", sort=True)["label"].first())
     return subjects.reset_index()
 
 

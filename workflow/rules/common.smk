@@ -200,8 +200,13 @@ def features_of_hybrid(wildcards):
     return f"{CELL}/features.parquet".format(**wildcards)
 
 
-def predictions_of_dataset(wildcards):
-    return [path for path in cell_files("predictions.parquet") if f"/dataset~{wildcards.dataset}/" in path]
+def of_dataset(name):
+    """An input function: ``name`` (e.g. predictions.parquet) of every cell of the job's dataset."""
+
+    def files(wildcards):
+        return [path for path in cell_files(name) if f"/dataset~{wildcards.dataset}/" in path]
+
+    return files
 
 
 def evaluated_datasets():

@@ -6,6 +6,7 @@ rule evaluate:
         history=f"{CELL}/history.csv",
     output:
         metrics=f"{CELL}/metrics.json",
+        calibration=f"{CELL}/calibration.json",
         roc=report(
             f"{CELL}/roc.png",
             caption="../report/roc.rst",
@@ -47,6 +48,7 @@ use rule evaluate as evaluate_hybrid with:
         predictions=f"{HYBRID}/predictions.parquet",
     output:
         metrics=f"{HYBRID}/metrics.json",
+        calibration=f"{HYBRID}/calibration.json",
     log:
         f"results/logs/evaluate/hybrid/{HYBRIDS.wildcard_pattern}.log",
 
@@ -56,5 +58,6 @@ use rule evaluate as evaluate_classical with:
         predictions=f"{CLASSICAL}/predictions.parquet",
     output:
         metrics=f"{CLASSICAL}/metrics.json",
+        calibration=f"{CLASSICAL}/calibration.json",
     log:
         f"results/logs/evaluate/classical/{CLASSICALS.wildcard_pattern}.log",

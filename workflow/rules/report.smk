@@ -139,7 +139,8 @@ rule leakage:
 rule best_cells:
     input:
         metrics=METRICS,
-        predictions=predictions_of_dataset,
+        predictions=of_dataset("predictions.parquet"),
+        calibrations=of_dataset("calibration.json"),
     output:
         roc=report(
             "results/report/roc_best_{dataset}.png",

@@ -4,20 +4,25 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
+from leukobench.calibration import apply_temperature, read_calibration
 from leukobench.predictions import read_predictions, scores_of
 from leukobench.report.figures import plot_reliability, plot_roc_overlay, plot_subject_verdicts
 from leukobench.report.selection import best_cells_of_dataset, cell_level
 
 dataset = snakemake.wildcards.dataset
-cells, class_names = [], None
+cells, calibrated, class_names = [], [], None
 for label, folders in best_cells_of_dataset(cell_level(pd.read_csv(snakemake.input.metrics)), dataset):
     read = [read_predictions(f"{folder}/predictions.parquet") for folder in folders]  # k-fold: every fold
     test = pd.concat(frame for frame, _ in read).query("split == 'test'")
     cells.append((label, test))
+    calibration = read_calibration(folders[0]) if len(folders) == 1 else None  # k-fold: a temperature per fold
+    calibrated.append((f"temperature-scaled, T = {calibration['temperature']:.2f}",
+                       apply_temperature(scores_of(test), calibration["temperature"]))
+                      if calibration and calibration["method"] == "temperature" else None)
     class_names = read[0][1]["class_names"]
 curves = [(label, test["label"].to_numpy(), scores_of(test)) for label, test in cells]
 title = f"the best configuration of each model, test split, {dataset}"
 plot_roc_overlay(curves, snakemake.output.roc, title=f"ROC of {title}")
-plot_reliability(curves, snakemake.output.reliability, title=f"Calibration of {title}")
+plot_reliability(curves, snakemake.output.reliability, title=f"Calibration of {title}", calibrated=calibrated)
 plot_subject_verdicts(cells, snakemake.output.subjects, title=f"Subjects' verdicts by {title}",
                       aggregation=snakemake.params.subject_aggregation, class_names=class_names)

@@ -41,6 +41,7 @@ class TrainedModel:
 
     model: object
     bundle: dict
+    temperature: float | None = None  # the cell's fitted temperature (calibration.json), applied by predict
 
     @classmethod
     def load(cls, model_path: str | os.PathLike) -> "TrainedModel":

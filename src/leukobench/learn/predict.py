@@ -105,6 +105,7 @@ import csv
 import errno
 import json
 import os
+import re
 import signal
 import stat
 import sys
@@ -119,14 +120,18 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from leukobench.calibration import CALIBRATION_FILE, apply_temperature, read_calibration
 from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from leukobench.data.store import Preparation, prepared_image
 from leukobench.io import atomic_path, is_text, printable
+from leukobench.keys import CNMC_SUBJECT
 from leukobench.learn.bundle import TrainedModel, bundle_path, class_scores
 from leukobench.learn.devices import share_gpus
+from leukobench.metrics import aggregate_by_subject, check_aggregation
 from leukobench.predictions import predict_labels
 
 DEFAULT_BATCH_SIZE = 64
+SUBJECTS_SUFFIX = "_subjects"  # the subjects' CSV: <output stem>_subjects<output suffix>
 EXIT_OK = 0
 EXIT_USAGE = 2  # wrong model path or files, no images, bad option, output not writable
 EXIT_NONE_CLASSIFIED = 3  # images were found but none could be classified
@@ -216,10 +221,16 @@ def check_model(model: TrainedModel, model_path: Path) -> None:
             f"({', '.join(model.class_names)}); the two files come from different cells")
 
 
-def load_cell(path: str | os.PathLike) -> TrainedModel:
-    """Load a trained cell given as its folder or its ``model.keras``, checked; :class:`ModelError` otherwise."""
+def load_cell(path: str | os.PathLike, calibrated: bool = True) -> TrainedModel:
+    """Load a trained cell given as its folder or its ``model.keras``, checked; :class:`ModelError`
+    otherwise. With ``calibrated``, the temperature its evaluation fitted (``calibration.json``
+    beside the model, with ``evaluation.calibration: temperature``) scales its scores."""
     model_path = model_file(path)
     bundle = _read_bundle(model_path)
+    try:
+        calibration = read_calibration(model_path.parent) if calibrated else None
+    except ValueError as error:
+        raise ModelError(str(error)) from None
     share_gpus()  # beside a running workflow, take only the GPU memory this model needs
     import keras
 
@@ -228,7 +239,8 @@ def load_cell(path: str | os.PathLike) -> TrainedModel:
     except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a file it cannot read
         raise ModelError(f"{model_path}: Keras cannot load it ({type(error).__name__}: {error}); "
                          f"{WHAT_TO_GIVE}") from None
-    model = TrainedModel(keras_model, bundle)
+    temperature = calibration["temperature"] if calibration and calibration["method"] == "temperature" else None
+    model = TrainedModel(keras_model, bundle, temperature)
     check_model(model, model_path)
     return model
 
@@ -430,6 +442,8 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
         good = [image for _, image, _ in chunk if image is not None]
         if good:
             scores = class_scores(np.asarray(model.model.predict_on_batch(np.stack(good))))
+            if model.temperature is not None:
+                scores = apply_temperature(scores, model.temperature)
             labels, probabilities = names[predict_labels(scores)], class_probabilities(scores)
         k = 0
         for path, image, reason in chunk:
@@ -476,8 +490,10 @@ def _cell(value) -> str:
 
 
 def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch_size: int = DEFAULT_BATCH_SIZE,
-                      threads: int | None = None, errors: TextIO | None = None) -> Summary:
-    """Write the CSV to ``out`` row by row; a line on ``errors`` for each file that failed.
+                      threads: int | None = None, errors: TextIO | None = None,
+                      classified: list[dict] | None = None) -> Summary:
+    """Write the CSV to ``out`` row by row; a line on ``errors`` for each file that failed; the rows
+    of the images classified appended to ``classified`` when given (for :func:`subject_table`).
 
     Scores are written with ``repr``: read back they are the model's float32 values exactly.
     """
@@ -489,11 +505,58 @@ def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch
         writer.writerow([_cell(row.get(name)) for name in header])
         if row["status"] == "ok":
             summary.classified += 1
+            if classified is not None:
+                classified.append(row)
         else:
             summary.failed += 1
             if errors is not None:
                 tell(errors, f"leukobench predict: {row['path']}: {row['error']}")
     return summary
+
+
+def subject_pattern(pattern: str) -> re.Pattern:
+    """``--by-subject``'s pattern, compiled: it must have a group named ``subject`` (or exactly one group)."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"--by-subject {pattern!r} is not a regular expression ({error})") from None
+    if "subject" not in compiled.groupindex and compiled.groups != 1:
+        raise ValueError(f"--by-subject {pattern!r} needs a group naming the subject: (?P<subject>...) or one (...) "
+                         f"group, e.g. the default {CNMC_SUBJECT!r}")
+    return compiled
+
+
+def subject_table(rows: list[dict], class_names: list[str], pattern: re.Pattern,
+                  aggregation: str = "mean") -> tuple[pd.DataFrame, list[str]]:
+    """One row per subject of the classified images: ``subject``, ``cells``, ``predicted_class`` and
+    the aggregate ``score_<class>`` (:func:`leukobench.metrics.aggregate_by_subject`, the
+    evaluation's subject verdict); and the paths whose file name the pattern does not match."""
+    subjects, scores, unmatched = [], [], []
+    for row in rows:
+        found = pattern.search(Path(row["path"]).name)
+        if found is None:
+            unmatched.append(row["path"])
+            continue
+        subjects.append(found["subject"] if "subject" in pattern.groupindex else found[1])
+        scores.append([row[f"score_{name}"] for name in class_names])
+    if not subjects:
+        return pd.DataFrame(columns=["subject", "cells", "predicted_class", *(f"score_{n}" for n in class_names)]), unmatched
+    scores = np.asarray(scores, dtype=np.float64)
+    binary = len(class_names) == 2
+    table = aggregate_by_subject(scores[:, 1] if binary else scores, np.asarray(subjects), aggregation)
+    values = table.drop(columns="cells").to_numpy()
+    values = np.column_stack([1 - values[:, 0], values[:, 0]]) if binary else values
+    out = pd.DataFrame({"subject": table.index.astype(str), "cells": table["cells"].to_numpy(),
+                        "predicted_class": np.asarray(class_names)[predict_labels(values[:, 1] if binary else values)]})
+    for k, name in enumerate(class_names):
+        out[f"score_{name}"] = values[:, k]
+    return out, unmatched
+
+
+def subjects_output(output: str | os.PathLike) -> Path:
+    """The subjects' CSV beside the images' one: ``predictions.csv`` -> ``predictions_subjects.csv``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}{SUBJECTS_SUFFIX}{output.suffix or '.csv'}")
 
 
 def tell(stream: TextIO, message: str) -> None:
@@ -627,8 +690,10 @@ def _discard_rest(stream: TextIO) -> None:
 
 def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
-        stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """The whole command: load and check the cell, classify, write the CSV; returns the exit code."""
+        stdout: TextIO | None = None, stderr: TextIO | None = None, calibrated: bool = True,
+        by_subject: str | None = None, aggregation: str = "mean") -> int:
+    """The whole command: load and check the cell, classify, write the CSV (and with ``by_subject``,
+    a pattern finding the subject in a file name, the subjects' CSV beside it); returns the exit code."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     inputs = list(inputs)
 
@@ -638,6 +703,15 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
 
     if batch_size < 1:
         return say(f"--batch-size must be at least 1, got {batch_size}")
+    pattern = None
+    if by_subject is not None:
+        if output is None:
+            return say("--by-subject needs -o: the subjects' CSV is written beside it (<output>_subjects.csv)")
+        try:
+            pattern = subject_pattern(by_subject)
+            check_aggregation(aggregation)
+        except ValueError as error:
+            return say(str(error))
     try:
         keras_path = model_file(model_path)  # a wrong path is named before TensorFlow starts
         notes: list[str] = []
@@ -647,19 +721,36 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
             say(note)
         if output is not None:  # before any image is read or anything written
             check_output(output, keras_path, identities)
-        model = load_cell(model_path)
+            if pattern is not None:
+                check_output(subjects_output(output), keras_path, identities)
+        model = load_cell(model_path, calibrated)
     except (ModelError, NoImagesError, OutputError) as error:
         return say(str(error))
+    if model.temperature is not None:
+        say(f"scores temperature-scaled by the cell's T = {model.temperature:.3f} "
+            f"({CALIBRATION_FILE}; --uncalibrated gives the model's own)", EXIT_OK)
     to_stdout = output is None or is_stream_file(output, stdout)
     try:
         with _output(None if to_stdout else output, stdout) as stream:
-            summary = write_predictions(model, files, stream, batch_size, threads, errors=stderr)
+            classified = [] if pattern is not None else None
+            summary = write_predictions(model, files, stream, batch_size, threads, errors=stderr, classified=classified)
     except BrokenPipeError:  # the reader went away (| head): end quietly, as cat does
         if to_stdout:
             _discard_rest(stdout)
         return EXIT_BROKEN_PIPE
     except OSError as error:
         return say(f"{output or 'standard output'}: cannot write the predictions ({error.strerror or error})")
+    if pattern is not None:
+        subjects, unmatched = subject_table(classified, model.class_names, pattern, aggregation)
+        if unmatched:
+            say(f"--by-subject: {len(unmatched)} classified image(s) name no subject by {pattern.pattern!r} "
+                f"(e.g. {Path(unmatched[0]).name}) and are left out of the subjects' CSV", EXIT_OK)
+        target = subjects_output(output)
+        try:
+            with atomic_path(target) as tmp:
+                subjects.to_csv(tmp, index=False)
+        except OSError as error:
+            return say(f"{target}: cannot write the subjects' verdicts ({error.strerror or error})")
     where = f" ({output})" if output else ""
     if not summary.classified:
         return say(f"none of the {summary.failed} image(s) could be classified{where}", summary.exit_code)

@@ -296,6 +296,7 @@ def plot_reliability(
     curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
     path: str | os.PathLike,
     title: str,
+    calibrated: Sequence[tuple[str, np.ndarray] | None] | None = None,
 ) -> Figure:
     """Reliability diagrams of several cells (e.g. the best of one dataset), one panel each, ECE in its title.
 
@@ -303,12 +304,15 @@ def plot_reliability(
     mean score of the predicted class against how often it is right; a calibrated cell lies on the
     diagonal, an over-confident one below it. A point's area grows with its bin's images, and the
     bins of fewer than 5 images are hollow (their share right is mostly chance). The axes start at
-    1/k, the lowest score a predicted class can have among k classes.
+    1/k, the lowest score a predicted class can have among k classes. A cell with calibrated
+    scores (e.g. temperature-scaled, :mod:`leukobench.calibration`) also gets their points, in a
+    second colour, and both ECEs in its title.
 
     Args:
         curves: ``(label, y_true, y_score)`` per cell, as for :func:`plot_roc_overlay`.
         path: the PNG to write.
         title: the figure title.
+        calibrated: per cell, ``(legend label, calibrated scores of the same images)``, or None.
 
     Returns the saved Figure.
     """
@@ -318,19 +322,29 @@ def plot_reliability(
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(3.3 * columns, 3.3 * rows + 0.6), dpi=DPI)
         axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
-        for ax, (label, labels, scores) in zip(axes, prepared):
-            bins = calibration_bins(labels, scores)
+        calibrated = list(calibrated) if calibrated is not None else [None] * len(prepared)
+        for ax, (label, labels, scores), other in zip(axes, prepared, calibrated):
             lowest = 1 / (2 if scores.ndim == 1 else scores.shape[1])
-            ece = point_metrics(labels, scores)["ece"]
-            few = bins["images"] < 5
-            size = 15 + 200 * bins["images"] / len(labels)
             ax.plot([lowest, 1], [lowest, 1], linestyle="--", color=NEUTRAL, linewidth=1)
-            ax.plot(bins["confidence"], bins["accuracy"], color=OKABE_ITO[0], linewidth=1, alpha=0.6)
-            ax.scatter(bins["confidence"][~few], bins["accuracy"][~few], s=size[~few], color=OKABE_ITO[0], zorder=3)
-            ax.scatter(bins["confidence"][few], bins["accuracy"][few], s=size[few], facecolors="none",
-                       edgecolors=OKABE_ITO[0], zorder=3)
-            ax.set(xlim=(lowest - 0.02, 1.02), ylim=(min(lowest, bins["accuracy"].min()) - 0.02, 1.02))
-            ax.set_title("\n".join(textwrap.wrap(label, 38)) + f"\nECE = {ece:.3f}, n = {len(labels):,}", fontsize=8.5)
+            series = [("as given", scores, OKABE_ITO[0])]
+            if other is not None:
+                series.append((*other, OKABE_ITO[1]))
+            eces, bottom = [], lowest
+            for name, values, colour in series:
+                bins = calibration_bins(labels, values)
+                few = bins["images"] < 5
+                size = 15 + 200 * bins["images"] / len(labels)
+                ax.plot(bins["confidence"], bins["accuracy"], color=colour, linewidth=1, alpha=0.6, label=name)
+                ax.scatter(bins["confidence"][~few], bins["accuracy"][~few], s=size[~few], color=colour, zorder=3)
+                ax.scatter(bins["confidence"][few], bins["accuracy"][few], s=size[few], facecolors="none",
+                           edgecolors=colour, zorder=3)
+                eces.append(f"{point_metrics(labels, values)['ece']:.3f}")
+                bottom = min(bottom, bins["accuracy"].min())
+            ax.set(xlim=(lowest - 0.02, 1.02), ylim=(bottom - 0.02, 1.02))
+            ax.set_title("\n".join(textwrap.wrap(label, 38)) + f"\nECE = {' → '.join(eces)}, n = {len(labels):,}",
+                         fontsize=8.5)
+            if other is not None:
+                ax.legend(loc="upper left", fontsize=7, frameon=False)
             ax.grid(alpha=0.3)
         for ax in axes[len(prepared):]:
             ax.set_visible(False)

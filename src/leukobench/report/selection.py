@@ -140,11 +140,13 @@ def cell_keys(metrics: pd.DataFrame, without: tuple[str, ...] = ()) -> list[str]
 
 
 def cell_level(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The rows of metrics.csv about the cells' images (``level`` ``cell``), which the grid's figures
-    and tables show; the subject-level rows are left out (a table without ``level`` is all cells)."""
-    if "level" not in metrics:
-        return metrics
-    return metrics[metrics["level"] == "cell"].drop(columns=["level", "subject_aggregation"], errors="ignore")
+    """The rows of metrics.csv about the cells' images (``level`` ``cell``) and their scores as given
+    (``calibration`` ``none``), which the grid's figures and tables show; the subject-level and the
+    temperature-scaled rows are left out (a table without those columns is all such rows)."""
+    rows = metrics[_plain(metrics)]
+    if "level" in rows:
+        rows = rows[rows["level"] == "cell"]
+    return rows.drop(columns=["level", "subject_aggregation", "calibration", "temperature"], errors="ignore")
 
 
 def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -235,23 +237,56 @@ def best_cells_of_dataset(metrics: pd.DataFrame, dataset: str) -> list[tuple[str
 
 SUBJECT_TABLE_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "auc")
 SUBJECT_PREFIX = "subject_"  # the best-configuration tables' columns of the subject-level verdicts
+CALIBRATED_TABLE_METRICS = ("ece", "brier")
+CALIBRATED_PREFIX = "calibrated_"  # ... and of the temperature-scaled scores
+SAME_CELL_PREFIXES = (SUBJECT_PREFIX, CALIBRATED_PREFIX)
+
+
+def _plain(metrics: pd.DataFrame) -> pd.Series:
+    """The rows of the scores as the cells gave them (not temperature-scaled)."""
+    if "calibration" not in metrics:
+        return pd.Series(True, index=metrics.index)
+    return metrics["calibration"].fillna("none") == "none"
+
+
+def _with_same_cell_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.DataFrame, prefix: str,
+                         names: Sequence[str], extra: dict[str, str]) -> pd.DataFrame:
+    """``best`` with, per chosen cell, ``<prefix><metric>`` (and ``_low``, ``_high``,
+    ``<prefix>interval_note``) of its test row among ``rows``, and the ``extra`` columns (name: the
+    row's column). Empty where the cell has no such row or is a k-fold configuration (each fold's
+    rows are in metrics.csv)."""
+    rows = rows[rows["split"] == "test"].set_index("cell")
+    cells = cell_level(metrics)
+    columns = [f"{name}{end}" for name in names for end in ("", "_low", "_high")] + ["interval_note"]
+    values = []
+    for _, chosen in best.iterrows():
+        folders = cell_folders(cells, chosen)
+        found = rows.loc[folders[0]] if len(folders) == 1 and folders[0] in rows.index else None
+        value = {name: np.nan if found is None else found[column] for name, column in extra.items()}
+        value |= {f"{prefix}{c}": np.nan if found is None else found[c] for c in columns}
+        values.append(value)
+    return pd.concat([best.reset_index(drop=True), pd.DataFrame(values)], axis=1)
 
 
 def with_subject_level(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     """The best configurations (chosen at the cell level) with the subject-level test metrics of the
     same cell: ``subjects`` (how many were judged) and ``subject_<metric>`` with ``_low``/``_high``
     and ``subject_interval_note``. Empty where the cell has no subject level (its images name no
-    subject) or is a k-fold configuration (each fold's subject rows are in metrics.csv)."""
+    subject) or is a k-fold configuration."""
     if "level" not in metrics or not (metrics["level"] == "subject").any():
         return best
-    subject = metrics[(metrics["level"] == "subject") & (metrics["split"] == "test")].set_index("cell")
-    cells = cell_level(metrics)
-    columns = [f"{name}{end}" for name in SUBJECT_TABLE_METRICS for end in ("", "_low", "_high")] + ["interval_note"]
-    rows = []
-    for _, chosen in best.iterrows():
-        folders = cell_folders(cells, chosen)
-        found = subject.loc[folders[0]] if len(folders) == 1 and folders[0] in subject.index else None
-        values = {"subjects": np.nan if found is None else found["n"]}
-        values |= {f"{SUBJECT_PREFIX}{c}": np.nan if found is None else found[c] for c in columns}
-        rows.append(values)
-    return pd.concat([best.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+    rows = metrics[(metrics["level"] == "subject") & _plain(metrics)]
+    return _with_same_cell_rows(best, metrics, rows, SUBJECT_PREFIX, SUBJECT_TABLE_METRICS, {"subjects": "n"})
+
+
+def with_calibrated(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The best configurations with the same cell's test ECE and Brier score after temperature
+    scaling (``calibrated_ece``, ``calibrated_brier``, with intervals) and its ``temperature``,
+    where the run has them (``evaluation.calibration: temperature``)."""
+    if "calibration" not in metrics or not (metrics["calibration"] == "temperature").any():
+        return best
+    rows = metrics[metrics["calibration"] == "temperature"]
+    if "level" in rows:
+        rows = rows[rows["level"] == "cell"]
+    return _with_same_cell_rows(best, metrics, rows, CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS,
+                                {"temperature": "temperature"})

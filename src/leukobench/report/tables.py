@@ -32,7 +32,7 @@ import pandas as pd
 from leukobench.io import atomic_path
 from leukobench.keys import CELL_KEYS, scaled_epochs, scaled_size
 from leukobench.metrics import METRIC_NAMES, NO_INTERVAL_VERDICT, no_interval_text
-from leukobench.report.selection import SUBJECT_PREFIX, TABLE_METRICS, cell_keys, collapse_folds
+from leukobench.report.selection import SAME_CELL_PREFIXES, TABLE_METRICS, cell_keys, collapse_folds
 
 APPROACH_TITLES = {
     "cnn": "CNNs trained end to end (Varol Approach 1 and 3, Abed, Rezayi, Zhang)",
@@ -70,7 +70,8 @@ def _metric_text(row: pd.Series, name: str) -> str:
     low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
     if pd.notna(low) and pd.notna(high):
         return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-    note = row.get(f"{SUBJECT_PREFIX}interval_note" if name.startswith(SUBJECT_PREFIX) else "interval_note")
+    prefix = next((p for p in SAME_CELL_PREFIXES if name.startswith(p)), "")  # another row's note for its columns
+    note = row.get(f"{prefix}interval_note")
     return no_interval_text(value, note)
 
 
