@@ -1,6 +1,6 @@
 """The package's layers, and what each rule's code reaches (so what a code edit reruns).
 
-``src/leukobench`` is a ground floor (``io``, ``keys``, ``metrics``, ``calibration``, ``predictions``, ``registry``,
+``src/leukobench`` is a ground floor (``io``, ``keys``, ``metrics``, ``scoring``, ``predictions``, ``registry``,
 ``style``)
 under three layers: ``data/`` (raw files to image stores), ``learn/`` (models, training, features,
 classifiers, evaluation, prediction) and ``report/`` (tables and figures of a whole grid); beside
@@ -49,7 +49,7 @@ def test_the_tree_shows_the_layers():
     entries = {p.name for p in PACKAGE_ROOT.iterdir() if not p.name.startswith("__")}
     assert {"data", "learn", "report", "plan"} <= entries
     loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
-    assert loose == {"calibration", "cli", "io", "keys", "metrics", "predictions", "registry", "style"}, \
+    assert loose == {"cli", "io", "keys", "metrics", "predictions", "registry", "scoring", "style"}, \
         "only the ground floor and the command lie loose"
 
 
@@ -70,22 +70,28 @@ REPORT = {"report/selection", "metrics", "predictions", "keys", "io"}
 REACH = {
     "synthesize": {"data/synthetic"},
     "download": {"data/download", "__init__"},  # the package's version names the download's User-Agent
+    # Keras' ImageNet weights file, fetched once (a local rule) with the datasets' HTTP code; no Keras, no model
+    "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io"},
     "ingest": {"data/readers", "data/images", "io", "registry"},
     "split": {"data/splits", "io", "keys"},
     "store": DATA_STORE | {"data/splits", "data/samples", "keys", "style"},
     "store_features": DATA_STORE | {"learn/features", "learn/feature_store", "predictions", "registry"},
     # a Keras cell's one TensorFlow job: training, its predictions and its conv features
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices",
-                           "learn/cnn_features", "learn/feature_store", "predictions", "registry"},
+                           "learn/cnn_features", "learn/feature_store", "learn/weights", "predictions", "registry"},
+    # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images
+    "saliency": DATA_STORE | {"learn/saliency", "learn/bundle", "learn/devices", "predictions", "style"},
+    # a Keras cell's test-time augmentation (evaluation.tta): its scores again, over views of each image
+    "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions"},
     # every cell's evaluation: from its predictions, no model, no store
-    "evaluate": {"learn/evaluate", "learn/figures", "calibration", "metrics", "predictions", "keys", "io", "style"},
+    "evaluate": {"learn/evaluate", "learn/figures", "scoring", "metrics", "predictions", "keys", "io", "style"},
     "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
     "aggregate": {"metrics", "predictions", "keys", "io"},
     "comparison": REPORT | {"report/figures", "style"},
     "tables": REPORT | {"report/tables"},
     "reproduction": REPORT | {"report/tables"},
     "figures": REPORT | {"report/figures", "style"},
-    "best_cells": REPORT | {"report/figures", "calibration", "style"},
+    "best_cells": REPORT | {"report/figures", "scoring", "style"},
     "leakage": REPORT | {"report/figures", "style"},
 }
 
@@ -106,11 +112,13 @@ def test_no_keras_rule_reaches_a_classical_classifier_and_no_classical_fit_a_ker
     assert not {"learn/models", "learn/train", "learn/bundle", "learn/features"} & REACH["fit_classical"]
 
 
-def test_only_the_training_reaches_a_model_and_the_evaluation_no_store():
-    """One TensorFlow job per Keras cell: no other script reaches the modules that load or build a model,
-    and the evaluation, which reads predictions, reaches no image store."""
+def test_only_the_training_saliency_and_tta_reach_a_model_and_the_evaluation_no_store():
+    """One TensorFlow job per Keras cell trains it and writes everything its evaluation needs; the only
+    other model passes are Grad-CAM's (evaluation.saliency) and test-time augmentation's
+    (evaluation.tta), which build no model. The evaluation, which reads predictions, reaches no image store."""
     keras_modules = {"learn/models", "learn/train", "learn/bundle", "learn/cnn_features", "learn/devices"}
-    assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train"]
+    assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train", "saliency", "tta"]
+    assert not {"learn/models", "learn/train"} & (REACH["saliency"] | REACH["tta"])
     assert not DATA_STORE - {"io"} & REACH["evaluate"]
 
 

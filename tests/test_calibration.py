@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.naive_bayes import GaussianNB
 
-from leukobench.calibration import apply_temperature, fit_temperature, read_calibration
+from leukobench.scoring import apply_temperature, fit_temperature, read_scoring
 from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.metrics import point_metrics
 from leukobench.predictions import predict_labels, prediction_frame, write_predictions
@@ -86,10 +86,10 @@ def predictions_file(tmp_path, splits=("val", "test")) -> tuple:
 
 def test_the_evaluation_adds_temperature_scaled_rows_and_writes_the_temperature(tmp_path):
     path = predictions_file(tmp_path)
-    evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "calibration.json", n_boot=100,
+    evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "scoring.json", n_boot=100,
                          calibration="temperature")
     rows = pd.DataFrame(json.loads((tmp_path / "metrics.json").read_text()))
-    calibration = read_calibration(tmp_path)
+    calibration = read_scoring(tmp_path)
     assert calibration["method"] == "temperature" and calibration["fitted_on_val_images"] == 1000
     plain = rows[rows["calibration"] == "none"].set_index(["split", "level"])
     scaled = rows[rows["calibration"] == "temperature"].set_index(["split", "level"])
@@ -102,23 +102,23 @@ def test_the_evaluation_adds_temperature_scaled_rows_and_writes_the_temperature(
 
 
 def test_without_calibration_the_cell_records_none_and_predict_would_apply_nothing(tmp_path):
-    evaluate_predictions(predictions_file(tmp_path), tmp_path / "metrics.json", tmp_path / "calibration.json",
+    evaluate_predictions(predictions_file(tmp_path), tmp_path / "metrics.json", tmp_path / "scoring.json",
                          n_boot=100)
     rows = json.loads((tmp_path / "metrics.json").read_text())
     assert {row["calibration"] for row in rows} == {"none"} and not any("temperature" in row for row in rows)
-    assert read_calibration(tmp_path) == {"method": "none", "temperature": 1.0, "fitted_on_val_images": 0}
+    assert read_scoring(tmp_path) == {"method": "none", "temperature": 1.0, "fitted_on_val_images": 0, "tta": "none"}
 
 
 def test_temperature_without_a_validation_split_stops_naming_the_file_and_the_key(tmp_path):
     path = predictions_file(tmp_path, splits=("test",))
     with pytest.raises(ValueError, match=r"predictions\.parquet: evaluation\.calibration is temperature, but the "
                                          r"cell has no validation images"):
-        evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "calibration.json", calibration="temperature")
-    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "calibration.json").exists()
+        evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "scoring.json", calibration="temperature")
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "scoring.json").exists()
 
 
 def test_a_damaged_calibration_file_is_an_error_naming_it(tmp_path):
-    (tmp_path / "calibration.json").write_text('{"method": "temperature", "temperature": -2}')
-    with pytest.raises(ValueError, match=r"calibration\.json is not a calibration .*delete it and rerun"):
-        read_calibration(tmp_path)
-    assert read_calibration(tmp_path / "elsewhere") is None
+    (tmp_path / "scoring.json").write_text('{"method": "temperature", "temperature": -2}')
+    with pytest.raises(ValueError, match=r"scoring\.json is not a cell's scoring .*delete it and rerun"):
+        read_scoring(tmp_path)
+    assert read_scoring(tmp_path / "elsewhere") is None

@@ -24,8 +24,8 @@ from leukobench.learn import predict
 from leukobench.learn.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, find_images,
                                 load_cell, predict_table, run)
 from leukobench.data.store import Preparation, build_store, load_store
-from leukobench.calibration import apply_temperature, read_calibration
-from leukobench.learn.bundle import TrainedModel
+from leukobench.scoring import apply_temperature, read_scoring
+from leukobench.learn.bundle import TrainedModel, class_scores, tta_views, write_tta_predictions
 from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.metrics import subject_scores
 from leukobench.predictions import predict_labels, scores_of
@@ -52,7 +52,7 @@ def cells(tmp_path_factory):
         model = load_cell(folder)
         evaluated = pd.read_parquet(folder / "predictions.parquet")  # the scores the evaluation reads
         sources = load_store(store_path).frame.set_index("image_id")["source"]
-        made[name] = {"folder": folder, "model": model, "evaluated": evaluated,
+        made[name] = {"folder": folder, "model": model, "evaluated": evaluated, "store": store_path,
                       "files": [Path(sources[i]) for i in evaluated["image_id"]]}
     return made
 
@@ -102,14 +102,14 @@ def test_predictions_from_files_are_the_evaluations(cells, name, tmp_path):
 
 @pytest.mark.parametrize("name", CELLS)
 def test_the_cells_temperature_is_applied_unless_asked_not_to(cells, name, tmp_path):
-    """The evaluation writes calibration.json (evaluation.calibration: temperature); predict gives the
+    """The evaluation writes scoring.json (evaluation.calibration: temperature); predict gives the
     temperature-scaled scores of the evaluation's calibrated rows, and --uncalibrated the model's own."""
     cell = cells[name]
     folder = tmp_path / "cell"
     shutil.copytree(cell["folder"], folder)
-    evaluate_predictions(folder / "predictions.parquet", folder / "metrics.json", folder / "calibration.json",
+    evaluate_predictions(folder / "predictions.parquet", folder / "metrics.json", folder / "scoring.json",
                          n_boot=100, calibration="temperature")
-    temperature = read_calibration(folder)["temperature"]
+    temperature = read_scoring(folder)["temperature"]
     files = list(map(str, cell["files"]))
     code, err = command(str(folder), *files, "-o", str(tmp_path / "scaled.csv"))
     assert code == EXIT_OK and f"T = {temperature:.3f}" in err
@@ -121,9 +121,9 @@ def test_the_cells_temperature_is_applied_unless_asked_not_to(cells, name, tmp_p
     assert run(str(folder), files, output=str(tmp_path / "own.csv"), stdout=io.StringIO(), stderr=io.StringIO(),
                calibrated=False) == EXIT_OK
     np.testing.assert_allclose(scores(pd.read_csv(tmp_path / "own.csv")), evaluated_scores(cell), rtol=0, atol=1e-6)
-    (folder / "calibration.json").write_text("{}")
+    (folder / "scoring.json").write_text("{}")
     code, err = command(str(folder), *files)
-    assert code == 2 and "calibration.json is not a calibration" in err
+    assert code == 2 and "scoring.json is not a cell's scoring" in err
 
 
 @pytest.mark.parametrize("name", CELLS)
@@ -158,10 +158,74 @@ def test_a_bad_by_subject_request_stops_before_any_work(cells, tmp_path, monkeyp
     assert code == EXIT_USAGE and message in err.getvalue() and not list(tmp_path.iterdir())
 
 
+def test_saliency_writes_one_overlay_per_classified_image(cells, tmp_path):
+    cell = cells["gray_softmax"]
+    files = list(map(str, cell["files"][:5]))
+    broken = tmp_path / "broken.bmp"
+    broken.write_bytes(b"not an image")
+    err = io.StringIO()
+    code = run(str(cell["folder"]), [*files, str(broken)], output=str(tmp_path / "p.csv"), stdout=io.StringIO(),
+               stderr=err, saliency=str(tmp_path / "heat"))
+    assert code == EXIT_OK
+    written = sorted(p.name for p in (tmp_path / "heat").iterdir())
+    assert written == [f"{i:06d}_{Path(f).stem}.png" for i, f in enumerate(files)]  # none for the broken file
+    size = cell["model"].preparation.size
+    for name in written:
+        overlay = cv2.imread(str(tmp_path / "heat" / name), cv2.IMREAD_UNCHANGED)
+        assert overlay.shape == (size, size, 3) and overlay.dtype == np.uint8  # the image as the model saw it
+    (tmp_path / "a_file").write_text("")
+    err = io.StringIO()
+    assert run(str(cell["folder"]), files, stdout=io.StringIO(), stderr=err, saliency=str(tmp_path / "a_file")) == EXIT_USAGE
+    assert "--saliency" in err.getvalue() and "a_file" in err.getvalue()
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_test_time_augmentation_is_evaluated_and_applied_by_predict_as_the_cell_set_it(cells, name, tmp_path):
+    """The tta job's scores are the mean over the eight views; the evaluation gives them rows of their
+    own and records the setting, which predict then applies to files (--tta none: one view)."""
+    cell = cells[name]
+    folder = tmp_path / "cell"
+    shutil.copytree(cell["folder"], folder)
+    augmented = write_tta_predictions(folder / "model.keras", cell["store"], folder / "predictions.parquet",
+                                      folder / "predictions_tta.parquet", "rot8")
+    images = load_store(cell["store"]).frame["split"].isin(["val", "test"]).to_numpy()
+    views = tta_views(load_store(cell["store"]).images[images], "rot8")
+    by_hand = np.mean([class_scores(cell["model"].model.predict(np.ascontiguousarray(v), verbose=0)) for v in views], axis=0)
+    np.testing.assert_allclose(scores_of(augmented), by_hand, atol=1e-5)
+    assert not np.allclose(scores_of(augmented), scores_of(cell["evaluated"]), atol=1e-4)  # the views differ
+    evaluate_predictions(folder / "predictions.parquet", folder / "metrics.json", folder / "scoring.json", n_boot=50,
+                         calibration="temperature", tta="rot8", tta_path=folder / "predictions_tta.parquet")
+    rows = pd.DataFrame(json.loads((folder / "metrics.json").read_text()))
+    assert rows.groupby(["tta", "calibration"]).size().to_dict() == {("none", "none"): 4, ("none", "temperature"): 4,
+                                                                     ("rot8", "none"): 4}
+    assert read_scoring(folder)["tta"] == "rot8"
+    files = list(map(str, cell["files"]))
+    code, err = command(str(folder), *files, "-o", str(tmp_path / "tta.csv"))
+    assert code == EXIT_OK and "'rot8' views" in err and "not applied to test-time-augmented" in err
+    expected = scores_of(augmented)
+    table = scores(pd.read_csv(tmp_path / "tta.csv"))
+    np.testing.assert_allclose(table[:, -1] if expected.ndim == 1 else table, expected, atol=1e-5)
+    assert run(str(folder), files, output=str(tmp_path / "one.csv"), stdout=io.StringIO(), stderr=io.StringIO(),
+               tta="none", calibrated=False) == EXIT_OK
+    np.testing.assert_allclose(scores(pd.read_csv(tmp_path / "one.csv")), evaluated_scores(cell), atol=1e-6)
+
+
+def test_the_views_of_test_time_augmentation_are_the_symmetries_of_the_square():
+    image = np.arange(2 * 3 * 3 * 1, dtype=np.uint8).reshape(2, 3, 3, 1)  # no symmetry: every view differs
+    assert tta_views(image, "none") == [image] or np.array_equal(tta_views(image, "none")[0], image)
+    for mode, count in (("flips", 4), ("rot8", 8)):
+        views = tta_views(image, mode)
+        assert len({view.tobytes() for view in views}) == count and np.array_equal(views[0], image)
+        assert all(np.array_equal(np.sort(v, axis=None), np.sort(image, axis=None)) for v in views)  # moved, not changed
+    with pytest.raises(ValueError, match="test-time augmentation 'rot4' unknown; allowed: none, flips, rot8"):
+        tta_views(image, "rot4")
+
+
 def test_the_command_line_takes_by_subject_with_and_without_a_pattern():
     assert cli.parser().parse_args(["predict", "m", "x", "--by-subject"]).by_subject == r"UID_(?P<subject>H?\d+)_"
     assert cli.parser().parse_args(["predict", "m", "x", "--by-subject", r"P(\d+)"]).by_subject == r"P(\d+)"
     assert cli.parser().parse_args(["predict", "m", "x"]).by_subject is None
+    assert cli.parser().parse_args(["predict", "m", "x", "--saliency", "heat"]).saliency == "heat"
 
 
 def test_a_bad_file_among_good_ones_is_reported_and_the_rest_classified(cells, tmp_path):

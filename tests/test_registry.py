@@ -12,8 +12,9 @@ import yaml
 
 from leukobench.data import readers, splits, store
 from leukobench.data.augment import FILL_MODES
-from leukobench.learn import classical, features, models, train
-from leukobench.calibration import CALIBRATIONS
+from leukobench.learn import classical, features, models, recipe, train
+from leukobench.predictions import TTA_MODES
+from leukobench.scoring import CALIBRATIONS
 from leukobench.keys import SUBJECT_AGGREGATIONS
 from leukobench.predictions import EVALUATED_SPLITS
 from leukobench.plan import config as plan_config
@@ -93,7 +94,9 @@ def test_model_attributes_are_what_the_callers_read():
     assert dict(models.MIN_INPUT_SIZE) == {name: models.MODELS.attribute(name, "min_input_size")
                                            for name in models.list_models()}
     assert models.TRANSFER_MODELS == frozenset(models.transfer_models()) == {"vgg16", "vgg19", "resnet50",
-                                                                             "densenet169"}
+                                                                             "densenet169", "efficientnetv2b0"}
+    # the reference recipe's options reach the reference models only, the studies' models train as they did
+    assert set(models.recipe_models()) == {"reference_resnet_small", "efficientnetv2b0", "efficientnetv2b0_scratch"}
     for name in models.list_models():
         application = models.MODELS.attribute(name, "application")
         transfer = models.MODELS.attribute(name, "transfer")
@@ -172,6 +175,7 @@ TIES: dict[str, set] = {
     "variants.*.color": set(store.COLOR_MODES),
     "grid.optimizer[]": set(train.OPTIMIZERS),
     "grid.loss[]": set(train.LOSSES),
+    "training.lr_schedule": set(recipe.LR_SCHEDULES),
     # features a store alone gives; 'cnn' features come from a trained cell (the hybrid section)
     "classical.features[]": set(plan_config.TABULAR_FEATURES),
     # a study's numbers are on its own val or test part; 'external' (C-NMC's preliminary test
@@ -179,6 +183,7 @@ TIES: dict[str, set] = {
     "published.results[].split": set(EVALUATED_SPLITS) - {"external"},
     "evaluation.subject_aggregation": set(SUBJECT_AGGREGATIONS),
     "evaluation.calibration": set(CALIBRATIONS),
+    "evaluation.tta": set(TTA_MODES),
 }
 
 

@@ -33,6 +33,11 @@ TINY = {
 REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best_cells": 1, "reproduction": 1, "all": 1}
 
 
+def retrained(cells: int) -> dict[str, int]:
+    """The jobs of Keras cells trained again: the training, its Grad-CAM pass and its evaluation."""
+    return {"train": cells, "saliency": cells, "evaluate": cells}
+
+
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args],
@@ -98,9 +103,10 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
 
 @pytest.mark.workflow
 def test_each_keras_cell_starts_tensorflow_once_and_nothing_else_does(finished_run):
-    """Planning, the evaluations and the report never import TensorFlow; each cell's training job does, once."""
+    """Planning, the evaluations and the report never import TensorFlow; each cell's training job does,
+    once, and so does its Grad-CAM pass (evaluation.saliency), the one other job that runs a model."""
     scripts = [line.rsplit(".", 2)[-2] for line in (finished_run / TF_PROBE).read_text().splitlines()]
-    assert sorted(scripts) == ["train", "train"], scripts  # the tiny grid's two Keras cells
+    assert sorted(scripts) == ["saliency", "saliency", "train", "train"], scripts  # the tiny grid's two Keras cells
 
 
 @pytest.mark.workflow
@@ -114,7 +120,7 @@ def test_a_model_deleted_from_a_finished_run_is_trained_again(finished_run, tmp_
     model = next((finished_run / "results/cells").rglob("model.keras"))
     kept = Path(shutil.move(model, tmp_path / "model.keras"))
     try:
-        assert planned_jobs(snakemake(finished_run, TINY, "-n")) == {"train": 1, "evaluate": 1, **REPORT_JOBS}
+        assert planned_jobs(snakemake(finished_run, TINY, "-n")) == {**retrained(1), **REPORT_JOBS}
     finally:
         shutil.move(kept, model)  # the same file, mtime kept: the finished run is as it was for the other tests
     after = snakemake(finished_run, TINY, "-n")
@@ -125,7 +131,7 @@ def test_a_model_deleted_from_a_finished_run_is_trained_again(finished_run, tmp_
 def test_changing_epochs_reruns_training_evaluation_and_aggregation_only(finished_run):
     config = copy.deepcopy(TINY)
     config["grid"]["epochs"] = [2]
-    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"train": 2, "evaluate": 2, **REPORT_JOBS}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {**retrained(2), **REPORT_JOBS}
 
 
 @pytest.mark.workflow
@@ -143,14 +149,14 @@ def test_transfer_model_options_retrain_nothing_on_a_grid_without_transfer_model
     config["training"] = {"weights": None, "trainable_layers": -1}
     assert planned_jobs(snakemake(finished_run, config, "-n")) == {}
     config["training"] = {"class_weight": True}
-    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"train": 2, "evaluate": 2, **REPORT_JOBS}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {**retrained(2), **REPORT_JOBS}
 
 
 @pytest.mark.workflow
 def test_adding_a_size_adds_only_its_store_and_its_cells(finished_run):
     config = copy.deepcopy(TINY)
     config["grid"]["size"] = [32, 40]
-    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"store": 1, "train": 2, "evaluate": 2, **REPORT_JOBS}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"store": 1, **retrained(2), **REPORT_JOBS}
 
 
 @pytest.mark.workflow
@@ -275,14 +281,15 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
 EDITS = {
     "metrics.py": {"evaluate": 2, **REPORT_JOBS},  # re-evaluates from the predictions: no TensorFlow job
     "learn/evaluate.py": {"evaluate": 2, **REPORT_JOBS},
-    "calibration.py": {"evaluate": 2, **REPORT_JOBS},  # temperatures are fitted on the predictions: no retraining
+    "scoring.py": {"evaluate": 2, **REPORT_JOBS},  # temperatures are fitted on the predictions: no retraining
+    "learn/saliency.py": {"saliency": 2, **REPORT_JOBS},  # Grad-CAM again, no training, no evaluation
     "learn/figures.py": {"evaluate": 2, **REPORT_JOBS},  # a cell's figures are drawn by its evaluation
-    "predictions.py": {"train": 2, "evaluate": 2, **REPORT_JOBS},  # the file every fit writes and the evaluation reads
+    "predictions.py": {**retrained(2), **REPORT_JOBS},  # the file every fit writes and the evaluation reads
     "report/figures.py": {"comparison": 1, "figures": 1, "best_cells": 1, "all": 1},  # the grid figures only
     "report/tables.py": {"tables": 1, "reproduction": 1, "all": 1},
-    "data/readers.py": {"ingest": 1, "split": 1, "store": 1, "train": 2, "evaluate": 2, **REPORT_JOBS},
-    "data/splits.py": {"split": 1, "store": 1, "train": 2, "evaluate": 2, **REPORT_JOBS},  # not the ingest
-    "learn/models.py": {"train": 2, "evaluate": 2, **REPORT_JOBS},
+    "data/readers.py": {"ingest": 1, "split": 1, "store": 1, **retrained(2), **REPORT_JOBS},
+    "data/splits.py": {"split": 1, "store": 1, **retrained(2), **REPORT_JOBS},  # not the ingest
+    "learn/models.py": {**retrained(2), **REPORT_JOBS},
     "learn/classical.py": {},  # no Keras job (and this tiny grid has no classical cell to refit)
 }
 

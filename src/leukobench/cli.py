@@ -16,6 +16,7 @@ import sys
 from contextlib import contextmanager
 
 from leukobench.keys import CNMC_SUBJECT, SUBJECT_AGGREGATIONS
+from leukobench.predictions import TTA_MODES
 
 
 def positive(text: str) -> int:
@@ -54,9 +55,15 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--aggregation", choices=SUBJECT_AGGREGATIONS, default="mean",
                          help="how a subject's cells make its score with --by-subject, as evaluation.subject_aggregation "
                               "(default: %(default)s)")
+    predict.add_argument("--saliency", metavar="DIR",
+                         help="also write, per classified image, its Grad-CAM heat map of the predicted class over the "
+                              "image as the model saw it, to DIR/<input number>_<name>.png")
+    predict.add_argument("--tta", choices=TTA_MODES, default=None,
+                         help="test-time augmentation: average each image's scores over its flips or its 8 rotations "
+                              "and reflections (default: the cell's evaluation.tta, from its scoring.json)")
     predict.add_argument("--uncalibrated", action="store_true",
                          help="the model's own scores, without the temperature the cell's evaluation fitted "
-                              "(calibration.json, with evaluation.calibration: temperature)")
+                              "(scoring.json, with evaluation.calibration: temperature)")
     return main_parser
 
 
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return run(args.model, args.images, output=args.output, batch_size=args.batch_size,
                        threads=args.threads, calibrated=not args.uncalibrated, by_subject=args.by_subject,
-                       aggregation=args.aggregation)
+                       aggregation=args.aggregation, saliency=args.saliency, tta=args.tta)
         except KeyboardInterrupt:  # Ctrl-C: the output's temporary file is already gone (atomic_path)
             return 128 + signal.SIGINT
 

@@ -587,15 +587,25 @@ def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.D
     return subjects.reset_index()
 
 
-def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike) -> pd.DataFrame:
+SALIENCY_COLUMNS = ("saliency_on_cell", "cell_area")  # from a Keras cell's saliency.json
+
+
+def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike,
+                      saliency_files: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
     """Concatenate every cell's metrics.json into results/report/metrics.csv, with a column ``cell``:
-    the cell's folder (its model, predictions and figures).
+    the cell's folder (its model, predictions and figures); with ``saliency_files`` (Keras cells'
+    ``saliency.json``), each such cell's rows get its :data:`SALIENCY_COLUMNS`.
 
     The integer keys (size, fold, epochs, batch_size, seed, n, interval_groups) are pandas ``Int64``:
     a cell without one (a classical cell has no epochs) leaves it empty, and the others read ``15``,
     not ``15.0`` as a float column with NaN would write them."""
     rows = [{**row, "cell": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
     table = pd.DataFrame(rows)
+    if saliency_files:
+        saliency = pd.DataFrame([{"cell": str(Path(path).parent), **{column: json.loads(Path(path).read_text())[column]
+                                                                   for column in SALIENCY_COLUMNS}}
+                                 for path in saliency_files])
+        table = table.merge(saliency, on="cell", how="left")
     for column in ("size", "fold", "epochs", "batch_size", "seed", "n", "interval_groups"):
         if column in table:
             table[column] = pd.to_numeric(table[column]).astype("Int64")

@@ -29,6 +29,7 @@ from leukobench.io import METADATA_KEY, atomic_path
 EVALUATED_SPLITS = ("val", "test", "external")  # the splits a cell is evaluated on (never train)
 ROW_COLUMNS = ["image_id", "patient_id", "split", "label", "class_name"]
 BINARY_THRESHOLD = 0.5
+TTA_MODES = ("none", "flips", "rot8")  # evaluation.tta: a Keras cell's test-time augmentation (learn.bundle.tta_views)
 METADATA_FIELDS = ("cell", "class_names", "train_seconds", "predict_seconds", "leaky")
 
 
@@ -37,6 +38,19 @@ def predict_labels(y_score: np.ndarray) -> np.ndarray:
     if y_score.ndim == 1:
         return (y_score >= BINARY_THRESHOLD).astype(np.int64)
     return np.argmax(y_score, axis=1).astype(np.int64)
+
+
+def checked_labels(values: np.ndarray, argument: str, k: int) -> np.ndarray:
+    """``values`` as int64 class labels of ``k`` classes; ``ValueError`` naming ``argument`` otherwise."""
+    labels = np.asarray(values)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"{argument} must be a non-empty 1-D array of class labels, got shape {labels.shape}")
+    if not (labels.dtype == bool or np.issubdtype(labels.dtype, np.integer)):
+        raise ValueError(f"{argument} must hold integer class labels, got dtype {labels.dtype}")
+    outside = (labels < 0) | (labels >= k)
+    if outside.any():
+        raise ValueError(f"{argument} holds label {labels[outside][0]}, outside 0..{k - 1} (class_names has {k})")
+    return labels.astype(np.int64)
 
 
 def scores_of(predictions: pd.DataFrame) -> np.ndarray:

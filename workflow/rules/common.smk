@@ -23,6 +23,7 @@ from leukobench.plan.config import (
 )
 from leukobench.plan.provenance import code_digest
 from leukobench.learn.models import MODELS
+from leukobench.learn import weights as keras_weights
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -168,8 +169,55 @@ def store_of_cell(wildcards):
 
 def keras_training(wildcards):
     """The training: options the cell's model takes (leukobench.plan.config.training_options): changing
-    training.weights or training.trainable_layers reruns the transfer-model cells only."""
-    return training_options(config["training"], wildcards.model)
+    training.weights or training.trainable_layers reruns the transfer-model cells only, a recipe option
+    (training.augmentation, lr_schedule, warmup_epochs, label_smoothing) the reference models' cells only,
+    training.weight_decay the adamw cells only."""
+    return training_options(config["training"], wildcards.model, wildcards.optimizer)
+
+
+IMAGENET = "resources/imagenet/{weights_file}.json"  # rule imagenet_weights' receipt: Keras' file is in place, checked
+
+
+def imagenet_application(model):
+    """The keras.applications base whose ImageNet weights the cells of ``model`` load (training.weights:
+    imagenet, and a builder that takes weights), else None."""
+    if training_options(config["training"], model)["model_options"].get("weights") != "imagenet":
+        return None
+    return MODELS.attribute(model, "application")
+
+
+IMAGENET_FILES = {app.weights_file: app for app in map(imagenet_application, sorted(KERAS_MODELS)) if app is not None}
+
+
+def imagenet_receipt(wildcards):
+    """A Keras cell's input: the receipt of the ImageNet weights file its model loads (none without).
+    Ancient: fetching again (a new training.weights_url or weights_folder, an edit of the fetching
+    code) retrains nothing; the file is Keras' own, checked by its hash."""
+    application = imagenet_application(wildcards.model)
+    return [] if application is None else ancient(IMAGENET.format(weights_file=application.weights_file))
+
+
+def imagenet_url(wildcards):
+    """training.weights_url + the application's folder + the file, as keras.applications builds it."""
+    application = IMAGENET_FILES[wildcards.weights_file]
+    return keras_weights.weights_url(application.url_folder, application.weights_file, config["training"]["weights_url"])
+
+
+def imagenet_hash(wildcards):
+    """Keras' own file_hash of the file (md5 or sha256)."""
+    return keras_weights.keras_file_hash(wildcards.weights_file)
+
+
+def imagenet_folder(wildcards):
+    """training.weights_folder (~ and $VARIABLES expanded here); null: Keras' cache of this machine."""
+    return str(keras_weights.weights_folder(config["training"].get("weights_folder")))
+
+
+def pretrained_models(wildcards):
+    """The grid's models whose cells start from pretrained weights (training.weights imagenet or a
+    file, for a builder that takes weights): the comparison figure marks their cells (hybrid ones too)."""
+    return sorted(model for model in KERAS_MODELS
+                  if training_options(config["training"], model)["model_options"].get("weights") is not None)
 
 
 def evaluation_options(wildcards):
@@ -207,6 +255,23 @@ def of_dataset(name):
         return [path for path in cell_files(name) if f"/dataset~{wildcards.dataset}/" in path]
 
     return files
+
+
+def tta_mode(wildcards):
+    """evaluation.tta: the views a Keras cell's test-time augmentation averages (none: no tta job)."""
+    return config["evaluation"]["tta"]
+
+
+def tta_predictions(wildcards):
+    """A Keras cell's test-time-augmented predictions, which its evaluation reads beside the plain ones."""
+    return [] if config["evaluation"]["tta"] == "none" else [f"{CELL}/predictions_tta.parquet".format(**wildcards)]
+
+
+def saliency_files(wildcards):
+    """Every Keras cell's saliency.json, with evaluation.saliency (aggregate joins them to metrics.csv)."""
+    if not config["evaluation"]["saliency"]:
+        return []
+    return [f"results/cells/{cell}/saliency.json" for cell in CELLS.instance_patterns]
 
 
 def evaluated_datasets():

@@ -4,9 +4,10 @@ rule evaluate:
     input:
         predictions=f"{CELL}/predictions.parquet",
         history=f"{CELL}/history.csv",
+        tta=tta_predictions,
     output:
         metrics=f"{CELL}/metrics.json",
-        calibration=f"{CELL}/calibration.json",
+        scoring=f"{CELL}/scoring.json",
         roc=report(
             f"{CELL}/roc.png",
             caption="../report/roc.rst",
@@ -48,7 +49,7 @@ use rule evaluate as evaluate_hybrid with:
         predictions=f"{HYBRID}/predictions.parquet",
     output:
         metrics=f"{HYBRID}/metrics.json",
-        calibration=f"{HYBRID}/calibration.json",
+        scoring=f"{HYBRID}/scoring.json",
     log:
         f"results/logs/evaluate/hybrid/{HYBRIDS.wildcard_pattern}.log",
 
@@ -58,6 +59,6 @@ use rule evaluate as evaluate_classical with:
         predictions=f"{CLASSICAL}/predictions.parquet",
     output:
         metrics=f"{CLASSICAL}/metrics.json",
-        calibration=f"{CLASSICAL}/calibration.json",
+        scoring=f"{CLASSICAL}/scoring.json",
     log:
         f"results/logs/evaluate/classical/{CLASSICALS.wildcard_pattern}.log",

@@ -1,6 +1,7 @@
 rule aggregate:
     input:
         metrics=cell_files("metrics.json"),
+        saliency=saliency_files,
     output:
         table=report(
             METRICS,
@@ -33,6 +34,7 @@ rule comparison:
         "results/logs/comparison.log",
     params:
         code=code_of("comparison"),
+        pretrained=pretrained_models,
     localrule: True
     conda:
         "../../envs/leukobench.yaml"
@@ -140,7 +142,7 @@ rule best_cells:
     input:
         metrics=METRICS,
         predictions=of_dataset("predictions.parquet"),
-        calibrations=of_dataset("calibration.json"),
+        scorings=of_dataset("scoring.json"),
     output:
         roc=report(
             "results/report/roc_best_{dataset}.png",

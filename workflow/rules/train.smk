@@ -1,9 +1,33 @@
+# Keras' ImageNet weights file of the transfer models (training.weights: imagenet), fetched once on
+# the machine that runs snakemake (a local rule: a SLURM login node has the network, its compute
+# nodes may not; a training job never downloads) into training.weights_folder (Keras' cache by
+# default), checked against Keras' own hash. A file already there with that hash is not requested.
+rule imagenet_weights:
+    output:
+        receipt=IMAGENET,
+    log:
+        "results/logs/imagenet_weights/{weights_file}.log",
+    params:
+        code=code_of("imagenet_weights"),
+        url=imagenet_url,
+        file_hash=imagenet_hash,
+        folder=imagenet_folder,
+    wildcard_constraints:
+        weights_file=one_of(IMAGENET_FILES),
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/imagenet_weights.py"
+
+
 # A Keras cell runs in one job, one TensorFlow start: it trains the model, then, with the model in
 # memory, writes the predictions of the evaluated splits (the evaluation reads them, loading no
 # model) and, for a cell whose conv features a hybrid cell uses, those features.
 rule train:
     input:
         store=store_of_cell,
+        imagenet=imagenet_receipt,  # transfer models with training.weights: imagenet (rule imagenet_weights)
     output:
         model=f"{CELL}/model.keras",
         bundle=f"{CELL}/model.json",
@@ -40,6 +64,62 @@ use rule train as train_with_features with:
         features=f"{CELL}/features.parquet",
     wildcard_constraints:
         model=one_of(HYBRID_MODELS),
+
+
+# Where a trained Keras cell looks (Grad-CAM on its test images): a second model pass, so a second
+# TensorFlow job, with evaluation.saliency; it reruns when the model or the saliency code changes.
+rule saliency:
+    input:
+        model=f"{CELL}/model.keras",
+        bundle=f"{CELL}/model.json",
+        store=store_of_cell,
+    output:
+        summary=f"{CELL}/saliency.json",
+        sheet=report(
+            f"{CELL}/saliency.png",
+            caption="../report/saliency.rst",
+            category="Saliency",
+            labels=CELL_LABELS,
+        ),
+    log:
+        f"results/logs/saliency/{CELLS.wildcard_pattern}.log",
+    params:
+        code=code_of("saliency"),
+    threads: 2
+    resources:
+        gpu=gpu_slots,
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/saliency.py"
+
+
+# Test-time augmentation (evaluation.tta): the cell's scores again, averaged over flipped and rotated
+# views of each image; a model pass, so a TensorFlow job; its evaluation gives them rows of their own.
+rule tta:
+    input:
+        model=f"{CELL}/model.keras",
+        bundle=f"{CELL}/model.json",
+        predictions=f"{CELL}/predictions.parquet",
+        store=store_of_cell,
+    output:
+        predictions=f"{CELL}/predictions_tta.parquet",
+    log:
+        f"results/logs/tta/{CELLS.wildcard_pattern}.log",
+    params:
+        code=code_of("tta"),
+        tta=tta_mode,
+    threads: 2
+    resources:
+        gpu=gpu_slots,
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/tta.py"
 
 
 rule fit_hybrid:

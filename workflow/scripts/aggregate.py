@@ -5,7 +5,7 @@ log_to(snakemake.log[0])
 from leukobench.keys import CELL_KEYS
 from leukobench.metrics import aggregate_metrics
 
-table = aggregate_metrics(snakemake.input.metrics, snakemake.output.table)
+table = aggregate_metrics(snakemake.input.metrics, snakemake.output.table, snakemake.input.saliency)
 test = table[table["split"] == "test"]
 keys = [key for key in CELL_KEYS if key in test]
 print(test[[*keys, "accuracy", "accuracy_low", "accuracy_high"]].to_string(index=False))

@@ -4,7 +4,7 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.calibration import apply_temperature, read_calibration
+from leukobench.scoring import apply_temperature, read_scoring
 from leukobench.predictions import read_predictions, scores_of
 from leukobench.report.figures import plot_reliability, plot_roc_overlay, plot_subject_verdicts
 from leukobench.report.selection import best_cells_of_dataset, cell_level
@@ -15,7 +15,7 @@ for label, folders in best_cells_of_dataset(cell_level(pd.read_csv(snakemake.inp
     read = [read_predictions(f"{folder}/predictions.parquet") for folder in folders]  # k-fold: every fold
     test = pd.concat(frame for frame, _ in read).query("split == 'test'")
     cells.append((label, test))
-    calibration = read_calibration(folders[0]) if len(folders) == 1 else None  # k-fold: a temperature per fold
+    calibration = read_scoring(folders[0]) if len(folders) == 1 else None  # k-fold: a temperature per fold
     calibrated.append((f"temperature-scaled, T = {calibration['temperature']:.2f}",
                        apply_temperature(scores_of(test), calibration["temperature"]))
                       if calibration and calibration["method"] == "temperature" else None)

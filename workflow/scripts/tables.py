@@ -6,16 +6,18 @@ import pandas as pd
 
 from leukobench.io import atomic_path
 from leukobench.report.selection import (CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS, SUBJECT_PREFIX,
-                                         SUBJECT_TABLE_METRICS, TABLE_METRICS, best_configurations, cell_keys,
-                                         cell_level, collapse_folds, with_calibrated, with_subject_level)
+                                         SUBJECT_TABLE_METRICS, TABLE_METRICS, TTA_PREFIX, TTA_TABLE_METRICS,
+                                         best_configurations, cell_keys, cell_level, collapse_folds, with_calibrated,
+                                         with_subject_level, with_tta)
 from leukobench.report.tables import APPROACH_TITLES, formatted, write_tables
 
 every_level = pd.read_csv(snakemake.input.metrics)
 metrics = cell_level(every_level)
 best = with_subject_level(best_configurations(metrics), every_level)  # chosen on cells, judged on subjects too
-best = with_calibrated(best, every_level)
+best = with_tta(with_calibrated(best, every_level), every_level)
 shown = (*TABLE_METRICS, *(f"{SUBJECT_PREFIX}{name}" for name in SUBJECT_TABLE_METRICS),
-         *(f"{CALIBRATED_PREFIX}{name}" for name in CALIBRATED_TABLE_METRICS))
+         *(f"{CALIBRATED_PREFIX}{name}" for name in CALIBRATED_TABLE_METRICS),
+         *(f"{TTA_PREFIX}{name}" for name in TTA_TABLE_METRICS))
 with atomic_path(snakemake.output.csv) as tmp:
     best.to_csv(tmp, index=False)
 sections = [
@@ -23,7 +25,8 @@ sections = [
      "Per dataset, split method, variant and model: the configuration with the best validation accuracy "
      "(selected_on = test only where the grid has no validation split), with its test metrics and 95 % intervals; "
      "configurations = how many competed; subject_*: the same cell's verdicts per subject (subjects = how many); "
-     "calibrated_*: its ECE and Brier score after temperature scaling (fitted on the validation split) by temperature.",
+     "calibrated_*: its ECE and Brier score after temperature scaling (fitted on the validation split) by temperature; "
+     "tta_*: its accuracy and AUC with test-time augmentation (the mean over the views named in tta).",
      formatted(best[best["approach"] == approach], shown).drop(columns=["approach"]))
     for approach in APPROACH_TITLES if (best["approach"] == approach).any()
 ]

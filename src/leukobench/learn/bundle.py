@@ -16,9 +16,25 @@ import numpy as np
 import pandas as pd
 
 from leukobench.data.store import Preparation, Store, load_store
-from leukobench.predictions import EVALUATED_SPLITS, ROW_COLUMNS, prediction_frame
+from leukobench.predictions import EVALUATED_SPLITS, ROW_COLUMNS, TTA_MODES, prediction_frame
 
 PREDICT_BATCH = 256
+
+
+def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
+    """The views of ``images`` (``(n, H, W, C)``, square) that test-time augmentation ``mode``
+    (:data:`leukobench.predictions.TTA_MODES`) averages. A segmented cell has no up, down, left or
+    right, so its flips (``flips``: itself, mirrored left-right, upside down, and both) and the eight
+    symmetries of the square (``rot8``: the four quarter turns, each also mirrored) are the same cell;
+    Prellberg & Kramer average eight such views on C-NMC."""
+    if mode not in TTA_MODES:
+        raise ValueError(f"test-time augmentation '{mode}' unknown; allowed: {', '.join(TTA_MODES)}")
+    if mode == "none":
+        return [images]
+    if mode == "flips":
+        return [images, images[:, :, ::-1], images[:, ::-1], images[:, ::-1, ::-1]]
+    turns = [np.rot90(images, k, axes=(1, 2)) for k in range(4)]
+    return [*turns, *(turn[:, :, ::-1] for turn in turns)]
 
 
 def check_labels(labels, class_names: list[str], source: str | os.PathLike) -> None:
@@ -41,7 +57,8 @@ class TrainedModel:
 
     model: object
     bundle: dict
-    temperature: float | None = None  # the cell's fitted temperature (calibration.json), applied by predict
+    temperature: float | None = None  # the cell's fitted temperature (scoring.json), applied by predict
+    tta: str = "none"  # the views predict averages (TTA_MODES; the cell's evaluation.tta, from scoring.json)
 
     @classmethod
     def load(cls, model_path: str | os.PathLike) -> "TrainedModel":
@@ -57,9 +74,12 @@ class TrainedModel:
     def class_names(self) -> list[str]:
         return self.bundle["class_names"]
 
-    def predict_scores(self, images: np.ndarray) -> np.ndarray:
-        """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k))."""
-        return class_scores(self.model.predict(images, batch_size=PREDICT_BATCH, verbose=0))
+    def predict_scores(self, images: np.ndarray, tta: str = "none") -> np.ndarray:
+        """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k)); with ``tta``,
+        the mean over the views of :func:`tta_views`."""
+        views = tta_views(images, tta)
+        return sum(class_scores(self.model.predict(np.ascontiguousarray(view), batch_size=PREDICT_BATCH, verbose=0))
+                   for view in views) / len(views)
 
 
 def class_scores(output: np.ndarray) -> np.ndarray:
@@ -68,10 +88,10 @@ def class_scores(output: np.ndarray) -> np.ndarray:
     return output[:, 0] if output.shape[1] == 1 else output
 
 
-def predict_store(model: TrainedModel, store: Store | str | os.PathLike) -> tuple[pd.DataFrame, float]:
+def predict_store(model: TrainedModel, store: Store | str | os.PathLike, tta: str = "none") -> tuple[pd.DataFrame, float]:
     """The predictions (:func:`leukobench.predictions.prediction_frame`) of every image of the
-    store's evaluated splits, and the seconds prediction took. The store (a path or a loaded one)
-    must be prepared as the model's was."""
+    store's evaluated splits (with ``tta``, averaged over its views), and the seconds prediction
+    took. The store (a path or a loaded one) must be prepared as the model's was."""
     source = "the store" if isinstance(store, Store) else store
     store = store if isinstance(store, Store) else load_store(store)
     if store.metadata["preparation"] != model.bundle["preparation"]:
@@ -81,5 +101,22 @@ def predict_store(model: TrainedModel, store: Store | str | os.PathLike) -> tupl
     rows = store.frame.loc[mask, ROW_COLUMNS]
     check_labels(rows["label"], model.class_names, source)
     started = time.perf_counter()
-    scores = model.predict_scores(store.images[mask])
+    scores = model.predict_scores(store.images[mask], tta)
     return prediction_frame(rows, scores, model.class_names), time.perf_counter() - started
+
+
+def write_tta_predictions(model_path: str | os.PathLike, store_path: str | os.PathLike,
+                          predictions_path: str | os.PathLike, out_path: str | os.PathLike, tta: str) -> pd.DataFrame:
+    """The cell's predictions again with test-time augmentation ``tta`` (:data:`TTA_MODES`), written
+    to ``out_path`` with the metadata of the training's ``predictions_path`` (its cell, classes,
+    training time) and this pass's prediction time; the evaluation reads them as its ``tta`` rows."""
+    from leukobench.predictions import read_predictions, write_predictions
+
+    if tta == "none":
+        raise ValueError("evaluation.tta is none: the training's predictions are the cell's only ones")
+    plain, metadata = read_predictions(predictions_path)
+    predictions, seconds = predict_store(TrainedModel.load(model_path), store_path, tta)
+    if not predictions["image_id"].equals(plain["image_id"]):
+        raise ValueError(f"{store_path} holds other evaluated images than {predictions_path}: train the cell again")
+    write_predictions(predictions, out_path, **{**metadata, "predict_seconds": seconds})
+    return predictions

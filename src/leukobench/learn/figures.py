@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from leukobench.metrics import check_inputs, checked_frame, n_classes
-from leukobench.predictions import scores_of
+from leukobench.predictions import checked_labels, scores_of
 from leukobench.style import (LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
                               new_figure, save_png)
 
@@ -98,7 +98,7 @@ def plot_confusion(
     names = [str(name) for name in class_names]
     if not names:
         raise ValueError("class_names is empty")
-    truth, predicted = _checked_labels(y_true, "y_true", len(names)), _checked_labels(y_pred, "y_pred", len(names))
+    truth, predicted = checked_labels(y_true, "y_true", len(names)), checked_labels(y_pred, "y_pred", len(names))
     if len(truth) != len(predicted):
         raise ValueError(f"y_pred has {len(predicted)} entries but y_true has {len(truth)}")
     counts = confusion_matrix(truth, predicted, labels=list(range(len(names))))
@@ -126,18 +126,6 @@ def _label_confusion_axes(ax: Axes, names: list[str]) -> None:
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
     ax.spines[:].set_visible(False)
-
-
-def _checked_labels(values: np.ndarray, argument: str, k: int) -> np.ndarray:
-    labels = np.asarray(values)
-    if labels.ndim != 1 or labels.size == 0:
-        raise ValueError(f"{argument} must be a non-empty 1-D array of class labels, got shape {labels.shape}")
-    if not (labels.dtype == bool or np.issubdtype(labels.dtype, np.integer)):
-        raise ValueError(f"{argument} must hold integer class labels, got dtype {labels.dtype}")
-    outside = (labels < 0) | (labels >= k)
-    if outside.any():
-        raise ValueError(f"{argument} holds label {labels[outside][0]}, outside 0..{k - 1} (class_names has {k})")
-    return labels.astype(np.int64)
 
 
 def _annotate_cells(ax: Axes, counts: np.ndarray, shares: np.ndarray) -> None:

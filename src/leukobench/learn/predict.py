@@ -117,18 +117,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import cv2
 import numpy as np
 import pandas as pd
 
-from leukobench.calibration import CALIBRATION_FILE, apply_temperature, read_calibration
+from leukobench.scoring import SCORING_FILE, apply_temperature, read_scoring
 from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from leukobench.data.store import Preparation, prepared_image
 from leukobench.io import atomic_path, is_text, printable
 from leukobench.keys import CNMC_SUBJECT
-from leukobench.learn.bundle import TrainedModel, bundle_path, class_scores
+from leukobench.learn.bundle import TrainedModel, bundle_path, class_scores, tta_views
 from leukobench.learn.devices import share_gpus
 from leukobench.metrics import aggregate_by_subject, check_aggregation
-from leukobench.predictions import predict_labels
+from leukobench.predictions import TTA_MODES, predict_labels
 
 DEFAULT_BATCH_SIZE = 64
 SUBJECTS_SUFFIX = "_subjects"  # the subjects' CSV: <output stem>_subjects<output suffix>
@@ -223,12 +224,13 @@ def check_model(model: TrainedModel, model_path: Path) -> None:
 
 def load_cell(path: str | os.PathLike, calibrated: bool = True) -> TrainedModel:
     """Load a trained cell given as its folder or its ``model.keras``, checked; :class:`ModelError`
-    otherwise. With ``calibrated``, the temperature its evaluation fitted (``calibration.json``
-    beside the model, with ``evaluation.calibration: temperature``) scales its scores."""
+    otherwise. Its evaluation's ``scoring.json`` beside the model sets its test-time augmentation
+    (``evaluation.tta``) and, with ``calibrated``, the temperature that scales its scores
+    (``evaluation.calibration: temperature``)."""
     model_path = model_file(path)
     bundle = _read_bundle(model_path)
     try:
-        calibration = read_calibration(model_path.parent) if calibrated else None
+        scoring = read_scoring(model_path.parent) or {"method": "none", "temperature": 1.0, "tta": "none"}
     except ValueError as error:
         raise ModelError(str(error)) from None
     share_gpus()  # beside a running workflow, take only the GPU memory this model needs
@@ -239,8 +241,8 @@ def load_cell(path: str | os.PathLike, calibrated: bool = True) -> TrainedModel:
     except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a file it cannot read
         raise ModelError(f"{model_path}: Keras cannot load it ({type(error).__name__}: {error}); "
                          f"{WHAT_TO_GIVE}") from None
-    temperature = calibration["temperature"] if calibration and calibration["method"] == "temperature" else None
-    model = TrainedModel(keras_model, bundle, temperature)
+    temperature = scoring["temperature"] if calibrated and scoring["method"] == "temperature" else None
+    model = TrainedModel(keras_model, bundle, temperature, scoring["tta"] if scoring["tta"] in TTA_MODES else "none")
     check_model(model, model_path)
     return model
 
@@ -432,19 +434,44 @@ def class_probabilities(scores: np.ndarray) -> np.ndarray:
     return np.column_stack([1 - scores, scores]) if scores.ndim == 1 else scores
 
 
+def saliency_file(folder: Path, position: int, path: Path) -> Path:
+    """Where ``--saliency`` puts the overlay of the ``position``-th input image (numbered, so two
+    inputs of one name in different folders never share one)."""
+    return folder / f"{position:06d}_{path.stem}.png"
+
+
+def write_saliency(model: TrainedModel, images: np.ndarray, paths: list[Path]) -> None:
+    """Grad-CAM of the predicted class of each image (:mod:`leukobench.learn.saliency`) over the
+    image as the model saw it, one PNG each at ``paths`` (written whole or not at all)."""
+    from leukobench.learn.saliency import grad_cam, overlay
+
+    for image, heat, path in zip(images, grad_cam(model.model, images), paths):
+        encoded, png = cv2.imencode(".png", cv2.cvtColor(overlay(image, heat), cv2.COLOR_RGB2BGR))
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(png.tobytes())
+
+
 def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAULT_BATCH_SIZE,
-                 threads: int | None = None) -> Iterator[dict]:
-    """One row per file, in order, as each chunk of ``batch_size`` images is classified."""
+                 threads: int | None = None, saliency_dir: Path | None = None) -> Iterator[dict]:
+    """One row per file, in order, as each chunk of ``batch_size`` images is classified; with
+    ``saliency_dir``, each classified image's Grad-CAM overlay written there (:func:`saliency_file`)."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     names = np.asarray(model.class_names)
+    position = 0
     for chunk in prepared_chunks(files, model.preparation, batch_size, threads):
         good = [image for _, image, _ in chunk if image is not None]
         if good:
-            scores = class_scores(np.asarray(model.model.predict_on_batch(np.stack(good))))
-            if model.temperature is not None:
+            views = tta_views(np.stack(good), model.tta)
+            scores = sum(class_scores(np.asarray(model.model.predict_on_batch(np.ascontiguousarray(view))))
+                         for view in views) / len(views)
+            if model.temperature is not None and model.tta == "none":  # fitted on the plain scores
                 scores = apply_temperature(scores, model.temperature)
             labels, probabilities = names[predict_labels(scores)], class_probabilities(scores)
+            if saliency_dir is not None:
+                write_saliency(model, np.stack(good), [saliency_file(saliency_dir, position + i, path)
+                                                       for i, (path, image, _) in enumerate(chunk) if image is not None])
+        position += len(chunk)
         k = 0
         for path, image, reason in chunk:
             row = {"path": str(path)}
@@ -491,7 +518,7 @@ def _cell(value) -> str:
 
 def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch_size: int = DEFAULT_BATCH_SIZE,
                       threads: int | None = None, errors: TextIO | None = None,
-                      classified: list[dict] | None = None) -> Summary:
+                      classified: list[dict] | None = None, saliency_dir: Path | None = None) -> Summary:
     """Write the CSV to ``out`` row by row; a line on ``errors`` for each file that failed; the rows
     of the images classified appended to ``classified`` when given (for :func:`subject_table`).
 
@@ -501,7 +528,7 @@ def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     summary = Summary()
-    for row in predict_rows(model, files, batch_size, threads):
+    for row in predict_rows(model, files, batch_size, threads, saliency_dir):
         writer.writerow([_cell(row.get(name)) for name in header])
         if row["status"] == "ok":
             summary.classified += 1
@@ -691,7 +718,8 @@ def _discard_rest(stream: TextIO) -> None:
 def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
         stdout: TextIO | None = None, stderr: TextIO | None = None, calibrated: bool = True,
-        by_subject: str | None = None, aggregation: str = "mean") -> int:
+        by_subject: str | None = None, aggregation: str = "mean", saliency: str | os.PathLike | None = None,
+        tta: str | None = None) -> int:
     """The whole command: load and check the cell, classify, write the CSV (and with ``by_subject``,
     a pattern finding the subject in a file name, the subjects' CSV beside it); returns the exit code."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
@@ -703,6 +731,13 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
 
     if batch_size < 1:
         return say(f"--batch-size must be at least 1, got {batch_size}")
+    if tta is not None and tta not in TTA_MODES:
+        return say(f"--tta {tta!r} unknown; allowed: {', '.join(TTA_MODES)}")
+    if saliency is not None:
+        try:
+            Path(saliency).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            return say(f"--saliency {saliency}: cannot be a folder for the overlays ({error.strerror or error})")
     pattern = None
     if by_subject is not None:
         if output is None:
@@ -726,14 +761,22 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
         model = load_cell(model_path, calibrated)
     except (ModelError, NoImagesError, OutputError) as error:
         return say(str(error))
+    if tta is not None:
+        model.tta = tta
+    if model.tta != "none":
+        say(f"scores averaged over each image's '{model.tta}' views (test-time augmentation: "
+            f"{'--tta' if tta is not None else 'the cell evaluation.tta, in ' + SCORING_FILE}; --tta none for one view)",
+            EXIT_OK)
     if model.temperature is not None:
-        say(f"scores temperature-scaled by the cell's T = {model.temperature:.3f} "
-            f"({CALIBRATION_FILE}; --uncalibrated gives the model's own)", EXIT_OK)
+        say(f"scores temperature-scaled by the cell's T = {model.temperature:.3f} ({SCORING_FILE}; --uncalibrated "
+            "gives the model's own)" if model.tta == "none" else f"the cell's temperature (T = {model.temperature:.3f}) "
+            "was fitted on its plain scores and is not applied to test-time-augmented ones", EXIT_OK)
     to_stdout = output is None or is_stream_file(output, stdout)
     try:
         with _output(None if to_stdout else output, stdout) as stream:
             classified = [] if pattern is not None else None
-            summary = write_predictions(model, files, stream, batch_size, threads, errors=stderr, classified=classified)
+            summary = write_predictions(model, files, stream, batch_size, threads, errors=stderr, classified=classified,
+                                        saliency_dir=None if saliency is None else Path(saliency))
     except BrokenPipeError:  # the reader went away (| head): end quietly, as cat does
         if to_stdout:
             _discard_rest(stdout)

@@ -83,25 +83,36 @@ def plot_comparison(
     *,
     reference: float | None = CHANCE_RATE,
     title: str | None = None,
+    pretrained: str | None = None,
 ) -> None:
     """Dot plot of ``metric`` per grid cell with its 95 % interval, best at the top.
 
     Rows are labelled by ``label_columns`` (default: the non-metric columns that vary); the
     constant ones are listed under the title. ``reference`` draws a dashed line (chance /
-    majority-class rate, 0.5 for a balanced binary task; ``None`` for none).
+    majority-class rate, 0.5 for a balanced binary task; ``None`` for none). ``pretrained`` names
+    a boolean column: its true rows (cells that started from pretrained, ImageNet, weights) get a
+    diamond instead of a dot, and the legend says which is which.
     """
     bounds = (metric, f"{metric}_low", f"{metric}_high")
     table = checked_frame(metrics, "metrics", bounds)
+    marked = None
+    if pretrained is not None:
+        if pretrained not in table.columns:
+            raise ValueError(f"metrics lacks the column {pretrained!r} (which cells used pretrained weights)")
+        marked = table.pop(pretrained).fillna(False).astype(bool)
     if label_columns is not None:
         missing = [column for column in label_columns if column not in table.columns]
         if missing:
             raise ValueError(f"metrics lacks label column(s) {', '.join(map(repr, missing))}")
     labels, fixed = _row_labels(table, metric, label_columns)
     labels = ["\n".join(textwrap.wrap(label, LABEL_WRAP_CHARS, break_long_words=False)) for label in labels]
-    table = table.assign(_label=labels).sort_values(metric, na_position="first", kind="stable")
+    table = table.assign(_label=labels, _pretrained=False if marked is None else marked)
+    table = table.sort_values(metric, na_position="first", kind="stable")
     with matplotlib.rc_context(STYLE):
         fig, (ax,) = new_figure(*_comparison_size(labels))
         _draw_intervals(ax, table, bounds)
+        if marked is not None:
+            _mark_pretrained(ax, table, metric)
         _draw_reference(ax, reference)
         ax.set_xlim(*_comparison_limits(table, bounds, reference))
         ax.set_xlabel(_comparison_axis_label(metric, reference))
@@ -170,6 +181,23 @@ def _draw_intervals(ax: Axes, table: pd.DataFrame, bounds: tuple[str, str, str])
     values = blended_transform_factory(ax.transAxes, ax.transData)
     for row, (_, record) in zip(rows, table.iterrows()):
         ax.text(1.02, row, _interval_text(record, bounds), transform=values, va="center", fontsize=9)
+
+
+PRETRAINED_MARKER = "D"  # comparison chart: a cell that started from pretrained weights
+
+
+def _mark_pretrained(ax: Axes, table: pd.DataFrame, metric: str) -> None:
+    """Diamonds over the dots of the cells that started from pretrained weights, and a legend."""
+    rows = np.flatnonzero(table["_pretrained"].to_numpy(dtype=bool))
+    if rows.size == 0:
+        return  # every cell trained from scratch: nothing to tell apart
+    colour = OKABE_ITO[0]
+    ax.plot(table[metric].to_numpy(dtype=float)[rows], rows, linestyle="none", marker=PRETRAINED_MARKER,
+            markersize=8, markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.6)
+    handles = [Line2D([], [], linestyle="none", marker="o", markersize=6, color=colour, label="trained from scratch"),
+               Line2D([], [], linestyle="none", marker=PRETRAINED_MARKER, markersize=8, markerfacecolor="white",
+                      markeredgecolor=colour, markeredgewidth=1.6, label="pretrained weights (ImageNet)")]
+    ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
 
 
 def _interval_text(record: pd.Series, bounds: tuple[str, str, str]) -> str:
@@ -305,7 +333,7 @@ def plot_reliability(
     diagonal, an over-confident one below it. A point's area grows with its bin's images, and the
     bins of fewer than 5 images are hollow (their share right is mostly chance). The axes start at
     1/k, the lowest score a predicted class can have among k classes. A cell with calibrated
-    scores (e.g. temperature-scaled, :mod:`leukobench.calibration`) also gets their points, in a
+    scores (e.g. temperature-scaled, :mod:`leukobench.scoring`) also gets their points, in a
     second colour, and both ECEs in its title.
 
     Args:

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from leukobench.keys import CELL_KEYS
-from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, checked_frame
+from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, SALIENCY_COLUMNS, checked_frame
 
 MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a cell names
 SPLIT_METHOD_NAMES = {"subject": "subject-disjoint", "random": "cell-level random"}
@@ -146,7 +146,7 @@ def cell_level(metrics: pd.DataFrame) -> pd.DataFrame:
     rows = metrics[_plain(metrics)]
     if "level" in rows:
         rows = rows[rows["level"] == "cell"]
-    return rows.drop(columns=["level", "subject_aggregation", "calibration", "temperature"], errors="ignore")
+    return rows.drop(columns=["level", "subject_aggregation", *SCORE_VARIANTS, "temperature"], errors="ignore")
 
 
 def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -202,7 +202,8 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
         chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
         best.append({**chosen.to_dict(), "configurations": len(group)})
     columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds", "n",
-               *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), *INTERVAL_COLUMNS, "leaky"]
+               *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), *INTERVAL_COLUMNS, "leaky",
+               *SALIENCY_COLUMNS]
     return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
 
 
@@ -238,15 +239,22 @@ def best_cells_of_dataset(metrics: pd.DataFrame, dataset: str) -> list[tuple[str
 SUBJECT_TABLE_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "auc")
 SUBJECT_PREFIX = "subject_"  # the best-configuration tables' columns of the subject-level verdicts
 CALIBRATED_TABLE_METRICS = ("ece", "brier")
-CALIBRATED_PREFIX = "calibrated_"  # ... and of the temperature-scaled scores
-SAME_CELL_PREFIXES = (SUBJECT_PREFIX, CALIBRATED_PREFIX)
+CALIBRATED_PREFIX = "calibrated_"  # ... of the temperature-scaled scores
+TTA_TABLE_METRICS = ("accuracy", "auc")
+TTA_PREFIX = "tta_"  # ... and of the test-time-augmented scores
+SAME_CELL_PREFIXES = (SUBJECT_PREFIX, CALIBRATED_PREFIX, TTA_PREFIX)
+
+
+SCORE_VARIANTS = ("calibration", "tta")  # metrics.csv's marks of rows from other scores than the cell's own
 
 
 def _plain(metrics: pd.DataFrame) -> pd.Series:
-    """The rows of the scores as the cells gave them (not temperature-scaled)."""
-    if "calibration" not in metrics:
-        return pd.Series(True, index=metrics.index)
-    return metrics["calibration"].fillna("none") == "none"
+    """The rows of the scores as the cells gave them (not temperature-scaled, no test-time augmentation)."""
+    plain = pd.Series(True, index=metrics.index)
+    for column in SCORE_VARIANTS:
+        if column in metrics:
+            plain &= metrics[column].fillna("none") == "none"
+    return plain
 
 
 def _with_same_cell_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.DataFrame, prefix: str,
@@ -290,3 +298,15 @@ def with_calibrated(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
         rows = rows[rows["level"] == "cell"]
     return _with_same_cell_rows(best, metrics, rows, CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS,
                                 {"temperature": "temperature"})
+
+
+def with_tta(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The best configurations with the same cell's test accuracy and AUC under test-time
+    augmentation (``tta_accuracy``, ``tta_auc``, with intervals) and its views (``tta``), where the
+    run has them (``evaluation.tta``: Keras cells only)."""
+    if "tta" not in metrics or not (metrics["tta"].fillna("none") != "none").any():
+        return best
+    rows = metrics[metrics["tta"].fillna("none") != "none"]
+    if "level" in rows:
+        rows = rows[rows["level"] == "cell"]
+    return _with_same_cell_rows(best, metrics, rows, TTA_PREFIX, TTA_TABLE_METRICS, {"tta": "tta"})

@@ -1,6 +1,7 @@
-"""Temperature scaling (Guo et al., 2017): one number that makes a cell's scores mean what they say.
+"""How a cell's scores are made for new images: temperature scaling, and the cell's ``scoring.json``.
 
-A network trained to low loss is often over-confident: of the images it scores 0.95, fewer than
+**Temperature scaling** (Guo et al., 2017): one number that makes a cell's scores mean what they
+say. A network trained to low loss is often over-confident: of the images it scores 0.95, fewer than
 95 % are right. Temperature scaling divides the model's logits by one temperature ``T`` (> 1 softens,
 < 1 sharpens), fitted on the validation split by minimising the negative log-likelihood. Dividing
 every logit by the same positive number keeps their order, so no predicted class changes; only how
@@ -11,8 +12,11 @@ needs no model: a sigmoid score ``p`` has the logit ``log(p / (1 - p))``; softma
 the logits ``log p_k`` up to a constant per image, which softmax ignores. Scores are clipped to
 ``[EPSILON, 1 - EPSILON]`` first, so a score of exactly 0 or 1 has a finite logit.
 
-The fitted temperature of a cell is written by its evaluation to ``calibration.json`` in the cell's
-folder (:func:`write_calibration`); ``leukobench predict`` applies it (:func:`read_calibration`).
+**scoring.json**, written by a cell's evaluation (:func:`write_scoring`) in the cell's folder: its
+calibration (``method``, ``temperature``, the validation images it was fitted on) and its test-time
+augmentation (``tta``, Keras cells: :data:`leukobench.learn.bundle.TTA_MODES`), which
+``leukobench predict`` applies to new images as the evaluation did (:func:`read_scoring`). The
+temperature was fitted on the plain scores, so it applies only without test-time augmentation.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from scipy.special import expit, log_softmax, softmax
 from leukobench.io import atomic_path
 
 CALIBRATIONS = ("none", "temperature")  # evaluation.calibration
-CALIBRATION_FILE = "calibration.json"
+SCORING_FILE = "scoring.json"  # in a cell's folder
 EPSILON = 1e-7
 LOG_TEMPERATURE_BOUNDS = (-4.0, 4.0)  # T from about 0.02 to 55
 
@@ -66,25 +70,28 @@ def fit_temperature(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
-def write_calibration(path: str | os.PathLike, method: str, temperature: float = 1.0, fitted_on: int = 0) -> None:
-    """A cell's calibration: ``method`` (:data:`CALIBRATIONS`), its ``temperature`` (1 for none) and
-    the number of validation images it was fitted on."""
+def write_scoring(path: str | os.PathLike, method: str, temperature: float = 1.0, fitted_on: int = 0,
+                  tta: str = "none") -> None:
+    """A cell's scoring: calibration ``method`` (:data:`CALIBRATIONS`), its ``temperature`` (1 for
+    none), the number of validation images it was fitted on, and the test-time augmentation ``tta``."""
     if method not in CALIBRATIONS:
         raise ValueError(f"calibration '{method}' unknown; allowed: {', '.join(CALIBRATIONS)}")
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps({"method": method, "temperature": float(temperature),
-                                   "fitted_on_val_images": int(fitted_on)}, indent=2))
+                                   "fitted_on_val_images": int(fitted_on), "tta": tta}, indent=2))
 
 
-def read_calibration(cell_folder: str | os.PathLike) -> dict | None:
-    """The calibration its evaluation wrote in a cell's folder, or None when there is none yet."""
-    path = Path(cell_folder) / CALIBRATION_FILE
+def read_scoring(cell_folder: str | os.PathLike) -> dict | None:
+    """The scoring its evaluation wrote in a cell's folder, or None when there is none yet."""
+    path = Path(cell_folder) / SCORING_FILE
     if not path.is_file():
         return None
     try:
-        calibration = json.loads(path.read_text())
-        apply_temperature(np.array([0.5]), calibration["temperature"])
+        scoring = json.loads(path.read_text())
+        apply_temperature(np.array([0.5]), scoring["temperature"])
+        if scoring["method"] not in CALIBRATIONS or not isinstance(scoring["tta"], str):
+            raise ValueError(f"method {scoring['method']!r}, tta {scoring['tta']!r}")
     except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path} is not a calibration as the evaluation writes it ({error}); "
+        raise ValueError(f"{path} is not a cell's scoring as the evaluation writes it ({error}); "
                          "delete it and rerun the workflow") from None
-    return calibration
+    return scoring

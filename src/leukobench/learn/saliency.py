@@ -1,0 +1,376 @@
+"""Where a trained Keras cell looks: Grad-CAM heat maps, and how much of their mass lies on the cell.
+
+A classifier of segmented cells can score well for the wrong reason: the outline, the size of the
+black margin, a stain shift of one subject, an artefact at the border. Grad-CAM (Selvaraju et al.,
+"Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization", ICCV 2017)
+shows which part of an image moved the score of one class: the gradient of that class's logit
+with respect to the last convolutional feature map, averaged over the map's positions, weights the
+map's channels; their weighted sum, rectified (only evidence *for* the class), is the heat map.
+
+* :func:`grad_cam`: ``(n, H, W)`` heat maps in [0, 1] (each divided by its maximum), upsampled to the
+  input size, for any model of :mod:`leukobench.learn.models` (the studies' CNNs, and the transfer
+  models, whose conv maps live in the nested ``keras.applications`` sub-model named ``base``).
+* :func:`cell_share`: the share of each heat map's mass that lies on the cell rather than on the
+  black background (C-NMC cells and the synthetic ones are segmented on pure black), one number per
+  image that says whether a model looks at the cell.
+* :func:`overlay`: a heat map blended over its image; :func:`plot_saliency_sheet` draws a sheet of
+  them (here, not with the cell's other figures in :mod:`leukobench.learn.figures`, so that editing
+  those redraws them without running Grad-CAM again, and Grad-CAM's edits rerun no evaluation).
+* :func:`saliency_of_cell`: what the workflow's ``saliency`` job does for a trained cell: the sheet
+  and ``saliency.json`` of its test images.
+
+Images are uint8 ``(n, H, W, C)`` exactly as the store holds them (RGB, or one gray channel):
+rescaling and normalisation are layers of every model. Keras and TensorFlow are imported inside
+:func:`grad_cam` only (Keras 3 on the TensorFlow backend: the gradients come from ``tf.GradientTape``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import matplotlib
+import matplotlib.figure
+import numpy as np
+
+from leukobench.io import atomic_path
+from leukobench.predictions import checked_labels
+from leukobench.style import DPI, NEUTRAL, OKABE_ITO, STYLE, save_png
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["CELL_THRESHOLD", "SALIENCY_BATCH", "cell_mask", "cell_share", "feature_map_layer", "grad_cam", "overlay",
+           "plot_saliency_sheet", "saliency_of_cell"]
+
+SALIENCY_BATCH = 64  # images per gradient pass
+
+#: A pixel belongs to the cell when its brightest channel is above this level (0–255). The
+#: background of C-NMC images is exactly 0 (they are lossless BMPs, segmented on black), and the
+#: synthetic cells' pixels are never black; stained cell pixels are above about 25 in their brightest
+#: channel. 10 keeps the edge pixels a resize blends with the black margin (mostly cell) and leaves
+#: out faint noise on the background.
+CELL_THRESHOLD = 10
+
+# Layers that only subsample or mask the conv map before them: the map is taken before them (finer).
+_SKIPPED_LAYERS = ("MaxPooling2D", "AveragePooling2D", "Dropout", "SpatialDropout2D", "GaussianDropout", "GaussianNoise")
+
+
+def feature_map_layer(model: "keras.Model") -> tuple[str, ...]:
+    """The path of names to the layer whose output Grad-CAM explains, e.g. ``("conv3",)`` or
+    ``("base", "block5_conv3")``: the last layer with a 4-D ``(batch, h, w, channels)`` output,
+    looking inside a nested sub-model (a transfer model's ``base``), and stepping back over pooling
+    and dropout layers (which only subsample or mask the map before them, so that map is finer).
+
+    Raises:
+        ValueError: the model has no layer with a 4-D output.
+    """
+    path = _find_feature_map(model)
+    if path is None:
+        raise ValueError(f"model '{model.name}' has no layer with a 4-D (batch, height, width, channels) output "
+                         "to take a Grad-CAM map from")
+    return path
+
+
+def _find_feature_map(model) -> tuple[str, ...] | None:
+    for layer in reversed(model.layers[1:]):  # the input layer is no feature map
+        if hasattr(layer, "layers"):  # a nested model, e.g. a keras.applications base
+            inner = _find_feature_map(layer)
+            if inner is not None:
+                return (layer.name, *inner)
+        elif len(layer.output.shape) == 4 and type(layer).__name__ not in _SKIPPED_LAYERS:
+            return (layer.name,)
+    return None
+
+
+def _map_and_logits(model, path: tuple[str, ...]):
+    """A function of a float batch giving ``(feature map, logits)``: the layer at ``path`` and the
+    model's pre-activation output (the input of a sigmoid or softmax ``Dense`` head through its
+    kernel; else the output itself, with ``is_logit`` False)."""
+    import keras
+
+    head = model.layers[-1]
+    activation = getattr(getattr(head, "activation", None), "__name__", None)
+    is_logit = isinstance(head, keras.layers.Dense) and activation in ("sigmoid", "softmax")
+    target = head.input if is_logit else model.output
+    features = _split(model, path, target)
+
+    def call(x):
+        feature_map, y = features(x)
+        return feature_map, (keras.ops.matmul(y, head.kernel) + head.bias if is_logit else y)
+
+    return call, is_logit
+
+
+def _split(model, path: tuple[str, ...], target):
+    """A function of ``model``'s input giving (the output of the layer at ``path``, ``target``).
+
+    A layer inside a nested model is reached by cutting the outer graph at the nested model's call:
+    (outer input → nested model's input) → nested model, giving the map and its own output → (nested
+    output → ``target``). Every part runs in inference mode (dropout off, batch norms frozen).
+    """
+    import keras
+
+    layer = model.get_layer(path[0])
+    if len(path) == 1:
+        both = keras.Model(model.input, [layer.output, target])
+        return lambda x: both(x, training=False)
+    nodes = layer._inbound_nodes  # Keras 3 keeps the calls of a layer in its graphs here
+    if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
+        raise ValueError(f"model '{model.name}': the nested model '{layer.name}' must be called once, on one input")
+    before = keras.Model(model.input, nodes[0].input_tensors[0])
+    inner = _split(layer, path[1:], layer.output)
+    after = keras.Model(nodes[0].output_tensors[0], target)
+
+    def call(x):
+        feature_map, inner_output = inner(before(x, training=False))
+        return feature_map, after(inner_output, training=False)
+
+    return call
+
+
+def grad_cam(model: "keras.Model", images: np.ndarray, class_index: int | Sequence[int] | np.ndarray | None = None,
+             batch_size: int = SALIENCY_BATCH) -> np.ndarray:
+    """Grad-CAM heat maps of ``images`` for one class each.
+
+    For each image, the gradient of the class's logit (the head's pre-activation) with respect to the
+    feature map of :func:`feature_map_layer` is averaged over the map's positions; these weights sum
+    the map's channels, the sum is rectified, upsampled bilinearly to the image size and divided by
+    its maximum. A one-unit sigmoid head scores class 1 with its logit ``z`` and class 0 with ``-z``
+    (class 0's probability is ``1 - sigmoid(z) = sigmoid(-z)``); a softmax head scores class ``c``
+    with its logit ``z_c``. A map with no positive evidence is all zeros.
+
+    Args:
+        model: a Keras model of :mod:`leukobench.learn.models` (or any with a 4-D conv map and a
+            one-unit sigmoid or softmax head).
+        images: uint8 ``(n, H, W, C)``, as the store holds them (the model scales them itself).
+        class_index: the class to explain: None = each image's predicted class; an int = that class
+            for every image; a sequence = one class per image (e.g. the true labels).
+        batch_size: images per gradient pass.
+
+    Returns:
+        float32 ``(n, H, W)`` in [0, 1].
+
+    Raises:
+        ValueError: images of another shape than the model's input, or a class outside its head.
+    """
+    import tensorflow as tf
+
+    images = np.asarray(images)
+    expected = tuple(model.input_shape[1:])
+    if images.ndim != 4 or any(e is not None and e != s for e, s in zip(expected, images.shape[1:])):
+        raise ValueError(f"images must be (n, {', '.join(map(str, expected))}) for model '{model.name}', got {images.shape}")
+    n_units = int(model.output_shape[-1])
+    n_classes = 2 if n_units == 1 else n_units
+    classes = None if class_index is None else np.broadcast_to(np.asarray(class_index), (len(images),))
+    if classes is not None and (not np.issubdtype(classes.dtype, np.integer) or ((classes < 0) | (classes >= n_classes)).any()):
+        raise ValueError(f"class_index must be None or class numbers in 0..{n_classes - 1}, got {class_index!r}")
+    call, is_logit = _map_and_logits(model, feature_map_layer(model))
+    maps = np.zeros(images.shape[:3], dtype=np.float32)
+    for start in range(0, len(images), batch_size):
+        x = tf.cast(images[start:start + batch_size], tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)  # records every op, frozen bases included
+            feature_map, logits = call(x)
+            score = _class_score(logits, None if classes is None else classes[start:start + batch_size], is_logit)
+        gradients = tape.gradient(score, feature_map)  # (b, h, w, k); the sum's gradient is each image's own
+        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=-1, keepdims=True))
+        cam = tf.image.resize(cam, images.shape[1:3], method="bilinear")[..., 0]
+        peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
+        maps[start:start + batch_size] = tf.math.divide_no_nan(cam, peak).numpy()
+    return np.clip(maps, 0.0, 1.0)
+
+
+def _class_score(logits, classes: np.ndarray | None, is_logit: bool):
+    """The summed score of each image's class (predicted when ``classes`` is None)."""
+    import tensorflow as tf
+
+    if logits.shape[-1] == 1:  # sigmoid: class 1 scores z (or p), class 0 scores -z (or 1 - p)
+        z = logits[:, 0]
+        threshold = 0.0 if is_logit else 0.5
+        positive = z > threshold if classes is None else tf.constant(classes == 1)
+        return tf.reduce_sum(tf.where(positive, z, -z))
+    chosen = tf.argmax(logits, axis=-1) if classes is None else tf.constant(classes, dtype=tf.int64)
+    return tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
+
+
+def cell_mask(images: np.ndarray, threshold: int = CELL_THRESHOLD) -> np.ndarray:
+    """Boolean ``(n, H, W)``: the pixels whose brightest channel is above ``threshold`` (the cell)."""
+    images = np.asarray(images)
+    if images.ndim == 3:  # (n, H, W) gray
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(f"images must be (n, H, W, C) or (n, H, W), got shape {images.shape}")
+    return images.max(axis=-1) > threshold
+
+
+def cell_share(heatmaps: np.ndarray, images: np.ndarray, threshold: int = CELL_THRESHOLD) -> np.ndarray:
+    """The share of each heat map's mass on the cell: ``sum(heat on cell) / sum(heat)``, ``(n,)``.
+
+    1 = the model looked only at the cell, 0 = only at the black background; a uniform map gives
+    the cell's area share. A map with no mass (all zeros) gives NaN.
+
+    Args:
+        heatmaps: ``(n, H, W)`` non-negative, e.g. from :func:`grad_cam`.
+        images: the uint8 ``(n, H, W, C)`` (or ``(n, H, W)``) images the maps are of.
+        threshold: a pixel is cell when its brightest channel is above it (:data:`CELL_THRESHOLD`).
+    """
+    heat = np.asarray(heatmaps, dtype=np.float64)
+    mask = cell_mask(images, threshold)
+    if heat.shape != mask.shape:
+        raise ValueError(f"heatmaps {heat.shape} and images {np.shape(images)} differ in number or size")
+    if not np.isfinite(heat).all() or (heat < 0).any():
+        raise ValueError("heatmaps must be finite and non-negative")
+    total = heat.sum(axis=(1, 2))
+    on_cell = (heat * mask).sum(axis=(1, 2))
+    return np.divide(on_cell, total, out=np.full(len(heat), np.nan), where=total > 0)
+
+
+def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLike, summary_path: str | os.PathLike,
+                     sheet_path: str | os.PathLike, split: str = "test") -> dict:
+    """Where a trained cell looks on the images of one split of its store: its Grad-CAM sheet
+    (:func:`plot_saliency_sheet`) and ``saliency.json``: the mean share of
+    the heat on the cell (``saliency_on_cell``, over the images with any heat; the background-only
+    baseline is the cells' mean area share, ``cell_area``), per true class too, the feature map
+    explained and the threshold. Returns the summary."""
+    from leukobench.data.store import load_store
+    from leukobench.learn.bundle import TrainedModel, predict_store
+    from leukobench.predictions import scores_of
+
+    model = TrainedModel.load(model_path)
+    store = load_store(store_path)
+    predictions, _ = predict_store(model, store)  # checks that the store is prepared as the model's was
+    mask = (store.frame["split"] == split).to_numpy()
+    if not mask.any():
+        raise ValueError(f"{store_path} has no images in the split '{split}' to show where the model looks")
+    images = store.images[mask]
+    part = predictions[predictions["split"] == split]
+    labels, predicted = part["label"].to_numpy(), part["pred"].to_numpy()
+    heat = grad_cam(model.model, images)
+    shares = cell_share(heat, images)
+    summary = {
+        "split": split, "images": int(len(images)), "feature_map": "/".join(feature_map_layer(model.model)),
+        "threshold": CELL_THRESHOLD, "saliency_on_cell": _mean(shares),
+        "cell_area": float(cell_mask(images).mean()),
+        "saliency_on_cell_by_class": {name: _mean(shares[labels == k]) for k, name in enumerate(model.class_names)},
+    }
+    plot_saliency_sheet(images, heat, labels, predicted, scores_of(part), model.class_names, sheet_path,
+                        title=f"Where the model looks (Grad-CAM of the predicted class), {split} split: "
+                              f"{summary['saliency_on_cell']:.2f} of the heat on the cell, which covers "
+                              f"{summary['cell_area']:.2f} of the image")
+    with atomic_path(summary_path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """The mean of the finite values, None when there are none (JSON has no NaN)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else None
+
+
+# --- figures: heat maps over their images -------------------------------------------------------
+
+HEAT_COLORMAP = "inferno"  # perceptually uniform and colour-blind safe; cold is black like the background
+HEAT_ALPHA = 0.5  # weight of the heat colour in an overlay
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = HEAT_ALPHA, cmap: str = HEAT_COLORMAP) -> np.ndarray:
+    """A heat map blended over its image: uint8 RGB ``(H, W, 3)`` = ``(1 - alpha) * image + alpha * colour``.
+
+    ``image`` is uint8 ``(H, W, 3)`` RGB, ``(H, W, 1)`` or ``(H, W)`` gray (repeated to RGB), as the
+    image store holds it: :func:`leukobench.data.store.to_model_input` converts OpenCV's BGR to RGB,
+    so store images need no conversion (an image read with ``cv2.imread`` is BGR: convert it with
+    ``cv2.cvtColor(image, cv2.COLOR_BGR2RGB)`` first). ``heatmap`` is ``(H, W)`` in [0, 1] (e.g. one
+    map of :func:`leukobench.learn.saliency.grad_cam`), coloured with the matplotlib colormap ``cmap``.
+    """
+    picture = np.asarray(image)
+    if picture.ndim == 3 and picture.shape[2] == 1:
+        picture = picture[..., 0]
+    if picture.ndim == 2:
+        picture = np.repeat(picture[..., None], 3, axis=2)
+    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
+        raise ValueError(f"image must be uint8 (H, W, 3) RGB or (H, W[, 1]) gray, got {np.asarray(image).dtype} "
+                         f"{np.shape(image)}")
+    heat = np.asarray(heatmap, dtype=np.float64)
+    if heat.shape != picture.shape[:2]:
+        raise ValueError(f"heatmap {heat.shape} does not match the image's size {picture.shape[:2]}")
+    if not np.isfinite(heat).all() or heat.min() < 0 or heat.max() > 1:
+        raise ValueError("heatmap must hold finite values in [0, 1]")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    colour = matplotlib.colormaps[cmap](heat)[..., :3] * 255
+    return np.clip(np.rint((1 - alpha) * picture + alpha * colour), 0, 255).astype(np.uint8)
+
+
+def plot_saliency_sheet(
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    scores: np.ndarray,
+    class_names: Sequence[str],
+    path: str | os.PathLike,
+    per_group: int = 4,
+    title: str = "Where the model looks (Grad-CAM of the predicted class)",
+) -> None:
+    """A cell's saliency sheet: for each true class a row of correct predictions and a row of wrong
+    ones, most confident first, each panel the heat map over its image with the predicted class and
+    its score; an empty group says "none".
+
+    Args:
+        images: uint8 ``(n, H, W, C)`` as the store holds them (RGB or gray).
+        heatmaps: ``(n, H, W)`` in [0, 1] (:func:`leukobench.learn.saliency.grad_cam`).
+        labels, predicted: ``(n,)`` true and predicted classes.
+        scores: ``(n,)`` the score of class 1 (a sigmoid head) or ``(n, k)`` the class scores;
+            the confidence shown and sorted by is the score of the predicted class.
+        class_names: one name per class.
+        path: the PNG to write.
+        per_group: panels per row (the most confident of each group).
+        title: the figure's title.
+    """
+    names = [str(name) for name in class_names]
+    k = len(names)
+    truth, guess = checked_labels(labels, "labels", k), checked_labels(predicted, "predicted", k)
+    pictures, heat = np.asarray(images), np.asarray(heatmaps)
+    values = np.asarray(scores, dtype=np.float64)
+    n = len(truth)
+    if len(guess) != n or len(pictures) != n or len(heat) != n or len(values) != n:
+        raise ValueError(f"images ({len(pictures)}), heatmaps ({len(heat)}), labels ({n}), predicted ({len(guess)}) "
+                         f"and scores ({len(values)}) must have one entry per image")
+    if (values.ndim == 1 and k != 2) or (values.ndim == 2 and values.shape[1] != k) or values.ndim > 2:
+        raise ValueError(f"scores must be (n,) for 2 classes or (n, {k}), got shape {values.shape}")
+    if per_group < 1:
+        raise ValueError(f"per_group must be at least 1, got {per_group}")
+    confidence = (np.where(guess == 1, values, 1 - values) if values.ndim == 1
+                  else values[np.arange(n), guess])
+    panel = 1.55  # inches per panel
+    with matplotlib.rc_context(STYLE):
+        fig = matplotlib.figure.Figure(figsize=(panel * per_group + 1.9, panel * 2 * k + 0.9), dpi=DPI)
+        axes = fig.subplots(2 * k, per_group, squeeze=False)
+        for c, name in enumerate(names):
+            for r, (correct, verdict) in enumerate(((True, "correct"), (False, "wrong"))):
+                row = axes[2 * c + r]
+                members = np.flatnonzero((truth == c) & ((guess == c) == correct))
+                members = members[np.argsort(-confidence[members], kind="stable")][:per_group]
+                for ax in row:
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    ax.spines[:].set_visible(False)
+                    ax.set_box_aspect(pictures.shape[1] / pictures.shape[2])  # empty panels as tall as images
+                row[0].set_ylabel(f"true {name}\n{verdict}", fontsize=10)
+                if members.size == 0:
+                    row[0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=11, color=NEUTRAL,
+                                transform=row[0].transAxes)
+                for ax, i in zip(row, members):
+                    ax.imshow(overlay(pictures[i], heat[i]), interpolation="nearest")
+                    ax.set_title(f"{names[guess[i]]} {confidence[i]:.2f}", fontsize=9,
+                                 color="black" if correct else OKABE_ITO[1])
+        scale = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=HEAT_COLORMAP)
+        colorbar = fig.colorbar(scale, ax=axes.ravel().tolist(), fraction=0.04, pad=0.03, shrink=min(1.0, 4 / k))
+        colorbar.set_label("Grad-CAM (share of the image's peak)")
+        fig.suptitle(f"{title}\npanel: predicted class and its score, most confident first", fontsize=11)
+        save_png(fig, path)
