@@ -122,15 +122,25 @@ def test_scale_shrinks_epochs_images_and_synthetic_data_without_touching_the_res
     assert apply_scale({**config, "scale": 1.0}) is not None and apply_scale({**config, "scale": 1.0})["grid"]["epochs"] == [25, 50, 100]
 
 
-def test_missing_imagenet_weights_stop_the_run_before_any_job(tmp_path, monkeypatch):
+def test_imagenet_weights_not_on_disk_are_fetched_later_but_a_missing_weights_file_stops_the_run(tmp_path, monkeypatch):
+    """weights: imagenet with an empty Keras cache is no problem (the rule imagenet_weights fetches the
+    file before any training) unless Keras' hash of the file is unknown; a weights path that does not
+    exist stops the run before any job."""
+    import leukobench.learn.weights as weights
+
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.delenv("LEUKOBENCH_ALLOW_DOWNLOAD", raising=False)
+    monkeypatch.delenv(weights.WEIGHTS_DIR_ENV, raising=False)
+    fname = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     config = with_grid(model=["vgg16"])
     config["hybrid"] = {"models": [], "classifiers": []}  # the default's hybrid model is not in this grid
     config["training"] = {**config.get("training", {}), "weights": "imagenet"}
+    assert not (tmp_path / "models" / fname).exists() and config_problems(config) == []
+    monkeypatch.delitem(weights.KERAS_FILE_HASHES, fname)
     problems = " ".join(config_problems(config))
-    assert "training.weights:" in problems and "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in problems
-    assert str(tmp_path / "models") in problems
+    assert "training.weights:" in problems and fname in problems and "KERAS_FILE_HASHES" in problems
+    config["training"]["weights"] = str(tmp_path / "nowhere.h5")
+    problems = " ".join(config_problems(config))
+    assert "training.weights:" in problems and str(tmp_path / "nowhere.h5") in problems
     config["training"]["weights"] = None
     assert config_problems(config) == []
 

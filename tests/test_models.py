@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import leukobench.learn.models as models
+import leukobench.learn.weights as weights
 from leukobench.learn.models import MIN_INPUT_SIZE, TRANSFER_MODELS, create_model, list_models, register_model
 
 # Keras 3.15 converts its variables with np.array(..., copy=False), which NumPy 2 flags; not ours.
@@ -126,14 +127,15 @@ def test_min_input_size_builds_and_one_pixel_less_does_not(name):
 @pytest.fixture
 def empty_keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.delenv(models.ALLOW_DOWNLOAD_ENV, raising=False)
-    monkeypatch.setattr(models, "_KERAS_FALLBACK_DIR", tmp_path / "no_fallback")
+    monkeypatch.delenv(weights.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.setattr(weights, "KERAS_FALLBACK_DIR", tmp_path / "no_fallback")
     return tmp_path / "keras_home"
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFER_MODELS))
 def test_missing_imagenet_weights_name_the_file_and_folder(name, empty_keras_home):
-    fname = f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    fname = models.MODELS.attribute(name, "application").weights_file  # e.g. vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+    assert fname == f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5" or name == "efficientnetv2b0"
     with pytest.raises(FileNotFoundError) as error:
         create_model(name, input_shape=(TINY, TINY, 3))  # weights="imagenet" by default
     message = str(error.value)

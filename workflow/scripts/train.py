@@ -3,6 +3,10 @@ from leukobench.plan.runtime import log_to, plain
 log_to(snakemake.log[0])
 
 from leukobench.learn.train import TrainingSpec, train_from_store
+from leukobench.learn.weights import use_fetched
+
+if snakemake.input.get("imagenet"):  # a transfer model with training.weights: imagenet: rule imagenet_weights' file
+    use_fetched(snakemake.input.imagenet)
 
 cell = plain(snakemake.params.cell)
 spec = TrainingSpec(

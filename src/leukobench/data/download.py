@@ -198,13 +198,22 @@ def _fetch_url(url: str, dest: Path, expected: str | None, timeout: float) -> No
     archive.unlink()  # on success; after a failure Snakemake removes dest, the archive with it
 
 
-def _download(url: str, target: Path, timeout: float) -> str:
-    """Stream ``url`` into ``target`` in chunks, hashing while writing; return the sha256."""
+def download_file(url: str, target: str | os.PathLike, *, algorithm: str = "sha256",
+                  timeout: float = DEFAULT_TIMEOUT_S) -> str:
+    """Stream ``url`` into the file ``target`` and return its hex digest by ``algorithm`` (a
+    :mod:`hashlib` name: "sha256", or "md5" for Keras' older file hashes). An HTTP error, a failed
+    connection or a truncated transfer raises DownloadError naming the URL; ``target`` is then
+    partial, and the caller removes it (write it aside, e.g. with :func:`leukobench.io.atomic_path`)."""
+    return _download(url, Path(target), timeout, algorithm)
+
+
+def _download(url: str, target: Path, timeout: float, algorithm: str = "sha256") -> str:
+    """Stream ``url`` into ``target`` in chunks, hashing while writing; return the digest (sha256 by default)."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             announced = _content_length(response)
-            digest, received = _copy_stream(url, response, target, announced)
+            digest, received = _copy_stream(url, response, target, announced, algorithm)
     except urllib.error.HTTPError as error:
         raise DownloadError(f"cannot download {url}: HTTP {error.code} {error.reason}; check the URL") from error
     except urllib.error.URLError as error:
@@ -228,9 +237,10 @@ def _content_length(response: http.client.HTTPResponse) -> int | None:
         return None
 
 
-def _copy_stream(url: str, response: Any, target: Path, announced: int | None) -> tuple[str, int]:
-    """Copy the response body into ``target``; return its sha256 and length."""
-    digest = hashlib.sha256()
+def _copy_stream(url: str, response: Any, target: Path, announced: int | None,
+                 algorithm: str = "sha256") -> tuple[str, int]:
+    """Copy the response body into ``target``; return its digest (sha256 by default) and length."""
+    digest = hashlib.new(algorithm)
     progress = _Progress(f"download {url}", announced)
     with open(target, "wb") as out:
         while True:

@@ -23,6 +23,10 @@ Registered models and their sources (``../shared/seeds``):
 * ``abed_cnn``, ``vgg19``, ``densenet169``: Abed (2022, thesis).
 * ``rezayi_cnn``: Rezayi et al. (2021).
 * ``zhang_cnn``: Zhang (2024).
+* ``reference_resnet_small``, ``efficientnetv2b0`` (ImageNet fine-tuning or from scratch with
+  ``weights: null``), ``efficientnetv2b0_scratch`` (always from scratch, so both can share a grid):
+  the reference models of ``presets/reference.yaml``, which take the reference recipe's training
+  options (``recipe``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from leukobench.learn.weights import find_weights, keras_cache_dir, missing_message, weights_folder, weights_url  # noqa: F401 (keras_cache_dir: this module's API)
 from leukobench.registry import Registry
 
 if TYPE_CHECKING:
@@ -48,14 +53,18 @@ class Application:
 
     cls: str  # the keras.applications class, e.g. "VGG16"
     module: str  # its module under keras.applications, which has its preprocess_input
-    url_folder: str  # the folder of its weights under _WEIGHTS_URL
+    url_folder: str  # the folder of its weights under Keras' URL (leukobench.learn.weights.KERAS_WEIGHTS_URL)
     weights_file: str  # Keras' cache file name of its ImageNet weights without the top
 
 
 #: The registered models by name (the builder's function name). Attributes: ``min_input_size``,
 #: the smallest image side the model accepts; ``transfer``, whether it is built on a
-#: keras.applications base with ImageNet weights; ``application``, that base (None otherwise).
-MODELS: Registry[Builder] = Registry("model", attributes={"min_input_size": 1, "transfer": False, "application": None})
+#: keras.applications base with ImageNet weights; ``application``, that base (None otherwise);
+#: ``recipe``, whether the model takes the reference recipe's training options
+#: (:data:`leukobench.plan.config.RECIPE_OPTIONS`: online augmentation, learning-rate schedule,
+#: label smoothing): the reference models do, the studies' models are trained as the studies did.
+MODELS: Registry[Builder] = Registry("model", attributes={"min_input_size": 1, "transfer": False, "application": None,
+                                                          "recipe": False})
 
 #: Smallest image side (height and width, pixels) each registered model accepts; smaller images
 #: leave no pixels for a later convolution or pooling layer (or are refused by keras.applications).
@@ -68,21 +77,21 @@ MIN_INPUT_SIZE: Mapping[str, int] = MODELS.view("min_input_size")
 #: softmax over ``n_classes`` units even for two classes (Zhang's categorical cross-entropy).
 HEADS = ("auto", "sigmoid", "softmax")
 
-#: Set to ``1`` to let Keras download missing ImageNet weights (off by default: a run without network access would fail part-way through a download).
-ALLOW_DOWNLOAD_ENV = "LEUKOBENCH_ALLOW_DOWNLOAD"
 
 
 def register_model(builder: Builder | None = None, *, min_input_size: int = 1,
-                   application: Application | None = None):
+                   application: Application | None = None, recipe: bool = False):
     """Add a builder to :data:`MODELS` under its function name.
 
     Use as ``@register_model`` or ``@register_model(min_input_size=32)``; ``min_input_size`` is
     the smallest image side the model accepts (:data:`MIN_INPUT_SIZE`); ``application`` the
-    keras.applications base of a transfer model (which makes it one: :func:`transfer_models`).
+    keras.applications base of a transfer model (which makes it one: :func:`transfer_models`);
+    ``recipe`` whether it takes the reference recipe's training options (:func:`recipe_models`).
     """
     def add(builder: Builder) -> Builder:
         return MODELS.register(builder.__name__, min_input_size=int(min_input_size),
-                               transfer=application is not None, application=application)(builder)
+                               transfer=application is not None, application=application,
+                               recipe=bool(recipe))(builder)
 
     return add if builder is None else add(builder)
 
@@ -90,6 +99,11 @@ def register_model(builder: Builder | None = None, *, min_input_size: int = 1,
 def list_models() -> list[str]:
     """The registered model names, sorted."""
     return MODELS.names()
+
+
+def recipe_models() -> list[str]:
+    """The models that take the reference recipe's training options (the reference models)."""
+    return MODELS.names(recipe=True)
 
 
 def builder_parameters(name: str) -> set[str]:
@@ -410,20 +424,62 @@ def zhang_cnn(input_shape: tuple[int, int, int], n_classes: int = 2, head: str =
     return Model(inputs, _head(x, n_classes, head), name="zhang_cnn")
 
 
+@register_model(min_input_size=8, recipe=True)  # two stride-2 stages: 8 →4 →2
+def reference_resnet_small(input_shape: tuple[int, int, int], n_classes: int = 2, head: str = "auto",
+                           normalization: dict | None = None) -> "keras.Model":
+    """The reference's small residual CNN (``presets/reference.yaml``), quick on a CPU.
+
+    A ResNet in miniature (He et al. 2016): a 3x3 stem of 32 filters (stride 2 from 64 px up, as
+    ResNets downsample first: it quarters the cost, and a 64 px cell keeps 32 px of detail; stride 1
+    below, as CIFAR's ResNets at 32 px), then three stages of one residual block each (two 3x3 convolutions with batch
+    normalisation; 32, 64 and 128 filters; the second and third stages halve the side with a
+    stride-2 convolution and a 1x1 projection on the shortcut), global average pooling
+    (``features``), dropout 0.2, head. About 0.3 M weights; batch normalisation and the shortcuts
+    let it train at the learning rates of the recipe without the studies' large dense layers
+    (Varol's CNN-1 has 12.8 M weights at 32 px, nearly all in its first dense layer). The batch
+    norms' moving averages use momentum 0.9 (Keras' 0.99 lags behind a training of a few hundred
+    steps, and the early epochs then score one class at inference).
+
+    Args:
+        input_shape: (height, width, channels); at least 8 px a side.
+        n_classes: number of classes.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
+
+    Returns:
+        An uncompiled model; its pooled conv features are the layer named ``features``.
+    """
+    from keras import Model, layers
+
+    BN_MOMENTUM = 0.9  # Keras' 0.99 averages over ~100 steps: too slow for the few hundred steps of a small training
+    _check_min_size("reference_resnet_small", input_shape)  # same padding throughout: Keras would build any size
+    inputs, x = _scaled_input(input_shape, normalization)
+    stem_stride = 2 if min(input_shape[:2]) >= 64 else 1
+    x = layers.Conv2D(32, 3, strides=stem_stride, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = layers.Activation("relu", name="stem_relu")(x)
+    for stage, (filters, stride) in enumerate([(32, 1), (64, 2), (128, 2)], start=1):
+        shortcut = x
+        y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"stage{stage}_conv1")(x)
+        y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"stage{stage}_bn1")(y)
+        y = layers.Activation("relu", name=f"stage{stage}_relu1")(y)
+        y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"stage{stage}_conv2")(y)
+        y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"stage{stage}_bn2")(y)
+        if stride != 1 or shortcut.shape[-1] != filters:
+            shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"stage{stage}_project")(shortcut)
+            shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"stage{stage}_project_bn")(shortcut)
+        x = layers.Add(name=f"stage{stage}_add")([shortcut, y])
+        x = layers.Activation("relu", name=f"stage{stage}_out")(x)
+    x = layers.GlobalAveragePooling2D(name="features")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    return Model(inputs, _head(x, n_classes, head), name="reference_resnet_small")
+
+
 # --------------------------------------------------------------------------------------------
 # Transfer learning: a keras.applications conv base (include_top=False) + a small classifier.
 
-_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
-
-# Keras falls back to /tmp/.keras when its home is not writable.
-_KERAS_FALLBACK_DIR = Path("/tmp/.keras/models")
-
-
-def keras_cache_dir() -> Path:
-    """The folder Keras keeps downloaded application weights in: ``$KERAS_HOME/models``, else
-    ``~/.keras/models``."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home).expanduser() / "models"
+# ImageNet weights are never downloaded here (a training job may run without network): the
+# workflow's local rule imagenet_weights fetches them first (leukobench.learn.weights_fetch), into
+# Keras' cache (keras_cache_dir) or training.weights_folder.
 
 
 def _application(name: str) -> Application:
@@ -435,8 +491,9 @@ def _application(name: str) -> Application:
 
 
 def imagenet_weights_file(name: str) -> Path:
-    """Where Keras expects the ImageNet weights (no top) of transfer model ``name``."""
-    return keras_cache_dir() / _application(name).weights_file
+    """Where a training looks for the ImageNet weights (no top) of transfer model ``name``: Keras'
+    cache, or the folder the workflow fetched them into (leukobench.learn.weights.weights_folder)."""
+    return weights_folder() / _application(name).weights_file
 
 
 def transfer_models() -> list[str]:
@@ -445,26 +502,19 @@ def transfer_models() -> list[str]:
 
 
 def resolve_weights(name: str, weights: str | os.PathLike | None) -> str | None:
-    """The ``weights`` argument for keras.applications: None, a local file path, or "imagenet"
-    (the latter only when the download is allowed). Raises FileNotFoundError up front instead of
-    letting Keras try (and, offline, fail) to download."""
+    """The ``weights`` argument for keras.applications: None or a local file path, never
+    "imagenet": Keras would download, and a training job may have no network. For "imagenet" the
+    file is looked up (leukobench.learn.weights.find_weights); a missing one raises
+    FileNotFoundError naming the file, the folder and the URL, and what to do."""
     if weights is None:
         return None
     if str(weights) == "imagenet":
-        fname = _application(name).weights_file
-        for folder in (keras_cache_dir(), _KERAS_FALLBACK_DIR):
-            if (folder / fname).is_file():
-                return str(folder / fname)
-        if os.environ.get(ALLOW_DOWNLOAD_ENV) == "1":
-            return "imagenet"
-        url = f"{_WEIGHTS_URL}{_application(name).url_folder}/{fname}"
-        raise FileNotFoundError(
-            f"model '{name}' with weights='imagenet' needs the file '{fname}' in the folder "
-            f"'{keras_cache_dir()}' (Keras' cache: $KERAS_HOME/models, else ~/.keras/models), and it "
-            f"is not there. Put it there (it is downloadable from {url}), or set weights to the path "
-            f"of a local .h5 weights file, or to null to train from scratch "
-            f"(or set {ALLOW_DOWNLOAD_ENV}=1 to let Keras download it)."
-        )
+        application = _application(name)
+        found = find_weights(application.weights_file)
+        if found is not None:
+            return str(found)
+        raise FileNotFoundError(missing_message(application.weights_file, weights_folder(),
+                                                weights_url(application.url_folder, application.weights_file), name))
     path = Path(weights).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
@@ -482,8 +532,13 @@ def _transfer_model(
     trainable_layers: int,
     classifier: str,
     head: str,
+    application: Application | None = None,
+    base_name: str = "base",
 ) -> "keras.Model":
-    """keras.applications base + classifier; ``classifier`` is "varol" or "abed"."""
+    """keras.applications base + classifier; ``classifier`` is "varol", "abed" or "reference"
+    (global average pooling, dropout 0.2, head: the keras.applications classifiers' own shape).
+    ``application`` defaults to the registered one; ``base_name=None`` builds the base's layers
+    into the model itself (no nested ``base``: a network trained from scratch, not a transfer base)."""
     _check_min_size(name, input_shape)
     _check_head(head, n_classes)
     height, width, channels = input_shape
@@ -496,9 +551,9 @@ def _transfer_model(
     import importlib
 
     import keras
-    from keras import Model, layers
+    from keras import layers
 
-    application = _application(name)
+    application = application or _application(name)
     preprocess_input = importlib.import_module(f"keras.applications.{application.module}").preprocess_input
 
     inputs = layers.Input(shape=input_shape, name="pixels")
@@ -506,9 +561,19 @@ def _transfer_model(
     if channels == 1:
         x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
     x = preprocess_input(x)  # the application's own preprocessing, on 0–255 RGB
-    base = getattr(keras.applications, application.cls)(
-        include_top=False, weights=resolved, input_shape=(height, width, 3), name="base"
-    )
+    if base_name is None:  # from scratch, its layers in this model: every one trains, batch norms too
+        if resolved is not None or trainable_layers != -1:
+            raise ValueError(f"model '{name}' is trained from scratch: weights must be None and trainable_layers -1")
+        x = getattr(keras.applications, application.cls)(include_top=False, weights=None, input_tensor=x).output
+        return _transfer_classifier(inputs, x, n_classes, name, classifier, head)
+    if application.module == "efficientnet_v2":  # its `name` picks the variant's blocks: renamed after
+        base = getattr(keras.applications, application.cls)(include_top=False, weights=resolved,
+                                                            input_shape=(height, width, 3))
+        base.name = base_name
+    else:
+        base = getattr(keras.applications, application.cls)(
+            include_top=False, weights=resolved, input_shape=(height, width, 3), name=base_name
+        )
     n_base = len(base.layers)
     if trainable_layers > n_base:
         raise ValueError(f"model '{name}': trainable_layers={trainable_layers} but the base has only {n_base} layers")
@@ -527,11 +592,20 @@ def _transfer_model(
         for layer in base.layers:
             if isinstance(layer, layers.BatchNormalization):
                 layer.trainable = False
-    x = base(x)
+    return _transfer_classifier(inputs, base(x), n_classes, name, classifier, head)
+
+
+def _transfer_classifier(inputs, x, n_classes: int, name: str, classifier: str, head: str) -> "keras.Model":
+    """The classifier on a conv base's output ``x``: "varol", "abed" or "reference" (see :func:`_transfer_model`)."""
+    from keras import Model, layers
+
     if classifier == "varol":
         x = layers.Flatten(name="features")(x)
         x = layers.Dense(256, activation="relu", name="fc1")(x)
         x = layers.Dense(128, activation="relu", name="fc2")(x)
+    elif classifier == "reference":
+        x = layers.GlobalAveragePooling2D(name="features")(x)
+        x = layers.Dropout(0.2, name="dropout")(x)
     else:
         x = layers.GlobalAveragePooling2D(name="features")(x)
         x = layers.Dense(128, activation="relu", name="fc1")(x)
@@ -545,9 +619,9 @@ _TRANSFER_ARGS_DOC = """
             (grayscale, repeated to RGB); at least 32 px a side.
         n_classes: number of classes.
         weights: ``"imagenet"`` (read from Keras' cache, ``$KERAS_HOME/models`` or
-            ``~/.keras/models``; a missing file raises FileNotFoundError naming it, unless
-            ``LEUKOBENCH_ALLOW_DOWNLOAD=1``), a path to a local .h5 weights file (no top), or
-            None for random initialisation.
+            ``~/.keras/models``, or from ``$LEUKOBENCH_WEIGHTS_DIR``; never downloaded: a missing
+            file raises FileNotFoundError naming it, the folder and the URL), a path to a local
+            .h5 weights file (no top), or None for random initialisation.
         trainable_layers: 0 = the base is frozen (feature extraction); N > 0 = the top N layers
             of the base (``model.get_layer("base").layers[-N:]``) are trainable (fine-tuning);
             -1 = the whole base is trainable (use with ``weights=None`` to train from scratch,
@@ -562,7 +636,8 @@ _TRANSFER_ARGS_DOC = """
 """
 
 
-def _register_transfer_model(name: str, application: Application, classifier: str, summary: str) -> Builder:
+def _register_transfer_model(name: str, application: Application, classifier: str, summary: str,
+                             recipe: bool = False) -> Builder:
     """Register the builder of one keras.applications model (``classifier``: "varol" or "abed")."""
     def build(
         input_shape: tuple[int, int, int],
@@ -575,7 +650,7 @@ def _register_transfer_model(name: str, application: Application, classifier: st
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = summary + _TRANSFER_ARGS_DOC
-    return register_model(min_input_size=32, application=application)(build)  # keras.applications' minimum
+    return register_model(min_input_size=32, application=application, recipe=recipe)(build)  # keras.applications' minimum
 
 
 vgg16 = _register_transfer_model("vgg16", Application(
@@ -594,6 +669,35 @@ densenet169 = _register_transfer_model("densenet169", Application(
     "DenseNet169", "densenet", "densenet", "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5"), "abed", (
     "Abed (2022): DenseNet169 conv base, global average pooling (``features``), FC 128 ReLU,\n"
     "    dropout 0.5, head (same classifier as ``vgg19``).\n"))
+
+EFFICIENTNETV2B0 = Application("EfficientNetV2B0", "efficientnet_v2", "efficientnet_v2", "efficientnetv2-b0_notop.h5")
+efficientnetv2b0 = _register_transfer_model("efficientnetv2b0", EFFICIENTNETV2B0, "reference", (
+    "The reference's modern architecture (``presets/reference.yaml``): the EfficientNetV2-B0 base\n"
+    "    (Tan & Le 2021; 5.9 M weights; its own rescaling of the 0–255 pixels inside), global\n"
+    "    average pooling (``features``), dropout 0.2, head: the shape of keras.applications' own\n"
+    "    classifier. Fine-tuned from ImageNet (``trainable_layers: -1``, batch norms frozen) or trained\n"
+    "    from scratch (``weights: null``); takes the reference recipe's training options.\n"), recipe=True)
+
+
+@register_model(min_input_size=32, recipe=True)  # keras.applications' minimum
+def efficientnetv2b0_scratch(input_shape: tuple[int, int, int], n_classes: int = 2,
+                             head: str = "auto") -> "keras.Model":
+    """``efficientnetv2b0`` trained from scratch, always (random weights, every layer trained,
+    batch norms too), so that a grid can hold it beside the ImageNet fine-tuned ``efficientnetv2b0``
+    (``training.weights`` is one value per run). Not a transfer model: it takes no ``weights``, needs
+    no weights file, and its layers are the model's own (no nested ``base``).
+
+    Args:
+        input_shape: (height, width, channels), channels 3 or 1; at least 32 px a side.
+        n_classes: number of classes.
+        head: the output layer, one of :data:`HEADS` (default "auto": sigmoid unit for 2 classes).
+
+    Returns:
+        An uncompiled model; its pooled conv features are the layer named ``features``.
+    """
+    return _transfer_model("efficientnetv2b0_scratch", input_shape, n_classes, None, -1, classifier="reference",
+                           head=head, application=EFFICIENTNETV2B0, base_name=None)
+
 
 #: The models built on a ``keras.applications`` base (they take ``weights`` and ``trainable_layers``).
 TRANSFER_MODELS: frozenset[str] = frozenset(transfer_models())

@@ -7,6 +7,12 @@ holds what is needed to apply it to new images: the preparation, the class names
 :func:`train_from_store`, the job, then applies the model still in memory to the store: the
 predictions of the evaluated splits, which the evaluation reads without loading a model, and for
 the cells of hybrid models their conv features.
+
+The reference recipe's options (:mod:`leukobench.learn.recipe`; all off by default, and taken only
+by the reference models, :func:`leukobench.learn.models.recipe_models`) add online augmentation,
+a learning-rate schedule with warm-up and label smoothing; the optimizer ``adamw`` (a grid value)
+takes ``weight_decay``; with ``early_stopping_patience`` the weights of the best validation epoch
+are the ones saved and evaluated (the validation split chooses, the test split only reports).
 """
 
 from __future__ import annotations
@@ -37,9 +43,11 @@ from leukobench.learn.bundle import TrainedModel, bundle_path, check_labels, pre
 from leukobench.learn.cnn_features import write_conv_features
 from leukobench.learn.devices import configure_runtime
 from leukobench.learn.models import create_model
+from leukobench.learn.recipe import LR_SCHEDULES, learning_rate, resumable_early_stopping, steps_per_epoch, with_augmentation
 from leukobench.predictions import write_predictions
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 1e-2, "rmsprop": 1e-3, "adamw": 1e-3}  # Keras' own
 LOSSES = ("auto", "binary_crossentropy", "categorical_crossentropy")
 
 
@@ -57,6 +65,11 @@ class TrainingSpec:
     class_weight: bool = False
     early_stopping_patience: int = 0
     model_options: dict = field(default_factory=dict)  # e.g. weights, trainable_layers of transfer models
+    weight_decay: float = 0.004  # optimizer adamw only: decoupled weight decay (Keras' AdamW default)
+    augmentation: bool = False  # the reference recipe (leukobench.learn.recipe): online augmentation,
+    lr_schedule: str = "constant"  # constant or cosine (to 0 at the last step),
+    warmup_epochs: int = 0  # a linear warm-up from 0 over these first epochs,
+    label_smoothing: float = 0.0  # targets pulled this far towards uniform
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -68,17 +81,30 @@ class TrainingSpec:
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule '{self.lr_schedule}' unknown; allowed: {', '.join(LR_SCHEDULES)}")
+        if self.warmup_epochs < 0:  # one as long as the training is cut short (a smoke run's fewer epochs)
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.learning_rate != "default" and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be > 0 or 'default', got {self.learning_rate}")
 
 
-def _optimizer(spec: TrainingSpec):
+def _optimizer(spec: TrainingSpec, steps: int = 1):
+    """The optimizer, its learning rate scheduled over ``steps`` per epoch (:func:`leukobench.learn.recipe.learning_rate`)."""
     import keras
 
-    cls = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-    if spec.learning_rate == "default":
-        return cls[spec.optimizer]()
-    return cls[spec.optimizer](learning_rate=spec.learning_rate)
+    cls = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
+           "adamw": keras.optimizers.AdamW}
+    extra = {"weight_decay": spec.weight_decay} if spec.optimizer == "adamw" else {}
+    if spec.learning_rate == "default" and spec.lr_schedule == "constant" and not spec.warmup_epochs:
+        return cls[spec.optimizer](**extra)
+    rate = DEFAULT_LEARNING_RATES[spec.optimizer] if spec.learning_rate == "default" else spec.learning_rate
+    return cls[spec.optimizer](learning_rate=learning_rate(spec.lr_schedule, rate, spec.epochs, steps, spec.warmup_epochs),
+                               **extra)
 
 
 def sigmoid_head(spec: TrainingSpec, n_classes: int) -> bool:
@@ -90,12 +116,21 @@ def _loss_and_targets(spec: TrainingSpec, n_classes: int):
     """The Keras loss and a function making its targets from integer labels.
 
     ``binary_crossentropy`` with more than two classes is Zhang's choice: softmax outputs,
-    one-hot targets, each output scored as its own binary problem.
+    one-hot targets, each output scored as its own binary problem. With ``label_smoothing`` the loss
+    is Keras' loss object with that smoothing (sparse categorical becomes categorical on one-hot
+    targets, the one that smooths).
     """
+    import keras
+
+    smoothing = spec.label_smoothing
     if sigmoid_head(spec, n_classes):
-        return "binary_crossentropy", lambda labels: labels.astype("float32")
-    if spec.loss == "auto":
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=smoothing) if smoothing else "binary_crossentropy"
+        return loss, lambda labels: labels.astype("float32")
+    if spec.loss == "auto" and not smoothing:
         return "sparse_categorical_crossentropy", lambda labels: labels.astype("int32")
+    if smoothing:
+        loss_class = keras.losses.BinaryCrossentropy if spec.loss == "binary_crossentropy" else keras.losses.CategoricalCrossentropy
+        return loss_class(label_smoothing=smoothing), lambda labels: np.eye(n_classes, dtype="float32")[labels]
     return spec.loss, lambda labels: np.eye(n_classes, dtype="float32")[labels]
 
 
@@ -185,22 +220,26 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
     model = create_model(spec.model, input_shape=x_train.shape[1:], n_classes=n_classes,
                          **_model_kwargs(spec, n_classes, store.metadata.get("normalization")))
     loss, targets = _loss_and_targets(spec, n_classes)
-    model.compile(optimizer=_optimizer(spec), loss=loss, metrics=["accuracy"])
+    # with online augmentation, fit trains the model behind an augmentation layer; the model saved is the plain one
+    fitted = with_augmentation(model, seed=spec.seed) if spec.augmentation else model
+    fitted.compile(optimizer=_optimizer(spec, steps_per_epoch(len(x_train), spec.batch_size)), loss=loss,
+                   metrics=["accuracy"])
     model.summary(print_fn=print)
     validation = (x_val, targets(y_val)) if len(x_val) else None
-    callbacks = [  # in this order: an epoch is logged, then backed up, then printed
+    callbacks = [  # in this order: an epoch is logged, early stopping's state saved, then backed up, then printed
         keras.callbacks.CSVLogger(str(partial_history), append=True),
         guarded_backup(backup, partial_history),
         epoch_logger(spec.epochs),
     ]
-    if spec.early_stopping_patience and validation is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=spec.early_stopping_patience, restore_best_weights=True))
+    stopper = None
+    if spec.early_stopping_patience and validation is not None:  # keeps the best validation epoch's weights, resumed too
+        stopper = resumable_early_stopping(backup, spec.early_stopping_patience)
+        callbacks.insert(1, stopper)
     class_weight = _class_weights(y_train) if spec.class_weight else None
     if class_weight:
         print(f"class weights: {class_weight}")
     started = time.perf_counter()
-    model.fit(
+    fitted.fit(
         x_train, targets(y_train), validation_data=validation, epochs=spec.epochs, batch_size=spec.batch_size,
         shuffle=True, verbose=0, class_weight=class_weight, callbacks=callbacks,
     )
@@ -212,6 +251,8 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         "cell": cell or {},
         "train_images": int(len(x_train)),
         "train_seconds": time.perf_counter() - started,
+        # early stopping: the epoch (from 1) whose weights were saved, the best on the validation loss
+        **({"best_epoch": int(stopper.best_epoch) + 1} if stopper is not None and stopper.best_weights is not None else {}),
     }
     with atomic_path(model_path) as tmp_model:
         model.save(tmp_model)

@@ -1,0 +1,148 @@
+"""The reference recipe's training parts (``presets/reference.yaml``): what a careful practitioner
+adds to a plain ``compile`` + ``fit``, each a ``training:`` option that is off by default.
+
+* :func:`cell_augmentation`: online augmentation of the training images, fresh every epoch, in a
+  layer that runs only in training: a random flip and a random multiple
+  of 90 degrees (together the eight symmetries of a square; a cell on a slide has no up or left),
+  and a small jitter of brightness, contrast and the gain of each colour channel (stain and
+  illumination differ from slide to slide). It wraps the model for ``fit`` only
+  (:func:`with_augmentation`): the saved model is the plain one, so ``leukobench predict``, the
+  conv features and Grad-CAM see exactly the layers of a model trained without it.
+* :func:`learning_rate`: a constant rate, or a linear warm-up to the grid's learning rate followed
+  by a cosine decay to zero over the remaining steps (``keras.optimizers.schedules.CosineDecay``).
+* :func:`resumable_early_stopping`: Keras' ``EarlyStopping`` with ``restore_best_weights``, whose
+  state (best validation loss, its epoch and weights) is saved in the training's backup folder
+  each epoch, so a killed training that resumes still returns the weights of the best epoch of the
+  whole training, not of the epochs after the resume.
+
+The optimizer (``adamw``) and label smoothing are in :mod:`leukobench.learn.train`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+#: The jitter of :class:`CellAugmentation`: relative, per image (and per channel for the gain).
+BRIGHTNESS, CONTRAST, CHANNEL_GAIN = 0.1, 0.1, 0.05
+LR_SCHEDULES = ("constant", "cosine")
+EARLY_STOPPING_STATE = "early_stopping.json"  # in the backup folder, beside Keras' own files
+EARLY_STOPPING_WEIGHTS = "early_stopping_best.npz"
+
+
+def cell_augmentation(seed: int = 0):
+    """The augmentation layer (Keras is imported here, not when this module is)."""
+    import keras
+
+    class CellAugmentation(keras.layers.Layer):
+        """Random flip, random k x 90 degree rotation, brightness, contrast and colour-gain jitter
+        of uint8-range images; the identity outside training."""
+
+        def __init__(self, seed: int = 0, **kwargs):
+            super().__init__(**kwargs)
+            self.seed = seed
+            self.generator = keras.random.SeedGenerator(seed)
+
+        def call(self, images, training=None):
+            from keras import ops
+
+            images = ops.cast(images, "float32")
+            if not training:
+                return images
+            batch = ops.shape(images)[0]
+            uniform = lambda shape, low, high: keras.random.uniform(shape, low, high, seed=self.generator)  # noqa: E731
+            flip = ops.cast(uniform((batch, 1, 1, 1), 0.0, 1.0) < 0.5, "float32")
+            x = flip * ops.flip(images, axis=2) + (1.0 - flip) * images
+            if images.shape[1] == images.shape[2]:  # a square: all four quarter turns
+                turns = ops.floor(uniform((batch,), 0.0, 4.0))
+                rotated = [x, ops.rot90(x, 1, axes=(1, 2)), ops.rot90(x, 2, axes=(1, 2)), ops.rot90(x, 3, axes=(1, 2))]
+                x = sum(ops.reshape(ops.cast(ops.equal(turns, float(k)), "float32"), (-1, 1, 1, 1)) * r
+                        for k, r in enumerate(rotated))
+            else:  # a rectangle: half turns only, which keep its shape
+                half = ops.cast(uniform((batch, 1, 1, 1), 0.0, 1.0) < 0.5, "float32")
+                x = half * ops.flip(ops.flip(x, axis=1), axis=2) + (1.0 - half) * x
+            channels = images.shape[-1]
+            mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+            contrast = uniform((batch, 1, 1, 1), 1.0 - CONTRAST, 1.0 + CONTRAST)
+            x = (x - mean) * contrast + mean
+            gain = uniform((batch, 1, 1, 1), 1.0 - BRIGHTNESS, 1.0 + BRIGHTNESS) * \
+                uniform((batch, 1, 1, channels), 1.0 - CHANNEL_GAIN, 1.0 + CHANNEL_GAIN)
+            return ops.clip(x * gain, 0.0, 255.0)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "seed": self.seed}
+
+    return CellAugmentation(seed, name="augmentation")
+
+
+def with_augmentation(model, seed: int = 0):
+    """``model`` behind a :func:`cell_augmentation` layer: the model ``fit`` trains. It shares
+    every weight with ``model``, which is the one to save and to apply."""
+    import keras
+
+    inputs = keras.layers.Input(shape=model.input_shape[1:], name="pixels")
+    return keras.Model(inputs, model(cell_augmentation(seed)(inputs)), name=f"{model.name}_augmented")
+
+
+def learning_rate(schedule: str, rate: float, epochs: int, steps_per_epoch: int, warmup_epochs: int = 0):
+    """The optimizer's ``learning_rate``: ``rate`` itself (``constant``, no warm-up), or a schedule
+    of steps: linear warm-up from 0 to ``rate`` over ``warmup_epochs``, then (``cosine``) a cosine
+    decay to 0 at the last step, or (``constant``) ``rate`` to the end. A warm-up as long as the
+    training or longer (``scale`` shrinks epochs, not the warm-up) stops one step before its end."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule '{schedule}' unknown; allowed: {', '.join(LR_SCHEDULES)}")
+    if schedule == "constant" and not warmup_epochs:
+        return rate
+    import keras
+
+    total = max(1, epochs * steps_per_epoch)
+    warmup = min(total - 1, warmup_epochs * steps_per_epoch)
+    decay = total - warmup if schedule == "cosine" else 10 ** 12  # constant: a cosine too long to move
+    if warmup:
+        return keras.optimizers.schedules.CosineDecay(0.0, decay, alpha=0.0, warmup_target=rate, warmup_steps=warmup)
+    return keras.optimizers.schedules.CosineDecay(rate, decay, alpha=0.0)
+
+
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    return max(1, math.ceil(images / batch_size))
+
+
+def resumable_early_stopping(backup: Path, patience: int):
+    """Keras' ``EarlyStopping`` on the validation loss with ``restore_best_weights``, its state kept
+    in ``backup`` (the training's BackupAndRestore folder) after every epoch and read back when the
+    training resumes; to be listed before the backup callback, so the state of an epoch is on disk
+    before the epoch counts as backed up."""
+    import keras
+
+    from leukobench.io import atomic_path
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            state_path, weights_path = backup / EARLY_STOPPING_STATE, backup / EARLY_STOPPING_WEIGHTS
+            if not (state_path.exists() and weights_path.exists()):
+                return
+            state = json.loads(state_path.read_text())
+            self.wait, self.best_epoch, self.best = int(state["wait"]), int(state["best_epoch"]), state["best"]
+            with np.load(weights_path) as saved:
+                self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+
+        def on_epoch_end(self, epoch, logs=None):
+            best_epoch, best_weights = self.best_epoch, self.best_weights
+            super().on_epoch_end(epoch, logs)
+            if not backup.is_dir():
+                return
+            if self.best_weights is not None and (self.best_weights is not best_weights or best_epoch != self.best_epoch):
+                with atomic_path(backup / EARLY_STOPPING_WEIGHTS) as tmp, open(tmp, "wb") as file:
+                    np.savez(file, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            best = None if self.best is None else float(self.best)
+            with atomic_path(backup / EARLY_STOPPING_STATE) as tmp:
+                tmp.write_text(json.dumps({"best": best, "best_epoch": int(self.best_epoch), "wait": int(self.wait)}))
+
+    return ResumableEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
