@@ -77,7 +77,7 @@ REACH = {
     "store": DATA_STORE | {"data/splits", "data/samples", "keys", "style"},
     "store_features": DATA_STORE | {"learn/features", "learn/feature_store", "predictions", "registry"},
     # a Keras cell's one TensorFlow job: training, its predictions and its conv features
-    "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices",
+    "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
                            "learn/cnn_features", "learn/feature_store", "learn/weights", "predictions", "registry"},
     # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images
     "saliency": DATA_STORE | {"learn/saliency", "learn/bundle", "learn/devices", "predictions", "style"},
@@ -93,6 +93,7 @@ REACH = {
     "figures": REPORT | {"report/figures", "style"},
     "best_cells": REPORT | {"report/figures", "scoring", "style"},
     "leakage": REPORT | {"report/figures", "style"},
+    "seeds": REPORT | {"report/figures", "style"},
 }
 
 

@@ -482,6 +482,22 @@ def test_a_value_without_an_interval_is_labelled_so_and_its_note_is_no_parameter
     assert not any("interval" in label for label in labels) and not any("interval" in key for key in fixed)
 
 
+def test_the_subject_sheet_of_three_classes_judges_by_the_arg_max_and_plots_each_subjects_own_class(tmp_path):
+    subjects = np.repeat(["a1", "b1", "c1"], 10)
+    labels = np.repeat([0, 1, 2], 10)
+    own = {"a1": [0.7, 0.2, 0.1], "b1": [0.5, 0.4, 0.1], "c1": [0.1, 0.2, 0.7]}  # b1 (class 1) looks like class 0
+    scores = np.array([own[s] for s in subjects])
+    cells = pd.DataFrame({"patient_id": subjects, "label": labels, "score_x": scores[:, 0], "score_y": scores[:, 1],
+                          "score_z": scores[:, 2]})
+    fig = grid_figures.plot_subject_verdicts([("cnn", cells)], tmp_path / "s3.png", "Best cells", class_names=("x", "y", "z"))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels() if t.get_color() == "red"] == ["b1"]
+    assert ax.get_ylabel() == "P(its own class)" and ax.get_xlabel() == "1 of 3 subjects misjudged"
+    bars = sorted(np.round(segment[0][1], 3) for segment in ax.collections[-1].get_segments())
+    assert bars == [0.4, 0.7, 0.7]  # each verdict at the subject's own class's aggregate score
+    assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]  # no 0.5 threshold
+
+
 def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_none_to_judge(tmp_path):
     rng = np.random.default_rng(8)
     subjects = np.repeat(["s1", "s2", "s3", "s4"], 20)

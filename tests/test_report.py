@@ -12,9 +12,11 @@ import yaml
 from scipy import stats
 from snakemake.utils import validate
 
-from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells
+from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells, repeated_seeds
 from leukobench.metrics import METRIC_NAMES
-from leukobench.report.selection import best_configurations, cell_folders, collapse_folds
+from leukobench.report.figures import plot_seed_spread
+from leukobench.report.selection import (best_configurations, cell_folders, cell_level, collapse_folds,
+                                         collapse_seeds, datasets_without_subjects, with_subject_level)
 from leukobench.report.tables import (
     formatted,
     published_problems,
@@ -62,6 +64,21 @@ def test_the_best_configuration_is_chosen_on_validation_not_on_test():
     assert best.loc["varol_cnn3", "selected_on"] == "val" and best.loc["varol_cnn3", "configurations"] == 2
     without_val = best_configurations(table[table["split"] == "test"]).set_index("model")
     assert without_val.loc["varol_cnn3", "optimizer"] == "sgd" and without_val.loc["varol_cnn3", "selected_on"] == "test"
+
+
+def test_the_reference_models_get_their_own_rows_in_the_best_configurations():
+    """presets/reference.yaml: the reference's cells are chosen on validation like any model's, beside the studies'."""
+    table = pd.DataFrame([
+        row("val", 0.80, model="abed_cnn"), row("test", 0.78, model="abed_cnn"),
+        row("val", 0.90, model="reference_resnet_small", optimizer="adamw", epochs=30),
+        row("test", 0.86, model="reference_resnet_small", optimizer="adamw", epochs=30),
+        row("val", 0.88, model="reference_resnet_small", optimizer="adamw", epochs=15),
+        row("test", 0.91, model="reference_resnet_small", optimizer="adamw", epochs=15),
+    ])
+    best = best_configurations(table).set_index("model")
+    assert set(best.index) == {"abed_cnn", "reference_resnet_small"}
+    assert best.loc["reference_resnet_small", "optimizer"] == "adamw"
+    assert best.loc["reference_resnet_small", "accuracy"] == pytest.approx(0.86)  # 30 epochs: the better on val
 
 
 def test_cell_folders_of_a_k_fold_configuration_are_all_its_folds():
@@ -153,6 +170,9 @@ def test_bad_published_sections_are_named():
 def test_every_published_number_of_a_preset_names_a_cell_of_its_own_grid(preset):
     config = yaml.safe_load(preset.read_text())
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    if "published" not in config:  # the reference (presets/reference.yaml) is no study: nothing published
+        assert preset.stem == "reference", f"{preset.name}: a study's preset lists its published numbers"
+        return
     published = config["published"]
     assert published_problems(published) == []
     keras, _ = keras_cells(config)
@@ -196,3 +216,89 @@ def test_the_best_configurations_carry_the_subject_verdicts_of_the_same_cell():
     assert "subject_interval_note" not in shown
     no_subjects = cell_level(metrics)  # a dataset whose images name no subject: the table is as it was
     assert with_subject_level(best_configurations(no_subjects), no_subjects).equals(best_configurations(no_subjects))
+
+
+# --- repeated seeds ------------------------------------------------------------------------------
+def seeded(split: str, accuracy: float, seed: int, **cell) -> dict:
+    return row(split, accuracy, seed=seed, **cell) | {"cell": f"results/cells/{cell}/seed~{seed}"}
+
+
+def test_repeats_add_the_following_seeds_to_every_cell():
+    assert repeated_seeds({"seed": [0, 10], "repeats": 3}) == [0, 1, 2, 10, 11, 12]
+    assert repeated_seeds({"seed": [4]}) == [4]
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["grid"]["repeats"] = 2
+    once = keras_cells({**config, "grid": {k: v for k, v in config["grid"].items() if k != "repeats"}})[0]
+    twice = keras_cells(config)[0]
+    assert len(twice) == 2 * len(once) and sorted(set(twice["seed"])) == [0, 1]
+
+
+def test_a_lucky_seed_does_not_win_the_best_configuration_the_mean_over_seeds_does():
+    # adam: one seed excels on validation, the other two do not (mean 0.70); sgd: steady at 0.80
+    table = pd.DataFrame([
+        *(seeded(split, accuracy, seed, optimizer="adam") for seed, (val, test) in enumerate([(0.95, 0.9), (0.6, 0.6),
+                                                                                                 (0.55, 0.6)])
+          for split, accuracy in (("val", val), ("test", test))),
+        *(seeded(split, 0.8, seed, optimizer="sgd") for seed in range(3) for split in ("val", "test")),
+    ])
+    best = best_configurations(table).iloc[0]
+    assert best["optimizer"] == "sgd" and best["seeds"] == 3 and best["selection"] == pytest.approx(0.8)
+    assert best["configurations"] == 2  # two configurations competed, not six cells
+    adam = collapse_seeds(table).query("optimizer == 'adam' and split == 'test'").iloc[0]
+    assert (adam["accuracy"], adam["accuracy_min"], adam["accuracy_max"]) == pytest.approx((0.7, 0.6, 0.9))
+    assert adam["accuracy_sd"] == pytest.approx(np.std([0.9, 0.6, 0.6], ddof=1)) and pd.isna(adam["seed"])
+    assert formatted(best_configurations(table))["accuracy"].iloc[0] == "0.800 ± 0.000 (3 seeds: 0.800–0.800)"
+
+
+def test_a_published_number_is_judged_against_the_spread_over_seeds_too():
+    # each seed's bootstrap interval (± 0.05) misses 0.78 for two of three seeds; the seeds' range holds it
+    table = pd.DataFrame([seeded("test", accuracy, seed) for seed, accuracy in enumerate([0.62, 0.70, 0.80])])
+    published = {"study": "s", "data": {"Cells": "synthetic"},
+                 "results": [{"source": "T1", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.78}]}
+    result = reproduction_table(table, published)
+    assert result["inside"].tolist() == [False, False, True]
+    assert result["inside_seeds"].tolist() == [True] * 3 and (result["seeds"] == 3).all()
+    assert result["seed_min"].tolist() == pytest.approx([0.62] * 3) and result["seed_max"].tolist() == pytest.approx([0.8] * 3)
+    assert reproduction_display(result)["inside seed range"].iloc[0] == "yes (3 seeds: 0.620–0.800)"
+    assert "3 of 3 inside the range of our seeds" in reproduction_summary(result)
+    single = reproduction_table(pd.DataFrame([seeded("test", 0.62, 0)]), published)
+    assert single["inside_seeds"].isna().all() and "inside seed range" not in reproduction_display(single)
+
+
+def test_the_seed_figure_shows_every_seed_of_each_repeated_configuration(tmp_path):
+    table = pd.DataFrame([seeded("test", a, seed, optimizer=opt) for opt, accuracies in
+                          (("adam", [0.6, 0.7, 0.9]), ("sgd", [0.8, 0.8, 0.81])) for seed, a in enumerate(accuracies)]
+                         + [row("test", 0.5, model="abed_cnn")])  # one seed: not in the figure
+    fig = plot_seed_spread(table, tmp_path / "seeds.png")
+    assert (tmp_path / "seeds.png").stat().st_size > 0
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cnn varol_cnn3, optimizer adam", "cnn varol_cnn3, optimizer sgd"]
+    assert sorted(t.get_text() for t in ax.texts) == ["3 seeds: 0.600–0.900", "3 seeds: 0.800–0.810"]
+    with pytest.raises(ValueError, match="no configuration trained with more than one seed"):
+        plot_seed_spread(pd.DataFrame([row("test", 0.5)]), tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_a_dataset_without_subjects_is_named_once():
+    table = pd.DataFrame([row("test", 0.8, dataset="cnmc") | {"level": "cell"}, row("test", 0.8, dataset="cnmc") | {"level": "subject"},
+                          row("test", 0.7, dataset="aria") | {"level": "cell"}])
+    assert datasets_without_subjects(table) == ["aria"]
+    assert datasets_without_subjects(table.drop(columns="level")) == ["aria", "cnmc"]
+
+
+def test_a_section_of_text_alone_is_written_without_a_table(tmp_path):
+    write_tables([("Note", "only words", None), ("Numbers", "a table", pd.DataFrame({"a": [1]}))],
+                 tmp_path / "t.md", tmp_path / "t.html", "T", "intro")
+    text = (tmp_path / "t.md").read_text()
+    assert "only words\n\n## Numbers" in text and "(none)" not in text
+
+
+def test_a_configuration_of_several_seeds_shows_its_subject_verdicts_as_their_mean():
+    table = pd.DataFrame([seeded(split, 0.8, seed) | {"level": "cell"} for seed in range(3) for split in ("val", "test")]
+                         + [seeded("test", accuracy, seed) | {"level": "subject"}
+                            for seed, accuracy in enumerate([0.6, 0.7, 0.8])])
+    best = with_subject_level(best_configurations(cell_level(table)), table).iloc[0]
+    assert best["seeds"] == 3 and best["subject_accuracy"] == pytest.approx(0.7)
+    assert pd.isna(best["subject_accuracy_low"]) and best["subject_interval_note"] == "mean over 3 seeds"
+    assert formatted(pd.DataFrame([best]), ("subject_accuracy",))["subject_accuracy"].iloc[0] == \
+        "0.700 (no interval: mean over 3 seeds)"

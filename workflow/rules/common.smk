@@ -175,7 +175,7 @@ def keras_training(wildcards):
     return training_options(config["training"], wildcards.model, wildcards.optimizer)
 
 
-IMAGENET = "resources/imagenet/{weights_file}.json"  # rule imagenet_weights' receipt: Keras' file is in place, checked
+IMAGENET = "resources/imagenet/{weights_file}.json"  # written by imagenet_weights once Keras' file is in place and checked
 
 
 def imagenet_application(model):
@@ -280,7 +280,8 @@ def evaluated_datasets():
 
 def final_outputs():
     """The report: metrics, tables and figures; the reproduction table when the config has a study's
-    published numbers, the leakage figure when cells ran on both split methods; and every cell's
+    published numbers, the leakage figure when cells ran on both split methods, the seeds' spread
+    with repeats; and every cell's
     model, so that a model deleted from a finished run is trained again by the next run (Snakemake
     rebuilds a missing file only when something asks for it)."""
     outputs = [
@@ -299,4 +300,6 @@ def final_outputs():
         outputs.append("results/report/reproduction.html")
     if len(split_methods(config)) > 1:
         outputs.append("results/report/leakage.png")
+    if any((config.get(section) or {}).get("repeats", 1) > 1 for section in ("grid", "classical")):
+        outputs.append("results/report/seeds.png")
     return outputs

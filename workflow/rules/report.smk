@@ -138,6 +138,27 @@ rule leakage:
         "../scripts/leakage.py"
 
 
+rule seeds:
+    input:
+        metrics=METRICS,
+    output:
+        figure=report(
+            "results/report/seeds.png",
+            caption="../report/seeds.rst",
+            category="Comparison",
+            labels={"figure": "spread over training seeds"},
+        ),
+    log:
+        "results/logs/seeds.log",
+    params:
+        code=code_of("seeds"),
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/seeds.py"
+
+
 rule best_cells:
     input:
         metrics=METRICS,

@@ -7,8 +7,8 @@ import pandas as pd
 from leukobench.io import atomic_path
 from leukobench.report.selection import (CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS, SUBJECT_PREFIX,
                                          SUBJECT_TABLE_METRICS, TABLE_METRICS, TTA_PREFIX, TTA_TABLE_METRICS,
-                                         best_configurations, cell_keys, cell_level, collapse_folds, with_calibrated,
-                                         with_subject_level, with_tta)
+                                         best_configurations, cell_keys, cell_level, collapse_folds,
+                                         datasets_without_subjects, with_calibrated, with_subject_level, with_tta)
 from leukobench.report.tables import APPROACH_TITLES, formatted, write_tables
 
 every_level = pd.read_csv(snakemake.input.metrics)
@@ -37,6 +37,11 @@ if (summary["folds"] > 1).any():
                    *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd"))]]
     sections.append(("k-fold cross-validation: every configuration",
                      "Test metrics as mean ± standard deviation over the folds.", formatted(folds)))
+unjudged = datasets_without_subjects(every_level)
+if unjudged:  # said once, here, rather than as empty subject_* cells without a reason
+    sections.insert(0, ("Datasets without subjects", f"{', '.join(unjudged)}: the images name no subject (patient), so "
+                        "there is no subject-level verdict (subject_* columns empty) and every interval resamples "
+                        "images one by one.", None))
 write_tables(sections, snakemake.output.markdown, snakemake.output.html, "Best configuration of each model",
              "Test-split metrics of the cells of this run, in the shape of the studies' result tables.")
 print(formatted(best, shown).to_string(index=False))

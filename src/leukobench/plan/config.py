@@ -19,7 +19,9 @@ import pandas as pd
 
 from leukobench.keys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS
 from leukobench.learn.classical import list_classifiers
-from leukobench.learn.models import MIN_INPUT_SIZE, builder_parameters, list_models, resolve_weights, transfer_models
+from leukobench.learn.models import (MIN_INPUT_SIZE, MODELS, builder_parameters, list_models, recipe_models, resolve_weights,
+                                     transfer_models)
+from leukobench.learn.weights import keras_file_hash
 from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.data.splits import SPLIT_METHODS, check_ratios
 
@@ -108,9 +110,12 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
     weights = (config.get("training") or {}).get("weights")
     for model in sorted(set(config["grid"].get("model", [])) & set(transfer_models())):
         try:
-            resolve_weights(model, weights)
-        except FileNotFoundError as error:
-            problems.append(f"training.weights: {error}")
+            if weights == "imagenet":  # fetched before any training by the rule imagenet_weights: Keras' hash must be known
+                keras_file_hash(MODELS.attribute(model, "application").weights_file)
+            else:
+                resolve_weights(model, weights)
+        except (FileNotFoundError, KeyError) as error:
+            problems.append(f"training.weights: {error.args[0]}")
     if config.get("published"):
         from leukobench.report.tables import published_problems
 
@@ -173,6 +178,13 @@ def _matches(cells: pd.DataFrame, rule: dict) -> pd.Series:
     return mask
 
 
+def repeated_seeds(section: dict) -> list[int]:
+    """The seeds of a grid section (``grid`` or ``classical``): each listed seed and, with
+    ``repeats: n``, the n - 1 that follow it, so every cell is trained n times without listing them."""
+    repeats = section.get("repeats", 1)
+    return list(dict.fromkeys(seed + k for seed in section.get("seed", [0]) for k in range(repeats)))
+
+
 def keras_cells(config: dict) -> tuple[pd.DataFrame, list[str]]:
     """The Keras cells of the grid, less the excluded ones, and one message per exclusion.
 
@@ -181,7 +193,7 @@ def keras_cells(config: dict) -> tuple[pd.DataFrame, list[str]]:
     """
     if not config["grid"]:
         return grid_cells({key: [] for key in GRID_KEYS}), []
-    cells = grid_cells({**config["grid"], **partition_grid(config)})
+    cells = grid_cells({**config["grid"], "seed": repeated_seeds(config["grid"]), **partition_grid(config)})
     messages = []
     too_small = cells["size"] < cells["model"].map(lambda m: MIN_INPUT_SIZE.get(m, 1))
     for (model, size), _ in cells[too_small].groupby(["model", "size"]):
@@ -208,21 +220,28 @@ def classical_cells(config: dict) -> pd.DataFrame:
     classical = config.get("classical") or {}
     if not classical.get("classifier"):
         return pd.DataFrame(columns=list(CLASSICAL_KEYS))
-    return grid_cells({**classical, **partition_grid(config)}, CLASSICAL_KEYS)
+    return grid_cells({**classical, "seed": repeated_seeds(classical), **partition_grid(config)}, CLASSICAL_KEYS)
 
 
 TRAINING_OPTIONS = ("class_weight", "early_stopping_patience")  # training: keys every Keras cell takes
 MODEL_OPTIONS = ("weights", "trainable_layers")  # training: keys only a builder that names them takes (transfer models)
+# training: keys only the reference models take (leukobench.learn.models.recipe_models; leukobench.learn.recipe)
+RECIPE_OPTIONS = ("augmentation", "lr_schedule", "warmup_epochs", "label_smoothing")
+OPTIMIZER_OPTIONS = {"adamw": ("weight_decay",)}  # training: keys only the cells of that grid optimizer take
 
 
-def training_options(training: dict, model: str) -> dict:
-    """The ``training:`` options one Keras cell of ``model`` uses, as keywords of
-    :class:`leukobench.learn.train.TrainingSpec`: ``class_weight`` and ``early_stopping_patience``
-    for every model, and in ``model_options`` the model options its builder takes (``weights`` and
-    ``trainable_layers`` for the transfer models, none for a CNN built from scratch). The train rule's
-    params: a change of an option reruns only the cells whose model uses it."""
+def training_options(training: dict, model: str, optimizer: str | None = None) -> dict:
+    """The ``training:`` options one Keras cell of ``model`` (and grid ``optimizer``) uses, as
+    keywords of :class:`leukobench.learn.train.TrainingSpec`: ``class_weight`` and
+    ``early_stopping_patience`` for every model; the reference recipe's options
+    (:data:`RECIPE_OPTIONS`) for the reference models only; ``weight_decay`` for the ``adamw``
+    cells only; and in ``model_options`` the model options its builder takes (``weights`` and
+    ``trainable_layers`` for the transfer models, none for a CNN built from scratch). The train
+    rule's params: a change of an option reruns only the cells whose model uses it, and the
+    studies' cells keep the params they had before the recipe existed."""
     taken = builder_parameters(model)
-    return {**{key: training[key] for key in TRAINING_OPTIONS},
+    recipe = RECIPE_OPTIONS if model in recipe_models() else ()
+    return {**{key: training[key] for key in (*TRAINING_OPTIONS, *recipe, *OPTIMIZER_OPTIONS.get(optimizer, ()))},
             "model_options": {key: training[key] for key in MODEL_OPTIONS if key in taken}}
 
 

@@ -30,8 +30,9 @@ from leukobench.keys import CELL_KEYS, unknown_subjects
 from leukobench.metrics import (INTERVAL_COLUMNS, METRIC_NAMES, calibration_bins, check_inputs, checked_frame,
                                 no_interval_text, point_metrics, subject_scores,
                                 subjects_of_two_labels)
+from leukobench.predictions import predict_labels
 from leukobench.report.selection import (MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES, format_value, leakage_pairs,
-                                         metric_table, model_labels, pareto_front)
+                                         metric_table, model_labels, pareto_front, seed_spread)
 from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
                               new_figure, save_png)
 
@@ -396,9 +397,10 @@ def plot_subject_verdicts(
     aggregation: str = "mean",
     class_names: Sequence[str] = ("negative", "positive"),
 ) -> Figure:
-    """Per cell (e.g. the best of one dataset), one panel: each subject's cells' scores (P(class 1))
-    as dots, its verdict (:func:`leukobench.metrics.subject_scores`) as a black bar, the 0.5
-    threshold, colours by the subject's truth; subjects ordered by verdict, the misjudged ones named
+    """Per cell (e.g. the best of one dataset), one panel: each subject's cells' scores (P(class 1);
+    with more than two classes, P(the subject's own class)) as dots, its verdict
+    (:func:`leukobench.metrics.subject_scores`) as a black bar, the 0.5 threshold (with more classes
+    the verdict is the arg-max of the aggregate), colours by the subject's truth; subjects ordered by verdict, the misjudged ones named
     in red on the axis, so a lab sees which patients fail and why (a few confident cells, or many
     doubtful ones).
 
@@ -409,9 +411,8 @@ def plot_subject_verdicts(
         aggregation: how a subject's cells make its verdict.
         class_names: the names of classes 0 and 1, for the legend.
 
-    A dataset whose images name no subject gets one panel saying so; a multi-class cell's panel says
-    that only two classes are drawn, and one whose subjects carry two labels that they have no truth
-    to judge by. Returns the saved Figure.
+    A dataset whose images name no subject gets one panel saying so, and one whose subjects carry two
+    labels that they have no truth to judge by. Returns the saved Figure.
     """
     if not len(cells):
         raise ValueError("cells is empty: give at least one (label, predictions) pair")
@@ -420,8 +421,6 @@ def plot_subject_verdicts(
         known = predictions.loc[~unknown_subjects(predictions["patient_id"])]
         if known.empty:
             why = "its images name no subject: no subject-level verdict"
-        elif "score" not in known:
-            why = "more than two classes: only two-class cells are drawn"
         elif subjects_of_two_labels(known):
             why = "subjects with cells of two labels: no subject-level truth"
         else:
@@ -442,34 +441,51 @@ def plot_subject_verdicts(
                 ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color=NEUTRAL)
                 ax.set_axis_off()
                 continue
-            verdicts = verdicts.sort_values(["score", "patient_id"]).reset_index(drop=True)
+            binary = "score" in known
+            # two classes: P(class 1) against the 0.5 threshold; more: P(the subject's own class), arg-max verdict
+            cell_y, verdict_y = (known["score"].to_numpy(), verdicts["score"].to_numpy()) if binary else (
+                _own_class_score(known), _own_class_score(verdicts))
+            wrong = ((verdicts["score"] >= 0.5).astype(int) if binary else
+                     predict_labels(verdicts.filter(like="score_").to_numpy())) != verdicts["label"]
+            order = np.lexsort((verdicts["patient_id"].astype(str), verdict_y))
+            verdicts, verdict_y, wrong = verdicts.iloc[order].reset_index(drop=True), verdict_y[order], wrong.iloc[order]
             place = {subject: k for k, subject in enumerate(verdicts["patient_id"])}
             jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(known))
             x = known["patient_id"].map(place).to_numpy() + jitter
-            colours = np.where(known["label"].to_numpy() == 1, OKABE_ITO[1], OKABE_ITO[0])
-            ax.scatter(x, known["score"], s=6, c=colours, alpha=0.45, linewidths=0)
-            ax.hlines(verdicts["score"], np.arange(len(verdicts)) - 0.32, np.arange(len(verdicts)) + 0.32,
+            colours = np.asarray(OKABE_ITO, dtype=object)[known["label"].to_numpy() % len(OKABE_ITO)]
+            ax.scatter(x, cell_y, s=6, c=list(colours), alpha=0.45, linewidths=0)
+            ax.hlines(verdict_y, np.arange(len(verdicts)) - 0.32, np.arange(len(verdicts)) + 0.32,
                       color="black", linewidth=2)
-            ax.axhline(0.5, linestyle="--", color=NEUTRAL, linewidth=1)
-            wrong = (verdicts["score"] >= 0.5).astype(int) != verdicts["label"]
+            if binary:
+                ax.axhline(0.5, linestyle="--", color=NEUTRAL, linewidth=1)
             ax.set_xticks(np.arange(len(verdicts)), verdicts["patient_id"].astype(str), rotation=90, fontsize=7)
             for tick, miss in zip(ax.get_xticklabels(), wrong):
                 if miss:
                     tick.set_color("red")
                     tick.set_fontweight("bold")
-            ax.set(xlim=(-0.6, len(verdicts) - 0.4), ylim=(-0.03, 1.03), ylabel=f"P({class_names[1]})")
+            ax.set(xlim=(-0.6, len(verdicts) - 0.4), ylim=(-0.03, 1.03),
+                   ylabel=f"P({class_names[1]})" if binary else "P(its own class)")
             ax.set_xlabel(f"{int(wrong.sum())} of {len(verdicts)} subjects misjudged", fontsize=8,
                           color="red" if wrong.any() else NEUTRAL)
             ax.grid(axis="y", alpha=0.3)
-        handles = [Line2D([], [], marker="o", linestyle="none", color=OKABE_ITO[k], label=f"cells of {name} subjects")
-                   for k, name in enumerate(class_names[:2])]
-        handles += [Line2D([], [], color="black", linewidth=2, label=f"the subject's verdict ({aggregation})"),
-                    Line2D([], [], color=NEUTRAL, linestyle="--", label="threshold 0.5")]
+        handles = [Line2D([], [], marker="o", linestyle="none", color=OKABE_ITO[k % len(OKABE_ITO)],
+                          label=f"cells of {name} subjects") for k, name in enumerate(class_names)]
+        handles += [Line2D([], [], color="black", linewidth=2, label=f"the subject's verdict ({aggregation})")]
+        if len(class_names) == 2:
+            handles.append(Line2D([], [], color=NEUTRAL, linestyle="--", label="threshold 0.5"))
+        else:
+            handles.append(Line2D([], [], linestyle="none", label="verdict: the class of the largest aggregate score"))
         fig.legend(handles=handles, loc="lower center", ncols=2, fontsize=8, frameon=False)
         fig.suptitle(title + "\n(subjects ordered by verdict; misjudged ones in red)")
         fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
         save_png(fig, path)
     return fig
+
+
+def _own_class_score(table: pd.DataFrame) -> np.ndarray:
+    """Each row's score of its own class (``label``), from the ``score_<class>`` columns."""
+    scores = table.filter(like="score_").to_numpy()
+    return scores[np.arange(len(table)), table["label"].to_numpy().astype(int)]
 
 
 def _draw_overlay_curve(ax: Axes, index: int, label: str, labels: np.ndarray, scores: np.ndarray) -> None:
@@ -763,5 +779,44 @@ def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "
         fig.tight_layout()
         fig.legend(*ax.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
                    ncols=2, frameon=False)
+        save_png(fig, path)
+    return fig
+
+
+def plot_seed_spread(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "accuracy") -> Figure:
+    """How much another training seed moves each configuration trained with several (``repeats``):
+    one row per configuration (:func:`leukobench.report.selection.seed_spread`), each seed's
+    ``metric`` on the test split with its 95 % bootstrap interval, and the mean over the seeds. Seeds
+    far apart, or intervals that do not overlap, say that one run of this configuration cannot be
+    trusted alone. Raises ValueError when no configuration has two seeds. Returns the saved Figure."""
+    table = seed_spread(metrics, metric)
+    if table.empty:
+        raise ValueError("metrics has no configuration trained with more than one seed (grid.repeats or "
+                         "classical.repeats, or several values in seed)")
+    configurations = list(dict.fromkeys(table["label"]))[::-1]  # best mean on the top row
+    rows = {label: row for row, label in enumerate(configurations)}
+    labels = ["\n".join(textwrap.wrap(label, LABEL_WRAP_CHARS, break_long_words=False)) for label in configurations]
+    longest = max(len(line) for label in labels for line in label.split("\n"))
+    width = min(MAX_WIDTH_IN, PLOT_WIDTH_IN + 1.4 + CHAR_WIDTH_IN * longest)
+    height = BASE_HEIGHT_IN + 0.9 + PAIR_ROW_HEIGHT_IN * max(len(configurations), 2)
+    metric_label = METRIC_LABELS.get(metric, metric)
+    with matplotlib.rc_context(STYLE):
+        fig, (ax,) = new_figure(width, height)
+        for label, group in table.groupby("label", sort=False):
+            seeds = len(group)
+            offsets = np.linspace(-PAIR_ROW_OFFSET, PAIR_ROW_OFFSET, seeds) if seeds > 1 else np.zeros(1)
+            y = rows[label] + offsets
+            ax.hlines(y, group[f"{metric}_low"], group[f"{metric}_high"], color=OKABE_ITO[0], linewidth=1.2, alpha=0.7)
+            ax.plot(group[metric], y, linestyle="none", marker="o", markersize=5, color=OKABE_ITO[0])
+            ax.plot([group[metric].mean()] * 2, [rows[label] - 0.35, rows[label] + 0.35], color=OKABE_ITO[1], linewidth=2)
+            ax.text(1.02, rows[label], f"{seeds} seeds: {group[metric].min():.3f}–{group[metric].max():.3f}",
+                    transform=blended_transform_factory(ax.transAxes, ax.transData), va="center", fontsize=9)
+        ax.set_yticks(list(rows.values()), labels)
+        ax.set_ylim(-0.6, len(configurations) - 0.4)
+        ax.set_xlim(*_comparison_limits(table, (metric, f"{metric}_low", f"{metric}_high"), None))
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_xlabel(f"{metric_label}, test split: each seed with its {CONFIDENCE_LABEL}; bar: mean over seeds")
+        ax.set_title(f"{metric_label} (test) of each configuration over its training seeds", loc="left")
+        fig.tight_layout()
         save_png(fig, path)
     return fig

@@ -181,14 +181,45 @@ def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([plain_rows, pd.DataFrame(collapsed)], ignore_index=True)
 
 
+def collapse_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration and split: a configuration trained with several seeds
+    (``repeats``) is their mean, with ``seeds`` (how many), ``<metric>_sd`` and the range over the
+    seeds in ``<metric>_min`` / ``<metric>_max``; its ``seed`` is empty. Its ``_low`` / ``_high``
+    are then a t-interval of the mean over the seeds (training randomness), not a bootstrap interval
+    over test images. A configuration with one seed keeps its row (``seeds`` 1)."""
+    table = metrics.copy()
+    table["seeds"] = 1
+    if "seed" not in table or table.empty:
+        return table
+    keys = [*cell_keys(table, without=("seed", "fold")), *(["folds"] if "folds" in table else []), "split"]
+    counts = table.groupby(keys, dropna=False)["seed"].transform("nunique")
+    collapsed = []
+    for key, group in table[counts > 1].groupby(keys, dropna=False, sort=False):
+        k = len(group)
+        row = {**dict(zip(keys, key)), "seed": np.nan, "seeds": k, "n": int(group["n"].iloc[0]),
+               "leaky": bool(group.get("leaky", pd.Series([False])).any())}
+        for column in ("train_seconds", "predict_seconds", "images_per_second"):
+            if column in group:
+                row[column] = group[column].mean()
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1) / np.sqrt(k)
+        for name in METRIC_NAMES:
+            values = group[name].astype(float)
+            mean, sd = values.mean(), values.std(ddof=1)
+            row.update({name: mean, f"{name}_sd": sd, f"{name}_min": values.min(), f"{name}_max": values.max(),
+                        f"{name}_low": max(0.0, mean - half * sd), f"{name}_high": min(1.0, mean + half * sd)})
+        collapsed.append(row)
+    return pd.concat([table[counts == 1], pd.DataFrame(collapsed)], ignore_index=True)
+
+
 # ----------------------------------------------------------------------------- best configurations
 
 
 def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per model (see ``MODEL_KEYS``) the configuration with the best validation accuracy, with its
     test metrics; ``selected_on`` says which split chose it, ``selection`` is the accuracy it was
-    chosen on, and ``configurations`` how many competed."""
-    summary = collapse_folds(metrics)
+    chosen on, and ``configurations`` how many competed. A configuration trained with several seeds
+    competes with its mean over them (:func:`collapse_seeds`), so no lucky seed wins on validation."""
+    summary = collapse_seeds(collapse_folds(metrics))
     keys = cell_keys(summary)
     test = summary[summary["split"] == "test"].set_index(keys, drop=False)
     val = summary[summary["split"] == "val"].set_index(keys)[SELECTION_METRIC]
@@ -201,17 +232,19 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
     for _, group in test.groupby(groups, dropna=False, sort=True):
         chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
         best.append({**chosen.to_dict(), "configurations": len(group)})
-    columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds", "n",
-               *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd")), *INTERVAL_COLUMNS, "leaky",
+    columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds",
+               "seeds", "n", *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd", "_min", "_max")),
+               *INTERVAL_COLUMNS, "leaky",
                *SALIENCY_COLUMNS]
     return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
 
 
 def cell_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
-    """The folders of the cells behind a row of :func:`best_configurations` (one per fold for k-fold)."""
+    """The folders of the cells behind a row of :func:`best_configurations` (one per fold for k-fold,
+    one per seed for a configuration of several seeds)."""
     test = metrics[metrics["split"] == "test"]
     mask = pd.Series(True, index=test.index)
-    for key in cell_keys(test, without=("fold",)):
+    for key in cell_keys(test, without=("fold", "seed") if chosen.get("seeds", 1) > 1 else ("fold",)):
         value = chosen.get(key)
         mask &= test[key].isna() if pd.isna(value) else test[key] == value
     return sorted(test.loc[mask, "cell"])
@@ -232,8 +265,23 @@ def best_cells_of_dataset(metrics: pd.DataFrame, dataset: str) -> list[tuple[str
     best["model_label"] = model_labels(best).to_numpy()
     models = ["approach", *(k for k in ("model", "features", "classifier") if k in best)]
     chosen = best.groupby(models, dropna=False, sort=False).head(1).head(OVERLAID_CELLS)
-    return [(f"{row['model_label']} ({row['split_method']}, {row['variant']}, {row['size']:.0f} px)",
-             cell_folders(metrics, row)) for _, row in chosen.iterrows()]
+    return [(f"{row['model_label']} ({row['split_method']}, {row['variant']}, {row['size']:.0f} px"
+             + (f", seed {_first_seed(metrics, row)} of {row['seeds']})" if row.get("seeds", 1) > 1 else ")"),
+             _first_seed_folders(metrics, row)) for _, row in chosen.iterrows()]
+
+
+def _first_seed(metrics: pd.DataFrame, chosen: pd.Series) -> int:
+    folders = set(cell_folders(metrics, chosen))
+    return int(metrics.loc[metrics["cell"].isin(folders), "seed"].min())
+
+
+def _first_seed_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
+    """The figures of one cell's test images show a configuration of several seeds by its first seed."""
+    folders = cell_folders(metrics, chosen)
+    if chosen.get("seeds", 1) <= 1:
+        return folders
+    first = metrics[metrics["cell"].isin(folders) & (metrics["seed"] == _first_seed(metrics, chosen))]
+    return sorted(set(first["cell"]))
 
 
 SUBJECT_TABLE_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "auc")
@@ -261,8 +309,9 @@ def _with_same_cell_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.Dat
                          names: Sequence[str], extra: dict[str, str]) -> pd.DataFrame:
     """``best`` with, per chosen cell, ``<prefix><metric>`` (and ``_low``, ``_high``,
     ``<prefix>interval_note``) of its test row among ``rows``, and the ``extra`` columns (name: the
-    row's column). Empty where the cell has no such row or is a k-fold configuration (each fold's
-    rows are in metrics.csv)."""
+    row's column). A configuration of several seeds gets the mean over its seeds' rows, without an
+    interval (the note says so). Empty where the cell has no such row or is a k-fold configuration
+    (each fold's rows are in metrics.csv)."""
     rows = rows[rows["split"] == "test"].set_index("cell")
     cells = cell_level(metrics)
     columns = [f"{name}{end}" for name in names for end in ("", "_low", "_high")] + ["interval_note"]
@@ -270,6 +319,14 @@ def _with_same_cell_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.Dat
     for _, chosen in best.iterrows():
         folders = cell_folders(cells, chosen)
         found = rows.loc[folders[0]] if len(folders) == 1 and folders[0] in rows.index else None
+        if chosen.get("seeds", 1) > 1 and set(folders) <= set(rows.index):
+            seeds = rows.loc[folders]
+            found = seeds.iloc[0].copy()
+            for column in (*names, *extra.values()):
+                if pd.api.types.is_numeric_dtype(seeds[column]):
+                    found[column] = seeds[column].mean()
+            found[[f"{name}{end}" for name in names for end in ("_low", "_high")]] = np.nan
+            found["interval_note"] = f"mean over {len(folders)} seeds"
         value = {name: np.nan if found is None else found[column] for name, column in extra.items()}
         value |= {f"{prefix}{c}": np.nan if found is None else found[c] for c in columns}
         values.append(value)
@@ -310,3 +367,33 @@ def with_tta(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     if "level" in rows:
         rows = rows[rows["level"] == "cell"]
     return _with_same_cell_rows(best, metrics, rows, TTA_PREFIX, TTA_TABLE_METRICS, {"tta": "tta"})
+
+
+def seed_spread(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """The configurations trained with several seeds: per configuration (every cell key but
+    ``seed``) and seed, ``metric`` with its interval, and the configuration's ``label``, sorted by
+    the configuration's mean (best first). Empty when no configuration has two seeds."""
+    table = metric_table(metrics, metric, other=("seed",))
+    keys = cell_keys(table, without=("seed",))
+    table = table.assign(seeds=table.groupby(keys, dropna=False)["seed"].transform("nunique"))
+    table = table[table["seeds"] > 1].copy()
+    if table.empty:
+        return table.assign(label=pd.Series(dtype=object), mean=pd.Series(dtype=float))
+    varying = [key for key in HYPERPARAMETERS if key in table and key != "seed" and table[key].nunique(dropna=True) > 1]
+    varying += [key for key in ("dataset", "split_method", "variant") if key in table and table[key].nunique() > 1]
+    labels = model_labels(table)
+    for key in varying:
+        labels = labels + table[key].map(lambda v, k=key: "" if pd.isna(v) else f", {k} {format_value(v)}")
+    table["label"] = labels
+    table["mean"] = table.groupby("label")[metric].transform("mean")
+    return table.sort_values(["mean", "label", "seed"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def datasets_without_subjects(metrics: pd.DataFrame) -> list[str]:
+    """The datasets of metrics.csv with no subject-level row: their images name no subject (Aria,
+    ALL-IDB), so they have verdicts per image only and intervals resampled image by image."""
+    datasets = sorted(set(metrics["dataset"].dropna()))
+    if "level" not in metrics:
+        return datasets
+    judged = set(metrics.loc[metrics["level"] == "subject", "dataset"])
+    return [dataset for dataset in datasets if dataset not in judged]

@@ -56,7 +56,7 @@ def formatted(table: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS) -> 
     for column in table.columns:
         if column in metrics:
             out[column] = [_metric_text(row, column) for _, row in table.iterrows()]
-        elif not column.endswith(("_low", "_high", "_sd", "interval_note")) and column != "selection":
+        elif not column.endswith(("_low", "_high", "_sd", "_min", "_max", "interval_note")) and column != "selection":
             out[column] = table[column].map(_text)
     return out.loc[:, [c for c in out.columns if out[c].ne("").any()]]
 
@@ -65,6 +65,9 @@ def _metric_text(row: pd.Series, name: str) -> str:
     value = row[name]
     if pd.isna(value):
         return "n/a"
+    if row.get("seeds", 1) > 1 and pd.notna(row.get(f"{name}_min")):
+        return (f"{value:.3f} ± {row[f'{name}_sd']:.3f} ({int(row['seeds'])} seeds: "
+                f"{row[f'{name}_min']:.3f}–{row[f'{name}_max']:.3f})")
     if row.get("folds", 1) > 1:
         return f"{value:.3f} ± {row[f'{name}_sd']:.3f} ({int(row['folds'])} folds)"
     low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
@@ -138,17 +141,24 @@ def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.
                        else "no cell of this run has this configuration")
                 rows.append({**line, "note": why})
                 continue
-            for _, ours in candidates.iterrows():
+            over_seeds = candidates.groupby(cell_keys(candidates, without=("seed",)), dropna=False)[ours_name]
+            spread = pd.DataFrame({what: over_seeds.transform(what) for what in ("count", "min", "max")})
+            for index, ours in candidates.iterrows():
                 value, low, high = ours[ours_name], ours[f"{ours_name}_low"], ours[f"{ours_name}_high"]
                 inside = bool(low <= line["published"] <= high) if pd.notna(low) and pd.notna(high) else None
                 note = ours.get("interval_note", "") if inside is None else ""
+                seeds = spread.loc[index]  # the spread of this configuration over its seeds
+                repeated = {"seeds": int(seeds["count"]), "seed_min": seeds["min"], "seed_max": seeds["max"],
+                            "inside_seeds": bool(seeds["min"] <= line["published"] <= seeds["max"])
+                            if seeds["count"] > 1 else None}
                 rows.append({**line, "cell": _describe(ours[cell_keys(summary, without=("approach",))].dropna().to_dict()),
                              "ours": value, "low": low, "high": high, "folds": ours["folds"],
                              "difference": value - line["published"], "inside": inside,
-                             "interval_note": note if isinstance(note, str) else "",
+                             "interval_note": note if isinstance(note, str) else "", **repeated,
                              "note": "same quantity as accuracy" if name in METRIC_ALIASES else entry.get("note", "")})
     columns = ["source", "data", "dataset", "configuration", "split", "metric", "published", "ours", "low", "high",
-               "difference", "inside", "interval_note", "folds", "cell", "note"]
+               "difference", "inside", "interval_note", "seeds", "seed_min", "seed_max", "inside_seeds", "folds", "cell",
+               "note"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
@@ -173,15 +183,24 @@ def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
             return NO_INTERVAL_VERDICT
         return "yes" if r.inside else "no"
 
-    return pd.DataFrame({
+    def seed_verdict(r) -> str:
+        if pd.isna(r.ours) or pd.isna(r.inside_seeds):
+            return ""
+        return f"{'yes' if r.inside_seeds else 'no'} ({int(r.seeds)} seeds: {r.seed_min:.3f}–{r.seed_max:.3f})"
+
+    display = pd.DataFrame({
         "source": table["source"], "data": table["data"] + " → " + table["dataset"].replace("", "(not in this run)"),
         "configuration": table["configuration"], "split": table["split"], "metric": table["metric"],
         "published": table["published"].map(number),
         "ours [95 % CI]": [ours_text(r) for r in table.itertuples()],
         "difference": table["difference"].map(lambda v: "" if pd.isna(v) else f"{v:+.3f}"),
         "inside CI": [verdict(r) for r in table.itertuples()],
+        "inside seed range": [seed_verdict(r) for r in table.itertuples()],
         "note": table["note"].fillna(""),
     })
+    if not display["inside seed range"].astype(bool).any():  # no configuration of several seeds
+        display = display.drop(columns="inside seed range")
+    return display
 
 
 def _scaled_cell(cell: dict, scale: float) -> dict:
@@ -208,21 +227,27 @@ def reproduction_summary(table: pd.DataFrame) -> str:
     return (f"{len(numbers)} published number(s): {len(compared)} comparison(s) with cells of this run, "
             f"{compared['inside'].eq(True).sum()} inside our 95 % interval"
             + (f", {unjudged} not judged (ours has no interval)" if unjudged else "")
+            + (f", {compared['inside_seeds'].eq(True).sum()} of {compared['inside_seeds'].notna().sum()} inside the "
+               "range of our seeds" if compared.get("inside_seeds", pd.Series(dtype=object)).notna().any() else "")
             + f"; {table['ours'].isna().sum()} number(s) not compared (the note says why).")
 
 
 # ----------------------------------------------------------------------------- writing
 
 
-def write_tables(sections: list[tuple[str, str, pd.DataFrame]], markdown_path: str | os.PathLike,
+def write_tables(sections: list[tuple[str, str, pd.DataFrame | None]], markdown_path: str | os.PathLike,
                  html_path: str | os.PathLike, title: str, intro: str) -> None:
-    """Write ``(heading, text, table)`` sections as one markdown and one standalone HTML file."""
+    """Write ``(heading, text, table)`` sections as one markdown and one standalone HTML file (a
+    section whose table is None is its text alone)."""
     markdown = [f"# {title}", "", intro, ""]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>"]
     for heading, text, table in sections:
-        markdown += [f"## {heading}", "", text, "", table.to_markdown(index=False) if len(table) else "(none)", ""]
-        body += [f"<h2>{html.escape(heading)}</h2>", f"<p>{html.escape(text)}</p>",
-                 table.to_html(index=False, border=0, classes="results", na_rep="") if len(table) else "<p>(none)</p>"]
+        markdown += [f"## {heading}", "", text, ""]
+        body += [f"<h2>{html.escape(heading)}</h2>", f"<p>{html.escape(text)}</p>"]
+        if table is not None:
+            markdown += [table.to_markdown(index=False) if len(table) else "(none)", ""]
+            body.append(table.to_html(index=False, border=0, classes="results", na_rep="") if len(table)
+                        else "<p>(none)</p>")
     with atomic_path(markdown_path) as tmp:
         tmp.write_text("\n".join(markdown))
     with atomic_path(html_path) as tmp:
