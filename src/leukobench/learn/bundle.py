@@ -77,9 +77,15 @@ class TrainedModel:
     def predict_scores(self, images: np.ndarray, tta: str = "none") -> np.ndarray:
         """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k)); with ``tta``,
         the mean over the views of :func:`tta_views`."""
-        views = tta_views(images, tta)
-        return sum(class_scores(self.model.predict(np.ascontiguousarray(view), batch_size=PREDICT_BATCH, verbose=0))
-                   for view in views) / len(views)
+        return view_averaged_scores(lambda view: self.model.predict(view, batch_size=PREDICT_BATCH, verbose=0),
+                                    images, tta)
+
+
+def view_averaged_scores(predict, images: np.ndarray, tta: str) -> np.ndarray:
+    """The scores (:func:`class_scores`) of ``images`` as ``predict`` (a model's raw output for an
+    array of images) gives them, averaged over the views of :func:`tta_views` (one view: ``none``)."""
+    views = tta_views(images, tta)
+    return sum(class_scores(np.asarray(predict(np.ascontiguousarray(view)))) for view in views) / len(views)
 
 
 def class_scores(output: np.ndarray) -> np.ndarray:

@@ -126,7 +126,7 @@ from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from leukobench.data.store import Preparation, prepared_image
 from leukobench.io import atomic_path, is_text, printable
 from leukobench.keys import CNMC_SUBJECT
-from leukobench.learn.bundle import TrainedModel, bundle_path, class_scores, tta_views
+from leukobench.learn.bundle import TrainedModel, bundle_path, view_averaged_scores
 from leukobench.learn.devices import share_gpus
 from leukobench.metrics import aggregate_by_subject, check_aggregation
 from leukobench.predictions import TTA_MODES, predict_labels
@@ -462,9 +462,7 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
     for chunk in prepared_chunks(files, model.preparation, batch_size, threads):
         good = [image for _, image, _ in chunk if image is not None]
         if good:
-            views = tta_views(np.stack(good), model.tta)
-            scores = sum(class_scores(np.asarray(model.model.predict_on_batch(np.ascontiguousarray(view))))
-                         for view in views) / len(views)
+            scores = view_averaged_scores(model.model.predict_on_batch, np.stack(good), model.tta)
             if model.temperature is not None and model.tta == "none":  # fitted on the plain scores
                 scores = apply_temperature(scores, model.temperature)
             labels, probabilities = names[predict_labels(scores)], class_probabilities(scores)
