@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -256,15 +257,58 @@ def test_the_profiles_gpu_slots_reach_the_keras_jobs(tmp_path, profile, transfer
     assert all(slots[model] == {1} for model in slots if model.startswith("varol_cnn"))
 
 
-def test_a_preset_reads_the_real_data_once_its_one_path_is_set(tmp_path):
-    preset = yaml.safe_load((REPO / "presets" / "zhang2024.yaml").read_text())
+PRESETS = sorted((REPO / "presets").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset_file", PRESETS, ids=lambda path: path.stem)
+def test_a_preset_reads_the_real_data_once_its_one_path_is_set(tmp_path, preset_file):
+    """Every preset runs on its synthetic stand-in as shipped; the one commented `path:` line, set,
+    makes the same grid read the real data instead."""
+    preset = yaml.safe_load(preset_file.read_text())
+    stand_ins = [name for name, dataset in preset["datasets"].items() if "synthetic" in dataset and "path" not in dataset]
+    assert len(stand_ins) == 1 and preset_file.read_text().count("    # path: ") == 1, "one path to set"
     as_shipped = planned_jobs(snakemake(tmp_path, preset, "-n"))
-    assert as_shipped["synthesize"] == 1  # the synthetic stand-in
-    (tmp_path / "leukemia" / "Original").mkdir(parents=True)
-    preset["datasets"]["aria"]["path"] = str(tmp_path / "leukemia")
+    assert as_shipped["synthesize"] == 1
+    (tmp_path / "data").mkdir()
+    preset["datasets"][stand_ins[0]]["path"] = str(tmp_path / "data")
     result = snakemake(tmp_path, preset, "-n")
     assert "synthesize" not in planned_jobs(result) and planned_jobs(result)["ingest"] == 1
-    assert "input: " + str(tmp_path / "leukemia") in result.stdout
+    assert "input: " + str(tmp_path / "data") in result.stdout
+
+
+ARIA_CLASSES = {"Benign": 6, "Early": 9, "Pre": 8, "Pro": 7}
+
+
+def test_the_reference_preset_on_the_aria_data_keeps_four_classes_and_its_duplicates_in_one_part(tmp_path):
+    """Its path set to Aria's layout (no patients, byte-identical copies), the reference preset's store
+    holds the 4 classes, each split undersampled to its smallest class, no copy in two splits."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for cls, n in ARIA_CLASSES.items():
+        (tmp_path / "leukemia" / "Original" / cls).mkdir(parents=True)
+        for i in range(1, n + 1):
+            name = f"WBC-Benign-{i:03d}.jpg" if cls == "Benign" else f"WBC-Malignant-{cls}-{i:03d}.jpg"
+            cv2.imwrite(str(tmp_path / "leukemia" / "Original" / cls / name), rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    copies = {cls: tmp_path / "leukemia" / "Original" / cls / f"WBC-Malignant-{cls}-{ARIA_CLASSES[cls] + 1:03d}.jpg"
+              for cls in ("Early", "Pre")}
+    for cls, copy_path in copies.items():  # Kaggle's copies: the same bytes under a second name
+        shutil.copy(copy_path.with_name(f"WBC-Malignant-{cls}-001.jpg"), copy_path)
+    preset = yaml.safe_load((REPO / "presets" / "reference.yaml").read_text())
+    preset["datasets"]["aria"]["path"] = str(tmp_path / "leukemia")
+    store = re.search(r"results/aria/store/\S+/64px\.parquet", snakemake(tmp_path, preset, "-n").stdout)[0]
+    result = snakemake(tmp_path, preset, "--cores", "1", store)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from leukobench.data.store import load_store
+
+    frame = load_store(tmp_path / store).frame
+    assert set(frame["label"]) == {0, 1, 2, 3}
+    counts = frame.groupby(["split", "label"]).size().unstack()
+    assert set(counts.index) == {"train", "val", "test"} and (counts.nunique(axis=1) == 1).all()  # balanced per split
+    for cls, copy_path in copies.items():
+        both = {f"Original/{cls}/WBC-Malignant-{cls}-001.jpg", f"Original/{cls}/{copy_path.name}"}
+        splits = pd.read_parquet(tmp_path / "results" / "aria" / "splits" / "subject.parquet")
+        assert splits.loc[splits["image_id"].isin(both), "split"].nunique() == 1
 
 
 def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
