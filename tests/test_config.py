@@ -107,15 +107,15 @@ def test_classical_cells_and_their_checks():
 
 
 def test_scale_shrinks_epochs_images_and_synthetic_data_without_touching_the_rest():
-    from leukobench.plan.config import apply_scale
+    from leukobench.plan.config import apply_scale, keras_cells
 
     config = with_grid(epochs=[25, 50, 100])
     config["variants"]["balanced"]["per_class"] = 1266
     config["scale"] = 0.5
-    assert apply_scale(config)["grid"]["epochs"] == [12, 25]  # the first ceil(3 * 0.5) values, scaled
+    assert set(keras_cells(apply_scale(config))[0]["epochs"]) == {12, 25}  # the first ceil(3 * 0.5) values, scaled
     config["scale"] = 0.04
     scaled = apply_scale(config)
-    assert scaled["grid"]["epochs"] == [1]
+    assert set(keras_cells(scaled)[0]["epochs"]) == {1}
     assert scaled["variants"]["balanced"]["per_class"] == 51
     assert scaled["datasets"]["synthetic"]["synthetic"]["cells_per_subject"] == 10
     assert config["grid"]["epochs"] == [25, 50, 100]  # the original is left as it was
@@ -184,6 +184,25 @@ def test_scale_thins_every_grid_list_and_the_folds_but_keeps_every_model():
     cells, _ = keras_cells(apply_scale({**config, "scale": 0.05}))
     assert sorted(set(cells["model"])) == ["abed_cnn", "varol_cnn1", "vgg16"]
     assert set(cells["optimizer"]) == {"adam"} and set(cells["epochs"]) == {1} and set(cells["fold"]) == {0}
+
+
+def test_scale_keeps_every_model_whose_values_an_exclusion_sets_apart():
+    """The reference preset's way: adamw for one model, adam for the others, tied by `exclude`. A smoke
+    run that thinned optimizer to its first value would run one of the two groups only."""
+    from leukobench.plan.config import apply_scale, keras_cells
+
+    config = with_grid(model=["abed_cnn", "varol_cnn1", "reference_resnet_small"], optimizer=["adamw", "adam", "sgd"],
+                       learning_rate=[0.01, 0.001], epochs=[10, 20])
+    config["exclude"] = [{"model": ["abed_cnn", "varol_cnn1"], "optimizer": "adamw", "reason": "as published"},
+                         {"model": "reference_resnet_small", "optimizer": ["adam", "sgd"], "reason": "the recipe"},
+                         {"model": "varol_cnn1", "learning_rate": 0.01, "reason": "diverges"}]
+    full, _ = keras_cells(config)
+    cells, _ = keras_cells(apply_scale({**config, "scale": 0.05}))
+    assert cells.set_index("model")[["optimizer", "learning_rate", "epochs"]].to_dict("index") == {
+        "abed_cnn": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 1},
+        "varol_cnn1": {"optimizer": "adam", "learning_rate": 0.001, "epochs": 1},
+        "reference_resnet_small": {"optimizer": "adamw", "learning_rate": 0.01, "epochs": 1}}
+    assert len(cells.merge(full.assign(epochs=1).drop_duplicates())) == len(cells)  # each a cell of the full grid, fewer epochs
 
 
 @pytest.mark.parametrize("edit, key", [

@@ -515,5 +515,10 @@ def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["s4", "s3", "s2", "s1"]  # ordered by verdict
     assert "name no subject" in fig.axes[1].texts[0].get_text()
     assert "cells of two labels" in fig.axes[2].texts[0].get_text()
+    # a dataset without subjects (Aria): one panel says so, not one per cell, and no legend of verdicts
+    fig = grid_figures.plot_subject_verdicts([("cnn", anonymous), ("rf", anonymous)], tmp_path / "n.png", "Best cells")
+    assert_png(tmp_path / "n.png")
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 1 and "name no subject" in shown[0].texts[0].get_text() and not fig.legends
     with pytest.raises(ValueError, match="cells is empty"):
         grid_figures.plot_subject_verdicts([], tmp_path / "e.png", "x")

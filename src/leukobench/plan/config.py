@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from leukobench.keys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS
+from leukobench.keys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS, PARTITION_KEYS
 from leukobench.learn.classical import list_classifiers
 from leukobench.learn.models import (MIN_INPUT_SIZE, MODELS, builder_parameters, list_models, recipe_models, resolve_weights,
                                      transfer_models)
@@ -204,7 +204,22 @@ def keras_cells(config: dict) -> tuple[pd.DataFrame, list[str]]:
         if hit.any():
             messages.append(f"excluded {hit.sum()} cell(s) matching {rule}")
         keep &= ~hit
-    return cells[keep].reset_index(drop=True), messages
+    cells = cells[keep].reset_index(drop=True)
+    scale = config.get("scale", 1.0)
+    return (cells if scale == 1.0 else _thinned_per_model(cells, scale)), messages
+
+
+def _thinned_per_model(cells: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """A smoke run's Keras cells: for each model (each dataset, variant, partition and seed),
+    the first ceil(n * scale) of the n values its cells take, key by key in grid order."""
+    groups = [key for key in cells if key not in SCALE_THINS_PER_MODEL]
+    kept = []
+    for _, group in cells.groupby(groups, sort=False):
+        for key in SCALE_THINS_PER_MODEL:
+            if key in group:
+                group = group[group[key].isin(_thinned(group[key].unique(), scale))]
+        kept.append(group)
+    return pd.concat(kept).sort_index().reset_index(drop=True) if kept else cells
 
 
 def hybrid_cells(config: dict, keras: pd.DataFrame) -> pd.DataFrame:
@@ -246,6 +261,10 @@ def training_options(training: dict, model: str, optimizer: str | None = None) -
 
 
 SCALE_KEEPS_ALL = ("dataset", "variant", "model", "classifier", "features")  # what a smoke run still exercises
+# What a smoke run thins in the Keras grid per model, once the exclusions are made: where `exclude`
+# ties values to models (the reference preset: adamw for its model, adam for the studies'), each
+# model keeps the first of its own values, so no model drops out.
+SCALE_THINS_PER_MODEL = tuple(key for key in GRID_KEYS if key not in (*SCALE_KEEPS_ALL, *PARTITION_KEYS, "seed"))
 
 
 def _thinned(values: list, scale: float) -> list:
@@ -257,16 +276,18 @@ def apply_scale(config: dict) -> dict:
     """A smoke run of any preset without editing it: ``scale`` < 1 shrinks epochs, images per
     class and synthetic datasets in proportion (never below what a run needs), and keeps the
     first ceil(n * scale) values of each grid list (and of the folds), except datasets, models,
-    variants, classifiers and features, which all still run."""
+    variants, classifiers and features, which all still run. The Keras grid's other lists are
+    thinned per model by :func:`keras_cells`, after the exclusions."""
     scale = config.get("scale", 1.0)
     if scale == 1.0:
         return config
     scaled = {**config, "grid": dict(config["grid"]), "variants": {}, "datasets": {}}
     if config["split"].get("folds"):
         scaled["grid"]["fold"] = partition_grid(config)["fold"]
-    for section in ("grid", "classical"):
+    for section, per_model in (("grid", SCALE_THINS_PER_MODEL), ("classical", ())):
         if config.get(section):
-            scaled[section] = {key: values if key in SCALE_KEEPS_ALL or not isinstance(values, list) else _thinned(values, scale)
+            scaled[section] = {key: values if key in (*SCALE_KEEPS_ALL, *per_model) or not isinstance(values, list)
+                               else _thinned(values, scale)
                                for key, values in scaled.get(section, config[section]).items()}
     if "epochs" in scaled["grid"]:
         scaled["grid"]["epochs"] = sorted({scaled_epochs(e, scale) for e in scaled["grid"]["epochs"]})

@@ -411,8 +411,9 @@ def plot_subject_verdicts(
         aggregation: how a subject's cells make its verdict.
         class_names: the names of classes 0 and 1, for the legend.
 
-    A dataset whose images name no subject gets one panel saying so, and one whose subjects carry two
-    labels that they have no truth to judge by. Returns the saved Figure.
+    A cell whose images name no subject gets a panel saying so, and one whose subjects carry two
+    labels that they have no truth to judge by; where no cell has a verdict (a dataset without
+    subjects), the figure is that one panel. Returns the saved Figure.
     """
     if not len(cells):
         raise ValueError("cells is empty: give at least one (label, predictions) pair")
@@ -426,6 +427,8 @@ def plot_subject_verdicts(
         else:
             why = ""
         panels.append((label, known, None if why else subject_scores(known, aggregation), why))
+    if all(why for *_, why in panels):  # nothing to draw (e.g. a dataset without subjects): one panel says why
+        panels = [("", None, None, "\n".join(dict.fromkeys(why for *_, why in panels)))]
     most = max(len(v) if v is not None else 0 for _, _, v, _ in panels)
     columns = min(len(panels), 3 if most <= 20 else 1)  # panels of many subjects get the whole width
     rows = -(-len(panels) // columns)
@@ -468,14 +471,15 @@ def plot_subject_verdicts(
             ax.set_xlabel(f"{int(wrong.sum())} of {len(verdicts)} subjects misjudged", fontsize=8,
                           color="red" if wrong.any() else NEUTRAL)
             ax.grid(axis="y", alpha=0.3)
-        handles = [Line2D([], [], marker="o", linestyle="none", color=OKABE_ITO[k % len(OKABE_ITO)],
-                          label=f"cells of {name} subjects") for k, name in enumerate(class_names)]
-        handles += [Line2D([], [], color="black", linewidth=2, label=f"the subject's verdict ({aggregation})")]
-        if len(class_names) == 2:
-            handles.append(Line2D([], [], color=NEUTRAL, linestyle="--", label="threshold 0.5"))
-        else:
-            handles.append(Line2D([], [], linestyle="none", label="verdict: the class of the largest aggregate score"))
-        fig.legend(handles=handles, loc="lower center", ncols=2, fontsize=8, frameon=False)
+        if any(verdicts is not None for *_, verdicts, _ in panels):
+            handles = [Line2D([], [], marker="o", linestyle="none", color=OKABE_ITO[k % len(OKABE_ITO)],
+                              label=f"cells of {name} subjects") for k, name in enumerate(class_names)]
+            handles += [Line2D([], [], color="black", linewidth=2, label=f"the subject's verdict ({aggregation})")]
+            if len(class_names) == 2:
+                handles.append(Line2D([], [], color=NEUTRAL, linestyle="--", label="threshold 0.5"))
+            else:
+                handles.append(Line2D([], [], linestyle="none", label="verdict: the class of the largest aggregate score"))
+            fig.legend(handles=handles, loc="lower center", ncols=2, fontsize=8, frameon=False)
         fig.suptitle(title + "\n(subjects ordered by verdict; misjudged ones in red)")
         fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
         save_png(fig, path)
