@@ -209,6 +209,22 @@ def test_predict_names_a_missing_model_or_image(tmp_path):
     assert result.returncode == 2 and "model.keras: no such model file" in result.stderr
 
 
+CLASSICAL = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "features": ["pixels"], "classifier": ["lr"]}
+
+
+@pytest.mark.parametrize("sections, drawn", [
+    ({}, False),
+    ({"grid": {**TINY["grid"], "seed": [0, 1]}}, True),  # seeds listed, no repeats
+    ({"grid": {**TINY["grid"], "repeats": 2}}, True),
+    ({"classical": {**CLASSICAL, "repeats": 3}}, True),
+    ({"classical": {**CLASSICAL, "classifier": [], "repeats": 3}}, False),  # repeats of no cell (a preset's empty classical)
+])
+def test_the_seeds_figure_is_drawn_when_a_planned_configuration_has_several_seeds(tmp_path, sections, drawn):
+    """Not when a `repeats` key is set somewhere: the reference preset kept the default's classical
+    repeats with no classical cell, and its run failed at the last step, with nothing to draw."""
+    assert ("seeds" in planned_jobs(snakemake(tmp_path, {**TINY, **sections}, "-n"))) == drawn
+
+
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
 
 

@@ -18,6 +18,7 @@ from leukobench.plan.config import (
     parse_partition,
     partition,
     reader_format,
+    several_seeds,
     split_methods,
     training_options,
 )
@@ -281,7 +282,7 @@ def evaluated_datasets():
 def final_outputs():
     """The report: metrics, tables and figures; the reproduction table when the config has a study's
     published numbers, the leakage figure when cells ran on both split methods, the seeds' spread
-    with repeats; and every cell's
+    when a configuration trains with several seeds; and every cell's
     model, so that a model deleted from a finished run is trained again by the next run (Snakemake
     rebuilds a missing file only when something asks for it)."""
     outputs = [
@@ -300,6 +301,6 @@ def final_outputs():
         outputs.append("results/report/reproduction.html")
     if len(split_methods(config)) > 1:
         outputs.append("results/report/leakage.png")
-    if any((config.get(section) or {}).get("repeats", 1) > 1 for section in ("grid", "classical")):
+    if several_seeds(KERAS_CELLS, CLASSICALS.dataframe):
         outputs.append("results/report/seeds.png")
     return outputs

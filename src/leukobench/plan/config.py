@@ -185,6 +185,16 @@ def repeated_seeds(section: dict) -> list[int]:
     return list(dict.fromkeys(seed + k for seed in section.get("seed", [0]) for k in range(repeats)))
 
 
+def several_seeds(*cell_tables: pd.DataFrame) -> bool:
+    """Whether some planned configuration (a cell but for its seed) trains with more than one seed,
+    by ``repeats`` or by seeds listed: what the seeds' figure needs, whichever section set it."""
+    for cells in cell_tables:
+        if len(cells) and "seed" in cells:
+            if (cells.groupby([key for key in cells if key != "seed"])["seed"].nunique() > 1).any():
+                return True
+    return False
+
+
 def keras_cells(config: dict) -> tuple[pd.DataFrame, list[str]]:
     """The Keras cells of the grid, less the excluded ones, and one message per exclusion.
 
