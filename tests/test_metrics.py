@@ -10,7 +10,8 @@ import pytest
 from sklearn.metrics import brier_score_loss, confusion_matrix, f1_score, roc_auc_score
 
 from leukobench import metrics
-from leukobench.metrics import CALIBRATION_METRICS, METRIC_NAMES, bootstrap_intervals, metrics_table, point_metrics
+from leukobench.metrics import (CALIBRATION_METRICS, METRIC_NAMES, bootstrap_intervals, majority_rate, metrics_table,
+                                point_metrics)
 
 N_BOOT_FAST = 300
 
@@ -288,16 +289,23 @@ def test_bootstrap_chunking_does_not_change_results(monkeypatch):
 def test_metrics_table_row_format():
     y, score, groups = correlated_cells()
     row = metrics_table(y, score, groups=groups, n_boot=100, seed=1)
-    expected_keys = ["n"] + [f"{name}{suffix}" for name in METRIC_NAMES for suffix in ("", "_low", "_high")]
+    expected_keys = ["n", "majority_rate"] + [f"{name}{suffix}" for name in METRIC_NAMES for suffix in ("", "_low", "_high")]
     assert list(row) == [*expected_keys, "interval_groups", "interval_note"]
     assert row["interval_groups"] == 30 and row["interval_note"] == ""
-    assert row["n"] == len(y)
+    assert row["n"] == len(y) and row["majority_rate"] == max(np.mean(y == 0), np.mean(y == 1))
     point = point_metrics(y, score)
     intervals = bootstrap_intervals(y, score, groups=groups, n_boot=100, seed=1)
     for name in METRIC_NAMES:
         assert row[name] == point[name]
         assert (row[f"{name}_low"], row[f"{name}_high"]) == intervals[name]
         assert all(isinstance(row[key], float) for key in expected_keys[1:])
+
+
+def test_the_majority_rate_is_what_always_answering_the_most_frequent_class_scores():
+    labels = np.array([0, 1, 2, 3, 3, 3, 2, 1])
+    always = np.eye(4)[np.full(len(labels), 3)]  # a classifier that answers class 3 for every image
+    assert majority_rate(labels) == point_metrics(labels, always)["accuracy"] == 3 / 8
+    assert majority_rate(np.repeat([0, 1, 2, 3], 5)) == 0.25  # Aria's four classes, balanced: not 0.5
 
 
 # ----------------------------------------------------------------------------- unknown subjects, too few groups

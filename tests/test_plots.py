@@ -198,6 +198,30 @@ def test_plot_comparison_other_metric_explicit_labels_and_undefined_values(tmp_p
     assert_png(tmp_path / "auc.png")
 
 
+def test_the_comparison_draws_each_rows_majority_class_rate_not_a_fixed_half(tmp_path, monkeypatch):
+    """What accuracy is to beat is the test split's majority-class rate: 0.25 for four balanced classes
+    (Aria), 0.5 for two; one dashed line when the rows share it, a tick per row when they do not.
+    Measured columns (saliency) are not configuration: never listed as fixed under the title."""
+    saved = []
+    monkeypatch.setattr(grid_figures, "save_png", lambda fig, path: saved.append(fig))
+    frame = comparison_frame(4).assign(majority_rate=0.25, saliency_on_cell=1.0, cell_area=1.0)
+    grid_figures.plot_comparison(frame, tmp_path / "c.png")
+    ax = saved[-1].axes[0]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_xdata()[0] for line in dashed] == [0.25] and "majority-class rate" in ax.get_xlabel()
+    assert "0.25" in ax.get_xlabel() and "saliency" not in ax.get_title() and "cell_area" not in ax.get_title()
+    frame["majority_rate"] = [0.25, 0.5, 0.25, 0.5]
+    frame["dataset"] = ["aria", "cnmc", "aria", "cnmc"]
+    grid_figures.plot_comparison(frame, tmp_path / "c.png")
+    ax = saved[-1].axes[0]
+    ticks = [line for line in ax.get_lines() if line.get_marker() == "|" and line.get_color() == grid_figures.NEUTRAL]
+    order = frame.sort_values("accuracy", kind="stable")["majority_rate"].tolist()  # rows bottom to top
+    assert len(ticks) == 1 and ticks[0].get_xdata().tolist() == order and "grey ticks" in ax.get_xlabel()
+    assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    grid_figures.plot_comparison(frame.drop(columns="majority_rate"), tmp_path / "c.png")  # an older metrics.csv
+    assert "dashed" not in saved[-1].axes[0].get_xlabel()
+
+
 def test_comparison_labels_name_varying_columns_only():
     frame = comparison_frame(4)  # model fixed (resnet50), weights/augmentation vary
     labels, fixed = grid_figures._row_labels(frame, "accuracy", None)

@@ -66,6 +66,9 @@ ROW_SUM_TOLERANCE = 1e-3  # how far a row of class probabilities may sum from 1
 MAX_WEIGHT_CELLS = 4_000_000  # resamples x images held in memory at once by the bootstrap
 NO_INTERVAL_NOTE = "not computed: {what} in this split, fewer than {minimum}"
 INTERVAL_COLUMNS = ("interval_groups", "interval_note")  # metrics_table's columns beside the metrics
+# The accuracy of always answering the split's most frequent class: what accuracy is to beat
+# (0.5 for a balanced binary split, 0.25 for Aria's four classes balanced, more where unbalanced).
+MAJORITY_RATE = "majority_rate"
 NO_INTERVAL_VERDICT = "no interval"
 
 
@@ -473,20 +476,27 @@ def metrics_table(
     seed: int = 0,
     min_groups: int = MIN_INTERVAL_GROUPS,
 ) -> dict[str, float | int | str]:
-    """One row of ``results/report/metrics.csv``: ``n``, then each metric with ``_low``/``_high``,
+    """One row of ``results/report/metrics.csv``: ``n``, ``majority_rate`` (:func:`majority_rate`),
+    then each metric with ``_low``/``_high``,
     then ``interval_groups`` (how many groups the bootstrap resamples: subjects, plus one per image
     without a subject; images without ``groups``) and ``interval_note`` (empty, or why the
     intervals are NaN: ``not computed: 4 subjects in this split, fewer than 10``)."""
     point = point_metrics(y_true, y_score)
     intervals = bootstrap_intervals(y_true, y_score, groups=groups, n_boot=n_boot, seed=seed, min_groups=min_groups)
     n_groups, what = _describe_groups(groups, point["n"])
-    row: dict[str, float | int | str] = {"n": point["n"]}
+    row: dict[str, float | int | str] = {"n": point["n"], MAJORITY_RATE: majority_rate(y_true)}
     for name in METRIC_NAMES:
         row[name] = point[name]
         row[f"{name}_low"], row[f"{name}_high"] = intervals[name]
     row["interval_groups"] = n_groups
     row["interval_note"] = NO_INTERVAL_NOTE.format(what=what, minimum=min_groups) if n_groups < min_groups else ""
     return row
+
+
+def majority_rate(y_true: np.ndarray) -> float:
+    """The share of the most frequent label: the accuracy of a classifier that answers it always."""
+    labels = np.asarray(y_true)
+    return float(np.unique(labels, return_counts=True)[1].max() / len(labels)) if len(labels) else float("nan")
 
 
 # ----------------------------------------------------------------------------- a cell's metrics rows

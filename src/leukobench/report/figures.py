@@ -27,7 +27,8 @@ from matplotlib.transforms import blended_transform_factory
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from leukobench.keys import CELL_KEYS, unknown_subjects
-from leukobench.metrics import (INTERVAL_COLUMNS, METRIC_NAMES, calibration_bins, check_inputs, checked_frame,
+from leukobench.metrics import (INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, SALIENCY_COLUMNS, calibration_bins,
+                                check_inputs, checked_frame,
                                 no_interval_text, point_metrics, subject_scores,
                                 subjects_of_two_labels)
 from leukobench.predictions import predict_labels
@@ -36,7 +37,6 @@ from leukobench.report.selection import (MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES,
 from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
                               new_figure, save_png)
 
-CHANCE_RATE = 0.5  # chance AUC, and the majority-class rate of a balanced binary task
 CONFIDENCE_LABEL = "95 % bootstrap CI"
 METRIC_LABELS = {
     "accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1 score",
@@ -82,15 +82,19 @@ def plot_comparison(
     metric: str = "accuracy",
     label_columns: list[str] | None = None,
     *,
-    reference: float | None = CHANCE_RATE,
+    reference: float | str | None = MAJORITY_RATE,
     title: str | None = None,
     pretrained: str | None = None,
 ) -> None:
     """Dot plot of ``metric`` per grid cell with its 95 % interval, best at the top.
 
     Rows are labelled by ``label_columns`` (default: the non-metric columns that vary); the
-    constant ones are listed under the title. ``reference`` draws a dashed line (chance /
-    majority-class rate, 0.5 for a balanced binary task; ``None`` for none). ``pretrained`` names
+    constant ones are listed under the title. ``reference`` is what the metric is to beat: a number
+    (a dashed line: e.g. 0.5, chance AUC), or a column of per-row values (by default
+    ``majority_rate``, the accuracy of always answering the test split's most frequent class: a
+    dashed line where every row has the same, a grey tick on each row where they differ, as
+    between datasets of 2 and 4 classes; nothing when the table lacks the column); ``None`` for
+    none. ``pretrained`` names
     a boolean column: its true rows (cells that started from pretrained, ImageNet, weights) get a
     diamond instead of a dot, and the legend says which is which.
     """
@@ -105,18 +109,19 @@ def plot_comparison(
         missing = [column for column in label_columns if column not in table.columns]
         if missing:
             raise ValueError(f"metrics lacks label column(s) {', '.join(map(repr, missing))}")
+    references = _references(table, reference)
     labels, fixed = _row_labels(table, metric, label_columns)
     labels = ["\n".join(textwrap.wrap(label, LABEL_WRAP_CHARS, break_long_words=False)) for label in labels]
-    table = table.assign(_label=labels, _pretrained=False if marked is None else marked)
+    table = table.assign(_label=labels, _pretrained=False if marked is None else marked, _reference=references)
     table = table.sort_values(metric, na_position="first", kind="stable")
     with matplotlib.rc_context(STYLE):
         fig, (ax,) = new_figure(*_comparison_size(labels))
         _draw_intervals(ax, table, bounds)
         if marked is not None:
             _mark_pretrained(ax, table, metric)
-        _draw_reference(ax, reference)
-        ax.set_xlim(*_comparison_limits(table, bounds, reference))
-        ax.set_xlabel(_comparison_axis_label(metric, reference))
+        _draw_reference(ax, table["_reference"].to_numpy(dtype=float))
+        ax.set_xlim(*_comparison_limits(table, bounds, references))
+        ax.set_xlabel(_comparison_axis_label(metric, references, reference))
         heading = title or f"{METRIC_LABELS.get(metric, metric)} per configuration, test split"
         ax.set_title(heading + _fixed_subtitle(fixed), loc="left")
         fig.tight_layout()
@@ -132,13 +137,27 @@ def _comparison_size(labels: list[str]) -> tuple[float, float]:
     return width, BASE_HEIGHT_IN + row_height * max(len(labels), MIN_ROWS)
 
 
-def _comparison_axis_label(metric: str, reference: float | None) -> str:
+def _references(table: pd.DataFrame, reference: float | str | None) -> np.ndarray:
+    """Each row's reference value (NaN: none), from a number or a column of ``table``."""
+    if isinstance(reference, str):
+        return table[reference].to_numpy(dtype=float) if reference in table else np.full(len(table), np.nan)
+    return np.full(len(table), np.nan if reference is None else float(reference))
+
+
+def _comparison_axis_label(metric: str, references: np.ndarray, reference: float | str | None) -> str:
     label = f"{METRIC_LABELS.get(metric, metric)}: point estimate and {CONFIDENCE_LABEL}"
-    return label if reference is None else f"{label}\ndashed line: chance / majority-class rate {reference:g}"
+    known = np.unique(references[np.isfinite(references)])
+    what = "majority-class rate (always answering the test split's most frequent class)" if reference == MAJORITY_RATE \
+        else "chance" if not isinstance(reference, str) else reference
+    if not known.size:
+        return label
+    if known.size == 1:
+        return f"{label}\ndashed line: {what} {known[0]:.3g}"
+    return f"{label}\ngrey ticks: each row's {what}"
 
 
 def _non_metric_columns(table: pd.DataFrame, metric: str) -> list[str]:
-    measured = {"n", metric, *METRIC_NAMES, *INTERVAL_COLUMNS}
+    measured = {"n", MAJORITY_RATE, metric, *METRIC_NAMES, *INTERVAL_COLUMNS, *SALIENCY_COLUMNS}
     measured |= {f"{name}{suffix}" for name in measured for suffix in ("_low", "_high")}
     return [column for column in table.columns
             if column not in measured and not str(column).endswith(("_low", "_high"))]
@@ -210,18 +229,21 @@ def _interval_text(record: pd.Series, bounds: tuple[str, str, str]) -> str:
     return no_interval_text(value, record.get("interval_note"))
 
 
-def _draw_reference(ax: Axes, reference: float | None) -> None:
-    if reference is not None:
-        ax.axvline(reference, color=NEUTRAL, linestyle="--", linewidth=1.2)
+def _draw_reference(ax: Axes, references: np.ndarray) -> None:
+    """One dashed line where every row has the same reference, else a grey tick on each row."""
+    known = np.unique(references[np.isfinite(references)])
+    if known.size == 1:
+        ax.axvline(known[0], color=NEUTRAL, linestyle="--", linewidth=1.2)
+    elif known.size:
+        ax.plot(references, np.arange(len(references)), linestyle="none", marker="|", markersize=14,
+                markeredgewidth=2, color=NEUTRAL)
 
 
 def _comparison_limits(
-    table: pd.DataFrame, bounds: tuple[str, str, str], reference: float | None
+    table: pd.DataFrame, bounds: tuple[str, str, str], references: np.ndarray | None = None
 ) -> tuple[float, float]:
-    values = table[list(bounds)].to_numpy(dtype=float).ravel()
+    values = np.append(table[list(bounds)].to_numpy(dtype=float).ravel(), [] if references is None else references)
     values = values[np.isfinite(values)]
-    if reference is not None:
-        values = np.append(values, reference)
     if values.size == 0:
         return 0.0, 1.0
     margin = 0.05 * max(values.max() - values.min(), 0.1)
@@ -550,7 +572,7 @@ def plot_hyperparameter_effects(
             _draw_nothing_varies(axes[0], table, parameters)
         for ax, parameter in zip(axes, varying):
             _draw_parameter_panel(ax, table, labels, series, parameter, values[parameter], metric)
-            ax.set_ylim(*_comparison_limits(table, (metric, f"{metric}_low", f"{metric}_high"), None))
+            ax.set_ylim(*_comparison_limits(table, (metric, f"{metric}_low", f"{metric}_high")))
         for row in grid:
             if row[0] in fig.axes:
                 row[0].set_ylabel(f"{metric_label}, test split\n(point, {CONFIDENCE_LABEL})")
@@ -647,7 +669,7 @@ def plot_accuracy_vs_time(
         ax.xaxis.set_minor_formatter(NullFormatter())
         margin = 10 ** max(0.15, 0.08 * span)
         ax.set_xlim(table["_ms"].min() / margin, table["_ms"].max() * margin)
-        low, high = _comparison_limits(table, (metric, f"{metric}_low", f"{metric}_high"), None)
+        low, high = _comparison_limits(table, (metric, f"{metric}_low", f"{metric}_high"))
         top = high + 0.06 * (high - low)  # room for the front's numbers
         ax.set_ylim(low, top)
         ax.set_yticks([tick for tick in ax.get_yticks() if low <= tick <= min(top, 1.0)])
@@ -773,7 +795,7 @@ def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "
         ax.set_yticks(rows, labels)
         ax.set_ylim(-0.6, len(pairs) - 0.4)
         columns = tuple(method + suffix for method in SPLIT_METHOD_NAMES for suffix in ("", "_low", "_high"))
-        ax.set_xlim(*_comparison_limits(pairs, columns, None))
+        ax.set_xlim(*_comparison_limits(pairs, columns))
         ax.grid(axis="x", alpha=0.3)
         ax.set_xlabel(f"{metric_label}, test split: point and {CONFIDENCE_LABEL}")
         heading = "\n".join(textwrap.wrap(
@@ -817,7 +839,7 @@ def plot_seed_spread(metrics: pd.DataFrame, path: str | os.PathLike, metric: str
                     transform=blended_transform_factory(ax.transAxes, ax.transData), va="center", fontsize=9)
         ax.set_yticks(list(rows.values()), labels)
         ax.set_ylim(-0.6, len(configurations) - 0.4)
-        ax.set_xlim(*_comparison_limits(table, (metric, f"{metric}_low", f"{metric}_high"), None))
+        ax.set_xlim(*_comparison_limits(table, (metric, f"{metric}_low", f"{metric}_high")))
         ax.grid(axis="x", alpha=0.3)
         ax.set_xlabel(f"{metric_label}, test split: each seed with its {CONFIDENCE_LABEL}; bar: mean over seeds")
         ax.set_title(f"{metric_label} (test) of each configuration over its training seeds", loc="left")

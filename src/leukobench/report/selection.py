@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from leukobench.keys import CELL_KEYS
-from leukobench.metrics import INTERVAL_COLUMNS, METRIC_NAMES, SALIENCY_COLUMNS, checked_frame
+from leukobench.metrics import INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, SALIENCY_COLUMNS, checked_frame
 
 MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a cell names
 SPLIT_METHOD_NAMES = {"subject": "subject-disjoint", "random": "cell-level random"}
@@ -167,6 +167,8 @@ def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
         row = dict(zip(keys, key))
         k = len(group)
         row.update(folds=k, n=int(group["n"].sum()), leaky=bool(group.get("leaky", pd.Series([False])).any()))
+        if MAJORITY_RATE in group:  # of the folds' test parts pooled
+            row[MAJORITY_RATE] = float((group[MAJORITY_RATE] * group["n"]).sum() / group["n"].sum())
         for column in ("train_seconds", "predict_seconds", "images_per_second"):
             if column in group:
                 row[column] = group[column].mean()
@@ -198,6 +200,8 @@ def collapse_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
         k = len(group)
         row = {**dict(zip(keys, key)), "seed": np.nan, "seeds": k, "n": int(group["n"].iloc[0]),
                "leaky": bool(group.get("leaky", pd.Series([False])).any())}
+        if MAJORITY_RATE in group:  # the seeds' split is the same
+            row[MAJORITY_RATE] = group[MAJORITY_RATE].iloc[0]
         for column in ("train_seconds", "predict_seconds", "images_per_second"):
             if column in group:
                 row[column] = group[column].mean()
