@@ -39,6 +39,15 @@ def row(split: str, accuracy: float, **cell) -> dict:
             "cell": f"results/cells/{cell}"}
 
 
+def test_the_best_configuration_carries_its_test_splits_majority_rate_through_folds_and_seeds():
+    folds = [row("test", 0.8, fold=k) | {"n": n, "majority_rate": rate} for k, (n, rate) in enumerate([(100, 0.5), (300, 0.3)])]
+    folds += [row("val", 0.8, fold=k) | {"majority_rate": 0.5} for k in range(2)]
+    seeds = [row(split, 0.7, model="abed_cnn", seed=seed) | {"majority_rate": 0.25} for seed in range(3) for split in ("val", "test")]
+    best = best_configurations(pd.DataFrame(folds + seeds)).set_index("model")["majority_rate"]
+    assert best["varol_cnn3"] == pytest.approx((100 * 0.5 + 300 * 0.3) / 400)  # the folds' test parts pooled
+    assert best["abed_cnn"] == 0.25
+
+
 def test_folds_collapse_to_their_mean_with_a_t_interval_and_holdout_cells_stay():
     accuracies = [0.80, 0.85, 0.90]
     table = pd.DataFrame([row("test", a, fold=k) for k, a in enumerate(accuracies)] + [row("test", 0.7, model="abed_cnn")])

@@ -24,7 +24,8 @@ sections = [
     (APPROACH_TITLES[approach],
      "Per dataset, split method, variant and model: the configuration with the best validation accuracy "
      "(selected_on = test only where the grid has no validation split), with its test metrics and 95 % intervals; "
-     "configurations = how many competed; subject_*: the same cell's verdicts per subject (subjects = how many); "
+     "configurations = how many competed; majority_rate = the accuracy of always answering the test split's most "
+     "frequent class (what accuracy is to beat); subject_*: the same cell's verdicts per subject (subjects = how many); "
      "calibrated_*: its ECE and Brier score after temperature scaling (fitted on the validation split) by temperature; "
      "tta_*: its accuracy and AUC with test-time augmentation (the mean over the views named in tta).",
      formatted(best[best["approach"] == approach], shown).drop(columns=["approach"]))

@@ -237,7 +237,7 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
         chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
         best.append({**chosen.to_dict(), "configurations": len(group)})
     columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds",
-               "seeds", "n", *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd", "_min", "_max")),
+               "seeds", "n", MAJORITY_RATE, *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd", "_min", "_max")),
                *INTERVAL_COLUMNS, "leaky",
                *SALIENCY_COLUMNS]
     return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
