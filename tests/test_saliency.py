@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from leukobench.learn.models import MIN_INPUT_SIZE, TRANSFER_MODELS, create_model, list_models
-from leukobench.learn.saliency import (_map_and_logits, cell_share, feature_map_layer, grad_cam, overlay,
-                                       plot_saliency_sheet)
+from leukobench.learn.saliency import (MAX_CELL_AREA, _map_and_logits, cell_share, feature_map_layer, grad_cam, overlay,
+                                       plot_saliency_sheet, share_text)
 
 # ------------------------------------------------------------------ learning: the map moves to the signal
 
@@ -214,6 +214,21 @@ def test_cell_share_is_the_heat_on_the_cell():
     np.testing.assert_allclose(cell_share(cell.astype(float), images[..., :1]), 1)  # gray images too
     with pytest.raises(ValueError, match="differ"):
         cell_share(cell[:, :10].astype(float), images)
+
+
+def test_an_image_without_a_dark_background_gets_no_share_rather_than_a_perfect_one():
+    """A smear field (Aria, ALL-IDB): bright everywhere, so the threshold calls all of it cell, and any
+    map would put 1.00 of its heat on the cell: a model that looks only at the cell, said of nothing."""
+    smear = np.full((1, 20, 20, 3), 200, dtype=np.uint8)
+    images = np.concatenate([cell_on_black(1), smear])
+    heat = np.ones((2, 20, 20))
+    shares = cell_share(heat, images)
+    assert 0 < shares[0] < MAX_CELL_AREA and np.isnan(shares[1])
+    none = {"images": 5, "images_on_background": 0, "saliency_on_cell": None, "cell_area": None}
+    assert "not measured" in share_text(none) and "dark background" in share_text(none)
+    some = {"images": 5, "images_on_background": 3, "saliency_on_cell": 0.8, "cell_area": 0.4}
+    assert share_text(some) == "0.80 of the heat on the cell, which covers 0.40 of the image (the 3 of 5 images on a dark background)"
+    assert share_text(some | {"images_on_background": 5}).endswith("covers 0.40 of the image")
 
 
 # ------------------------------------------------------------------ overlay and the sheet

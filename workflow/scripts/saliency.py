@@ -3,10 +3,9 @@ from leukobench.plan.runtime import log_to
 log_to(snakemake.log[0])
 
 from leukobench.learn.devices import configure_runtime
-from leukobench.learn.saliency import saliency_of_cell
+from leukobench.learn.saliency import saliency_of_cell, share_text
 
 configure_runtime(snakemake.threads, seed=0)
 summary = saliency_of_cell(snakemake.input.model, snakemake.input.store, snakemake.output.summary,
                            snakemake.output.sheet)
-print(f"{summary['images']} {summary['split']} images: {summary['saliency_on_cell']} of the Grad-CAM heat "
-      f"({summary['feature_map']}) on the cell, which covers {summary['cell_area']:.3f} of the image")
+print(f"{summary['images']} {summary['split']} images, Grad-CAM of {summary['feature_map']}: {share_text(summary)}")

@@ -42,8 +42,8 @@ from leukobench.style import DPI, NEUTRAL, OKABE_ITO, STYLE, save_png
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["CELL_THRESHOLD", "SALIENCY_BATCH", "cell_mask", "cell_share", "feature_map_layer", "grad_cam", "overlay",
-           "plot_saliency_sheet", "saliency_of_cell"]
+__all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "cell_mask", "cell_share", "feature_map_layer", "grad_cam", "overlay",
+           "plot_saliency_sheet", "saliency_of_cell", "share_text"]
 
 SALIENCY_BATCH = 64  # images per gradient pass
 
@@ -53,6 +53,10 @@ SALIENCY_BATCH = 64  # images per gradient pass
 #: channel. 10 keeps the edge pixels a resize blends with the black margin (mostly cell) and leaves
 #: out faint noise on the background.
 CELL_THRESHOLD = 10
+#: An image whose "cell" by that threshold covers more than this share has no dark background (a
+#: smear field as Aria's, ALL-IDB's): the cell cannot be told from the rest, and the share of the
+#: heat on it would read 1, a model that looks only at the cell. Such an image gets no share.
+MAX_CELL_AREA = 0.9
 
 # Layers that only subsample or mask the conv map before them: the map is taken before them (finer).
 _SKIPPED_LAYERS = ("MaxPooling2D", "AveragePooling2D", "Dropout", "SpatialDropout2D", "GaussianDropout", "GaussianNoise")
@@ -211,7 +215,8 @@ def cell_share(heatmaps: np.ndarray, images: np.ndarray, threshold: int = CELL_T
     """The share of each heat map's mass on the cell: ``sum(heat on cell) / sum(heat)``, ``(n,)``.
 
     1 = the model looked only at the cell, 0 = only at the black background; a uniform map gives
-    the cell's area share. A map with no mass (all zeros) gives NaN.
+    the cell's area share. A map with no mass (all zeros) gives NaN, and so does an image without a
+    dark background (its cell covering more than :data:`MAX_CELL_AREA` of it).
 
     Args:
         heatmaps: ``(n, H, W)`` non-negative, e.g. from :func:`grad_cam`.
@@ -226,15 +231,17 @@ def cell_share(heatmaps: np.ndarray, images: np.ndarray, threshold: int = CELL_T
         raise ValueError("heatmaps must be finite and non-negative")
     total = heat.sum(axis=(1, 2))
     on_cell = (heat * mask).sum(axis=(1, 2))
-    return np.divide(on_cell, total, out=np.full(len(heat), np.nan), where=total > 0)
+    measured = (total > 0) & (mask.mean(axis=(1, 2)) <= MAX_CELL_AREA)
+    return np.divide(on_cell, total, out=np.full(len(heat), np.nan), where=measured)
 
 
 def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLike, summary_path: str | os.PathLike,
                      sheet_path: str | os.PathLike, split: str = "test") -> dict:
     """Where a trained cell looks on the images of one split of its store: its Grad-CAM sheet
     (:func:`plot_saliency_sheet`) and ``saliency.json``: the mean share of
-    the heat on the cell (``saliency_on_cell``, over the images with any heat; the background-only
-    baseline is the cells' mean area share, ``cell_area``), per true class too, the feature map
+    the heat on the cell (``saliency_on_cell``, over the images with any heat and a dark background,
+    ``images_on_background`` of them; the background-only baseline is their mean area share,
+    ``cell_area``; both None where no image has one), per true class too, the feature map
     explained and the threshold. Returns the summary."""
     from leukobench.data.store import load_store
     from leukobench.learn.bundle import TrainedModel, predict_store
@@ -251,19 +258,31 @@ def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLik
     labels, predicted = part["label"].to_numpy(), part["pred"].to_numpy()
     heat = grad_cam(model.model, images)
     shares = cell_share(heat, images)
+    areas = cell_mask(images).mean(axis=(1, 2))
+    on_background = areas <= MAX_CELL_AREA  # the images on a dark background: those with a share
     summary = {
         "split": split, "images": int(len(images)), "feature_map": "/".join(feature_map_layer(model.model)),
-        "threshold": CELL_THRESHOLD, "saliency_on_cell": _mean(shares),
-        "cell_area": float(cell_mask(images).mean()),
+        "threshold": CELL_THRESHOLD, "images_on_background": int(on_background.sum()),
+        "saliency_on_cell": _mean(shares), "cell_area": _mean(areas[on_background]),
         "saliency_on_cell_by_class": {name: _mean(shares[labels == k]) for k, name in enumerate(model.class_names)},
     }
     plot_saliency_sheet(images, heat, labels, predicted, scores_of(part), model.class_names, sheet_path,
                         title=f"Where the model looks (Grad-CAM of the predicted class), {split} split: "
-                              f"{summary['saliency_on_cell']:.2f} of the heat on the cell, which covers "
-                              f"{summary['cell_area']:.2f} of the image")
+                              + share_text(summary))
     with atomic_path(summary_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def share_text(summary: dict) -> str:
+    """The saliency summary in words, for the sheet's title and the job's log."""
+    if summary["saliency_on_cell"] is None:
+        return (f"no image has a dark background (the cell found in more than {MAX_CELL_AREA:.0%} of each), "
+                "so the heat's share on the cell is not measured")
+    measured = summary["images_on_background"]
+    some = "" if measured == summary["images"] else f" (the {measured} of {summary['images']} images on a dark background)"
+    return (f"{summary['saliency_on_cell']:.2f} of the heat on the cell, which covers {summary['cell_area']:.2f} "
+            f"of the image{some}")
 
 
 def _mean(values: np.ndarray) -> float | None:
