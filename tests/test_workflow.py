@@ -248,6 +248,15 @@ def test_every_preset_plans(preset, tmp_path):
     if preset.stem == "varol2024":  # the cells of the four hybrid models write their conv features as they train
         assert jobs["train"] == 324 // 6 * 2 and jobs["train_with_features"] == 324 * 4 // 6
         assert jobs["fit_hybrid"] == jobs["evaluate_hybrid"] == 324 * 4 // 6 * 3
+    # its smoke run trains every model of it, whatever `exclude` ties to which model (the reference's optimizers)
+    smoke = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", "scale=0.05",
+                            "-n"], capture_output=True, text=True, timeout=300)
+    assert trained_models(smoke.stdout) == trained_models(result.stdout)
+
+
+def trained_models(output: str) -> set[str]:
+    """The models of the Keras trainings a dry run plans."""
+    return set(re.findall(r"^rule train(?:_with_features)?:\n.*?\bmodel=(\w+)", output, flags=re.M | re.S))
 
 
 def gpu_slots_by_model(output: str) -> dict[str, set[int]]:
