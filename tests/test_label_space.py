@@ -64,9 +64,9 @@ def test_cnmc_class_folders_and_names_are_matched_without_regard_to_case(tmp_pat
 
 
 def test_aria_and_folder_classes_are_matched_without_regard_to_case(tmp_path):
-    for cls in ("benign", "EARLY", "pre", "Pro"):
+    for seed, cls in enumerate(("benign", "EARLY", "pre", "Pro")):
         stage = "Benign" if cls == "benign" else f"Malignant-{cls.capitalize()}"
-        write_image(tmp_path / "aria" / "original" / cls / f"WBC-{stage}-001.jpg", seed=1, size=16)
+        write_image(tmp_path / "aria" / "original" / cls / f"WBC-{stage}-001.jpg", seed=seed, size=16)
     manifest, _ = read_dataset("aria", tmp_path / "aria")
     assert manifest.groupby("label")["class_name"].first().tolist() == ["Benign", "Early", "Pre", "Pro"]
 

@@ -267,6 +267,26 @@ def test_aria_bad_files_are_quarantined_with_reasons(tmp_path):
     assert re.search("outside the class folders", reasons["readme.txt"])
 
 
+@pytest.mark.parametrize("classes, left_out", [(4, True), (2, False)])
+def test_the_same_bytes_under_two_classes_are_left_out_naming_each_other(tmp_path, classes, left_out):
+    """An Early image copied into Pre is one image with two truths: with the 4 classes every copy is
+    rejected (a copy within one class stays: the split keeps such copies together); with 2 classes
+    Early and Pre are both malignant, so nothing conflicts."""
+    write_aria(tmp_path / "Original")
+    early, pre = tmp_path / "Original" / "Early", tmp_path / "Original" / "Pre"
+    (pre / "WBC-Malignant-Pre-050.jpg").write_bytes((early / "WBC-Malignant-Early-001.jpg").read_bytes())
+    (early / "WBC-Malignant-Early-050.jpg").write_bytes((early / "WBC-Malignant-Early-002.jpg").read_bytes())
+    manifest, rejected = read_dataset("aria", tmp_path, options={"classes": classes})
+    reasons = reasons_by_name(rejected)
+    copies, kept = {"WBC-Malignant-Early-001.jpg", "WBC-Malignant-Pre-050.jpg"}, set(manifest["image_id"].str.split("/").str[-1])
+    assert (copies <= set(reasons)) == left_out and (not copies & kept) == left_out
+    assert {"WBC-Malignant-Early-002.jpg", "WBC-Malignant-Early-050.jpg"} <= kept
+    if left_out:
+        assert "Pre/WBC-Malignant-Pre-050.jpg (Pre)" in reasons["WBC-Malignant-Early-001.jpg"]
+        assert "Early/WBC-Malignant-Early-001.jpg (Early)" in reasons["WBC-Malignant-Pre-050.jpg"]
+        assert "cannot be two classes" in reasons["WBC-Malignant-Pre-050.jpg"]
+
+
 @pytest.mark.parametrize("problem", ["empty_class", "missing_class", "unknown"])
 def test_aria_layout_errors_name_the_folder(tmp_path, problem):
     counts = dict(ARIA_COUNTS)
@@ -585,7 +605,7 @@ def test_an_image_above_the_pixel_limit_is_quarantined_with_its_size_without_bei
     huge = huge_png_header(20000, 20000)  # decoded it would take 400 MB (gray), 1.2 GB as RGB
     (tmp_path / "cells").mkdir()
     (tmp_path / "cells" / "huge.png").write_bytes(huge)
-    plain = [write_image(tmp_path / cls / "plain.bmp", seed=0) for cls in ("cells", "other")]
+    plain = [write_image(tmp_path / cls / "plain.bmp", seed=seed) for seed, cls in enumerate(("cells", "other"))]
     manifest, rejected = read_dataset("folder", tmp_path, threads=2)  # the default limit, 50 Mpx
     assert reasons_by_name(rejected) == {"huge.png": "image is 20000 x 20000 px = 400 Mpx, above the limit of 50 Mpx "
                                                       "(ingest.max_pixels); crop it or raise the limit"}

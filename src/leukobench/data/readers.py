@@ -527,10 +527,29 @@ def read_dataset(
     rejected.extend({"path": p, "class_name": c, "reason": s}
                     for p, c, s in inspected.loc[bad, ["path", "class_name", "status"]].itertuples(index=False))
     manifest = inspected.loc[~bad].reset_index(drop=True)
+    manifest = _without_copies_under_two_classes(manifest, rejected)
     check_classes(classes, manifest, rejected, root, layout)
     table = pd.DataFrame([{"path": printable(r["path"]), "reason": r["reason"]} for r in rejected],
                          columns=REJECTED_COLUMNS)
     return manifest, table
+
+
+def _without_copies_under_two_classes(manifest: pd.DataFrame, rejected: list[dict]) -> pd.DataFrame:
+    """The manifest less every copy of an image whose bytes lie under two or more classes (each
+    rejected, naming the other copies): one image cannot be two classes, and kept, it would teach
+    the model both or test it on a truth it cannot meet."""
+    hashed = manifest["content_hash"].ne("")
+    classes = manifest[hashed].groupby("content_hash")["class_name"].transform("nunique")
+    conflicted = pd.Series(False, index=manifest.index)
+    conflicted[classes.index] = classes > 1
+    for _, copies in manifest[conflicted].groupby("content_hash", sort=False):
+        for row in copies.itertuples(index=False):
+            others = copies[copies["path"] != row.path]
+            named = ", ".join(f"{printable(p)} ({c})" for p, c in others[["path", "class_name"]].itertuples(index=False))
+            rejected.append({"path": row.path, "class_name": row.class_name,
+                             "reason": f"the same bytes as {named}: one image cannot be two classes, so every copy is "
+                                       "left out; keep it under its one right class"})
+    return manifest.loc[~conflicted].reset_index(drop=True)
 
 
 def check_classes(classes: tuple[str, ...], manifest: pd.DataFrame, rejected: list[dict], root: Path,
