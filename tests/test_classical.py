@@ -174,7 +174,7 @@ def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
     rows_on_disk = [row for row in on_disk if row["level"] == "cell"]
     cell_keys = {"features", "classifier", "seed", "leaky", "level"}  # the cell, whether its store leaks augmented copies
     interval_keys = {f"{m}_{end}" for m in METRIC_NAMES for end in ("low", "high")}
-    assert set(rows_on_disk[0]) == cell_keys | {"split", "n"} | set(METRIC_NAMES) | interval_keys | TIMING_KEYS | {
+    assert set(rows_on_disk[0]) == cell_keys | {"split", "n", "majority_rate"} | set(METRIC_NAMES) | interval_keys | TIMING_KEYS | {
         "interval_groups", "interval_note", "calibration", "tta"}
     assert {(row["calibration"], row["tta"]) for row in on_disk} == {("none", "none")}  # the scores as the fit gave them
     assert rows_on_disk[1]["n"] == int((predictions["split"] == "test").sum())
