@@ -147,8 +147,10 @@ def _references(table: pd.DataFrame, reference: float | str | None) -> np.ndarra
 def _comparison_axis_label(metric: str, references: np.ndarray, reference: float | str | None) -> str:
     label = f"{METRIC_LABELS.get(metric, metric)}: point estimate and {CONFIDENCE_LABEL}"
     known = np.unique(references[np.isfinite(references)])
-    what = "majority-class rate (always answering the test split's most frequent class)" if reference == MAJORITY_RATE \
-        else "chance" if not isinstance(reference, str) else reference
+    if reference == MAJORITY_RATE:
+        what = "majority-class rate (always answering the test split's most frequent class)"
+    else:
+        what = reference if isinstance(reference, str) else "chance"
     if not known.size:
         return label
     if known.size == 1:
