@@ -44,7 +44,7 @@ def test_the_best_configuration_carries_its_test_splits_majority_rate_through_fo
     folds += [row("val", 0.8, fold=k) | {"majority_rate": 0.5} for k in range(2)]
     seeds = [row(split, 0.7, model="abed_cnn", seed=seed) | {"majority_rate": 0.25} for seed in range(3) for split in ("val", "test")]
     best = best_configurations(pd.DataFrame(folds + seeds)).set_index("model")["majority_rate"]
-    assert best["varol_cnn3"] == pytest.approx((100 * 0.5 + 300 * 0.3) / 400)  # the folds' test parts pooled
+    assert best["varol_cnn3"] == pytest.approx((100 * 0.5 + 300 * 0.3) / 400)  # weighted by the folds' test images
     assert best["abed_cnn"] == 0.25
 
 

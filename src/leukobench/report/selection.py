@@ -167,7 +167,7 @@ def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
         row = dict(zip(keys, key))
         k = len(group)
         row.update(folds=k, n=int(group["n"].sum()), leaky=bool(group.get("leaky", pd.Series([False])).any()))
-        if MAJORITY_RATE in group:  # of the folds' test parts pooled
+        if MAJORITY_RATE in group:  # the folds' rates weighted by their test images
             row[MAJORITY_RATE] = float((group[MAJORITY_RATE] * group["n"]).sum() / group["n"].sum())
         for column in ("train_seconds", "predict_seconds", "images_per_second"):
             if column in group:
