@@ -405,10 +405,10 @@ def test_the_pixel_limit_reaches_ingest_from_the_config(tmp_path):
     import numpy as np
 
     raw = tmp_path / "lab"
-    for cls in ("blast", "normal"):
+    for grey, cls in ((100, "blast"), (150, "normal")):  # each class its own images (copies under two classes are quarantined)
         (raw / cls).mkdir(parents=True)
         for name, side in (("small.png", 10), ("big.png", 30)):
-            assert cv2.imwrite(str(raw / cls / name), np.full((side, side, 3), 128, np.uint8))
+            assert cv2.imwrite(str(raw / cls / name), np.full((side, side, 3), grey, np.uint8))
     config = {**copy.deepcopy(TINY), "ingest": {"max_pixels": 500}}
     config["datasets"]["lab"] = {"format": "folder", "path": str(raw)}
     result = snakemake(tmp_path, config, "--cores", "1", "results/lab/manifest.parquet")
