@@ -231,8 +231,13 @@ def cell_share(heatmaps: np.ndarray, images: np.ndarray, threshold: int = CELL_T
         raise ValueError("heatmaps must be finite and non-negative")
     total = heat.sum(axis=(1, 2))
     on_cell = (heat * mask).sum(axis=(1, 2))
-    measured = (total > 0) & (mask.mean(axis=(1, 2)) <= MAX_CELL_AREA)
+    measured = (total > 0) & _on_dark_background(mask)
     return np.divide(on_cell, total, out=np.full(len(heat), np.nan), where=measured)
+
+
+def _on_dark_background(mask: np.ndarray) -> np.ndarray:
+    """Per image of a :func:`cell_mask`, whether it has a background to tell its cell from."""
+    return mask.mean(axis=(1, 2)) <= MAX_CELL_AREA
 
 
 def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLike, summary_path: str | os.PathLike,
@@ -258,8 +263,8 @@ def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLik
     labels, predicted = part["label"].to_numpy(), part["pred"].to_numpy()
     heat = grad_cam(model.model, images)
     shares = cell_share(heat, images)
-    areas = cell_mask(images).mean(axis=(1, 2))
-    on_background = areas <= MAX_CELL_AREA  # the images on a dark background: those with a share
+    mask = cell_mask(images)
+    areas, on_background = mask.mean(axis=(1, 2)), _on_dark_background(mask)  # the images with a share
     summary = {
         "split": split, "images": int(len(images)), "feature_map": "/".join(feature_map_layer(model.model)),
         "threshold": CELL_THRESHOLD, "images_on_background": int(on_background.sum()),

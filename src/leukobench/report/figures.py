@@ -109,17 +109,18 @@ def plot_comparison(
         missing = [column for column in label_columns if column not in table.columns]
         if missing:
             raise ValueError(f"metrics lacks label column(s) {', '.join(map(repr, missing))}")
-    references = _references(table, reference)
     labels, fixed = _row_labels(table, metric, label_columns)
     labels = ["\n".join(textwrap.wrap(label, LABEL_WRAP_CHARS, break_long_words=False)) for label in labels]
-    table = table.assign(_label=labels, _pretrained=False if marked is None else marked, _reference=references)
+    table = table.assign(_label=labels, _pretrained=False if marked is None else marked,
+                         _reference=_references(table, reference))
     table = table.sort_values(metric, na_position="first", kind="stable")
+    references = table["_reference"].to_numpy(dtype=float)  # in the rows' drawn order
     with matplotlib.rc_context(STYLE):
         fig, (ax,) = new_figure(*_comparison_size(labels))
         _draw_intervals(ax, table, bounds)
         if marked is not None:
             _mark_pretrained(ax, table, metric)
-        _draw_reference(ax, table["_reference"].to_numpy(dtype=float))
+        _draw_reference(ax, references)
         ax.set_xlim(*_comparison_limits(table, bounds, references))
         ax.set_xlabel(_comparison_axis_label(metric, references, reference))
         heading = title or f"{METRIC_LABELS.get(metric, metric)} per configuration, test split"
