@@ -103,14 +103,14 @@ def fit_temperature(labels: np.ndarray, scores: np.ndarray, class_names: list[st
     trustworthy to fit: fewer than :data:`MIN_FIT_IMAGES` images, one class only, or an optimum on
     a bound of the search (``class_names`` name the class in the message)."""
     labels = np.asarray(labels).astype(np.int64)
-    if len(labels) < MIN_FIT_IMAGES:
-        raise NotFitted(f"{len(labels)} validation image(s), fewer than the {MIN_FIT_IMAGES} a temperature is "
-                        "fitted on")
     present = np.unique(labels)
-    if len(present) < 2:
+    if len(present) == 1:
         label = int(present[0])
         name = f" ({class_names[label]})" if class_names is not None and label < len(class_names) else ""
         raise NotFitted(f"the validation split holds one class only: label {label}{name}, {len(labels)} images")
+    if len(labels) < MIN_FIT_IMAGES:
+        raise NotFitted(f"{len(labels)} validation image(s), fewer than the {MIN_FIT_IMAGES} a temperature is "
+                        "fitted on")
     logits = logits_of(scores)
     result = minimize_scalar(lambda log_t: _negative_log_likelihood(labels, logits / np.exp(log_t)),
                              bounds=LOG_TEMPERATURE_BOUNDS, method="bounded")
