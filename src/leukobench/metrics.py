@@ -65,9 +65,9 @@ NEGATIVE_LABEL = 0  # "hem", normal cell
 ROW_SUM_TOLERANCE = 1e-3  # how far a row of class probabilities may sum from 1
 MAX_WEIGHT_CELLS = 4_000_000  # resamples x images held in memory at once by the bootstrap
 NO_INTERVAL_NOTE = "not computed: {what} in this split, fewer than {minimum}"
-INTERVAL_COLUMNS = ("interval_groups", "interval_note")  # metrics_table's columns beside the metrics
 # metrics_table's column saying which metrics of the row are n/a and why (empty when none is)
 METRIC_NOTE = "metric_note"
+INTERVAL_COLUMNS = ("interval_groups", "interval_note", METRIC_NOTE)  # metrics_table's columns beside the metrics
 # The accuracy of always answering the split's most frequent class: what accuracy is to beat
 # (0.5 for a balanced binary split, 0.25 for Aria's four classes balanced, more where unbalanced).
 MAJORITY_RATE = "majority_rate"
