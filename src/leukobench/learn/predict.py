@@ -35,6 +35,19 @@ What can go wrong, and what was decided:
   on; feeding another size would fail or silently change the model, so the size always comes from
   ``model.json`` and there is no option to change it (and no "smaller than the model's minimum"
   case to handle).
+* **How the cell's scores are made** is its evaluation's record, ``scoring.json`` beside the model
+  (:class:`leukobench.scoring.Scoring`, read by the one reader :func:`leukobench.scoring.read_scoring`,
+  :func:`cell_scoring`): the views averaged (``evaluation.tta``; ``--tta`` overrides) and the fitted
+  temperature (``evaluation.calibration: temperature``; ``--uncalibrated`` leaves it out; it
+  applies to the plain scores only). The record is refused (exit code 2, naming the file and what
+  differs, before TensorFlow starts) when it was made from another ``model.keras`` or predictions
+  than the folder holds (a retrain whose evaluation did not run again), holds a value the
+  evaluation does not write (a temperature outside what the fit can give, a ``tta`` that is not a
+  mode), is a folder or unreadable, or is missing beside the ``metrics.json`` of an evaluation.
+  ``--uncalibrated`` then gives the model's own scores (one view unless ``--tta``) and says why on
+  standard error. A calibration its evaluation could not fit (one class, too few images, the
+  optimum on a bound) is not applied: the model's own scores, said on standard error. A cell never
+  evaluated (no ``scoring.json``, no ``metrics.json``) gives its model's own scores, said likewise.
 * **A wrong model path** (:class:`ModelError`, exit code 2, the message names the path and what to
   give): the path does not exist; a folder without ``model.keras`` (the message says when it is a
   classical or hybrid cell, whose ``classifier.joblib`` this command does not apply, or when
