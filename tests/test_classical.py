@@ -62,7 +62,8 @@ def run_cell(features_path, classifier, out, n_boot=FEW_BOOT, bootstrap_seed=0, 
     """Fit one cell into ``out`` and evaluate it as the workflow does; the metrics rows by split, and the predictions."""
     cell = {"features": features_path.stem, "classifier": classifier, "seed": kwargs.get("seed", 0)}
     fit_classical_cell(features_path, classifier, out / "model.joblib", out / "predictions.parquet", cell, **kwargs)
-    evaluate_predictions(out / "predictions.parquet", out / "metrics.json", out / "scoring.json", n_boot=n_boot, seed=bootstrap_seed)
+    evaluate_predictions(out / "predictions.parquet", out / "metrics.json", out / "scoring.json",
+                         model_path=out / "model.joblib", n_boot=n_boot, seed=bootstrap_seed)
     rows = json.loads((out / "metrics.json").read_text())
     return {row["split"]: row for row in rows if row["level"] == "cell"}, pd.read_parquet(out / "predictions.parquet")
 
@@ -175,7 +176,7 @@ def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
     cell_keys = {"features", "classifier", "seed", "leaky", "level"}  # the cell, whether its store leaks augmented copies
     interval_keys = {f"{m}_{end}" for m in METRIC_NAMES for end in ("low", "high")}
     assert set(rows_on_disk[0]) == cell_keys | {"split", "n", "majority_rate"} | set(METRIC_NAMES) | interval_keys | TIMING_KEYS | {
-        "interval_groups", "interval_note", "calibration", "tta"}
+        "interval_groups", "interval_note", "metric_note", "calibration", "tta"}
     assert {(row["calibration"], row["tta"]) for row in on_disk} == {("none", "none")}  # the scores as the fit gave them
     assert rows_on_disk[1]["n"] == int((predictions["split"] == "test").sum())
     assert all(row["train_seconds"] > 0 and row["images_per_second"] > 0 for row in rows_on_disk)

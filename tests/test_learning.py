@@ -49,7 +49,8 @@ def with_shuffled_training_labels(store_path, out_path, seed=0):
 def trained_test_metrics(store_path, tmp_path, training=TRAINING):
     train_from_store(store_path, training, tmp_path / "model.keras", tmp_path / "history.csv",
                      cell={"model": training.model}, threads=2, predictions_path=tmp_path / "pred.parquet")
-    evaluate_predictions(tmp_path / "pred.parquet", tmp_path / "metrics.json", tmp_path / "scoring.json", n_boot=200)
+    evaluate_predictions(tmp_path / "pred.parquet", tmp_path / "metrics.json", tmp_path / "scoring.json",
+                         model_path=tmp_path / "model.keras", n_boot=200)
     rows = {row["split"]: row for row in json.loads((tmp_path / "metrics.json").read_text())}
     return rows["test"]
 

@@ -290,8 +290,8 @@ def test_metrics_table_row_format():
     y, score, groups = correlated_cells()
     row = metrics_table(y, score, groups=groups, n_boot=100, seed=1)
     expected_keys = ["n", "majority_rate"] + [f"{name}{suffix}" for name in METRIC_NAMES for suffix in ("", "_low", "_high")]
-    assert list(row) == [*expected_keys, "interval_groups", "interval_note"]
-    assert row["interval_groups"] == 30 and row["interval_note"] == ""
+    assert list(row) == [*expected_keys, "interval_groups", "interval_note", "metric_note"]
+    assert row["interval_groups"] == 30 and row["interval_note"] == "" and row["metric_note"] == ""
     assert row["n"] == len(y) and row["majority_rate"] == max(np.mean(y == 0), np.mean(y == 1))
     point = point_metrics(y, score)
     intervals = bootstrap_intervals(y, score, groups=groups, n_boot=100, seed=1)
@@ -419,3 +419,42 @@ def test_many_noisy_cells_make_a_surer_subject_and_no_subjects_make_no_subject_r
     assert rows["subject"]["interval_groups"] == 40
     anonymous = frame.assign(patient_id="")
     assert [row["level"] for row in metrics.metric_rows(anonymous, {}, 1.0, 1.0, 200, 0, 10)] == ["cell"]
+
+
+# ----------------------------------------------------------------------------- why a metric is n/a
+
+def test_a_metric_that_cannot_be_computed_carries_its_reason_in_the_row():
+    """A test split of one class: AUC, sensitivity, recall and F1 are n/a, and metric_note says which and
+    why, naming the class; a split of both classes has no note."""
+    rng = np.random.default_rng(3)
+    healthy = metrics_table(np.zeros(30, dtype=int), rng.random(30) * 0.8, n_boot=50, class_names=["hem", "all"])
+    assert all(math.isnan(healthy[name]) for name in ("auc", "sensitivity", "recall"))
+    undefined = [name for name in METRIC_NAMES if math.isnan(healthy[name])]
+    assert {"auc", "sensitivity", "recall"} <= set(undefined) and "accuracy" not in undefined
+    assert healthy["metric_note"] == (f"n/a: {', '.join(undefined)}: no image of class 1 (all) in this split "
+                                      "(one class only)")
+    blasts = metrics_table(np.ones(30, dtype=int), np.full(30, 0.9), n_boot=50)
+    assert math.isnan(blasts["specificity"]) and math.isnan(blasts["auc"])
+    assert blasts["metric_note"].startswith("n/a: ") and "specificity" in blasts["metric_note"]
+    assert blasts["metric_note"].endswith("no image of class 0 in this split (one class only)")
+    y, score = binary_data(60)
+    assert metrics_table(y, score, n_boot=50)["metric_note"] == ""
+
+
+def test_a_class_never_predicted_names_why_its_precision_is_n_a():
+    y = np.array([0, 1] * 20)
+    row = metrics_table(y, np.full(40, 0.2), n_boot=50, class_names=["hem", "all"])  # never says "all"
+    assert math.isnan(row["precision"])
+    assert row["metric_note"] == "n/a: precision: no image predicted as class 1 (all)"
+
+
+def test_the_evaluation_rows_of_a_one_class_split_say_why_per_split():
+    rng = np.random.default_rng(4)
+    labels = np.r_[rng.integers(0, 2, 40), np.zeros(40, dtype=int)]  # val of both classes, test of one
+    frame = subject_predictions(rng.random(80), [f"s{k % 20}-{labels[k]}" for k in range(80)], labels)
+    frame = frame.assign(split=["val"] * 40 + ["test"] * 40)
+    rows = {(row["split"], row["level"]): row for row in
+            metrics.metric_rows(frame, {"model": "m"}, 1.0, 1.0, 50, 0, 5, class_names=["hem", "all"])}
+    assert rows[("val", "cell")]["metric_note"] == ""
+    assert "no image of class 1 (all) in this split (one class only)" in rows[("test", "cell")]["metric_note"]
+    assert "no image of class 1 (all) in this split (one class only)" in rows[("test", "subject")]["metric_note"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -24,11 +25,12 @@ from leukobench.learn import predict
 from leukobench.learn.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, find_images,
                                 load_cell, predict_table, run)
 from leukobench.data.store import Preparation, build_store, load_store
-from leukobench.scoring import apply_temperature, read_scoring
+from leukobench.scoring import (MIN_FIT_IMAGES, Scoring, apply_temperature, digests, read_scoring,
+                                write_scoring)
 from leukobench.learn.bundle import TrainedModel, class_scores, tta_views, write_tta_predictions
 from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.metrics import subject_scores
-from leukobench.predictions import predict_labels, scores_of
+from leukobench.predictions import predict_labels, read_predictions, scores_of, write_predictions
 from leukobench.learn.train import TrainingSpec, train_from_store
 
 CELLS = {  # name: (preparation, loss): a one-unit sigmoid on RGB, a two-unit softmax on gray
@@ -100,6 +102,14 @@ def test_predictions_from_files_are_the_evaluations(cells, name, tmp_path):
     assert table["predicted_class"].tolist() == expected.tolist()
 
 
+def fitted_record(folder: Path, temperature: float = 2.0, tta: str = "none") -> None:
+    """The scoring.json an evaluation writes for a fitted temperature (the fixture's one-epoch cells are
+    no better than chance, so their own fit ends on the search's upper bound: not a result)."""
+    write_scoring(folder / "scoring.json", Scoring(method="temperature", fit="fitted", temperature=temperature,
+                                                   fitted_on_val_images=MIN_FIT_IMAGES, tta=tta,
+                                                   made_from=digests(folder, ["model.keras", "predictions.parquet"])))
+
+
 @pytest.mark.parametrize("name", CELLS)
 def test_the_cells_temperature_is_applied_unless_asked_not_to(cells, name, tmp_path):
     """The evaluation writes scoring.json (evaluation.calibration: temperature); predict gives the
@@ -107,9 +117,8 @@ def test_the_cells_temperature_is_applied_unless_asked_not_to(cells, name, tmp_p
     cell = cells[name]
     folder = tmp_path / "cell"
     shutil.copytree(cell["folder"], folder)
-    evaluate_predictions(folder / "predictions.parquet", folder / "metrics.json", folder / "scoring.json",
-                         n_boot=100, calibration="temperature")
-    temperature = read_scoring(folder)["temperature"]
+    fitted_record(folder, temperature=2.0)
+    temperature = read_scoring(folder).temperature
     files = list(map(str, cell["files"]))
     code, err = command(str(folder), *files, "-o", str(tmp_path / "scaled.csv"))
     assert code == EXIT_OK and f"T = {temperature:.3f}" in err
@@ -124,6 +133,79 @@ def test_the_cells_temperature_is_applied_unless_asked_not_to(cells, name, tmp_p
     (folder / "scoring.json").write_text("{}")
     code, err = command(str(folder), *files)
     assert code == 2 and "scoring.json is not a cell's scoring" in err
+
+
+def test_a_calibration_its_evaluation_could_not_fit_is_not_applied_and_predict_says_so(cells, tmp_path):
+    """A validation split of one class: the evaluation records "not fitted: ..." and predict gives the
+    model's own scores, saying why on standard error."""
+    cell = cells["rgb_sigmoid"]
+    folder = tmp_path / "cell"
+    shutil.copytree(cell["folder"], folder)
+    predictions, metadata = read_predictions(folder / "predictions.parquet")
+    one_class = predictions[(predictions["split"] != "val") | (predictions["label"] == 1)]
+    write_predictions(one_class, folder / "predictions.parquet", **metadata)
+    evaluate_predictions(folder / "predictions.parquet", folder / "metrics.json", folder / "scoring.json",
+                         model_path=folder / "model.keras", n_boot=50, calibration="temperature")
+    assert read_scoring(folder).fit.startswith("not fitted: the validation split holds one class only: label 1 (all)")
+    files = list(map(str, cell["files"]))
+    code, err = command(str(folder), *files, "-o", str(tmp_path / "out.csv"))
+    assert code == EXIT_OK
+    assert "the cell's calibration was not fitted (the validation split holds one class only" in err
+    assert "temperature-scaled" not in err
+    np.testing.assert_allclose(scores(pd.read_csv(tmp_path / "out.csv")), evaluated_scores(cell), rtol=0, atol=1e-6)
+
+
+def resaved(folder: Path) -> None:
+    """model.keras written again (as a retrain writes it): other bytes, a model that loads."""
+    import keras
+
+    keras.models.load_model(folder / "model.keras", compile=False).save(folder / "model.keras")
+
+
+def deleted(folder: Path) -> None:
+    (folder / "scoring.json").unlink()
+
+
+def made_a_folder(folder: Path) -> None:
+    deleted(folder)
+    (folder / "scoring.json").mkdir()
+
+
+def with_value(**changes):
+    def edit(folder: Path) -> None:
+        path = folder / "scoring.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+    return edit
+
+
+@pytest.mark.parametrize("damage, message", [
+    (resaved, r"scoring\.json was made from other files than the cell holds now: .*model\.keras \(sha256 "),
+    (with_value(temperature=1e300), r"temperature 1e\+300 is not one a fit gives"),
+    (with_value(temperature=1e-300), r"temperature 1e-300 is not one a fit gives"),
+    (with_value(tta="rot16"), r"tta 'rot16' unknown"),
+    (deleted, r"scoring\.json: missing, but the cell was evaluated"),
+    (made_a_folder, r"scoring\.json: is a folder"),
+], ids=["retrained", "temperature 1e300", "temperature 1e-300", "tta rot16", "deleted", "a folder"])
+def test_a_scoring_record_that_does_not_fit_the_cell_stops_predict_unless_uncalibrated(cells, tmp_path, damage,
+                                                                                      message):
+    """A cell evaluated with calibration: its record must be the one its evaluation wrote, from the
+    model file it holds now; otherwise predict stops (exit 2) naming the file and what differs, before
+    any image is read, or with --uncalibrated gives the model's own scores and says so."""
+    cell = cells["rgb_sigmoid"]
+    folder = tmp_path / "cell"
+    shutil.copytree(cell["folder"], folder)
+    (folder / "metrics.json").write_text("[]")  # evaluated: its evaluation writes both files
+    fitted_record(folder)
+    damage(folder)
+    files = list(map(str, cell["files"]))
+    out = tmp_path / "out.csv"
+    code, err = command(str(folder), *files, "-o", str(out))
+    assert code == EXIT_USAGE and re.search(message, err) and "--uncalibrated" in err, err
+    assert not out.exists()
+    err = io.StringIO()
+    assert run(str(folder), files, output=str(out), stdout=io.StringIO(), stderr=err, calibrated=False) == EXIT_OK
+    assert re.search(message, err.getvalue()) and "not applied (--uncalibrated): the model's own scores" in err.getvalue()
+    np.testing.assert_allclose(scores(pd.read_csv(out)), evaluated_scores(cell), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", CELLS)
@@ -194,11 +276,14 @@ def test_test_time_augmentation_is_evaluated_and_applied_by_predict_as_the_cell_
     np.testing.assert_allclose(scores_of(augmented), by_hand, atol=1e-5)
     assert not np.allclose(scores_of(augmented), scores_of(cell["evaluated"]), atol=1e-4)  # the views differ
     evaluate_predictions(folder / "predictions.parquet", folder / "metrics.json", folder / "scoring.json", n_boot=50,
-                         calibration="temperature", tta="rot8", tta_path=folder / "predictions_tta.parquet")
+                         model_path=folder / "model.keras", calibration="temperature", tta="rot8",
+                         tta_path=folder / "predictions_tta.parquet")
     rows = pd.DataFrame(json.loads((folder / "metrics.json").read_text()))
     assert rows.groupby(["tta", "calibration"]).size().to_dict() == {("none", "none"): 4, ("none", "temperature"): 4,
                                                                      ("rot8", "none"): 4}
-    assert read_scoring(folder)["tta"] == "rot8"
+    assert read_scoring(folder).tta == "rot8"
+    assert set(read_scoring(folder).made_from) == {"model.keras", "predictions.parquet", "predictions_tta.parquet"}
+    fitted_record(folder, tta="rot8")  # as for a cell whose temperature was fitted (see fitted_record)
     files = list(map(str, cell["files"]))
     code, err = command(str(folder), *files, "-o", str(tmp_path / "tta.csv"))
     assert code == EXIT_OK and "'rot8' views" in err and "not applied to test-time-augmented" in err

@@ -236,3 +236,31 @@ def test_a_class_too_small_to_stratify_is_named(method, folds, message):
                              for i in range(n)])
     with pytest.raises(ValueError, match=message):
         assign_splits(manifest, method, RATIOS, seed=0, folds=folds)
+
+
+def test_the_split_log_names_every_part_and_class_without_an_image():
+    """A part without images of a declared class gives n/a metrics later (AUC, sensitivity...): the
+    split's log says so, one line per (part, class) pair, the class named."""
+    from leukobench.data.splits import split_log
+
+    splits = pd.DataFrame({"image_id": [f"i{k}" for k in range(6)], "patient_id": ["a", "a", "b", "b", "c", "c"],
+                           "label": [0, 1, 0, 0, 1, 1], "split": ["train", "train", "val", "val", "test", "test"]})
+    classes = {0: "hem", 1: "all", 2: "Pro"}  # a declared class without any image
+    log = split_log(splits, min_groups=1, classes=classes).splitlines()
+    empty = [re.match(r"(\w+): no image of class (\d) \((\w+)\): ", line).groups() for line in log
+             if "no image of class" in line]
+    assert empty == [("train", "2", "Pro"), ("val", "1", "all"), ("val", "2", "Pro"), ("test", "0", "hem"),
+                     ("test", "2", "Pro")]
+    assert "val: no image of class 1 (all): metrics that need it" in "\n".join(log)
+    assert "train: no image of class 2 (Pro): the model never learns it" in log
+    assert not any("no image of class" in line for line in split_log(splits.assign(label=[0, 1] * 3)).splitlines())
+
+
+def test_the_split_log_names_the_folds_without_a_class():
+    from leukobench.data.splits import split_log
+
+    splits = pd.DataFrame({"image_id": [f"i{k}" for k in range(6)], "patient_id": list("abcdef"),
+                           "label": [0, 1, 0, 0, 1, 0], "split": "", "fold": [0, 0, 1, 1, 2, 2]})
+    lines = [line for line in split_log(splits, min_groups=1).splitlines() if "no image of class" in line]
+    assert lines == ["fold 1: no image of class 1: metrics that need it (AUC, its recall and precision, "
+                     "specificity or sensitivity) will be n/a there"]

@@ -63,7 +63,9 @@ def parser() -> argparse.ArgumentParser:
                               "and reflections (default: the cell's evaluation.tta, from its scoring.json)")
     predict.add_argument("--uncalibrated", action="store_true",
                          help="the model's own scores, without the temperature the cell's evaluation fitted "
-                              "(scoring.json, with evaluation.calibration: temperature)")
+                              "(scoring.json, with evaluation.calibration: temperature); also applies a cell whose "
+                              "scoring.json is missing or refused (made from another model file, values the "
+                              "evaluation does not write), saying so on standard error")
     return main_parser
 
 

@@ -1,8 +1,9 @@
-"""Small file helpers: outputs appear only when complete; file names as text that can be written anywhere;
-the key under which every leukobench Parquet file (image store, feature store, predictions) keeps its JSON."""
+"""Small file helpers: outputs appear only when complete; a file's digest; file names as text that
+can be written anywhere; the key under which every leukobench Parquet file (image store, feature store, predictions) keeps its JSON."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -50,3 +51,12 @@ def printable(path: str | os.PathLike) -> str:
         return os.fsencode(path).decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a lone surrogate that no file name gives
         return os.fspath(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The hex sha256 of a file's bytes, read in chunks (a model file may be hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

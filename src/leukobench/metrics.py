@@ -65,7 +65,9 @@ NEGATIVE_LABEL = 0  # "hem", normal cell
 ROW_SUM_TOLERANCE = 1e-3  # how far a row of class probabilities may sum from 1
 MAX_WEIGHT_CELLS = 4_000_000  # resamples x images held in memory at once by the bootstrap
 NO_INTERVAL_NOTE = "not computed: {what} in this split, fewer than {minimum}"
-INTERVAL_COLUMNS = ("interval_groups", "interval_note")  # metrics_table's columns beside the metrics
+# metrics_table's column saying which metrics of the row are n/a and why (empty when none is)
+METRIC_NOTE = "metric_note"
+INTERVAL_COLUMNS = ("interval_groups", "interval_note", METRIC_NOTE)  # metrics_table's columns beside the metrics
 # The accuracy of always answering the split's most frequent class: what accuracy is to beat
 # (0.5 for a balanced binary split, 0.25 for Aria's four classes balanced, more where unbalanced).
 MAJORITY_RATE = "majority_rate"
@@ -321,6 +323,37 @@ def _nanmean(values: np.ndarray, axis: int = -1) -> np.ndarray:
     return _ratio(np.where(valid, values, 0.0).sum(axis=axis), valid.sum(axis=axis))
 
 
+def undefined_metrics_note(y_true: np.ndarray, y_score: np.ndarray, values: dict[str, float],
+                           class_names: Sequence[str] | None = None) -> str:
+    """Which of ``values`` (:func:`point_metrics`) are n/a and why, in words, e.g. ``n/a: recall,
+    f1, auc, sensitivity: no image of class 1 (all) in this split (one class only)``; empty when
+    all are defined.
+
+    A metric is n/a when its denominator is empty: a class without images (its recall, and AUC,
+    which needs images of both sides), a class never predicted (its precision), F1 of a class
+    neither present nor predicted, specificity where every image is of the class."""
+    undefined = [name for name in METRIC_NAMES if np.isnan(values[name])]
+    if not undefined:
+        return ""
+    labels, scores = check_inputs(y_true, y_score)
+    k = n_classes(scores)
+
+    def named(classes: list[int]) -> str:
+        return ", ".join(f"{c} ({class_names[c]})" if class_names is not None and c < len(class_names) else str(c)
+                         for c in classes)
+
+    reasons = []
+    absent = [c for c in range(k) if not (labels == c).any()]
+    if absent:
+        reasons.append(f"no image of class {named(absent)} in this split"
+                       + (" (one class only)" if len(absent) == k - 1 else ""))
+    predicted = predict_labels(scores)
+    never = [c for c in range(k) if not (predicted == c).any()]
+    if never and ("precision" in undefined or "f1" in undefined):
+        reasons.append(f"no image predicted as class {named(never)}")
+    return f"n/a: {', '.join(undefined)}: {'; '.join(reasons) or 'undefined on these images'}"
+
+
 # ----------------------------------------------------------------------------- bootstrap
 
 
@@ -475,12 +508,15 @@ def metrics_table(
     n_boot: int = 1000,
     seed: int = 0,
     min_groups: int = MIN_INTERVAL_GROUPS,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, float | int | str]:
     """One row of ``results/report/metrics.csv``: ``n``, ``majority_rate`` (:func:`majority_rate`),
     then each metric with ``_low``/``_high``,
     then ``interval_groups`` (how many groups the bootstrap resamples: subjects, plus one per image
-    without a subject; images without ``groups``) and ``interval_note`` (empty, or why the
-    intervals are NaN: ``not computed: 4 subjects in this split, fewer than 10``)."""
+    without a subject; images without ``groups``), ``interval_note`` (empty, or why the
+    intervals are NaN: ``not computed: 4 subjects in this split, fewer than 10``) and
+    ``metric_note`` (empty, or which metrics are n/a and why: :func:`undefined_metrics_note`,
+    naming classes by ``class_names`` where given)."""
     point = point_metrics(y_true, y_score)
     intervals = bootstrap_intervals(y_true, y_score, groups=groups, n_boot=n_boot, seed=seed, min_groups=min_groups)
     n_groups, what = _describe_groups(groups, point["n"])
@@ -490,6 +526,7 @@ def metrics_table(
         row[f"{name}_low"], row[f"{name}_high"] = intervals[name]
     row["interval_groups"] = n_groups
     row["interval_note"] = NO_INTERVAL_NOTE.format(what=what, minimum=min_groups) if n_groups < min_groups else ""
+    row[METRIC_NOTE] = undefined_metrics_note(y_true, y_score, point, class_names)
     return row
 
 
@@ -503,10 +540,10 @@ def majority_rate(y_true: np.ndarray) -> float:
 
 def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, predict_seconds: float,
                 n_boot: int, seed: int, min_groups: int = MIN_INTERVAL_GROUPS,
-                subject_aggregation: str = "mean") -> list[dict]:
+                subject_aggregation: str = "mean", class_names: Sequence[str] | None = None) -> list[dict]:
     """Per evaluated split, a ``level`` ``cell`` row: the cell's parameters, the metrics of its
-    images and their intervals (none where a split has fewer than ``min_groups`` subjects),
-    timings; and, where the split's images name subjects, a ``level`` ``subject`` row: the metrics
+    images and their intervals (none where a split has fewer than ``min_groups`` subjects), why a
+    metric is n/a (``metric_note``, classes named by ``class_names``), timings; and, where the split's images name subjects, a ``level`` ``subject`` row: the metrics
     of one verdict per subject (:func:`subject_scores`), ``n`` subjects, intervals over subjects."""
     rows = []
     total = len(predictions)
@@ -518,7 +555,7 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
         }
         row = {**cell, "split": split, "level": "cell"}
         row |= metrics_table(part["label"].to_numpy(), scores_of(part), groups=part["patient_id"].to_numpy(),
-                             n_boot=n_boot, seed=seed, min_groups=min_groups)
+                             n_boot=n_boot, seed=seed, min_groups=min_groups, class_names=class_names)
         rows.append(row | timings)
         mixed = subjects_of_two_labels(part)
         if mixed:
@@ -529,7 +566,7 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
         if len(subjects):
             row = {**cell, "split": split, "level": "subject", "subject_aggregation": subject_aggregation}
             row |= metrics_table(subjects["label"].to_numpy(), scores_of(subjects), n_boot=n_boot, seed=seed,
-                                 min_groups=min_groups)
+                                 min_groups=min_groups, class_names=class_names)
             rows.append(row | timings)
     return rows
 

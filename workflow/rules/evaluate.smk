@@ -1,7 +1,9 @@
 # Every cell is evaluated from the predictions its fit wrote, by a light job that loads no model
 # (no TensorFlow): editing the metrics or the figures, or changing evaluation:, reruns these only.
+# The model file is an input for its digest only: scoring.json names what it was made from.
 rule evaluate:
     input:
+        model=f"{CELL}/model.keras",
         predictions=f"{CELL}/predictions.parquet",
         history=f"{CELL}/history.csv",
         tta=tta_predictions,
@@ -46,6 +48,7 @@ rule evaluate:
 # A hybrid or classical cell: its metrics (no training curves; the report draws the best cells' ROC).
 use rule evaluate as evaluate_hybrid with:
     input:
+        model=f"{HYBRID}/classifier.joblib",
         predictions=f"{HYBRID}/predictions.parquet",
     output:
         metrics=f"{HYBRID}/metrics.json",
@@ -56,6 +59,7 @@ use rule evaluate as evaluate_hybrid with:
 
 use rule evaluate as evaluate_classical with:
     input:
+        model=f"{CLASSICAL}/classifier.joblib",
         predictions=f"{CLASSICAL}/predictions.parquet",
     output:
         metrics=f"{CLASSICAL}/metrics.json",

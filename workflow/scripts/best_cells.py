@@ -4,7 +4,7 @@ log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.scoring import apply_temperature, read_scoring
+from leukobench.scoring import read_scoring
 from leukobench.predictions import read_predictions, scores_of
 from leukobench.report.figures import plot_reliability, plot_roc_overlay, plot_subject_verdicts
 from leukobench.report.selection import best_cells_of_dataset, cell_level
@@ -15,10 +15,10 @@ for label, folders in best_cells_of_dataset(cell_level(pd.read_csv(snakemake.inp
     read = [read_predictions(f"{folder}/predictions.parquet") for folder in folders]  # k-fold: every fold
     test = pd.concat(frame for frame, _ in read).query("split == 'test'")
     cells.append((label, test))
-    calibration = read_scoring(folders[0]) if len(folders) == 1 else None  # k-fold: a temperature per fold
-    calibrated.append((f"temperature-scaled, T = {calibration['temperature']:.2f}",
-                       apply_temperature(scores_of(test), calibration["temperature"]))
-                      if calibration and calibration["method"] == "temperature" else None)
+    scoring = read_scoring(folders[0]) if len(folders) == 1 else None  # k-fold: a temperature per fold
+    temperature = scoring.temperature_for("none") if scoring else None  # None: none asked, or not fitted
+    calibrated.append((f"temperature-scaled, T = {temperature:.2f}", scoring.scaled(scores_of(test), "none"))
+                      if temperature is not None else None)
     class_names = read[0][1]["class_names"]
 curves = [(label, test["label"].to_numpy(), scores_of(test)) for label, test in cells]
 title = f"the best configuration of each model, test split, {dataset}"

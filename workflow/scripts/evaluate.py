@@ -6,7 +6,7 @@ from leukobench.learn.evaluate import evaluate_predictions
 
 options = snakemake.params.evaluation
 predictions, metadata = evaluate_predictions(
-    snakemake.input.predictions, snakemake.output.metrics, snakemake.output.scoring,
+    snakemake.input.predictions, snakemake.output.metrics, snakemake.output.scoring, model_path=snakemake.input.model,
     n_boot=options["bootstrap"], seed=options["seed"], min_groups=options["min_interval_groups"],
     subject_aggregation=options["subject_aggregation"], calibration=options["calibration"],
     tta=options["tta"], tta_path=next(iter(snakemake.input.get("tta") or []), None),  # a Keras cell's, with evaluation.tta

@@ -13,6 +13,6 @@ copies = manifest.loc[manifest["subset"] == "training", "content_hash"].duplicat
 print(f"{copies} image(s) are byte-identical copies of another; duplicates: {options['duplicates']}")
 splits = assign_splits(manifest, options["method"], options["ratios"], options["seed"], options["duplicates"],
                        folds=options["folds"], external_test=options["external_test"])
-print(split_log(splits))
+print(split_log(splits, classes=manifest.groupby("label")["class_name"].first().to_dict()))
 with atomic_path(snakemake.output.splits) as tmp:
     splits.to_parquet(tmp, index=False)

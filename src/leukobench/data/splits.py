@@ -120,11 +120,13 @@ def describe_subjects(patient_ids: pd.Series) -> str:
     return f"{named}, and {images} without a subject, each its own group"
 
 
-def split_log(splits: pd.DataFrame, min_groups: int = MIN_INTERVAL_GROUPS) -> str:
+def split_log(splits: pd.DataFrame, min_groups: int = MIN_INTERVAL_GROUPS, classes: dict | None = None) -> str:
     """One line per part of :func:`assign_splits`' table (per fold for k-fold splits): images,
     images per label, the subjects (:func:`describe_subjects`), and a warning where an evaluated part
     has fewer resampling groups than ``min_groups`` (subjects, plus one per image without a subject),
-    so its metrics will get no bootstrap interval (:data:`leukobench.keys.MIN_INTERVAL_GROUPS`)."""
+    so its metrics will get no bootstrap interval (:data:`leukobench.keys.MIN_INTERVAL_GROUPS`); then
+    one line per (part, class) pair without an image: ``classes`` (label: class name, the dataset's
+    declared classes; by default the labels the table holds) that a part lacks."""
     if "fold" in splits:
         parts = splits["fold"].map(lambda k: EXTERNAL_SPLIT if k < 0 else f"fold {k}")
         order = [*(f"fold {k}" for k in sorted(splits["fold"].unique()) if k >= 0), EXTERNAL_SPLIT]
@@ -140,7 +142,24 @@ def split_log(splits: pd.DataFrame, min_groups: int = MIN_INTERVAL_GROUPS) -> st
         if groups < min_groups and part != "train":  # train is never evaluated
             line += f"; fewer than {min_groups} resampling groups, so its metrics get no bootstrap interval"
         lines.append(line)
+    lines += empty_pairs(splits, parts, order, classes)
     return "\n".join(lines)
+
+
+def empty_pairs(splits: pd.DataFrame, parts: pd.Series, order: list[str], classes: dict | None = None) -> list[str]:
+    """A line for every (part, class) pair that holds no image, parts in ``order``."""
+    classes = classes if classes is not None else {label: None for label in sorted(splits["label"].unique())}
+    lines = []
+    for part in [name for name in order if (parts == name).any()]:
+        held = set(splits.loc[(parts == part).to_numpy(), "label"].tolist())
+        for label, name in sorted(classes.items()):
+            if label not in held:
+                what = f"class {label}" + (f" ({name})" if name is not None else "")
+                effect = ("the model never learns it" if part == "train" else
+                          "metrics that need it (AUC, its recall and precision, specificity or sensitivity) "
+                          "will be n/a there")
+                lines.append(f"{part}: no image of {what}: {effect}")
+    return lines
 
 
 def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -53,12 +53,11 @@ def bundle_path(model_path: str | os.PathLike) -> Path:
 
 @dataclass
 class TrainedModel:
-    """A saved model with what is needed to apply it to new images."""
+    """A saved model with what is needed to apply it to new images. How its evaluation scored it
+    (temperature, test-time augmentation) is the cell's own record, :class:`leukobench.scoring.Scoring`."""
 
     model: object
     bundle: dict
-    temperature: float | None = None  # the cell's fitted temperature (scoring.json), applied by predict
-    tta: str = "none"  # the views predict averages (TTA_MODES; the cell's evaluation.tta, from scoring.json)
 
     @classmethod
     def load(cls, model_path: str | os.PathLike) -> "TrainedModel":

@@ -9,61 +9,94 @@ With ``evaluation.calibration: temperature`` the cell's scores are also temperat
 ``calibration: temperature`` (and the ``temperature``), the plain ones ``calibration: none``. With
 ``evaluation.tta``, a Keras cell's test-time-augmented predictions (a model pass of their own,
 :func:`leukobench.learn.bundle.write_tta_predictions`) give rows marked ``tta: flips`` or ``rot8``.
+A temperature that cannot be fitted (:class:`leukobench.scoring.NotFitted`: too few validation
+images, one class, an optimum on a bound of the search) is not applied: the calibrated rows keep
+their counts, their metrics are empty and ``metric_note`` says why; the log says it in one line.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 
-from leukobench.scoring import CALIBRATIONS, apply_temperature, fit_temperature, write_scoring
+from leukobench.scoring import CALIBRATIONS, Scoring, apply_temperature, calibration_of, digests, write_scoring
 from leukobench.io import atomic_path
 from leukobench.keys import MIN_INTERVAL_GROUPS
-from leukobench.metrics import metric_rows
+from leukobench.metrics import METRIC_NAMES, METRIC_NOTE, metric_rows
 from leukobench.predictions import ROW_COLUMNS, prediction_frame, read_predictions, scores_of
 
 
 def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str | os.PathLike,
-                         scoring_path: str | os.PathLike, *, n_boot: int = 1000, seed: int = 0,
-                         min_groups: int = MIN_INTERVAL_GROUPS, subject_aggregation: str = "mean",
+                         scoring_path: str | os.PathLike, *, model_path: str | os.PathLike, n_boot: int = 1000,
+                         seed: int = 0, min_groups: int = MIN_INTERVAL_GROUPS, subject_aggregation: str = "mean",
                          calibration: str = "none", tta: str = "none",
                          tta_path: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
     """Write ``metrics.json`` (per evaluated split, the cell-level row and, where images name
     subjects, the subject-level row: :func:`leukobench.metrics.metric_rows`; with ``calibration``
     ``temperature``, the same rows again from the temperature-scaled scores) and the cell's
-    ``scoring.json`` (:mod:`leukobench.scoring`) from its predictions; with ``tta_path``, the rows of the test-time-augmented
-    predictions too, marked ``tta`` (the plain ones ``tta: none``); return the predictions and their
-    metadata."""
+    ``scoring.json`` (:class:`leukobench.scoring.Scoring`, made from ``model_path`` and the
+    predictions, all in the folder of ``scoring_path``); with ``tta_path``, the rows of the
+    test-time-augmented predictions too, marked ``tta`` (the plain ones ``tta: none``); return the
+    predictions and their metadata."""
     if calibration not in CALIBRATIONS:
         raise ValueError(f"evaluation.calibration: '{calibration}' unknown; allowed: {', '.join(CALIBRATIONS)}")
+    sources = [Path(p) for p in (model_path, predictions_path, tta_path) if p is not None]
+    folder = Path(scoring_path).parent
+    elsewhere = [str(p) for p in sources if p.parent.resolve() != folder.resolve()]
+    if elsewhere:
+        raise ValueError(f"{scoring_path}: its sources {elsewhere} must lie in the cell's folder {folder}")
     predictions, metadata = read_predictions(predictions_path)
     if predictions.empty:
         raise ValueError(f"{predictions_path} holds no predictions: the cell has no images in an evaluated split")
+    class_names = metadata["class_names"]
 
     def rows_of(frame: pd.DataFrame, marks: dict, predict_seconds: float = metadata["predict_seconds"]) -> list[dict]:
         rows = metric_rows(frame, {**metadata["cell"], "leaky": metadata["leaky"]}, metadata["train_seconds"],
-                           predict_seconds, n_boot, seed, min_groups, subject_aggregation)
+                           predict_seconds, n_boot, seed, min_groups, subject_aggregation, class_names)
         return [row | {"calibration": "none", "tta": "none"} | marks for row in rows]
 
-    rows = rows_of(predictions, {})
+    variants = [("none", predictions, rows_of(predictions, {}))]
     if tta_path is not None:
         augmented, augmented_metadata = read_predictions(tta_path)
         if not augmented["image_id"].equals(predictions["image_id"]):
             raise ValueError(f"{tta_path} scores other images than {predictions_path}: rerun the cell's tta job")
-        rows += rows_of(augmented, {"tta": tta}, augmented_metadata["predict_seconds"])
-    temperature, fitted_on = 1.0, 0
-    if calibration == "temperature":
-        val = predictions[predictions["split"] == "val"]
-        if val.empty:
-            raise ValueError(f"{predictions_path}: evaluation.calibration is temperature, but the cell has no "
-                             "validation images to fit the temperature on; set evaluation.calibration: none")
-        temperature, fitted_on = fit_temperature(val["label"].to_numpy(), scores_of(val)), len(val)
-        scaled = prediction_frame(predictions[ROW_COLUMNS], apply_temperature(scores_of(predictions), temperature),
-                                  metadata["class_names"])
-        rows += rows_of(scaled, {"calibration": "temperature", "temperature": temperature})
-    write_scoring(scoring_path, calibration, temperature, fitted_on, tta if tta_path is not None else "none")
+        variants.append((tta, augmented, rows_of(augmented, {"tta": tta}, augmented_metadata["predict_seconds"])))
+    val = predictions[predictions["split"] == "val"]
+    if calibration == "temperature" and val.empty:
+        raise ValueError(f"{predictions_path}: evaluation.calibration is temperature, but the cell has no "
+                         "validation images to fit the temperature on; set evaluation.calibration: none")
+    fit, temperature = calibration_of(calibration, val["label"].to_numpy(), scores_of(val), class_names)
+    scoring = Scoring(method=calibration, fit=fit, temperature=temperature,
+                      fitted_on_val_images=len(val) if calibration == "temperature" else 0,
+                      tta=tta if tta_path is not None else "none",
+                      made_from=digests(folder, [p.name for p in sources]))
+    if scoring.not_fitted:
+        print(f"calibration not fitted: {scoring.not_fitted}; the calibrated rows say so (metric_note) and "
+              "predict gives the model's own scores", flush=True)
+    elif temperature is not None:
+        print(f"temperature T = {temperature:.4g} fitted on {len(val)} validation images", flush=True)
+    rows = []
+    for mode, frame, plain in variants:
+        rows += plain
+        if calibration == "none" or not scoring.calibrates(mode):
+            continue
+        if temperature is None:
+            rows += [_not_calibrated(row, scoring.not_fitted) for row in plain]
+            continue
+        scaled = prediction_frame(frame[ROW_COLUMNS], apply_temperature(scores_of(frame), temperature), class_names)
+        rows += rows_of(scaled, {"tta": mode, "calibration": "temperature", "temperature": temperature})
+    write_scoring(scoring_path, scoring)
     with atomic_path(metrics_path) as tmp:
         tmp.write_text(json.dumps(rows, indent=2))
     return predictions, metadata
+
+
+def _not_calibrated(row: dict, why: str) -> dict:
+    """A plain row as the calibrated row of a calibration that was not fitted: its counts, no
+    metrics, no temperature, and why in ``metric_note``."""
+    empty = {f"{name}{end}": float("nan") for name in METRIC_NAMES for end in ("", "_low", "_high")}
+    return row | empty | {"calibration": "temperature", "temperature": float("nan"), "interval_note": "",
+                          METRIC_NOTE: f"calibration not fitted: {why}"}

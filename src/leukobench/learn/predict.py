@@ -35,6 +35,19 @@ What can go wrong, and what was decided:
   on; feeding another size would fail or silently change the model, so the size always comes from
   ``model.json`` and there is no option to change it (and no "smaller than the model's minimum"
   case to handle).
+* **How the cell's scores are made** is its evaluation's record, ``scoring.json`` beside the model
+  (:class:`leukobench.scoring.Scoring`, read by the one reader :func:`leukobench.scoring.read_scoring`,
+  :func:`cell_scoring`): the views averaged (``evaluation.tta``; ``--tta`` overrides) and the fitted
+  temperature (``evaluation.calibration: temperature``; ``--uncalibrated`` leaves it out; it
+  applies to the plain scores only). The record is refused (exit code 2, naming the file and what
+  differs, before TensorFlow starts) when it was made from another ``model.keras`` or predictions
+  than the folder holds (a retrain whose evaluation did not run again), holds a value the
+  evaluation does not write (a temperature outside what the fit can give, a ``tta`` that is not a
+  mode), is a folder or unreadable, or is missing beside the ``metrics.json`` of an evaluation.
+  ``--uncalibrated`` then gives the model's own scores (one view unless ``--tta``) and says why on
+  standard error. A calibration its evaluation could not fit (one class, too few images, the
+  optimum on a bound) is not applied: the model's own scores, said on standard error. A cell never
+  evaluated (no ``scoring.json``, no ``metrics.json``) gives its model's own scores, said likewise.
 * **A wrong model path** (:class:`ModelError`, exit code 2, the message names the path and what to
   give): the path does not exist; a folder without ``model.keras`` (the message says when it is a
   classical or hybrid cell, whose ``classifier.joblib`` this command does not apply, or when
@@ -113,7 +126,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -121,7 +134,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from leukobench.scoring import SCORING_FILE, apply_temperature, read_scoring
+from leukobench.scoring import SCORING_FILE, Scoring, ScoringError, read_scoring
 from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from leukobench.data.store import Preparation, prepared_image
 from leukobench.io import atomic_path, is_text, printable
@@ -222,17 +235,56 @@ def check_model(model: TrainedModel, model_path: Path) -> None:
             f"({', '.join(model.class_names)}); the two files come from different cells")
 
 
-def load_cell(path: str | os.PathLike, calibrated: bool = True) -> TrainedModel:
+def cell_scoring(path: str | os.PathLike, calibrated: bool = True, tta: str | None = None,
+                 notes: list[str] | None = None) -> Scoring:
+    """How to apply the cell given as its folder or its ``model.keras``: its evaluation's record,
+    ``scoring.json`` beside the model (:func:`leukobench.scoring.read_scoring`, checked against the
+    model file), with ``tta`` (``--tta``) in place of its test-time augmentation and, without
+    ``calibrated`` (``--uncalibrated``), no temperature. What is applied, and why not more, is said
+    in ``notes`` (for standard error).
+
+    :class:`ModelError` when the record is refused (a folder, unreadable, values the evaluation
+    does not write, made from another model file or predictions) or missing although the cell was
+    evaluated: applying the cell as its evaluation did is not possible then. With ``--uncalibrated``
+    such a record is not needed: the model's own scores are given (one view unless ``--tta``), and
+    a note says why. A cell that was never evaluated has no record: its model's own scores."""
+    model_path = model_file(path)
+    notes = [] if notes is None else notes
+    try:
+        scoring = read_scoring(model_path.parent, model_path)
+    except ScoringError as error:
+        if calibrated:
+            raise ModelError(f"{error}; or give --uncalibrated for the model's own scores") from None
+        notes.append(f"{error}: not applied (--uncalibrated): the model's own scores")
+        scoring = Scoring()
+    if scoring is None:
+        notes.append(f"{model_path.parent / SCORING_FILE}: none, the cell has not been evaluated: the model's own "
+                     "scores")
+        scoring = Scoring()
+    if scoring.not_fitted and calibrated:
+        notes.append(f"the cell's calibration was not fitted ({scoring.not_fitted}; {SCORING_FILE}): the model's "
+                     "own scores")
+    applied = replace(scoring, tta=scoring.tta if tta is None else tta,
+                      temperature=scoring.temperature if calibrated else None)
+    if applied.tta != "none":
+        notes.append(f"scores averaged over each image's '{applied.tta}' views (test-time augmentation: "
+                     f"{'--tta' if tta is not None else 'the cell evaluation.tta, in ' + SCORING_FILE}; --tta none "
+                     "for one view)")
+    temperature = applied.temperature_for(applied.tta)
+    if temperature is not None:
+        notes.append(f"scores temperature-scaled by the cell's T = {temperature:.3f} ({SCORING_FILE}; "
+                     "--uncalibrated gives the model's own)")
+    elif applied.temperature is not None:
+        notes.append(f"the cell's temperature (T = {applied.temperature:.3f}) was fitted on its plain scores and is "
+                     "not applied to test-time-augmented ones")
+    return applied
+
+
+def load_cell(path: str | os.PathLike) -> TrainedModel:
     """Load a trained cell given as its folder or its ``model.keras``, checked; :class:`ModelError`
-    otherwise. Its evaluation's ``scoring.json`` beside the model sets its test-time augmentation
-    (``evaluation.tta``) and, with ``calibrated``, the temperature that scales its scores
-    (``evaluation.calibration: temperature``)."""
+    otherwise. How its evaluation scored it is :func:`cell_scoring`'s."""
     model_path = model_file(path)
     bundle = _read_bundle(model_path)
-    try:
-        scoring = read_scoring(model_path.parent) or {"method": "none", "temperature": 1.0, "tta": "none"}
-    except ValueError as error:
-        raise ModelError(str(error)) from None
     share_gpus()  # beside a running workflow, take only the GPU memory this model needs
     import keras
 
@@ -241,8 +293,7 @@ def load_cell(path: str | os.PathLike, calibrated: bool = True) -> TrainedModel:
     except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a file it cannot read
         raise ModelError(f"{model_path}: Keras cannot load it ({type(error).__name__}: {error}); "
                          f"{WHAT_TO_GIVE}") from None
-    temperature = scoring["temperature"] if calibrated and scoring["method"] == "temperature" else None
-    model = TrainedModel(keras_model, bundle, temperature, scoring["tta"] if scoring["tta"] in TTA_MODES else "none")
+    model = TrainedModel(keras_model, bundle)
     check_model(model, model_path)
     return model
 
@@ -452,19 +503,22 @@ def write_saliency(model: TrainedModel, images: np.ndarray, paths: list[Path]) -
 
 
 def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAULT_BATCH_SIZE,
-                 threads: int | None = None, saliency_dir: Path | None = None) -> Iterator[dict]:
-    """One row per file, in order, as each chunk of ``batch_size`` images is classified; with
-    ``saliency_dir``, each classified image's Grad-CAM overlay written there (:func:`saliency_file`)."""
+                 threads: int | None = None, saliency_dir: Path | None = None,
+                 scoring: Scoring | None = None) -> Iterator[dict]:
+    """One row per file, in order, as each chunk of ``batch_size`` images is classified, its scores
+    made as ``scoring`` says (:func:`cell_scoring`: views averaged, temperature; the model's own
+    scores without one); with ``saliency_dir``, each classified image's Grad-CAM overlay written
+    there (:func:`saliency_file`)."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     names = np.asarray(model.class_names)
+    scoring = scoring or Scoring()
     position = 0
     for chunk in prepared_chunks(files, model.preparation, batch_size, threads):
         good = [image for _, image, _ in chunk if image is not None]
         if good:
-            scores = view_averaged_scores(model.model.predict_on_batch, np.stack(good), model.tta)
-            if model.temperature is not None and model.tta == "none":  # fitted on the plain scores
-                scores = apply_temperature(scores, model.temperature)
+            scores = view_averaged_scores(model.model.predict_on_batch, np.stack(good), scoring.tta)
+            scores = scoring.scaled(scores, scoring.tta)
             labels, probabilities = names[predict_labels(scores)], class_probabilities(scores)
             if saliency_dir is not None:
                 write_saliency(model, np.stack(good), [saliency_file(saliency_dir, position + i, path)
@@ -483,15 +537,19 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
 
 
 def predict_table(model: TrainedModel | str | os.PathLike, inputs: Iterable[str | os.PathLike],
-                  batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None) -> pd.DataFrame:
-    """The predictions as a table (the CSV's rows and columns); for notebooks and tests.
+                  batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
+                  scoring: Scoring | None = None) -> pd.DataFrame:
+    """The predictions as a table (the CSV's rows and columns); for notebooks and tests. A cell
+    given by path is applied as its evaluation scored it (:func:`cell_scoring`), a loaded model as
+    ``scoring`` says (its own scores without one).
 
     When a file name is not UTF-8 the ``path`` column has dtype ``object`` (its ``str`` holds the
     name's surrogate escapes, as ``os`` gives them), which pandas' string dtype cannot hold.
     """
     if not isinstance(model, TrainedModel):
+        scoring = scoring or cell_scoring(model)
         model = load_cell(model)
-    rows = list(predict_rows(model, find_images(inputs), batch_size, threads))
+    rows = list(predict_rows(model, find_images(inputs), batch_size, threads, scoring=scoring))
     paths = [row.pop("path") for row in rows]
     table = pd.DataFrame(rows, columns=columns(model)[1:])
     table.insert(0, "path", pd.Series(paths, dtype=None if all(map(is_text, paths)) else object))
@@ -516,7 +574,8 @@ def _cell(value) -> str:
 
 def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch_size: int = DEFAULT_BATCH_SIZE,
                       threads: int | None = None, errors: TextIO | None = None,
-                      classified: list[dict] | None = None, saliency_dir: Path | None = None) -> Summary:
+                      classified: list[dict] | None = None, saliency_dir: Path | None = None,
+                      scoring: Scoring | None = None) -> Summary:
     """Write the CSV to ``out`` row by row; a line on ``errors`` for each file that failed; the rows
     of the images classified appended to ``classified`` when given (for :func:`subject_table`).
 
@@ -526,7 +585,7 @@ def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     summary = Summary()
-    for row in predict_rows(model, files, batch_size, threads, saliency_dir):
+    for row in predict_rows(model, files, batch_size, threads, saliency_dir, scoring):
         writer.writerow([_cell(row.get(name)) for name in header])
         if row["status"] == "ok":
             summary.classified += 1
@@ -756,25 +815,19 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
             check_output(output, keras_path, identities)
             if pattern is not None:
                 check_output(subjects_output(output), keras_path, identities)
-        model = load_cell(model_path, calibrated)
+        scoring_notes: list[str] = []
+        scoring = cell_scoring(model_path, calibrated, tta, scoring_notes)  # before TensorFlow starts
+        model = load_cell(model_path)
     except (ModelError, NoImagesError, OutputError) as error:
         return say(str(error))
-    if tta is not None:
-        model.tta = tta
-    if model.tta != "none":
-        say(f"scores averaged over each image's '{model.tta}' views (test-time augmentation: "
-            f"{'--tta' if tta is not None else 'the cell evaluation.tta, in ' + SCORING_FILE}; --tta none for one view)",
-            EXIT_OK)
-    if model.temperature is not None:
-        say(f"scores temperature-scaled by the cell's T = {model.temperature:.3f} ({SCORING_FILE}; --uncalibrated "
-            "gives the model's own)" if model.tta == "none" else f"the cell's temperature (T = {model.temperature:.3f}) "
-            "was fitted on its plain scores and is not applied to test-time-augmented ones", EXIT_OK)
+    for note in scoring_notes:
+        say(note, EXIT_OK)
     to_stdout = output is None or is_stream_file(output, stdout)
     try:
         with _output(None if to_stdout else output, stdout) as stream:
             classified = [] if pattern is not None else None
             summary = write_predictions(model, files, stream, batch_size, threads, errors=stderr, classified=classified,
-                                        saliency_dir=None if saliency is None else Path(saliency))
+                                        saliency_dir=None if saliency is None else Path(saliency), scoring=scoring)
     except BrokenPipeError:  # the reader went away (| head): end quietly, as cat does
         if to_stdout:
             _discard_rest(stdout)

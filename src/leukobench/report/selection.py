@@ -17,7 +17,8 @@ import pandas as pd
 from scipy import stats
 
 from leukobench.keys import CELL_KEYS
-from leukobench.metrics import INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, SALIENCY_COLUMNS, checked_frame
+from leukobench.metrics import (INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, METRIC_NOTE, SALIENCY_COLUMNS,
+                                checked_frame)
 
 MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a cell names
 SPLIT_METHOD_NAMES = {"subject": "subject-disjoint", "random": "cell-level random"}
@@ -312,13 +313,13 @@ def _plain(metrics: pd.DataFrame) -> pd.Series:
 def _with_same_cell_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.DataFrame, prefix: str,
                          names: Sequence[str], extra: dict[str, str]) -> pd.DataFrame:
     """``best`` with, per chosen cell, ``<prefix><metric>`` (and ``_low``, ``_high``,
-    ``<prefix>interval_note``) of its test row among ``rows``, and the ``extra`` columns (name: the
+    ``<prefix>interval_note``, ``<prefix>metric_note``) of its test row among ``rows``, and the ``extra`` columns (name: the
     row's column). A configuration of several seeds gets the mean over its seeds' rows, without an
     interval (the note says so). Empty where the cell has no such row or is a k-fold configuration
     (each fold's rows are in metrics.csv)."""
     rows = rows[rows["split"] == "test"].set_index("cell")
     cells = cell_level(metrics)
-    columns = [f"{name}{end}" for name in names for end in ("", "_low", "_high")] + ["interval_note"]
+    columns = [f"{name}{end}" for name in names for end in ("", "_low", "_high")] + ["interval_note", METRIC_NOTE]
     values = []
     for _, chosen in best.iterrows():
         folders = cell_folders(cells, chosen)
@@ -332,7 +333,7 @@ def _with_same_cell_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.Dat
             found[[f"{name}{end}" for name in names for end in ("_low", "_high")]] = np.nan
             found["interval_note"] = f"mean over {len(folders)} seeds"
         value = {name: np.nan if found is None else found[column] for name, column in extra.items()}
-        value |= {f"{prefix}{c}": np.nan if found is None else found[c] for c in columns}
+        value |= {f"{prefix}{c}": np.nan if found is None else found.get(c, np.nan) for c in columns}
         values.append(value)
     return pd.concat([best.reset_index(drop=True), pd.DataFrame(values)], axis=1)
 
