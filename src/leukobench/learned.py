@@ -186,16 +186,21 @@ def judge_keras(history: pd.DataFrame, predictions: pd.DataFrame, class_names: l
         return Verdict(True, f"training loss {last:.4f} at the last epoch, below {chance_text}")
     epochs = len(losses)
     if not below.any():
-        lowest = f"lowest {np.nanmin(losses):.4f}" if finite.any() else "never finite (diverged)"
+        lowest = f"lowest {_loss_text(np.nanmin(losses[finite]))}" if finite.any() else "never finite (diverged)"
         at_chance = f"training loss never below {chance_text} in {epochs} epoch(s): {lowest}"
     else:
         best = int(np.flatnonzero(below)[np.argmin(losses[below])])
-        now = f"{last:.4g}" if np.isfinite(last) else "not finite (diverged)"
+        now = _loss_text(last) if np.isfinite(last) else "not finite (diverged)"
         at_chance = (f"training loss back at chance at the last epoch: {now}, not below {chance_text}, after "
                      f"{losses[best]:.4f} at epoch {best + 1} of {epochs}")
     if answers.one_class or not answers.beaten_majority:
         return Verdict(False, f"{at_chance}; {answers.text()}")
     return Verdict(True, f"{at_chance}, but its {answers.text()}: its answers depend on the image")
+
+
+def _loss_text(loss: float) -> str:
+    """A loss to four decimals; a diverged one (100 or more) in three significant digits."""
+    return f"{loss:.4f}" if abs(loss) < 100 else f"{loss:.3g}"
 
 
 def judge_predictions(predictions: pd.DataFrame, class_names: list[str]) -> Verdict:
