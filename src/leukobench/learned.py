@@ -207,7 +207,7 @@ def judge_predictions(predictions: pd.DataFrame, class_names: list[str]) -> Verd
     """The verdict on a classical or hybrid trial (no training loss): from its predictions of the
     evaluated images alone (see the module docstring)."""
     answers = _Answers.of(predictions, class_names)
-    how = "judged on predictions alone (no training loss)"
+    how = "judged on predictions alone: no training loss"
     if answers.one_class:
         return Verdict(False, f"one class, {answers.one_class_text()} ({how})")
     return Verdict(True, f"answers vary: the most frequent class ('{answers.top_class}') for {answers.top_share:.0%} "

@@ -25,7 +25,9 @@ sections = [
      "Per dataset, split method, variant and model: the configuration with the best validation accuracy "
      "(selected_on = test only where the grid has no validation split), with its test metrics and 95 % intervals; "
      "configurations = how many competed; majority_rate = the accuracy of always answering the test split's most "
-     "frequent class (what accuracy is to beat); subject_*: the same cell's verdicts per subject (subjects = how many); "
+     "frequent class (what accuracy is to beat); did_not_learn: how many of the configuration's seeds (or folds) did not "
+     "learn (metrics.csv's learned: the training never left chance, one class for nearly every image), kept in the mean "
+     "over the seeds and in the choice on validation; subject_*: the same cell's verdicts per subject (subjects = how many); "
      "calibrated_*: its ECE and Brier score after temperature scaling (fitted on the validation split) by temperature; "
      "tta_*: its accuracy and AUC with test-time augmentation (the mean over the views named in tta).",
      formatted(best[best["approach"] == approach], shown).drop(columns=["approach"]))

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from leukobench.keys import CELL_KEYS
-from leukobench.learned import LEARNED, LEARNED_NOTE
+from leukobench.learned import LEARNED
 from leukobench.metrics import INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, SALIENCY_COLUMNS, checked_frame
 
 MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a cell names
