@@ -5,7 +5,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report.selection import (CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS, SUBJECT_PREFIX,
+from leukobench.report.selection import (CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS, DID_NOT_LEARN, SUBJECT_PREFIX,
                                          SUBJECT_TABLE_METRICS, TABLE_METRICS, TTA_PREFIX, TTA_TABLE_METRICS,
                                          best_configurations, cell_keys, cell_level, collapse_folds,
                                          datasets_without_subjects, with_calibrated, with_subject_level, with_tta)
@@ -36,7 +36,7 @@ sections = [
 summary = collapse_folds(metrics)
 if (summary["folds"] > 1).any():
     folds = summary[(summary["folds"] > 1) & (summary["split"] == "test")]
-    folds = folds[[*cell_keys(folds), "folds", "n",
+    folds = folds[[*cell_keys(folds), "folds", "n", *([DID_NOT_LEARN] if DID_NOT_LEARN in folds else []),
                    *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd"))]]
     sections.append(("k-fold cross-validation: every configuration",
                      "Test metrics as mean ± standard deviation over the folds.", formatted(folds)))

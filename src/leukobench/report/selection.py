@@ -50,7 +50,7 @@ def did_not_learn_text(row: pd.Series) -> str:
     count = row.get(DID_NOT_LEARN)
     if count is None or pd.isna(count) or count == 0:
         return ""
-    seeds, folds = int(row.get("seeds", 1) or 1), int(row.get("folds", 1) or 1)
+    seeds, folds = (int(value) if pd.notna(value := row.get(key, 1)) else 1 for key in ("seeds", "folds"))
     if seeds * folds == 1:
         return "did not learn"
     if folds == 1:
