@@ -377,6 +377,6 @@ def test_the_seed_figure_marks_the_seeds_that_did_not_learn(tmp_path):
     marks = [line for line in ax.get_lines() if line.get_marker() == NOT_LEARNED_MARKER["marker"]]
     assert len(marks) == 1 and sorted(marks[0].get_xdata()) == [0.25, 0.25]
     assert sorted(t.get_text() for t in ax.texts) == ["3 seeds: 0.250–0.734, 2 did not learn", "3 seeds: 0.734–0.734"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [NOT_LEARNED_LABEL]
-    ax = plot_seed_spread(table.assign(learned=True), tmp_path / "seeds.png").axes[0]
-    assert ax.get_legend() is None and not [line for line in ax.get_lines() if line.get_marker() == "X"]
+    assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == [NOT_LEARNED_LABEL]
+    fig = plot_seed_spread(table.assign(learned=True), tmp_path / "seeds.png")
+    assert fig.legends == [] and not [line for line in fig.axes[0].get_lines() if line.get_marker() == "X"]

@@ -864,8 +864,6 @@ def plot_seed_spread(metrics: pd.DataFrame, path: str | os.PathLike, metric: str
             ax.text(1.02, rows[label], f"{seeds} seeds: {group[metric].min():.3f}–{group[metric].max():.3f}"
                     + (f", {dead} did not learn" if dead else ""),
                     transform=blended_transform_factory(ax.transAxes, ax.transData), va="center", fontsize=9)
-        if handles:
-            ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
         ax.set_yticks(list(rows.values()), labels)
         ax.set_ylim(-0.6, len(configurations) - 0.4)
         ax.set_xlim(*_comparison_limits(table, (metric, f"{metric}_low", f"{metric}_high")))
@@ -873,5 +871,7 @@ def plot_seed_spread(metrics: pd.DataFrame, path: str | os.PathLike, metric: str
         ax.set_xlabel(f"{metric_label}, test split: each seed with its {CONFIDENCE_LABEL}; bar: mean over seeds")
         ax.set_title(f"{metric_label} (test) of each configuration over its training seeds", loc="left")
         fig.tight_layout()
+        if handles:  # below the axes, clear of the seeds
+            fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False)
         save_png(fig, path)
     return fig
