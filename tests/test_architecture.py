@@ -1,7 +1,7 @@
 """The package's layers, and what each rule's code reaches (so what a code edit reruns).
 
-``src/leukobench`` is a ground floor (``io``, ``keys``, ``metrics``, ``scoring``, ``predictions``, ``registry``,
-``style``)
+``src/leukobench`` is a ground floor (``io``, ``keys``, ``learned``, ``metrics``, ``scoring``, ``predictions``,
+``registry``, ``style``)
 under three layers: ``data/`` (raw files to image stores), ``learn/`` (models, training, features,
 classifiers, evaluation, prediction) and ``report/`` (tables and figures of a whole grid); beside
 them ``plan/`` (config checks, code digests, job logs), used by the Snakefile and every script,
@@ -49,7 +49,7 @@ def test_the_tree_shows_the_layers():
     entries = {p.name for p in PACKAGE_ROOT.iterdir() if not p.name.startswith("__")}
     assert {"data", "learn", "report", "plan"} <= entries
     loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
-    assert loose == {"cli", "io", "keys", "metrics", "predictions", "registry", "scoring", "style"}, \
+    assert loose == {"cli", "io", "keys", "learned", "metrics", "predictions", "registry", "scoring", "style"}, \
         "only the ground floor and the command lie loose"
 
 
@@ -66,7 +66,7 @@ def test_imports_only_go_downward(module):
 # out. The rule reruns when one of them changes; nothing else reruns it.
 ALWAYS = {"plan/runtime"}
 DATA_STORE = {"data/augment", "data/images", "data/store", "io"}
-REPORT = {"report/selection", "metrics", "predictions", "keys", "io"}
+REPORT = {"report/selection", "learned", "metrics", "predictions", "keys", "io"}
 REACH = {
     "synthesize": {"data/synthetic"},
     "download": {"data/download", "__init__"},  # the package's version names the download's User-Agent
@@ -78,13 +78,15 @@ REACH = {
     "store_features": DATA_STORE | {"learn/features", "learn/feature_store", "predictions", "registry"},
     # a Keras cell's one TensorFlow job: training, its predictions and its conv features
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
-                           "learn/cnn_features", "learn/feature_store", "learn/weights", "predictions", "registry"},
+                           "learn/cnn_features", "learn/feature_store", "learn/weights", "learned", "predictions",
+                           "registry"},
     # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images
     "saliency": DATA_STORE | {"learn/saliency", "learn/bundle", "learn/devices", "predictions", "style"},
     # a Keras cell's test-time augmentation (evaluation.tta): its scores again, over views of each image
     "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions"},
-    # every cell's evaluation: from its predictions, no model, no store
-    "evaluate": {"learn/evaluate", "learn/figures", "scoring", "metrics", "predictions", "keys", "io", "style"},
+    # every cell's evaluation: from its predictions (and a Keras cell's history), no model, no store
+    "evaluate": {"learn/evaluate", "learn/figures", "learned", "scoring", "metrics", "predictions", "keys", "io",
+                 "style"},
     "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
     "aggregate": {"metrics", "predictions", "keys", "io"},
     "comparison": REPORT | {"report/figures", "style"},

@@ -176,7 +176,7 @@ def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
     cell_keys = {"features", "classifier", "seed", "leaky", "level"}  # the cell, whether its store leaks augmented copies
     interval_keys = {f"{m}_{end}" for m in METRIC_NAMES for end in ("low", "high")}
     assert set(rows_on_disk[0]) == cell_keys | {"split", "n", "majority_rate"} | set(METRIC_NAMES) | interval_keys | TIMING_KEYS | {
-        "interval_groups", "interval_note", "metric_note", "calibration", "tta"}
+        "interval_groups", "interval_note", "metric_note", "calibration", "tta", "learned", "learned_note"}
     assert {(row["calibration"], row["tta"]) for row in on_disk} == {("none", "none")}  # the scores as the fit gave them
     assert rows_on_disk[1]["n"] == int((predictions["split"] == "test").sum())
     assert all(row["train_seconds"] > 0 and row["images_per_second"] > 0 for row in rows_on_disk)

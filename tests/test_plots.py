@@ -546,3 +546,23 @@ def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_
     assert len(shown) == 1 and "name no subject" in shown[0].texts[0].get_text() and not fig.legends
     with pytest.raises(ValueError, match="cells is empty"):
         grid_figures.plot_subject_verdicts([], tmp_path / "e.png", "x")
+
+
+def test_the_comparison_marks_the_trials_that_did_not_learn_and_says_so_in_its_legend(tmp_path, monkeypatch):
+    from leukobench.learned import NOT_LEARNED_LABEL
+    from leukobench.style import NOT_LEARNED_MARKER
+
+    saved = []
+    monkeypatch.setattr(grid_figures, "save_png", lambda fig, path: saved.append(fig))
+    frame = comparison_frame(5).assign(learned=[True, False, True, False, True], learned_note="why")
+    grid_figures.plot_comparison(frame, tmp_path / "c.png")
+    ax = saved[-1].axes[0]
+    marks = [line for line in ax.get_lines() if line.get_marker() == NOT_LEARNED_MARKER["marker"]]
+    assert len(marks) == 1 and sorted(marks[0].get_xdata()) == sorted(frame.loc[[1, 3], "accuracy"])
+    order = frame.sort_values("accuracy", kind="stable").index.tolist()  # rows bottom to top
+    assert sorted(marks[0].get_ydata()) == sorted(order.index(i) for i in (1, 3))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [NOT_LEARNED_LABEL]
+    shown = ax.get_title() + " ".join(t.get_text() for t in ax.get_yticklabels())
+    assert "learned" not in shown and "why" not in shown  # a verdict, not a parameter of the configuration
+    grid_figures.plot_comparison(frame.assign(learned=True), tmp_path / "c.png")
+    assert saved[-1].axes[0].get_legend() is None

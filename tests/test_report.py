@@ -311,3 +311,72 @@ def test_a_configuration_of_several_seeds_shows_its_subject_verdicts_as_their_me
     assert pd.isna(best["subject_accuracy_low"]) and best["subject_interval_note"] == "mean over 3 seeds"
     assert formatted(pd.DataFrame([best]), ("subject_accuracy",))["subject_accuracy"].iloc[0] == \
         "0.700 (no interval: mean over 3 seeds)"
+
+
+# ----------------------------------------------------------------- trials that did not learn (leukobench.learned)
+
+
+def dead_and_alive(dead_seeds=(0, 1), seeds=3, **cell) -> list[dict]:
+    """A configuration of ``seeds`` seeds, those in ``dead_seeds`` at chance (0.25 of four classes)."""
+    return [seeded(split, 0.25 if seed in dead_seeds else 0.734, seed, **cell)
+            | {"learned": seed not in dead_seeds, "learned_note": "at chance" if seed in dead_seeds else "learned"}
+            for seed in range(seeds) for split in ("val", "test")]
+
+
+def test_the_best_configuration_counts_the_seeds_that_did_not_learn_beside_their_mean(tmp_path):
+    table = pd.DataFrame(dead_and_alive(optimizer="adam") + dead_and_alive(dead_seeds=(), optimizer="sgd", model="abed_cnn")
+                         + dead_and_alive(dead_seeds=(2,), optimizer="sgd"))
+    table.to_csv(tmp_path / "metrics.csv", index=False)  # as the report reads metrics.csv
+    best = best_configurations(pd.read_csv(tmp_path / "metrics.csv")).set_index("model")
+    varol = best.loc["varol_cnn3"]
+    # choosing on validation is unchanged: the mean over all seeds, dead ones included (sgd: 0.573 > adam: 0.411)
+    assert varol["optimizer"] == "sgd" and varol["selection"] == pytest.approx((2 * 0.734 + 0.25) / 3)
+    assert varol["did_not_learn"] == 1 and varol["accuracy"] == pytest.approx((2 * 0.734 + 0.25) / 3)
+    assert best.loc["abed_cnn", "did_not_learn"] == 0
+    text = formatted(best.reset_index()).set_index("model")
+    assert text.loc["varol_cnn3", "did_not_learn"] == "1 of 3 seeds did not learn"
+    assert text.loc["abed_cnn", "did_not_learn"] == ""
+    adam = collapse_seeds(collapse_folds(table)).query("optimizer == 'adam' and split == 'test'").iloc[0]
+    assert adam["did_not_learn"] == 2 and not adam["learned"]
+    assert formatted(adam.to_frame().T)["did_not_learn"].iloc[0] == "2 of 3 seeds did not learn"
+
+
+def test_folds_that_did_not_learn_are_counted_and_a_table_without_verdicts_says_nothing():
+    folds = [row("test", 0.5 if k == 1 else 0.8, fold=k) | {"learned": k != 1} for k in range(3)]
+    single = [row("test", 0.5, model="abed_cnn") | {"learned": False}]
+    summary = collapse_folds(pd.DataFrame(folds + single)).set_index("model")
+    assert summary.loc["varol_cnn3", "did_not_learn"] == 1
+    text = formatted(summary.reset_index()).set_index("model")["did_not_learn"]
+    assert text.to_dict() == {"varol_cnn3": "1 of 3 folds did not learn", "abed_cnn": "did not learn"}
+    older = best_configurations(pd.DataFrame([row("val", 0.8), row("test", 0.8)]))  # a metrics.csv without learned
+    assert "did_not_learn" not in formatted(older).columns
+
+
+def test_the_reproduction_table_names_a_comparison_with_a_trial_that_did_not_learn():
+    table = pd.DataFrame([r for r in dead_and_alive() if r["split"] == "test"])
+    published = {"study": "s", "data": {"Cells": "synthetic"},
+                 "results": [{"source": "T1", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.7,
+                              "note": "their best"}]}
+    result = reproduction_table(table, published)
+    assert result["did_not_learn"].tolist() == [1, 1, 0] and (result["seeds_did_not_learn"] == 2).all()
+    display = reproduction_display(result)
+    assert display["note"].tolist() == ["this trial did not learn (at chance); their best"] * 2 + ["their best"]
+    assert display["inside seed range"].iloc[0] == "yes (3 seeds: 0.250–0.734; 2 of 3 did not learn)"
+    assert "2 with a trial that did not learn" in reproduction_summary(result)
+    alive = reproduction_table(table.assign(learned=True), published)
+    assert "did not learn" not in " ".join(reproduction_display(alive)["note"]) + reproduction_summary(alive)
+
+
+def test_the_seed_figure_marks_the_seeds_that_did_not_learn(tmp_path):
+    from leukobench.learned import NOT_LEARNED_LABEL
+    from leukobench.style import NOT_LEARNED_MARKER
+
+    table = pd.DataFrame([r for r in dead_and_alive(optimizer="adam") + dead_and_alive(dead_seeds=(), optimizer="sgd")
+                          if r["split"] == "test"])
+    ax = plot_seed_spread(table, tmp_path / "seeds.png").axes[0]
+    marks = [line for line in ax.get_lines() if line.get_marker() == NOT_LEARNED_MARKER["marker"]]
+    assert len(marks) == 1 and sorted(marks[0].get_xdata()) == [0.25, 0.25]
+    assert sorted(t.get_text() for t in ax.texts) == ["3 seeds: 0.250–0.734, 2 did not learn", "3 seeds: 0.734–0.734"]
+    assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == [NOT_LEARNED_LABEL]
+    fig = plot_seed_spread(table.assign(learned=True), tmp_path / "seeds.png")
+    assert fig.legends == [] and not [line for line in fig.axes[0].get_lines() if line.get_marker() == "X"]

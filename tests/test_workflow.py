@@ -81,6 +81,12 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     for column in METRIC_COLUMNS:
         assert column in metrics and f"{column}_low" in metrics or column in ("n", "train_seconds", "predict_seconds", "images_per_second")
     assert (~metrics["leaky"]).all()  # augmented copies stayed in the training split
+    # whether each trial learned, one verdict per trial, said also by the last line of its training log
+    assert metrics["learned"].isin([True, False]).all() and metrics["learned_note"].str.len().gt(0).all()
+    assert (metrics.groupby("cell")[["learned", "learned_note"]].nunique() == 1).all().all()
+    for cell, note in metrics.groupby("cell")["learned_note"].first().items():
+        training_log = finished_run / "results/logs/train" / f"{Path(cell).relative_to('results/cells')}.log"
+        assert training_log.read_text().strip().splitlines()[-1].endswith(note), training_log
     assert (metrics["accuracy_low"] <= metrics["accuracy"]).all() and (metrics["accuracy"] <= metrics["accuracy_high"]).all()
     for name in ("comparison.png", "best_configurations.html", "best_configurations.md", "hyperparameters.png",
                  "accuracy_vs_time.png", "roc_best_synthetic.png", "reliability_best_synthetic.png", "subjects_best_synthetic.png", "reproduction.html", "reproduction.md"):
@@ -354,6 +360,7 @@ EDITS = {
     "learn/saliency.py": {"saliency": 2, **REPORT_JOBS},  # Grad-CAM again, no training, no evaluation
     "learn/figures.py": {"evaluate": 2, **REPORT_JOBS},  # a cell's figures are drawn by its evaluation
     "predictions.py": {**retrained(2), **REPORT_JOBS},  # the file every fit writes and the evaluation reads
+    "learned.py": {**retrained(2), **REPORT_JOBS},  # the training's chance loss, the verdict of the evaluation
     "report/figures.py": {"comparison": 1, "figures": 1, "best_cells": 1, "all": 1},  # the grid figures only
     "report/tables.py": {"tables": 1, "reproduction": 1, "all": 1},
     "data/readers.py": {"ingest": 1, "split": 1, "store": 1, **retrained(2), **REPORT_JOBS},

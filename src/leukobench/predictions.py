@@ -8,7 +8,9 @@ editing the metrics reruns no training). Its columns: ``image_id``, ``patient_id
 ``score_<class name>`` for each class. Its Parquet key-value metadata (``leukobench``, JSON) holds
 what the evaluation needs besides: the ``cell`` (its ``approach`` and grid parameters), the
 ``class_names``, ``train_seconds``, ``predict_seconds`` and ``leaky`` (the training split may share
-sources with the evaluated ones: augmented copies made before the split).
+sources with the evaluated ones: augmented copies made before the split); a Keras training adds
+``chance_loss``, the training loss of answering its training split's class shares, by which the
+evaluation tells whether the trial learned (:mod:`leukobench.learned`).
 
 The predicted class is the score's: ``score >= 0.5``, or the argmax of the class scores
 (:func:`predict_labels`), for every kind of cell, so ``pred`` and the scores always agree.
@@ -31,6 +33,7 @@ ROW_COLUMNS = ["image_id", "patient_id", "split", "label", "class_name"]
 BINARY_THRESHOLD = 0.5
 TTA_MODES = ("none", "flips", "rot8")  # evaluation.tta: a Keras cell's test-time augmentation (learn.bundle.tta_views)
 METADATA_FIELDS = ("cell", "class_names", "train_seconds", "predict_seconds", "leaky")
+CHANCE_LOSS = "chance_loss"  # metadata of a Keras training's predictions only (leukobench.learned.chance_loss)
 
 
 def predict_labels(y_score: np.ndarray) -> np.ndarray:
@@ -73,10 +76,13 @@ def prediction_frame(rows: pd.DataFrame, scores: np.ndarray, class_names: list[s
 
 
 def write_predictions(frame: pd.DataFrame, path: str | os.PathLike, *, cell: dict, class_names: list[str],
-                      train_seconds: float, predict_seconds: float, leaky: bool) -> None:
-    """Write a cell's predictions and what the evaluation needs with them (atomically)."""
+                      train_seconds: float, predict_seconds: float, leaky: bool,
+                      chance_loss: float | None = None) -> None:
+    """Write a cell's predictions and what the evaluation needs with them (atomically); a Keras
+    training passes its ``chance_loss`` (:func:`leukobench.learned.chance_loss`)."""
     metadata = {"cell": cell, "class_names": list(class_names), "train_seconds": float(train_seconds),
-                "predict_seconds": float(predict_seconds), "leaky": bool(leaky)}
+                "predict_seconds": float(predict_seconds), "leaky": bool(leaky),
+                **({CHANCE_LOSS: float(chance_loss)} if chance_loss is not None else {})}
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata)})
     with atomic_path(path) as tmp:

@@ -40,6 +40,9 @@ STYLE = {
     "axes.spines.right": False,
 }
 SLANT_NAMES_LONGER_THAN = 6  # tick labels (class names, parameter values): slanted when any is longer
+# a trial that did not learn (leukobench.learned), drawn over its point wherever a figure shows trials
+NOT_LEARNED_MARKER = {"marker": "X", "markersize": 10, "markerfacecolor": OKABE_ITO[6], "markeredgecolor": "white",
+                      "markeredgewidth": 0.8, "linestyle": "none", "zorder": 4}
 
 
 def save_png(fig: Figure, path: str | os.PathLike) -> None:

@@ -10,6 +10,7 @@ predictions, metadata = evaluate_predictions(
     n_boot=options["bootstrap"], seed=options["seed"], min_groups=options["min_interval_groups"],
     subject_aggregation=options["subject_aggregation"], calibration=options["calibration"],
     tta=options["tta"], tta_path=next(iter(snakemake.input.get("tta") or []), None),  # a Keras cell's, with evaluation.tta
+    history_path=snakemake.input.get("history"),  # a Keras cell's (rule evaluate): judged on its training loss too
 )
 if "curves" in snakemake.output.keys():  # a Keras cell's figures (rule evaluate; not evaluate_hybrid, evaluate_classical)
     from leukobench.learn.figures import plot_cell

@@ -5,7 +5,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report.selection import (CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS, SUBJECT_PREFIX,
+from leukobench.report.selection import (CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS, DID_NOT_LEARN, SUBJECT_PREFIX,
                                          SUBJECT_TABLE_METRICS, TABLE_METRICS, TTA_PREFIX, TTA_TABLE_METRICS,
                                          best_configurations, cell_keys, cell_level, collapse_folds,
                                          datasets_without_subjects, with_calibrated, with_subject_level, with_tta)
@@ -25,7 +25,9 @@ sections = [
      "Per dataset, split method, variant and model: the configuration with the best validation accuracy "
      "(selected_on = test only where the grid has no validation split), with its test metrics and 95 % intervals; "
      "configurations = how many competed; majority_rate = the accuracy of always answering the test split's most "
-     "frequent class (what accuracy is to beat); subject_*: the same cell's verdicts per subject (subjects = how many); "
+     "frequent class (what accuracy is to beat); did_not_learn: how many of the configuration's seeds (or folds) did not "
+     "learn (metrics.csv's learned: the training never left chance, one class for nearly every image), kept in the mean "
+     "over the seeds and in the choice on validation; subject_*: the same cell's verdicts per subject (subjects = how many); "
      "calibrated_*: its ECE and Brier score after temperature scaling (fitted on the validation split) by temperature; "
      "tta_*: its accuracy and AUC with test-time augmentation (the mean over the views named in tta).",
      formatted(best[best["approach"] == approach], shown).drop(columns=["approach"]))
@@ -34,7 +36,7 @@ sections = [
 summary = collapse_folds(metrics)
 if (summary["folds"] > 1).any():
     folds = summary[(summary["folds"] > 1) & (summary["split"] == "test")]
-    folds = folds[[*cell_keys(folds), "folds", "n",
+    folds = folds[[*cell_keys(folds), "folds", "n", *([DID_NOT_LEARN] if DID_NOT_LEARN in folds else []),
                    *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd"))]]
     sections.append(("k-fold cross-validation: every configuration",
                      "Test metrics as mean ± standard deviation over the folds.", formatted(folds)))

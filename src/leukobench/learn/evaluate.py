@@ -25,22 +25,27 @@ import pandas as pd
 from leukobench.scoring import CALIBRATIONS, Scoring, apply_temperature, calibration_of, digests, write_scoring
 from leukobench.io import atomic_path
 from leukobench.keys import MIN_INTERVAL_GROUPS
+from leukobench.learned import judge_keras, judge_predictions, read_history
 from leukobench.metrics import METRIC_NAMES, METRIC_NOTE, metric_rows
-from leukobench.predictions import ROW_COLUMNS, prediction_frame, read_predictions, scores_of
+from leukobench.predictions import CHANCE_LOSS, ROW_COLUMNS, prediction_frame, read_predictions, scores_of
 
 
 def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str | os.PathLike,
                          scoring_path: str | os.PathLike, *, model_path: str | os.PathLike, n_boot: int = 1000,
                          seed: int = 0, min_groups: int = MIN_INTERVAL_GROUPS, subject_aggregation: str = "mean",
                          calibration: str = "none", tta: str = "none",
-                         tta_path: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
+                         tta_path: str | os.PathLike | None = None,
+                         history_path: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
     """Write ``metrics.json`` (per evaluated split, the cell-level row and, where images name
     subjects, the subject-level row: :func:`leukobench.metrics.metric_rows`; with ``calibration``
     ``temperature``, the same rows again from the temperature-scaled scores) and the cell's
     ``scoring.json`` (:class:`leukobench.scoring.Scoring`, made from ``model_path`` and the
     predictions, all in the folder of ``scoring_path``); with ``tta_path``, the rows of the
     test-time-augmented predictions too, marked ``tta`` (the plain ones ``tta: none``); return the
-    predictions and their metadata."""
+    predictions and their metadata. Every row carries the trial's ``learned`` and ``learned_note``:
+    with ``history_path`` (a Keras trial's ``history.csv``) judged on its training loss and its
+    predictions, without it (a classical or hybrid trial) on its predictions alone
+    (:mod:`leukobench.learned`)."""
     if calibration not in CALIBRATIONS:
         raise ValueError(f"evaluation.calibration: '{calibration}' unknown; allowed: {', '.join(CALIBRATIONS)}")
     sources = [Path(p) for p in (model_path, predictions_path, tta_path) if p is not None]
@@ -52,11 +57,13 @@ def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str 
     if predictions.empty:
         raise ValueError(f"{predictions_path} holds no predictions: the cell has no images in an evaluated split")
     class_names = metadata["class_names"]
+    verdict = _verdict(predictions, metadata, predictions_path, history_path)
+    print(verdict.log_line(), flush=True)
 
     def rows_of(frame: pd.DataFrame, marks: dict, predict_seconds: float = metadata["predict_seconds"]) -> list[dict]:
         rows = metric_rows(frame, {**metadata["cell"], "leaky": metadata["leaky"]}, metadata["train_seconds"],
                            predict_seconds, n_boot, seed, min_groups, subject_aggregation, class_names)
-        return [row | {"calibration": "none", "tta": "none"} | marks for row in rows]
+        return [row | verdict.columns() | {"calibration": "none", "tta": "none"} | marks for row in rows]
 
     variants = [("none", predictions, rows_of(predictions, {}))]
     if tta_path is not None:
@@ -100,3 +107,14 @@ def _not_calibrated(row: dict, why: str) -> dict:
     empty = {f"{name}{end}": float("nan") for name in METRIC_NAMES for end in ("", "_low", "_high")}
     return row | empty | {"calibration": "temperature", "temperature": float("nan"), "interval_note": "",
                           METRIC_NOTE: f"calibration not fitted: {why}"}
+
+
+def _verdict(predictions: pd.DataFrame, metadata: dict, predictions_path, history_path):
+    """Whether the trial learned: a Keras trial (``history_path``) by :func:`judge_keras`, with the
+    chance loss its training wrote into the predictions; any other by :func:`judge_predictions`."""
+    if history_path is None:
+        return judge_predictions(predictions, metadata["class_names"])
+    if CHANCE_LOSS not in metadata:
+        raise ValueError(f"{predictions_path} lacks the training's {CHANCE_LOSS} (written by an older leukobench); "
+                         "train the cell again")
+    return judge_keras(read_history(history_path), predictions, metadata["class_names"], metadata[CHANCE_LOSS])

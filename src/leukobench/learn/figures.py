@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
+from leukobench.learned import read_history
 from leukobench.metrics import check_inputs, checked_frame, n_classes
 from leukobench.predictions import checked_labels, scores_of
 from leukobench.style import (LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
@@ -193,4 +194,4 @@ def plot_cell(predictions: pd.DataFrame, metadata: dict, history_path: str | os.
     names = metadata["class_names"]
     plot_roc(test["label"].to_numpy(), scores_of(test), roc_path, title=f"ROC, test split: {title}", class_names=names)
     plot_confusion(test["label"].to_numpy(), test["pred"].to_numpy(), names, confusion_path, title=f"Test split: {title}")
-    plot_history(pd.read_csv(history_path), curves_path, title=f"Training: {title}")
+    plot_history(read_history(history_path), curves_path, title=f"Training: {title}")

@@ -13,6 +13,11 @@ by the reference models, :func:`leukobench.learn.models.recipe_models`) add onli
 a learning-rate schedule with warm-up and label smoothing; the optimizer ``adamw`` (a grid value)
 takes ``weight_decay``; with ``early_stopping_patience`` the weights of the best validation epoch
 are the ones saved and evaluated (the validation split chooses, the test split only reports).
+
+The training's chance loss (:func:`leukobench.learned.chance_loss`: the loss of answering the
+training split's class shares, under this training's loss) is recorded in ``model.json`` and in
+the predictions' metadata, and the log's last line says whether the trial learned
+(:func:`leukobench.learned.judge_keras`, the verdict the evaluation writes into metrics.csv).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from leukobench.learn.cnn_features import write_conv_features
 from leukobench.learn.devices import configure_runtime
 from leukobench.learn.models import create_model
 from leukobench.learn.recipe import LR_SCHEDULES, learning_rate, resumable_early_stopping, steps_per_epoch, with_augmentation
+from leukobench.learned import chance_loss, judge_keras, read_history
 from leukobench.predictions import write_predictions
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
@@ -132,6 +138,15 @@ def _loss_and_targets(spec: TrainingSpec, n_classes: int):
         loss_class = keras.losses.BinaryCrossentropy if spec.loss == "binary_crossentropy" else keras.losses.CategoricalCrossentropy
         return loss_class(label_smoothing=smoothing), lambda labels: np.eye(n_classes, dtype="float32")[labels]
     return spec.loss, lambda labels: np.eye(n_classes, dtype="float32")[labels]
+
+
+def training_chance_loss(spec: TrainingSpec, train_labels: np.ndarray, n_classes: int) -> float:
+    """The loss this training reaches by answering every image with its training split's class
+    shares (:func:`leukobench.learned.chance_loss`, under this spec's loss, label smoothing and
+    class weights)."""
+    per_output_binary = not sigmoid_head(spec, n_classes) and spec.loss == "binary_crossentropy"
+    return chance_loss(train_labels, n_classes, per_output_binary=per_output_binary,
+                       label_smoothing=spec.label_smoothing, class_weight=spec.class_weight)
 
 
 def _class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -251,6 +266,7 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         "cell": cell or {},
         "train_images": int(len(x_train)),
         "train_seconds": time.perf_counter() - started,
+        "chance_loss": training_chance_loss(spec, y_train, n_classes),  # leukobench.learned: did it learn
         # early stopping: the epoch (from 1) whose weights were saved, the best on the validation loss
         **({"best_epoch": int(stopper.best_epoch) + 1} if stopper is not None and stopper.best_weights is not None else {}),
     }
@@ -269,9 +285,9 @@ def train_from_store(store_path: str | os.PathLike, spec: TrainingSpec, model_pa
                      features_path: str | os.PathLike | None = None) -> dict:
     """The workflow's Keras job, everything a cell needs its model for in one TensorFlow process:
     seed, read the store, train (``code``: the rule's code digest); then, with the model in memory,
-    write the predictions of the evaluated splits (``predictions_path``, read by the evaluation)
-    and the conv features of every image (``features_path``, read by the hybrid cells). Returns
-    the content of ``model.json``."""
+    write the predictions of the evaluated splits (``predictions_path``, read by the evaluation;
+    then the log's line on whether the trial learned) and the conv features of every image
+    (``features_path``, read by the hybrid cells). Returns the content of ``model.json``."""
     configure_runtime(threads, spec.seed)
     store = load_store(store_path)
     trained = train_cell(store, spec, model_path, history_path, cell, code=code, store_path=store_path)
@@ -279,7 +295,12 @@ def train_from_store(store_path: str | os.PathLike, spec: TrainingSpec, model_pa
         predictions, seconds = predict_store(trained, store)
         write_predictions(predictions, predictions_path, cell={"approach": "cnn", **(cell or {})},
                           class_names=trained.class_names, train_seconds=trained.bundle["train_seconds"],
-                          predict_seconds=seconds, leaky=bool(store.metadata.get("leaky", False)))
+                          predict_seconds=seconds, leaky=bool(store.metadata.get("leaky", False)),
+                          chance_loss=trained.bundle["chance_loss"])
+        if len(predictions):  # none: the evaluation stops on it, naming the file
+            verdict = judge_keras(read_history(history_path), predictions, trained.class_names,
+                                  trained.bundle["chance_loss"])
+            print(verdict.log_line(), flush=True)
     if features_path is not None:
         write_conv_features(trained, store, store_path, model_path, features_path)
     return trained.bundle

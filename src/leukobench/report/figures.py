@@ -27,14 +27,16 @@ from matplotlib.transforms import blended_transform_factory
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from leukobench.keys import CELL_KEYS, unknown_subjects
+from leukobench.learned import LEARNED, LEARNED_NOTE, NOT_LEARNED_LABEL
 from leukobench.metrics import (INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, SALIENCY_COLUMNS, calibration_bins,
                                 check_inputs, checked_frame,
                                 no_interval_text, point_metrics, subject_scores,
                                 subjects_of_two_labels)
 from leukobench.predictions import predict_labels
-from leukobench.report.selection import (MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES, format_value, leakage_pairs,
-                                         metric_table, model_labels, pareto_front, seed_spread)
-from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
+from leukobench.report.selection import (DID_NOT_LEARN, MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES, did_not_learn,
+                                         format_value, leakage_pairs, metric_table, model_labels, pareto_front,
+                                         seed_spread)
+from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, NOT_LEARNED_MARKER, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
                               new_figure, save_png)
 
 CONFIDENCE_LABEL = "95 % bootstrap CI"
@@ -85,6 +87,7 @@ def plot_comparison(
     reference: float | str | None = MAJORITY_RATE,
     title: str | None = None,
     pretrained: str | None = None,
+    learned: str | None = LEARNED,
 ) -> None:
     """Dot plot of ``metric`` per grid cell with its 95 % interval, best at the top.
 
@@ -105,6 +108,7 @@ def plot_comparison(
         if pretrained not in table.columns:
             raise ValueError(f"metrics lacks the column {pretrained!r} (which cells used pretrained weights)")
         marked = table.pop(pretrained).fillna(False).astype(bool)
+    failed = did_not_learn(table.pop(learned)).eq(1) if learned is not None and learned in table else None
     if label_columns is not None:
         missing = [column for column in label_columns if column not in table.columns]
         if missing:
@@ -112,14 +116,16 @@ def plot_comparison(
     labels, fixed = _row_labels(table, metric, label_columns)
     labels = ["\n".join(textwrap.wrap(label, LABEL_WRAP_CHARS, break_long_words=False)) for label in labels]
     table = table.assign(_label=labels, _pretrained=False if marked is None else marked,
-                         _reference=_references(table, reference))
+                         _did_not_learn=False if failed is None else failed, _reference=_references(table, reference))
     table = table.sort_values(metric, na_position="first", kind="stable")
     references = table["_reference"].to_numpy(dtype=float)  # in the rows' drawn order
     with matplotlib.rc_context(STYLE):
         fig, (ax,) = new_figure(*_comparison_size(labels))
         _draw_intervals(ax, table, bounds)
-        if marked is not None:
-            _mark_pretrained(ax, table, metric)
+        handles = _mark_pretrained(ax, table, metric) if marked is not None else []
+        handles += _mark_not_learned(ax, table[metric], np.arange(len(table)), table["_did_not_learn"])
+        if handles:
+            ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
         _draw_reference(ax, references)
         ax.set_xlim(*_comparison_limits(table, bounds, references))
         ax.set_xlabel(_comparison_axis_label(metric, references, reference))
@@ -160,7 +166,8 @@ def _comparison_axis_label(metric: str, references: np.ndarray, reference: float
 
 
 def _non_metric_columns(table: pd.DataFrame, metric: str) -> list[str]:
-    measured = {"n", MAJORITY_RATE, metric, *METRIC_NAMES, *INTERVAL_COLUMNS, *SALIENCY_COLUMNS}
+    measured = {"n", MAJORITY_RATE, metric, *METRIC_NAMES, *INTERVAL_COLUMNS, *SALIENCY_COLUMNS, LEARNED, LEARNED_NOTE,
+                DID_NOT_LEARN}
     measured |= {f"{name}{suffix}" for name in measured for suffix in ("_low", "_high")}
     return [column for column in table.columns
             if column not in measured and not str(column).endswith(("_low", "_high"))]
@@ -209,18 +216,28 @@ def _draw_intervals(ax: Axes, table: pd.DataFrame, bounds: tuple[str, str, str])
 PRETRAINED_MARKER = "D"  # comparison chart: a cell that started from pretrained weights
 
 
-def _mark_pretrained(ax: Axes, table: pd.DataFrame, metric: str) -> None:
-    """Diamonds over the dots of the cells that started from pretrained weights, and a legend."""
+def _mark_pretrained(ax: Axes, table: pd.DataFrame, metric: str) -> list[Line2D]:
+    """Diamonds over the dots of the cells that started from pretrained weights; their legend entries."""
     rows = np.flatnonzero(table["_pretrained"].to_numpy(dtype=bool))
     if rows.size == 0:
-        return  # every cell trained from scratch: nothing to tell apart
+        return []  # every cell trained from scratch: nothing to tell apart
     colour = OKABE_ITO[0]
     ax.plot(table[metric].to_numpy(dtype=float)[rows], rows, linestyle="none", marker=PRETRAINED_MARKER,
             markersize=8, markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.6)
     handles = [Line2D([], [], linestyle="none", marker="o", markersize=6, color=colour, label="trained from scratch"),
                Line2D([], [], linestyle="none", marker=PRETRAINED_MARKER, markersize=8, markerfacecolor="white",
                       markeredgecolor=colour, markeredgewidth=1.6, label="pretrained weights (ImageNet)")]
-    ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+    return handles
+
+
+def _mark_not_learned(ax: Axes, values: pd.Series, rows: np.ndarray, failed: pd.Series) -> list[Line2D]:
+    """The trials that did not learn (``failed``): :data:`NOT_LEARNED_MARKER` over their points at
+    ``(values, rows)``; the legend entry, or none when every trial learned."""
+    chosen = np.asarray(failed, dtype=bool)
+    if not chosen.any():
+        return []
+    ax.plot(np.asarray(values, dtype=float)[chosen], np.asarray(rows, dtype=float)[chosen], **NOT_LEARNED_MARKER)
+    return [Line2D([], [], **{**NOT_LEARNED_MARKER, "zorder": None}, label=NOT_LEARNED_LABEL)]
 
 
 def _interval_text(record: pd.Series, bounds: tuple[str, str, str]) -> str:
@@ -817,7 +834,9 @@ def plot_seed_spread(metrics: pd.DataFrame, path: str | os.PathLike, metric: str
     one row per configuration (:func:`leukobench.report.selection.seed_spread`), each seed's
     ``metric`` on the test split with its 95 % bootstrap interval, and the mean over the seeds. Seeds
     far apart, or intervals that do not overlap, say that one run of this configuration cannot be
-    trusted alone. Raises ValueError when no configuration has two seeds. Returns the saved Figure."""
+    trusted alone. A seed that did not learn (metrics.csv's ``learned``) gets
+    :data:`leukobench.style.NOT_LEARNED_MARKER`, explained in the legend, and the row's text counts
+    them. Raises ValueError when no configuration has two seeds. Returns the saved Figure."""
     table = seed_spread(metrics, metric)
     if table.empty:
         raise ValueError("metrics has no configuration trained with more than one seed (grid.repeats or "
@@ -829,16 +848,21 @@ def plot_seed_spread(metrics: pd.DataFrame, path: str | os.PathLike, metric: str
     width = min(MAX_WIDTH_IN, PLOT_WIDTH_IN + 1.4 + CHAR_WIDTH_IN * longest)
     height = BASE_HEIGHT_IN + 0.9 + PAIR_ROW_HEIGHT_IN * max(len(configurations), 2)
     metric_label = METRIC_LABELS.get(metric, metric)
+    failed = did_not_learn(table[LEARNED]).eq(1) if LEARNED in table else pd.Series(False, index=table.index)
     with matplotlib.rc_context(STYLE):
         fig, (ax,) = new_figure(width, height)
+        handles = []
         for label, group in table.groupby("label", sort=False):
             seeds = len(group)
             offsets = np.linspace(-PAIR_ROW_OFFSET, PAIR_ROW_OFFSET, seeds) if seeds > 1 else np.zeros(1)
             y = rows[label] + offsets
             ax.hlines(y, group[f"{metric}_low"], group[f"{metric}_high"], color=OKABE_ITO[0], linewidth=1.2, alpha=0.7)
             ax.plot(group[metric], y, linestyle="none", marker="o", markersize=5, color=OKABE_ITO[0])
+            handles = _mark_not_learned(ax, group[metric], y, failed[group.index]) or handles
             ax.plot([group[metric].mean()] * 2, [rows[label] - 0.35, rows[label] + 0.35], color=OKABE_ITO[1], linewidth=2)
-            ax.text(1.02, rows[label], f"{seeds} seeds: {group[metric].min():.3f}–{group[metric].max():.3f}",
+            dead = int(failed[group.index].sum())
+            ax.text(1.02, rows[label], f"{seeds} seeds: {group[metric].min():.3f}–{group[metric].max():.3f}"
+                    + (f", {dead} did not learn" if dead else ""),
                     transform=blended_transform_factory(ax.transAxes, ax.transData), va="center", fontsize=9)
         ax.set_yticks(list(rows.values()), labels)
         ax.set_ylim(-0.6, len(configurations) - 0.4)
@@ -847,5 +871,7 @@ def plot_seed_spread(metrics: pd.DataFrame, path: str | os.PathLike, metric: str
         ax.set_xlabel(f"{metric_label}, test split: each seed with its {CONFIDENCE_LABEL}; bar: mean over seeds")
         ax.set_title(f"{metric_label} (test) of each configuration over its training seeds", loc="left")
         fig.tight_layout()
+        if handles:  # below the axes, clear of the seeds
+            fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False)
         save_png(fig, path)
     return fig

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from leukobench.keys import CELL_KEYS
+from leukobench.learned import LEARNED
 from leukobench.metrics import (INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, METRIC_NOTE, SALIENCY_COLUMNS,
                                 checked_frame)
 
@@ -27,11 +28,45 @@ HYPERPARAMETERS = ("size", "optimizer", "learning_rate", "loss", "epochs", "batc
 SELECTION_METRIC = "accuracy"
 CONFIDENCE = 0.95
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "auc", "sensitivity", "specificity", "ece", "brier")
+# how many of a row's trainings (one; or its folds, its seeds) did not learn (metrics.csv's learned,
+# leukobench.learned); empty where metrics.csv has no verdict
+DID_NOT_LEARN = "did_not_learn"
 
 
 def format_value(value: object) -> str:
     """A key's value as a label shows it: floats by ``:g`` (``0.001``, ``20``), others as text."""
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def did_not_learn(learned: pd.Series) -> pd.Series:
+    """Per row of metrics.csv, 1 where the trial did not learn, 0 where it did, NaN where the table
+    says nothing (``learned`` empty, or read back as text)."""
+    verdicts = learned.map(lambda value: {"true": 0.0, "false": 1.0}.get(str(value).strip().lower(), np.nan))
+    return verdicts.astype(float)
+
+
+def did_not_learn_text(row: pd.Series) -> str:
+    """A row's :data:`DID_NOT_LEARN` in words: ``did not learn`` (one trial), ``2 of 3 seeds did not
+    learn``, ``1 of 10 folds did not learn``; empty when every training learned or nothing is known."""
+    count = row.get(DID_NOT_LEARN)
+    if count is None or pd.isna(count) or count == 0:
+        return ""
+    seeds, folds = (int(value) if pd.notna(value := row.get(key, 1)) else 1 for key in ("seeds", "folds"))
+    if seeds * folds == 1:
+        return "did not learn"
+    if folds == 1:
+        return f"{int(count)} of {seeds} seeds did not learn"
+    if seeds == 1:
+        return f"{int(count)} of {folds} folds did not learn"
+    return f"{int(count)} of {seeds * folds} trainings ({seeds} seeds x {folds} folds) did not learn"
+
+
+def _count_not_learned(group: pd.DataFrame) -> dict:
+    """The :data:`DID_NOT_LEARN` and ``learned`` of rows collapsed into one (folds, seeds)."""
+    if DID_NOT_LEARN not in group:
+        return {}
+    count = group[DID_NOT_LEARN].sum(min_count=1)
+    return {DID_NOT_LEARN: count, LEARNED: np.nan if pd.isna(count) else bool(count == 0)}
 
 
 def _formatted_columns(columns: Sequence[str]) -> str:
@@ -153,10 +188,13 @@ def cell_level(metrics: pd.DataFrame) -> pd.DataFrame:
 def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
     """One row per cell and split, k-fold cells averaged over their folds (see the module docstring).
 
-    Adds ``folds`` (1 for a cell without folds) and ``<metric>_sd`` (NaN without folds).
+    Adds ``folds`` (1 for a cell without folds), ``<metric>_sd`` (NaN without folds) and, where
+    metrics.csv says whether the trials learned, :data:`DID_NOT_LEARN` (how many of the folds did not).
     """
     table = metrics.copy()
     table["folds"] = 1
+    if LEARNED in table:
+        table[DID_NOT_LEARN] = did_not_learn(table[LEARNED])
     for name in METRIC_NAMES:
         table[f"{name}_sd"] = np.nan
     if "fold" not in table or table["fold"].isna().all():
@@ -167,7 +205,8 @@ def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
     for key, group in table[table["fold"].notna()].groupby(keys, dropna=False, sort=False):
         row = dict(zip(keys, key))
         k = len(group)
-        row.update(folds=k, n=int(group["n"].sum()), leaky=bool(group.get("leaky", pd.Series([False])).any()))
+        row.update(folds=k, n=int(group["n"].sum()), leaky=bool(group.get("leaky", pd.Series([False])).any()),
+                   **_count_not_learned(group))
         if MAJORITY_RATE in group:  # the folds' rates weighted by their test images
             row[MAJORITY_RATE] = float((group[MAJORITY_RATE] * group["n"]).sum() / group["n"].sum())
         for column in ("train_seconds", "predict_seconds", "images_per_second"):
@@ -189,9 +228,13 @@ def collapse_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
     (``repeats``) is their mean, with ``seeds`` (how many), ``<metric>_sd`` and the range over the
     seeds in ``<metric>_min`` / ``<metric>_max``; its ``seed`` is empty. Its ``_low`` / ``_high``
     are then a t-interval of the mean over the seeds (training randomness), not a bootstrap interval
-    over test images. A configuration with one seed keeps its row (``seeds`` 1)."""
+    over test images. A configuration with one seed keeps its row (``seeds`` 1). Where metrics.csv
+    says whether the trials learned, :data:`DID_NOT_LEARN` counts the seeds (trainings) that did not:
+    they stay in the mean, which is the recipe's reliability."""
     table = metrics.copy()
     table["seeds"] = 1
+    if LEARNED in table and DID_NOT_LEARN not in table:
+        table[DID_NOT_LEARN] = did_not_learn(table[LEARNED])
     if "seed" not in table or table.empty:
         return table
     keys = [*cell_keys(table, without=("seed", "fold")), *(["folds"] if "folds" in table else []), "split"]
@@ -200,7 +243,7 @@ def collapse_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
     for key, group in table[counts > 1].groupby(keys, dropna=False, sort=False):
         k = len(group)
         row = {**dict(zip(keys, key)), "seed": np.nan, "seeds": k, "n": int(group["n"].iloc[0]),
-               "leaky": bool(group.get("leaky", pd.Series([False])).any())}
+               "leaky": bool(group.get("leaky", pd.Series([False])).any()), **_count_not_learned(group)}
         if MAJORITY_RATE in group:  # the seeds' split is the same
             row[MAJORITY_RATE] = group[MAJORITY_RATE].iloc[0]
         for column in ("train_seconds", "predict_seconds", "images_per_second"):
@@ -223,7 +266,9 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per model (see ``MODEL_KEYS``) the configuration with the best validation accuracy, with its
     test metrics; ``selected_on`` says which split chose it, ``selection`` is the accuracy it was
     chosen on, and ``configurations`` how many competed. A configuration trained with several seeds
-    competes with its mean over them (:func:`collapse_seeds`), so no lucky seed wins on validation."""
+    competes with its mean over them (:func:`collapse_seeds`), so no lucky seed wins on validation;
+    seeds that did not learn stay in that mean (a recipe that often fails to start is less reliable),
+    and :data:`DID_NOT_LEARN` counts them beside it."""
     summary = collapse_seeds(collapse_folds(metrics))
     keys = cell_keys(summary)
     test = summary[summary["split"] == "test"].set_index(keys, drop=False)
@@ -238,7 +283,7 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
         chosen = group.sort_values(["selection", SELECTION_METRIC], ascending=False, kind="stable").iloc[0]
         best.append({**chosen.to_dict(), "configurations": len(group)})
     columns = [*groups, *(k for k in HYPERPARAMETERS if k in test), "selected_on", "selection", "configurations", "folds",
-               "seeds", "n", MAJORITY_RATE, *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd", "_min", "_max")),
+               "seeds", "n", MAJORITY_RATE, DID_NOT_LEARN, *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd", "_min", "_max")),
                *INTERVAL_COLUMNS, "leaky",
                *SALIENCY_COLUMNS]
     return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])

@@ -15,6 +15,11 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
   data set to the dataset of this run that stands for it (the embedded synthetic cells as
   shipped, the real data once a user points a dataset at it). Epochs and sizes are scaled as the
   grid was for a smoke run (``scale``), so a scaled run is compared with what it ran.
+* **Trials that did not learn** (metrics.csv's ``learned``, :mod:`leukobench.learned`): the
+  best-configuration table says per configuration how many of its seeds (or folds) did not learn
+  (``did_not_learn``: "2 of 3 seeds did not learn"), beside the mean over the seeds, which keeps
+  them (choosing on validation is unchanged); the reproduction table names a comparison with such a
+  trial in its note, and the seed range's verdict counts them.
 * **No interval**: a split with too few subjects for a bootstrap interval (metrics.csv's
   ``interval_note``, see :data:`leukobench.keys.MIN_INTERVAL_GROUPS`) is shown as
   ``0.884 (no interval: 4 subjects)``, never as a bare point, and the reproduction table's verdict
@@ -32,7 +37,9 @@ import pandas as pd
 from leukobench.io import atomic_path
 from leukobench.keys import CELL_KEYS, scaled_epochs, scaled_size
 from leukobench.metrics import METRIC_NAMES, NO_INTERVAL_VERDICT, no_interval_text
-from leukobench.report.selection import SAME_CELL_PREFIXES, TABLE_METRICS, cell_keys, collapse_folds
+from leukobench.learned import LEARNED_NOTE
+from leukobench.report.selection import (DID_NOT_LEARN, SAME_CELL_PREFIXES, TABLE_METRICS, cell_keys, collapse_folds,
+                                         did_not_learn_text)
 
 APPROACH_TITLES = {
     "cnn": "CNNs trained end to end (Varol Approach 1 and 3, Abed, Rezayi, Zhang)",
@@ -51,11 +58,14 @@ PUBLISHED_METRICS = (*METRIC_NAMES, *METRIC_ALIASES, *NOT_COMPUTED)
 
 def formatted(table: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
     """Metrics as ``0.870 [0.841, 0.897]`` (or ``0.870 ± 0.021 (10 folds)``, or
-    ``0.884 (no interval: 4 subjects)``), parameters as text, columns that hold nothing dropped."""
+    ``0.884 (no interval: 4 subjects)``), the trainings that did not learn in words ("2 of 3 seeds
+    did not learn"), parameters as text, columns that hold nothing dropped."""
     out = pd.DataFrame(index=table.index)
     for column in table.columns:
         if column in metrics:
             out[column] = [_metric_text(row, column) for _, row in table.iterrows()]
+        elif column == DID_NOT_LEARN:
+            out[column] = [did_not_learn_text(row) for _, row in table.iterrows()]
         elif not column.endswith(("_low", "_high", "_sd", "_min", "_max", "interval_note")) and column != "selection":
             out[column] = table[column].map(_text)
     return out.loc[:, [c for c in out.columns if out[c].ne("").any()]]
@@ -141,8 +151,11 @@ def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.
                        else "no cell of this run has this configuration")
                 rows.append({**line, "note": why})
                 continue
-            over_seeds = candidates.groupby(cell_keys(candidates, without=("seed",)), dropna=False)[ours_name]
+            configurations = candidates.groupby(cell_keys(candidates, without=("seed",)), dropna=False)
+            over_seeds = configurations[ours_name]
             spread = pd.DataFrame({what: over_seeds.transform(what) for what in ("count", "min", "max")})
+            failed = (configurations[DID_NOT_LEARN].transform(lambda v: v.sum(min_count=1))
+                      if DID_NOT_LEARN in candidates else pd.Series(np.nan, index=candidates.index))
             for index, ours in candidates.iterrows():
                 value, low, high = ours[ours_name], ours[f"{ours_name}_low"], ours[f"{ours_name}_high"]
                 inside = bool(low <= line["published"] <= high) if pd.notna(low) and pd.notna(high) else None
@@ -150,16 +163,24 @@ def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.
                 seeds = spread.loc[index]  # the spread of this configuration over its seeds
                 repeated = {"seeds": int(seeds["count"]), "seed_min": seeds["min"], "seed_max": seeds["max"],
                             "inside_seeds": bool(seeds["min"] <= line["published"] <= seeds["max"])
-                            if seeds["count"] > 1 else None}
+                            if seeds["count"] > 1 else None, "seeds_did_not_learn": failed.loc[index]}
                 rows.append({**line, "cell": _describe(ours[cell_keys(summary, without=("approach",))].dropna().to_dict()),
                              "ours": value, "low": low, "high": high, "folds": ours["folds"],
                              "difference": value - line["published"], "inside": inside,
                              "interval_note": note if isinstance(note, str) else "", **repeated,
+                             **_learned_of(ours),
                              "note": "same quantity as accuracy" if name in METRIC_ALIASES else entry.get("note", "")})
     columns = ["source", "data", "dataset", "configuration", "split", "metric", "published", "ours", "low", "high",
-               "difference", "inside", "interval_note", "seeds", "seed_min", "seed_max", "inside_seeds", "folds", "cell",
-               "note"]
+               "difference", "inside", "interval_note", "seeds", "seed_min", "seed_max", "inside_seeds",
+               "seeds_did_not_learn", "folds", "did_not_learn", LEARNED_NOTE, "cell", "note"]
     return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def _learned_of(ours: pd.Series) -> dict:
+    """Whether the trial compared (its folds, for k-fold) learned: ``did_not_learn`` (how many of
+    its trainings did not; NaN where metrics.csv says nothing) and its ``learned_note``."""
+    note = ours.get(LEARNED_NOTE)
+    return {DID_NOT_LEARN: ours.get(DID_NOT_LEARN, np.nan), LEARNED_NOTE: note if isinstance(note, str) else ""}
 
 
 def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +207,19 @@ def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
     def seed_verdict(r) -> str:
         if pd.isna(r.ours) or pd.isna(r.inside_seeds):
             return ""
-        return f"{'yes' if r.inside_seeds else 'no'} ({int(r.seeds)} seeds: {r.seed_min:.3f}–{r.seed_max:.3f})"
+        failed = (f"; {int(r.seeds_did_not_learn)} of {int(r.seeds)} did not learn"
+                  if pd.notna(r.seeds_did_not_learn) and r.seeds_did_not_learn > 0 else "")
+        return f"{'yes' if r.inside_seeds else 'no'} ({int(r.seeds)} seeds: {r.seed_min:.3f}–{r.seed_max:.3f}{failed})"
+
+    def note(r) -> str:
+        given = "" if pd.isna(r.note) else str(r.note)
+        if pd.isna(r.ours) or pd.isna(r.did_not_learn) or r.did_not_learn == 0:
+            return given
+        trial = ("this trial did not learn" if pd.isna(r.folds) or r.folds <= 1
+                 else f"{int(r.did_not_learn)} of its {int(r.folds)} folds did not learn")
+        why = getattr(r, LEARNED_NOTE, "")
+        said = f"{trial} ({why})" if isinstance(why, str) and why else trial
+        return f"{said}; {given}" if given else said
 
     display = pd.DataFrame({
         "source": table["source"], "data": table["data"] + " → " + table["dataset"].replace("", "(not in this run)"),
@@ -196,7 +229,7 @@ def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
         "difference": table["difference"].map(lambda v: "" if pd.isna(v) else f"{v:+.3f}"),
         "inside CI": [verdict(r) for r in table.itertuples()],
         "inside seed range": [seed_verdict(r) for r in table.itertuples()],
-        "note": table["note"].fillna(""),
+        "note": [note(r) for r in table.itertuples()],
     })
     if not display["inside seed range"].astype(bool).any():  # no configuration of several seeds
         display = display.drop(columns="inside seed range")
@@ -224,9 +257,11 @@ def reproduction_summary(table: pd.DataFrame) -> str:
     numbers = table.drop_duplicates(["source", "configuration", "split", "metric"])
     compared = table.dropna(subset=["ours"])
     unjudged = int(compared["inside"].isna().sum())
+    dead = int((compared.get(DID_NOT_LEARN, pd.Series(dtype=float)) > 0).sum())
     return (f"{len(numbers)} published number(s): {len(compared)} comparison(s) with cells of this run, "
             f"{compared['inside'].eq(True).sum()} inside our 95 % interval"
             + (f", {unjudged} not judged (ours has no interval)" if unjudged else "")
+            + (f", {dead} with a trial that did not learn (the note says so)" if dead else "")
             + (f", {compared['inside_seeds'].eq(True).sum()} of {compared['inside_seeds'].notna().sum()} inside the "
                "range of our seeds" if compared.get("inside_seeds", pd.Series(dtype=object)).notna().any() else "")
             + f"; {table['ours'].isna().sum()} number(s) not compared (the note says why).")
