@@ -103,8 +103,8 @@ def _terminated_as_exit():
 
 def command() -> int:
     """The installed ``leukobench`` command: :func:`main`, with TensorFlow's start-up notices left
-    out of standard error (:func:`leukobench.plan.runtime.filter_native_log`)."""
-    from leukobench.plan.runtime import filter_native_log
+    out of standard error (:func:`leukobench.plan.joblog.filter_native_log`)."""
+    from leukobench.plan.joblog import filter_native_log
 
     filter_native_log(2)
     return main()

@@ -75,7 +75,8 @@ def gpu_slots(wildcards):
 
 def cell_parameters(space):
     """A params function giving a job its cell's parameters: as Paramspace.instance, from a table
-    built once (instance builds a pandas Series per call; a 1,500-job dry run spent 1.5 s on it)."""
+    built once (instance builds a pandas Series per call; a 1,500-job dry run spent 1.5 s on it),
+    as plain Python values (to_dict gives int, float, str, not numpy scalars), ready for JSON."""
     rows = dict(zip(space.instance_patterns, space.dataframe.to_dict("records")))
 
     def parameters_of_cell(wildcards):
