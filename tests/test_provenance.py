@@ -107,17 +107,23 @@ def test_the_training_script_does_not_depend_on_the_report_code():
     assert not reached & {"tables.py", "figures.py", "classical.py", "config.py"}
 
 
-@pytest.mark.parametrize(("script", "figures"), [("store", "samples.py"), ("evaluate", "figures.py")])
-def test_the_stores_and_evaluations_do_not_depend_on_the_config_checks_or_the_tables(script, figures):
-    """Their figures use the cell keys (leukobench.keys), not leukobench.plan.config and all it imports."""
+@pytest.mark.parametrize(("script", "figures"), [("samples", "samples.py"), ("cell_figures", "figures.py"),
+                                                  ("saliency_sheet", "saliency_sheet.py")])
+def test_the_figures_of_stores_and_cells_are_rules_of_their_own(script, figures):
+    """The store, the evaluation and Grad-CAM draw nothing: their figures are drawn by rules of their own,
+    which reach the figures' look (style.py), not the cell keys, the config checks or the tables."""
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
-    assert figures in reached and "keys.py" in reached
-    assert not reached & {"tables.py", "config.py"}
+    assert {figures, "style.py"} <= reached
+    assert not reached & {"tables.py", "config.py", "keys.py"}
+    for drawing_nothing in ("store", "evaluate", "saliency", "train"):
+        assert figures not in {p.name for p in imported_modules(REPO / f"workflow/scripts/{drawing_nothing}.py")}
 
 
 LAYERS_NOT_REACHED = {
-    "store": ("metrics.py", "report/", "learn/"),  # the sample sheet: editing a metric or a figure rebuilds no store
-    "evaluate": ("report/",),  # a cell's figures: editing a grid figure reruns no evaluation
+    "store": ("metrics.py", "report/", "learn/", "style.py"),  # editing a metric or a figure rebuilds no store
+    "samples": ("metrics.py", "report/", "learn/"),  # the store's sample sheet
+    "evaluate": ("report/", "style.py", "learn/figures.py"),  # editing a figure reruns no evaluation
+    "cell_figures": ("report/",),  # a cell's figures: editing a grid figure redraws none of them
     **{script: ("learn/", "data/")  # the grid's figures and tables: editing a model or a reader reruns no report
        for script in ("aggregate", "best_cells", "figures", "leakage", "tables", "reproduction")},
 }

@@ -15,8 +15,10 @@ import signal
 import sys
 from contextlib import contextmanager
 
-from leukobench.keys import CNMC_SUBJECT, SUBJECT_AGGREGATIONS
+from leukobench.metrics import SUBJECT_AGGREGATIONS
 from leukobench.predictions import TTA_MODES
+
+CNMC_SUBJECT = r"UID_(?P<subject>H?\d+)_"  # --by-subject's default: the subject in C-NMC's file names
 
 
 def positive(text: str) -> int:

@@ -20,9 +20,9 @@ import pandas as pd
 
 from leukobench.scoring import CALIBRATIONS, apply_temperature, fit_temperature, write_scoring
 from leukobench.io import atomic_path
-from leukobench.keys import MIN_INTERVAL_GROUPS
 from leukobench.metrics import metric_rows
 from leukobench.predictions import ROW_COLUMNS, prediction_frame, read_predictions, scores_of
+from leukobench.subjects import MIN_INTERVAL_GROUPS
 
 
 def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str | os.PathLike,
