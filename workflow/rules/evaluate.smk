@@ -54,6 +54,7 @@ rule cell_figures:
         f"results/logs/cell_figures/{CELLS.wildcard_pattern}.log",
     params:
         code=code_of("cell_figures"),
+    localrule: True  # a few small figures from small files: no cluster job
     threads: 1
     resources:
         mem_mb=2000,

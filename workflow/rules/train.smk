@@ -110,6 +110,7 @@ rule saliency_sheet:
         f"results/logs/saliency_sheet/{CELLS.wildcard_pattern}.log",
     params:
         code=code_of("saliency_sheet"),
+    localrule: True  # a few small figures from small files: no cluster job
     threads: 1
     resources:
         mem_mb=2000,
