@@ -45,22 +45,11 @@ def direct_imports(source: Path, package_root: Path = PACKAGE_ROOT) -> set[Path]
     """The files of the package's modules that ``source`` itself imports, anywhere in it (inside
     functions too); a package named stands for its ``__init__.py``."""
     found: set[Path] = set()
-    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            # `from leukobench import metrics` names a module too
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        else:
-            continue
-        for name in names:
-            parts = name.split(".")
-            if parts[0] != PACKAGE:
-                continue
-            target = package_root.joinpath(*parts[1:])  # a module, or a package (its __init__.py)
-            module = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
-            if module.is_file():
-                found.add(module)
+    for name in _read(source.read_text(), str(source))[0]:
+        target = package_root.joinpath(*name.split(".")[1:])  # a module, or a package (its __init__.py)
+        module = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
+        if module.is_file():
+            found.add(module)
     return found
 
 
@@ -106,10 +95,25 @@ def _written_out(value) -> str:
     return repr(value)
 
 
+@lru_cache(maxsize=None)
+def _read(source: str, filename: str) -> tuple[tuple[str, ...], str]:
+    """The package modules ``source`` names in its imports (dotted), and its meaning (:func:`code_meaning`):
+    one parse per text, however many scripts reach the module."""
+    tree = ast.parse(source, filename=filename)
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from leukobench import metrics` names a module too
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return tuple(name for name in names if name.split(".")[0] == PACKAGE), _written_out(_without_documentation(tree))
+
+
 def code_meaning(source: str, filename: str = "<code>") -> str:
     """What ``source`` does, as text: its syntax tree without docstrings, comments or layout (see the
     module docstring). Two sources that differ only in those give the same text."""
-    return _written_out(_without_documentation(ast.parse(source, filename=filename)))
+    return _read(source, filename)[1]
 
 
 @lru_cache(maxsize=None)
