@@ -1,13 +1,12 @@
 """The package's layers, and what each rule's code reaches (so what a code edit reruns).
 
-``src/leukobench`` is a ground floor (``io``, ``keys``, ``learned``, ``metrics``, ``scoring``, ``predictions``,
-``registry``, ``style``)
-under three layers: ``data/`` (raw files to image stores), ``learn/`` (models, training, features,
-classifiers, evaluation, prediction) and ``report/`` (tables and figures of a whole grid); beside
-them ``plan/`` (config checks, code digests, job logs), used by the Snakefile and every script,
-and ``cli.py``. Imports only go downward. A rule reruns when a module its script reaches changes
-(``leukobench.plan.provenance``), so the reach of every script is stated here: a new import that
-widens it fails this test and has to be a decision.
+``src/leukobench`` is a ground floor (``io``, ``keys``, ``subjects``, ``learned``, ``metrics``, ``scoring``,
+``predictions``, ``published``, ``registry``, ``style``) under three layers: ``data/`` (raw files to image
+stores), ``learn/`` (models, training, features, classifiers, evaluation, prediction) and ``report/`` (tables
+and figures of a whole grid); ``plan/`` (config checks, code digests, job logging), used by the Snakefile and
+every script, sits on the ground floor, data and learn, never on the report; ``cli.py`` on top. Imports only
+go downward. A rule reruns when a module its script reaches changes (``leukobench.plan.provenance``), so the
+reach of every script is stated here: a new import that widens it fails this test and has to be a decision.
 """
 
 from __future__ import annotations
@@ -21,12 +20,13 @@ from leukobench.plan.provenance import PACKAGE_ROOT, direct_imports, imported_mo
 REPO = Path(__file__).resolve().parents[1]
 GROUND = "ground"
 LAYER_OF_FOLDER = {"data": "data", "learn": "learn", "report": "report", "plan": "plan"}
-# what each layer may import (besides itself); plan and the command sit on top and may import anything
+# what each layer may import (besides itself); the command sits on top and may import anything
 ALLOWED = {
     GROUND: {GROUND},
     "data": {GROUND, "data"},
     "learn": {GROUND, "data", "learn"},
     "report": {GROUND, "report"},
+    "plan": {GROUND, "data", "learn", "plan"},  # the config checks know the registries, never the report
 }
 
 
@@ -49,7 +49,8 @@ def test_the_tree_shows_the_layers():
     entries = {p.name for p in PACKAGE_ROOT.iterdir() if not p.name.startswith("__")}
     assert {"data", "learn", "report", "plan"} <= entries
     loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
-    assert loose == {"cli", "io", "keys", "learned", "metrics", "predictions", "registry", "scoring", "style"}, \
+    assert loose == {"cli", "io", "keys", "learned", "metrics", "predictions", "published", "registry", "scoring",
+                     "style", "subjects"}, \
         "only the ground floor and the command lie loose"
 
 
@@ -57,46 +58,54 @@ def test_the_tree_shows_the_layers():
 def test_imports_only_go_downward(module):
     own = layer(module)
     if own not in ALLOWED:
-        return  # plan/ and the command may use any layer
+        return  # the command may use any layer
     upward = sorted(name(target) for target in direct_imports(module) if layer(target) not in ALLOWED[own])
     assert not upward, f"{name(module)} ({own}) imports {upward}; {own} may import only {sorted(ALLOWED[own])}"
 
 
 # Every module each workflow script reaches (leukobench.plan.provenance), package __init__ files left
-# out. The rule reruns when one of them changes; nothing else reruns it.
-ALWAYS = {"plan/runtime"}
+# out. The rule reruns when one of them changes; nothing else reruns it. Job logging (plan/joblog),
+# which every script calls first, is in no digest.
 DATA_STORE = {"data/augment", "data/images", "data/store", "io"}
-REPORT = {"report/selection", "learned", "metrics", "predictions", "keys", "io"}
+REPORT = {"report/selection", "learned", "metrics", "subjects", "predictions", "keys", "io"}
+FIGURE_LOOK = "style"
 REACH = {
     "synthesize": {"data/synthetic"},
     "download": {"data/download", "__init__"},  # the package's version names the download's User-Agent
     # Keras' ImageNet weights file, fetched once (a local rule) with the datasets' HTTP code; no Keras, no model
     "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io"},
     "ingest": {"data/readers", "data/images", "io", "registry"},
-    "split": {"data/splits", "io", "keys"},
-    "store": DATA_STORE | {"data/splits", "data/samples", "keys", "style"},
+    "split": {"data/splits", "io", "subjects"},
+    "store": DATA_STORE | {"data/splits", "subjects"},
+    "samples": DATA_STORE | {"data/samples", FIGURE_LOOK},  # the store's sample sheet, a rule of its own
     "store_features": DATA_STORE | {"learn/features", "learn/feature_store", "predictions", "registry"},
     # a Keras cell's one TensorFlow job: training, its predictions and its conv features
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
                            "learn/cnn_features", "learn/feature_store", "learn/weights", "learned", "predictions",
                            "registry"},
-    # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images
-    "saliency": DATA_STORE | {"learn/saliency", "learn/bundle", "learn/devices", "predictions", "style"},
+    # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images, and the sheet's panels
+    "saliency": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices", "predictions"},
+    # the sheet drawn from those panels, running no model
+    "saliency_sheet": {"learn/saliency_sheet", "learn/saliency_panels", "predictions", "io", FIGURE_LOOK},
     # a Keras cell's test-time augmentation (evaluation.tta): its scores again, over views of each image
     "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions"},
-    # every cell's evaluation: from its predictions (and a Keras cell's history), no model, no store
-    "evaluate": {"learn/evaluate", "learn/figures", "learned", "scoring", "metrics", "predictions", "keys", "io",
-                 "style"},
+    # every cell's evaluation: from its predictions (and a Keras cell's history), no model, no store, no figure
+    "evaluate": {"learn/evaluate", "learned", "scoring", "metrics", "subjects", "predictions", "io"},
+    # a Keras cell's figures, from its predictions and history
+    "cell_figures": {"learn/figures", "learned", "metrics", "subjects", "predictions", "io", FIGURE_LOOK},
     "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
-    "aggregate": {"metrics", "predictions", "keys", "io"},
-    "comparison": REPORT | {"report/figures", "style"},
-    "tables": REPORT | {"report/tables"},
-    "reproduction": REPORT | {"report/tables"},
-    "figures": REPORT | {"report/figures", "style"},
-    "best_cells": REPORT | {"report/figures", "scoring", "style"},
-    "leakage": REPORT | {"report/figures", "style"},
-    "seeds": REPORT | {"report/figures", "style"},
+    "aggregate": {"metrics", "subjects", "predictions", "keys", "io"},
+    "comparison": REPORT | {"report/figures", FIGURE_LOOK},
+    "tables": REPORT | {"report/tables", "published"},
+    "reproduction": REPORT | {"report/tables", "published"},
+    "figures": REPORT | {"report/figures", FIGURE_LOOK},
+    "best_cells": REPORT | {"report/figures", "scoring", FIGURE_LOOK},
+    "leakage": REPORT | {"report/figures", FIGURE_LOOK},
+    "seeds": REPORT | {"report/figures", FIGURE_LOOK},
 }
+FIGURE_RULES = {"samples", "saliency_sheet", "cell_figures", "comparison", "figures", "best_cells", "leakage", "seeds"}
+FIT_RULES = {"train", "fit_classical", "store_features", "store", "split", "ingest", "synthesize", "download",
+             "imagenet_weights", "saliency", "tta"}  # what makes images, models and their scores
 
 
 def test_every_script_has_its_reach_stated():
@@ -107,7 +116,7 @@ def test_every_script_has_its_reach_stated():
 def test_each_rule_reaches_exactly_the_modules_it_uses(script):
     reached = {name(p) for p in imported_modules(REPO / "workflow/scripts" / f"{script}.py")} - {"", "data", "learn",
                                                                                                    "report", "plan"}
-    assert reached == REACH[script] | ALWAYS
+    assert reached == REACH[script]
 
 
 def test_no_keras_rule_reaches_a_classical_classifier_and_no_classical_fit_a_keras_model():
@@ -127,3 +136,23 @@ def test_only_the_training_saliency_and_tta_reach_a_model_and_the_evaluation_no_
 
 def test_the_stores_reach_no_metrics_reader_or_figure_of_the_grid():
     assert not {"metrics", "data/readers", "report/figures", "learn/figures"} & REACH["store"]
+
+
+def test_only_the_figures_reach_the_figures_look():
+    """Editing leukobench.style (a colour, a font size) redraws figures and reruns no fit, no model pass,
+    no evaluation and no table."""
+    assert {script for script, reach in REACH.items() if FIGURE_LOOK in reach} == FIGURE_RULES
+
+
+def test_no_fit_reaches_the_report_the_cell_keys_or_job_logging():
+    """The trainings, fits, stores and model passes reach no report module, no naming of cells (keys: the
+    report's columns), no published numbers, no figure and no job logging."""
+    for script in FIT_RULES:
+        assert not {m for m in REACH[script] if m.startswith(("report/", "plan/"))}, script
+        assert not REACH[script] & {"keys", "published", "metrics", FIGURE_LOOK, "data/samples", "learn/figures",
+                                    "learn/saliency_sheet"}, script
+
+
+def test_the_planning_layer_does_not_import_the_report():
+    for module in (PACKAGE_ROOT / "plan").glob("*.py"):
+        assert not {name(target) for target in direct_imports(module) if layer(target) == "report"}, name(module)

@@ -24,7 +24,7 @@ from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store, load_store
 
 SIZE = 32
-SUBJECTS_PER_CLASS = 20  # 12 subjects in the test split: enough for a bootstrap interval (keys.MIN_INTERVAL_GROUPS)
+SUBJECTS_PER_CLASS = 20  # 12 subjects in the test split: enough for a bootstrap interval (subjects.MIN_INTERVAL_GROUPS)
 CELLS_PER_SUBJECT = 7
 RATIOS = {"train": 0.5, "val": 0.2, "test": 0.3}
 NOISE_SD = 25.0

@@ -10,13 +10,14 @@ import pytest
 
 import leukobench.learn.models as models
 import leukobench.learn.weights as weights
-from leukobench.learn.models import MIN_INPUT_SIZE, TRANSFER_MODELS, create_model, list_models, register_model
+from leukobench.learn.models import MIN_INPUT_SIZE, create_model, list_models, register_model, transfer_models
 
 # Keras 3.15 converts its variables with np.array(..., copy=False), which NumPy 2 flags; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 TINY = 32  # smallest size the studies use
 # The transfer models default to ImageNet weights, which the tests never download (they must pass without network access).
+TRANSFER_MODELS = frozenset(transfer_models())
 TEST_KWARGS = {name: {"weights": None} for name in TRANSFER_MODELS}
 CHEAP_MODELS = sorted(set(list_models()) - TRANSFER_MODELS)
 
@@ -142,7 +143,7 @@ def test_missing_imagenet_weights_name_the_file_and_folder(name, empty_keras_hom
     assert fname in message
     assert str(empty_keras_home / "models") in message
     assert "null" in message and "path" in message
-    assert models.imagenet_weights_file(name) == empty_keras_home / "models" / fname
+    assert weights.weights_folder() / models.MODELS.attribute(name, "application").weights_file == empty_keras_home / "models" / fname
 
 
 def test_missing_local_weights_file_is_refused(tmp_path):
@@ -157,7 +158,7 @@ def cache_random_weights(name: str, application: str) -> "keras.Model":
     from keras.src.legacy.saving import legacy_h5_format  # Keras' own format of the notop files
 
     donor = getattr(keras.applications, application)(include_top=False, weights=None, input_shape=(TINY, TINY, 3))
-    path = models.imagenet_weights_file(name)
+    path = weights.weights_folder() / models.MODELS.attribute(name, "application").weights_file
     path.parent.mkdir(parents=True)
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, donor)

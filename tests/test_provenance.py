@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leukobench.plan.provenance import PACKAGE_ROOT, code_digest, imported_modules
+from leukobench.plan.provenance import PACKAGE_ROOT, code_digest, code_meaning, imported_modules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,23 +38,92 @@ def test_editing_a_reached_module_changes_the_digest_and_an_unrelated_one_does_n
     assert code_digest.__wrapped__(script, package) != before
 
 
+MODULE = '''"""A module."""
+import numpy as np
+
+LIMIT = 3  # the most
+
+
+class Model:
+    """A model."""
+
+    size: int = 2
+    """Its size."""
+
+    def fit(self, x, *, scale=1.0):
+        """Fit."""
+        return np.sum(x) * scale  # summed
+'''
+SAME_MEANING = {
+    "a comment added": MODULE.replace("# the most", "# the most, at most"),
+    "a comment line": MODULE.replace("class Model:", "# a model\nclass Model:"),
+    "docstrings edited": MODULE.replace('"""A module."""', '"""Another module, said otherwise."""').replace('"""Fit."""', "'fits'"),
+    "docstrings removed": MODULE.replace('"""A model."""\n', "").replace('    """Its size."""\n', ""),
+    "layout": MODULE.replace("scale=1.0):", "scale=1.0\n                ):").replace("\n\n\nclass", "\nclass"),
+    "quotes and brackets": MODULE.replace("np.sum(x) * scale", "(np.sum(x) * (scale))"),
+}
+OTHER_MEANING = {
+    "a value": MODULE.replace("LIMIT = 3", "LIMIT = 4"),
+    "a name": MODULE.replace("scale=1.0):", "factor=1.0):").replace("* scale", "* factor"),
+    "an operator": MODULE.replace("np.sum(x) * scale", "np.sum(x) / scale"),
+    "a call": MODULE.replace("np.sum", "np.mean"),
+    "a statement": MODULE.replace("        return", "        print(x)\n        return"),
+    "a string that is a value": MODULE.replace("LIMIT = 3", "LIMIT = '3'"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(SAME_MEANING))
+def test_comments_docstrings_and_layout_do_not_change_the_meaning(edit):
+    assert SAME_MEANING[edit] != MODULE
+    assert code_meaning(SAME_MEANING[edit]) == code_meaning(MODULE)
+
+
+@pytest.mark.parametrize("edit", sorted(OTHER_MEANING))
+def test_a_real_edit_changes_the_meaning(edit):
+    assert code_meaning(OTHER_MEANING[edit]) != code_meaning(MODULE)
+
+
+def test_a_docstring_edit_of_a_reached_module_keeps_the_digest_and_a_real_edit_changes_it(tmp_path):
+    package, script = fake_package(tmp_path)
+    (package / "layers.py").write_text('"""Layers."""\nX = 1  # one\n')
+    before = code_digest.__wrapped__(script, package)
+    (package / "layers.py").write_text('"""The layers, said again."""\n\n# X is one\nX = (1)\n')
+    script.write_text("# the training script\n" + script.read_text())
+    assert code_digest.__wrapped__(script, package) == before
+    (package / "layers.py").write_text('"""Layers."""\nX = 2  # one\n')
+    assert code_digest.__wrapped__(script, package) != before
+
+
+def test_job_logging_is_in_no_digest():
+    """Every script logs through leukobench.plan.joblog; it is infrastructure, so no digest covers it."""
+    for script in (REPO / "workflow/scripts").glob("*.py"):
+        assert "from leukobench.plan.joblog import log_to" in script.read_text(), script.name
+        assert PACKAGE_ROOT / "plan/joblog.py" not in imported_modules(script)
+
+
 def test_the_training_script_does_not_depend_on_the_report_code():
     reached = {p.name for p in imported_modules(REPO / "workflow/scripts/train.py")}
     assert {"train.py", "models.py", "store.py"} <= reached
     assert not reached & {"tables.py", "figures.py", "classical.py", "config.py"}
 
 
-@pytest.mark.parametrize(("script", "figures"), [("store", "samples.py"), ("evaluate", "figures.py")])
-def test_the_stores_and_evaluations_do_not_depend_on_the_config_checks_or_the_tables(script, figures):
-    """Their figures use the cell keys (leukobench.keys), not leukobench.plan.config and all it imports."""
+@pytest.mark.parametrize(("script", "figures"), [("samples", "samples.py"), ("cell_figures", "figures.py"),
+                                                  ("saliency_sheet", "saliency_sheet.py")])
+def test_the_figures_of_stores_and_cells_are_rules_of_their_own(script, figures):
+    """The store, the evaluation and Grad-CAM draw nothing: their figures are drawn by rules of their own,
+    which reach the figures' look (style.py), not the cell keys, the config checks or the tables."""
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
-    assert figures in reached and "keys.py" in reached
-    assert not reached & {"tables.py", "config.py"}
+    assert {figures, "style.py"} <= reached
+    assert not reached & {"tables.py", "config.py", "keys.py"}
+    for drawing_nothing in ("store", "evaluate", "saliency", "train"):
+        assert figures not in {p.name for p in imported_modules(REPO / f"workflow/scripts/{drawing_nothing}.py")}
 
 
 LAYERS_NOT_REACHED = {
-    "store": ("metrics.py", "report/", "learn/"),  # the sample sheet: editing a metric or a figure rebuilds no store
-    "evaluate": ("report/",),  # a cell's figures: editing a grid figure reruns no evaluation
+    "store": ("metrics.py", "report/", "learn/", "style.py"),  # editing a metric or a figure rebuilds no store
+    "samples": ("metrics.py", "report/", "learn/"),  # the store's sample sheet
+    "evaluate": ("report/", "style.py", "learn/figures.py"),  # editing a figure reruns no evaluation
+    "cell_figures": ("report/",),  # a cell's figures: editing a grid figure redraws none of them
     **{script: ("learn/", "data/")  # the grid's figures and tables: editing a model or a reader reruns no report
        for script in ("aggregate", "best_cells", "figures", "leakage", "tables", "reproduction")},
 }

@@ -14,12 +14,12 @@ from snakemake.utils import validate
 
 from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells, repeated_seeds
 from leukobench.metrics import METRIC_NAMES
+from leukobench.published import published_problems
 from leukobench.report.figures import plot_seed_spread
 from leukobench.report.selection import (best_configurations, cell_folders, cell_level, collapse_folds,
                                          collapse_seeds, datasets_without_subjects, with_subject_level)
 from leukobench.report.tables import (
     formatted,
-    published_problems,
     reproduction_display,
     reproduction_summary,
     reproduction_table,

@@ -10,9 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from leukobench.learn.models import MIN_INPUT_SIZE, TRANSFER_MODELS, create_model, list_models
-from leukobench.learn.saliency import (MAX_CELL_AREA, _map_and_logits, cell_share, feature_map_layer, grad_cam, overlay,
-                                       plot_saliency_sheet, share_text)
+from leukobench.learn.models import MIN_INPUT_SIZE, create_model, list_models, transfer_models
+from leukobench.learn.saliency import MAX_CELL_AREA, _map_and_logits, cell_share, feature_map_layer, grad_cam, share_text
+from leukobench.learn.saliency_panels import write_sheet_panels
+from leukobench.learn.saliency_sheet import draw_saliency_sheet, overlay, plot_saliency_sheet
 
 # ------------------------------------------------------------------ learning: the map moves to the signal
 
@@ -141,7 +142,7 @@ def registry_model(name: str, head: str = "auto", channels: int = 3):
 
     keras.utils.set_random_seed(0)
     size = MIN_INPUT_SIZE[name]  # each model at its smallest size (the transfer models: 32 px)
-    kwargs = {"weights": None} if name in TRANSFER_MODELS else {}  # the tests never download ImageNet weights
+    kwargs = {"weights": None} if name in transfer_models() else {}  # the tests never download ImageNet weights
     return create_model(name, input_shape=(size, size, channels), head=head, **kwargs)
 
 
@@ -152,7 +153,7 @@ def test_every_registered_model_gives_maps_in_0_1_of_the_input_size(name, head, 
     path = feature_map_layer(model)
     layer = model.get_layer(path[0]) if len(path) == 1 else model.get_layer(path[0]).get_layer(path[1])
     assert len(layer.output.shape) == 4
-    assert (path[0] == "base") == (name in TRANSFER_MODELS)
+    assert (path[0] == "base") == (name in transfer_models())
 
     side = model.input_shape[1]
     images = np.random.default_rng(1).integers(0, 256, size=(3, side, side, channels), dtype=np.uint8)
@@ -291,3 +292,20 @@ def test_saliency_sheet_of_several_classes_and_bad_input(tmp_path, no_open_figur
         plot_saliency_sheet(images, rng.random((12, 24, 24)), labels + 3, predicted, scores, ["a", "b", "c"],
                             tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_the_saliency_jobs_panels_draw_the_sheet_of_every_image(tmp_path, no_open_figures):
+    """The saliency job keeps only the sheet's panels (its TensorFlow pass is not rerun to redraw the sheet);
+    the sheet drawn from them is the sheet drawn from all the images."""
+    rng = np.random.default_rng(2)
+    images = cell_on_black(40, 32)
+    heat = rng.random((40, 32, 32)).astype(np.float32)
+    labels, predicted = np.arange(40) % 2, rng.integers(0, 2, 40)
+    scores = np.where(predicted == 1, 0.5 + 0.5 * rng.random(40), 0.5 * rng.random(40))
+    scores[:6] = scores[6]  # ties keep their order
+    plot_saliency_sheet(images, heat, labels, predicted, scores, ["hem", "all"], tmp_path / "all.png", title="t")
+    write_sheet_panels(tmp_path / "panels.npz", images, heat, labels, predicted, scores, ["hem", "all"], title="t")
+    with np.load(tmp_path / "panels.npz") as panels:
+        assert len(panels["images"]) == 16 < len(images)  # 4 per true class and verdict
+    draw_saliency_sheet(tmp_path / "panels.npz", tmp_path / "sheet.png")
+    assert np.array_equal(assert_png(tmp_path / "sheet.png"), assert_png(tmp_path / "all.png"))

@@ -83,7 +83,7 @@ def test_fetched_once_then_a_cache_hit_without_a_request(served, tmp_path, algor
 
 def test_the_default_folder_is_keras_cache(served, no_weights_env):
     path, _ = fetch_weights(FNAME, served.file_url, digest(PAYLOAD, "md5"), timeout=TIMEOUT_S)
-    assert path == no_weights_env / FNAME == models.imagenet_weights_file("vgg16")
+    assert path == no_weights_env / FNAME == weights.weights_folder() / models.MODELS.attribute("vgg16", "application").weights_file
 
 
 def test_a_wrong_hash_names_both_and_leaves_nothing(served, tmp_path):
@@ -144,7 +144,7 @@ def test_a_training_reads_the_fetched_file_and_never_downloads(served, tmp_path,
         weights.use_fetched(receipt)
 
 
-@pytest.mark.parametrize("name", sorted(models.TRANSFER_MODELS))
+@pytest.mark.parametrize("name", models.transfer_models())
 def test_file_name_url_and_hash_are_those_keras_fetches(name, monkeypatch):
     """What the installed Keras passes to get_file for the model's base with ImageNet weights (the
     call is caught before any download)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import os
 import re
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from leukobench.plan.provenance import code_meaning
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -35,8 +38,8 @@ REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best
 
 
 def retrained(cells: int) -> dict[str, int]:
-    """The jobs of Keras cells trained again: the training, its Grad-CAM pass and its evaluation."""
-    return {"train": cells, "saliency": cells, "evaluate": cells}
+    """The jobs of Keras cells trained again: the training, its Grad-CAM pass and sheet, its evaluation and figures."""
+    return {"train": cells, "saliency": cells, "saliency_sheet": cells, "evaluate": cells, "cell_figures": cells}
 
 
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -163,7 +166,7 @@ def test_transfer_model_options_retrain_nothing_on_a_grid_without_transfer_model
 def test_adding_a_size_adds_only_its_store_and_its_cells(finished_run):
     config = copy.deepcopy(TINY)
     config["grid"]["size"] = [32, 40]
-    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"store": 1, **retrained(2), **REPORT_JOBS}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {"store": 1, "samples": 1, **retrained(2), **REPORT_JOBS}
 
 
 @pytest.mark.workflow
@@ -351,40 +354,99 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
     assert "epochs~100" not in result.stdout and "size~48" not in result.stdout and "optimizer~sgd" not in result.stdout
 
 
-# A one-line edit of a package module, and the jobs a finished tiny run then plans (the README's promises).
-# A job that reruns rewrites its outputs, so what reads them reruns too: "evaluate" brings the report.
+# A real one-line edit of a package module (a new name bound), and the jobs a finished tiny run then plans (the
+# README's promises). A job that reruns rewrites its outputs, so what reads them reruns too: "evaluate" brings the report.
+FIGURE_JOBS = {"samples": 1, "cell_figures": 2, "saliency_sheet": 2, "comparison": 1, "figures": 1, "best_cells": 1, "all": 1}
 EDITS = {
-    "metrics.py": {"evaluate": 2, **REPORT_JOBS},  # re-evaluates from the predictions: no TensorFlow job
+    "metrics.py": {"evaluate": 2, "cell_figures": 2, **REPORT_JOBS},  # re-evaluates from the predictions: no TensorFlow job
     "learn/evaluate.py": {"evaluate": 2, **REPORT_JOBS},
     "scoring.py": {"evaluate": 2, **REPORT_JOBS},  # temperatures are fitted on the predictions: no retraining
-    "learn/saliency.py": {"saliency": 2, **REPORT_JOBS},  # Grad-CAM again, no training, no evaluation
-    "learn/figures.py": {"evaluate": 2, **REPORT_JOBS},  # a cell's figures are drawn by its evaluation
+    "learn/saliency.py": {"saliency": 2, "saliency_sheet": 2, **REPORT_JOBS},  # Grad-CAM again, no training, no evaluation
+    "learn/saliency_sheet.py": {"saliency_sheet": 2, "all": 1},  # the sheet redrawn, Grad-CAM not run again
+    "learn/figures.py": {"cell_figures": 2, "all": 1},  # a cell's figures are a rule of their own: no evaluation
+    "data/samples.py": {"samples": 1, "all": 1},  # the sample sheet is a rule of its own: no store rebuilt
+    "style.py": FIGURE_JOBS,  # the figures' look: every figure redrawn, nothing else
+    "keys.py": REPORT_JOBS,  # the names of a cell's keys: the report's columns, no evaluation, no training
+    "subjects.py": {"split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},  # who is a subject: the splits
+    "published.py": {"tables": 1, "reproduction": 1, "all": 1},  # the published numbers' names
+    "plan/joblog.py": {},  # job logging: what a log says, in no digest
     "predictions.py": {**retrained(2), **REPORT_JOBS},  # the file every fit writes and the evaluation reads
     "learned.py": {**retrained(2), **REPORT_JOBS},  # the training's chance loss, the verdict of the evaluation
     "report/figures.py": {"comparison": 1, "figures": 1, "best_cells": 1, "all": 1},  # the grid figures only
     "report/tables.py": {"tables": 1, "reproduction": 1, "all": 1},
-    "data/readers.py": {"ingest": 1, "split": 1, "store": 1, **retrained(2), **REPORT_JOBS},
-    "data/splits.py": {"split": 1, "store": 1, **retrained(2), **REPORT_JOBS},  # not the ingest
+    "data/readers.py": {"ingest": 1, "split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},
+    "data/splits.py": {"split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},  # not the ingest
     "learn/models.py": {**retrained(2), **REPORT_JOBS},
     "learn/classical.py": {},  # no Keras job (and this tiny grid has no classical cell to refit)
 }
+
+
+def copied_workflow(tmp_path: Path) -> Path:
+    """A copy of the workflow and the package (files keep their times), to edit."""
+    for part in ("Snakefile", "workflow", "src", "profiles", "envs"):
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / part)
+    return tmp_path
+
+
+def plan_with(copy: Path, finished_run: Path) -> dict[str, int]:
+    """The jobs the finished tiny run plans with the workflow and package of ``copy``, as a user runs it
+    there (its default profile read by Snakemake itself)."""
+    (finished_run / "config.yaml").write_text(yaml.safe_dump(TINY))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(copy / "Snakefile"),
+                             "--directory", str(finished_run), "--configfile", str(finished_run / "config.yaml"), "-n"],
+                            capture_output=True, text=True, timeout=300, cwd=copy,
+                            env={**os.environ, "PYTHONPATH": str(copy / "src")})
+    return planned_jobs(result)
 
 
 @pytest.mark.workflow
 @pytest.mark.parametrize("module", sorted(EDITS))
 def test_a_code_edit_reruns_exactly_what_it_changes(finished_run, tmp_path, module):
     """The finished run planned again by a copy of the workflow and package with one module edited."""
-    for part in ("Snakefile", "workflow", "src"):
-        source = REPO / part
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / part)
-    with open(tmp_path / "src/leukobench" / module, "a") as edited:
-        edited.write("\n# an edit\n")
-    (finished_run / "config.yaml").write_text(yaml.safe_dump(TINY))
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(tmp_path / "Snakefile"),
-                             "--directory", str(finished_run), "--configfile", str(finished_run / "config.yaml"), "-n"],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(tmp_path / "src")})
-    assert planned_jobs(result) == EDITS[module]
+    copy = copied_workflow(tmp_path)
+    with open(copy / "src/leukobench" / module, "a") as edited:
+        edited.write("\n_an_edit = 'an edit'\n")
+    assert plan_with(copy, finished_run) == EDITS[module]
+
+
+def with_words_added(source: str) -> str:
+    """``source`` with a comment line and words in its module docstring and its first function's or class's
+    docstring (a docstring added where the module has none): the same code, said otherwise."""
+    tree, lines = ast.parse(source), source.splitlines(keepends=True)
+    documented = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                  and ast.get_docstring(node, clean=False) is not None][:1]
+    for node in sorted(documented + ([tree] if ast.get_docstring(tree, clean=False) is not None else []),
+                       key=lambda node: -node.body[0].end_lineno):
+        string = node.body[0]
+        line = lines[string.end_lineno - 1]
+        end = len(line.encode()[:string.end_col_offset].decode())  # the offset counts UTF-8 bytes
+        quote = 3 if line[:end].endswith(('"""', "'''")) else 1
+        lines[string.end_lineno - 1] = line[:end - quote] + " (said again, otherwise)" + line[end - quote:]
+    edited = "".join(lines)
+    if ast.get_docstring(tree, clean=False) is None:
+        edited = '"""A docstring added."""\n' + edited
+    return edited.rstrip("\n") + "\n\n\n# a comment added at the end\n"
+
+
+@pytest.mark.workflow
+def test_comments_and_docstrings_rerun_nothing(finished_run, tmp_path):
+    """Every module of the package, every workflow script, every rule file and the Snakefile edited in its
+    comments and docstrings (new files, new times): the finished run plans nothing."""
+    copy = copied_workflow(tmp_path)
+    modules = sorted((copy / "src/leukobench").rglob("*.py"))
+    assert len(modules) > 40
+    for module in modules:
+        before = module.read_text()
+        module.write_text(with_words_added(before))
+        assert module.read_text() != before and code_meaning(module.read_text()) == code_meaning(before), module
+    for script in (copy / "workflow/scripts").glob("*.py"):
+        script.write_text(with_words_added(script.read_text()))
+    for rules in [copy / "Snakefile", *(copy / "workflow/rules").glob("*.smk")]:
+        rules.write_text("# a comment added\n" + rules.read_text() + "\n# and one at the end\n")
+    assert plan_with(copy, finished_run) == {}
+    (copy / "src/leukobench/style.py").write_text((copy / "src/leukobench/style.py").read_text().replace("DPI = 130", "DPI = 131"))
+    assert plan_with(copy, finished_run) == FIGURE_JOBS  # a real edit still reruns what it changes
 
 
 RULE_SECTION = re.compile(r"^    (\w+):", flags=re.M)

@@ -15,8 +15,10 @@ import signal
 import sys
 from contextlib import contextmanager
 
-from leukobench.keys import CNMC_SUBJECT, SUBJECT_AGGREGATIONS
+from leukobench.metrics import SUBJECT_AGGREGATIONS
 from leukobench.predictions import TTA_MODES
+
+CNMC_SUBJECT = r"UID_(?P<subject>H?\d+)_"  # --by-subject's default: the subject in C-NMC's file names
 
 
 def positive(text: str) -> int:
@@ -105,8 +107,8 @@ def _terminated_as_exit():
 
 def command() -> int:
     """The installed ``leukobench`` command: :func:`main`, with TensorFlow's start-up notices left
-    out of standard error (:func:`leukobench.plan.runtime.filter_native_log`)."""
-    from leukobench.plan.runtime import filter_native_log
+    out of standard error (:func:`leukobench.plan.joblog.filter_native_log`)."""
+    from leukobench.plan.joblog import filter_native_log
 
     filter_native_log(2)
     return main()

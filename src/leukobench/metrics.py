@@ -49,15 +49,14 @@ from sklearn.metrics import (
 )
 
 from leukobench.io import atomic_path
-from leukobench.keys import MIN_INTERVAL_GROUPS, SUBJECT_AGGREGATIONS, subject_counts, unknown_subjects
 from leukobench.predictions import predict_labels, scores_of
+from leukobench.subjects import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
 
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy", "precision", "recall", "f1", "weighted_f1",
     "balanced_accuracy", "auc", "sensitivity", "specificity", "ece", "brier",
 )
 CALIBRATION_METRICS: tuple[str, ...] = ("ece", "brier")  # lower is better; how far the scores are from frequencies
-THRESHOLD_METRICS: tuple[str, ...] = tuple(name for name in METRIC_NAMES if name not in ("auc", *CALIBRATION_METRICS))
 CALIBRATION_BINS = 15  # equal-width confidence bins of the expected calibration error (Guo et al., 2017)
 
 POSITIVE_LABEL = 1  # "all", leukemic blast
@@ -578,6 +577,9 @@ def subjects_of_two_labels(predictions: pd.DataFrame) -> list[str]:
     return sorted(map(str, labels[labels > 1].index))
 
 
+SUBJECT_AGGREGATIONS = ("mean", "median", "positive_fraction", "majority")  # how a subject's cells make its verdict
+
+
 def check_aggregation(aggregation: str) -> None:
     if aggregation not in SUBJECT_AGGREGATIONS:
         raise ValueError(f"subject aggregation '{aggregation}' unknown; allowed: {', '.join(SUBJECT_AGGREGATIONS)}")
@@ -613,7 +615,7 @@ def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.D
     the share of its cells predicted as each class (two classes: as class 1); ``majority``, 1 for
     the class most of its cells are predicted as, 0 for the others (two classes: 1, 0, or 0.5 on a
     tie, which the 0.5 threshold calls positive). The subject's class is then the score's, as for a
-    cell (threshold 0.5, or the arg-max). Images without a subject (:func:`leukobench.keys.unknown_subjects`)
+    cell (threshold 0.5, or the arg-max). Images without a subject (:func:`leukobench.subjects.unknown_subjects`)
     are left out; a subject whose cells carry two labels is an error naming it.
     """
     columns = ["score"] if "score" in predictions else [c for c in predictions if c.startswith("score_")]

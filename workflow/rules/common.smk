@@ -75,7 +75,8 @@ def gpu_slots(wildcards):
 
 def cell_parameters(space):
     """A params function giving a job its cell's parameters: as Paramspace.instance, from a table
-    built once (instance builds a pandas Series per call; a 1,500-job dry run spent 1.5 s on it)."""
+    built once (instance builds a pandas Series per call; a 1,500-job dry run spent 1.5 s on it),
+    as plain Python values (to_dict gives int, float, str, not numpy scalars), ready for JSON."""
     rows = dict(zip(space.instance_patterns, space.dataframe.to_dict("records")))
 
     def parameters_of_cell(wildcards):
@@ -275,21 +276,35 @@ def saliency_files(wildcards):
     return [f"results/cells/{cell}/saliency.json" for cell in CELLS.instance_patterns]
 
 
+def sample_sheets():
+    """The sample sheet of every store a cell of the grid reads (Keras, hybrid through its Keras cell,
+    classical): drawn by rule samples, once per store."""
+    stores = set()
+    for cells in (KERAS_CELLS, CLASSICALS.dataframe):
+        for cell in cells.to_dict("records"):
+            stores.add(STORE.format(**cell, partition=partition(cell["split_method"], cell.get("fold"))))
+    return sorted(store.removesuffix(".parquet") + "_samples.png" for store in stores)
+
+
 def evaluated_datasets():
     return sorted({*KERAS_CELLS.get("dataset", []), *CLASSICALS.dataframe.get("dataset", [])})
 
 
 def final_outputs():
-    """The report: metrics, tables and figures; the reproduction table when the config has a study's
+    """The report: metrics, tables and figures, the stores' sample sheets; the reproduction table when the config has a study's
     published numbers, the leakage figure when cells ran on both split methods, the seeds' spread
     when a configuration trains with several seeds; and every cell's
     model, so that a model deleted from a finished run is trained again by the next run (Snakemake
     rebuilds a missing file only when something asks for it)."""
     outputs = [
         *(f"results/cells/{cell}/model.keras" for cell in CELLS.instance_patterns),
+        *(f"results/cells/{cell}/{figure}.png" for cell in CELLS.instance_patterns
+          for figure in ("roc", "confusion", "training_curves")),  # rule cell_figures
         *(f"results/{kind}/{cell}/classifier.joblib"
           for kind, space in (("hybrid", HYBRIDS), ("classical", CLASSICALS)) for cell in space.instance_patterns),
         METRICS,
+        *sample_sheets(),
+        *(path.replace("saliency.json", "saliency.png") for path in saliency_files(None)),  # rule saliency_sheet
         "results/report/comparison.png",
         "results/report/best_configurations.html",
         "results/report/hyperparameters.png",

@@ -68,6 +68,7 @@ use rule train as train_with_features with:
 
 # Where a trained Keras cell looks (Grad-CAM on its test images): a second model pass, so a second
 # TensorFlow job, with evaluation.saliency; it reruns when the model or the saliency code changes.
+# It writes the numbers (saliency.json) and the panels of its sheet, which rule saliency_sheet draws.
 rule saliency:
     input:
         model=f"{CELL}/model.keras",
@@ -75,12 +76,7 @@ rule saliency:
         store=store_of_cell,
     output:
         summary=f"{CELL}/saliency.json",
-        sheet=report(
-            f"{CELL}/saliency.png",
-            caption="../report/saliency.rst",
-            category="Saliency",
-            labels=CELL_LABELS,
-        ),
+        panels=f"{CELL}/saliency_panels.npz",
     log:
         f"results/logs/saliency/{CELLS.wildcard_pattern}.log",
     params:
@@ -98,6 +94,32 @@ rule saliency:
 
 # Test-time augmentation (evaluation.tta): the cell's scores again, averaged over flipped and rotated
 # views of each image; a model pass, so a TensorFlow job; its evaluation gives them rows of their own.
+# The saliency sheet, drawn from the panels the saliency job chose: editing the figures' look
+# (leukobench.style) redraws it and runs no model again.
+rule saliency_sheet:
+    input:
+        panels=f"{CELL}/saliency_panels.npz",
+    output:
+        sheet=report(
+            f"{CELL}/saliency.png",
+            caption="../report/saliency.rst",
+            category="Saliency",
+            labels=CELL_LABELS,
+        ),
+    log:
+        f"results/logs/saliency_sheet/{CELLS.wildcard_pattern}.log",
+    params:
+        code=code_of("saliency_sheet"),
+    localrule: True  # a few small figures from small files: no cluster job
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/saliency_sheet.py"
+
+
 rule tta:
     input:
         model=f"{CELL}/model.keras",

@@ -1,4 +1,4 @@
-from leukobench.plan.runtime import log_to
+from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 
@@ -7,5 +7,5 @@ from leukobench.learn.saliency import saliency_of_cell, share_text
 
 configure_runtime(snakemake.threads, seed=0)
 summary = saliency_of_cell(snakemake.input.model, snakemake.input.store, snakemake.output.summary,
-                           snakemake.output.sheet)
+                           snakemake.output.panels)
 print(f"{summary['images']} {summary['split']} images, Grad-CAM of {summary['feature_map']}: {share_text(summary)}")

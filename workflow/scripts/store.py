@@ -1,10 +1,9 @@
-from leukobench.plan.runtime import log_to
+from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 
 import pandas as pd
 
-from leukobench.data.samples import plot_sample_sheet
 from leukobench.data.splits import fold_partition
 from leukobench.data.store import Preparation, build_store
 
@@ -22,6 +21,3 @@ store = build_store(
                 "variant": snakemake.wildcards.variant},
 )
 print(store.frame.groupby(["split", "class_name"]).size().to_string())
-plot_sample_sheet(store.frame, store.images, store.class_names, snakemake.output.samples,
-                  title=f"{snakemake.wildcards.dataset}, {snakemake.wildcards.partition} split, {snakemake.wildcards.variant}, "
-                        f"{snakemake.wildcards.size} px")

@@ -1,4 +1,4 @@
-from leukobench.plan.runtime import log_to, plain
+from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 
@@ -8,7 +8,7 @@ from leukobench.learn.weights import use_fetched
 if snakemake.input.get("imagenet"):  # a transfer model with training.weights: imagenet: rule imagenet_weights' file
     use_fetched(snakemake.input.imagenet)
 
-cell = plain(snakemake.params.cell)
+cell = snakemake.params.cell  # plain Python values (common.smk cell_parameters)
 spec = TrainingSpec(
     **{key: cell[key] for key in ("model", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")},
     **snakemake.params.training,  # the training: options this cell's model takes (common.smk keras_training)

@@ -1,7 +1,8 @@
 """The store's sample sheet: what the models are fed, per class, original and augmented images.
 
-Drawn with the shared look of :mod:`leukobench.style` (one PNG, written atomically, no pyplot
-state). Reaches no metrics, no model and no report code: editing those never rebuilds a store.
+The data layer's one figure, drawn by the workflow's rule ``samples`` from a finished store (not
+by the store's job), with the shared look of :mod:`leukobench.style` (one PNG, written atomically,
+no pyplot state): editing the look redraws the sheets and rebuilds no store, so retrains nothing.
 """
 
 from __future__ import annotations

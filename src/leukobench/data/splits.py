@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from leukobench.keys import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
+from leukobench.subjects import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
 
 SPLIT_METHODS = ("subject", "random")
 DUPLICATE_POLICIES = ("together", "drop")
@@ -109,7 +109,7 @@ def _grouping(pool: pd.DataFrame) -> pd.DataFrame:
 def describe_subjects(patient_ids: pd.Series) -> str:
     """The subjects of a part in words: ``12 subjects``, ``subjects unknown: each image is its own
     group (40 images)``, or ``12 subjects, and 3 images without a subject, each its own group``. An unknown
-    subject is an empty or missing ``patient_id`` (:func:`leukobench.keys.unknown_subjects`)."""
+    subject is an empty or missing ``patient_id`` (:func:`leukobench.subjects.unknown_subjects`)."""
     subjects, alone = subject_counts(patient_ids)
     named = f"{subjects} subject{'s' if subjects != 1 else ''}"
     images = f"{alone} image{'s' if alone != 1 else ''}"
@@ -124,7 +124,7 @@ def split_log(splits: pd.DataFrame, min_groups: int = MIN_INTERVAL_GROUPS, class
     """One line per part of :func:`assign_splits`' table (per fold for k-fold splits): images,
     images per label, the subjects (:func:`describe_subjects`), and a warning where an evaluated part
     has fewer resampling groups than ``min_groups`` (subjects, plus one per image without a subject),
-    so its metrics will get no bootstrap interval (:data:`leukobench.keys.MIN_INTERVAL_GROUPS`); then
+    so its metrics will get no bootstrap interval (:data:`leukobench.subjects.MIN_INTERVAL_GROUPS`); then
     one line per (part, class) pair without an image: ``classes`` (label: class name, the dataset's
     declared classes; by default the labels the table holds) that a part lacks."""
     if "fold" in splits:

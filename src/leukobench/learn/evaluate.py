@@ -24,10 +24,10 @@ import pandas as pd
 
 from leukobench.scoring import CALIBRATIONS, Scoring, apply_temperature, calibration_of, digests, write_scoring
 from leukobench.io import atomic_path
-from leukobench.keys import MIN_INTERVAL_GROUPS
 from leukobench.learned import judge_keras, judge_predictions, read_history
 from leukobench.metrics import METRIC_NAMES, METRIC_NOTE, metric_rows
 from leukobench.predictions import CHANCE_LOSS, ROW_COLUMNS, prediction_frame, read_predictions, scores_of
+from leukobench.subjects import MIN_INTERVAL_GROUPS
 
 
 def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str | os.PathLike,

@@ -1,8 +1,9 @@
 """The figures of one cell: ROC curve, confusion matrix and training curves of its test split.
 
-Drawn with the shared look of :mod:`leukobench.style` (one PNG each, written atomically, no
-pyplot state; bad input raises ``ValueError`` naming the argument or column). Reaches the data
-layer and the ground floor only, never the report: editing a grid figure reruns no evaluation.
+Drawn by the workflow's rule ``cell_figures`` from the cell's predictions and history, not by its
+evaluation, with the shared look of :mod:`leukobench.style` (one PNG each, written atomically, no
+pyplot state; bad input raises ``ValueError`` naming the argument or column): editing them or the
+look reruns no evaluation. Reaches the ground floor only, never the report.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ classes instead (:data:`HEADS`). The flattened (or pooled) conv output is the la
 
 The builders are entries of :data:`MODELS` (a :class:`leukobench.registry.Registry`), each with its
 minimum input size and, for the transfer models, its ``keras.applications`` base; :data:`MIN_INPUT_SIZE`,
-:func:`transfer_models` and :data:`TRANSFER_MODELS` are read from it. Keras is imported inside the
+and :func:`transfer_models` are read from it. Keras is imported inside the
 builders, so listing or checking model names (as the workflow does when it validates the config)
 does not start TensorFlow; neither does :data:`MIN_INPUT_SIZE`.
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from leukobench.learn.weights import find_weights, keras_cache_dir, missing_message, weights_folder, weights_url  # noqa: F401 (keras_cache_dir: this module's API)
+from leukobench.learn.weights import find_weights, missing_message, weights_folder, weights_url
 from leukobench.registry import Registry
 
 if TYPE_CHECKING:
@@ -479,7 +479,7 @@ def reference_resnet_small(input_shape: tuple[int, int, int], n_classes: int = 2
 
 # ImageNet weights are never downloaded here (a training job may run without network): the
 # workflow's local rule imagenet_weights fetches them first (leukobench.learn.weights_fetch), into
-# Keras' cache (keras_cache_dir) or training.weights_folder.
+# Keras' cache (leukobench.learn.weights.keras_cache_dir) or training.weights_folder.
 
 
 def _application(name: str) -> Application:
@@ -488,12 +488,6 @@ def _application(name: str) -> Application:
     if application is None:
         raise ValueError(f"model '{name}' is not a transfer model; transfer models: {', '.join(transfer_models())}")
     return application
-
-
-def imagenet_weights_file(name: str) -> Path:
-    """Where a training looks for the ImageNet weights (no top) of transfer model ``name``: Keras'
-    cache, or the folder the workflow fetched them into (leukobench.learn.weights.weights_folder)."""
-    return weights_folder() / _application(name).weights_file
 
 
 def transfer_models() -> list[str]:
@@ -698,6 +692,3 @@ def efficientnetv2b0_scratch(input_shape: tuple[int, int, int], n_classes: int =
     return _transfer_model("efficientnetv2b0_scratch", input_shape, n_classes, None, -1, classifier="reference",
                            head=head, application=EFFICIENTNETV2B0, base_name=None)
 
-
-#: The models built on a ``keras.applications`` base (they take ``weights`` and ``trainable_layers``).
-TRANSFER_MODELS: frozenset[str] = frozenset(transfer_models())

@@ -138,7 +138,6 @@ from leukobench.scoring import SCORING_FILE, Scoring, ScoringError, read_scoring
 from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from leukobench.data.store import Preparation, prepared_image
 from leukobench.io import atomic_path, is_text, printable
-from leukobench.keys import CNMC_SUBJECT
 from leukobench.learn.bundle import TrainedModel, bundle_path, view_averaged_scores
 from leukobench.learn.devices import share_gpus
 from leukobench.metrics import aggregate_by_subject, check_aggregation
@@ -606,7 +605,7 @@ def subject_pattern(pattern: str) -> re.Pattern:
         raise ValueError(f"--by-subject {pattern!r} is not a regular expression ({error})") from None
     if "subject" not in compiled.groupindex and compiled.groups != 1:
         raise ValueError(f"--by-subject {pattern!r} needs a group naming the subject: (?P<subject>...) or one (...) "
-                         f"group, e.g. the default {CNMC_SUBJECT!r}")
+                         "group, as the default (C-NMC's file names, `leukobench predict --help`) has")
     return compiled
 
 

@@ -13,11 +13,11 @@ map's channels; their weighted sum, rectified (only evidence *for* the class), i
 * :func:`cell_share`: the share of each heat map's mass that lies on the cell rather than on the
   black background (C-NMC cells and the synthetic ones are segmented on pure black), one number per
   image that says whether a model looks at the cell.
-* :func:`overlay`: a heat map blended over its image; :func:`plot_saliency_sheet` draws a sheet of
-  them (here, not with the cell's other figures in :mod:`leukobench.learn.figures`, so that editing
-  those redraws them without running Grad-CAM again, and Grad-CAM's edits rerun no evaluation).
-* :func:`saliency_of_cell`: what the workflow's ``saliency`` job does for a trained cell: the sheet
-  and ``saliency.json`` of its test images.
+* :func:`saliency_of_cell`: what the workflow's ``saliency`` job does for a trained cell:
+  ``saliency.json`` of its test images, and the sheet's panels (images, heat maps, predictions) in
+  ``saliency_panels.npz`` (:mod:`leukobench.learn.saliency_panels`). The sheet itself is drawn from them by the rule ``saliency_sheet``
+  (:mod:`leukobench.learn.saliency_sheet`, with the shared look of :mod:`leukobench.style`), so that
+  editing the look redraws it without running Grad-CAM, a model pass, again.
 
 Images are uint8 ``(n, H, W, C)`` exactly as the store holds them (RGB, or one gray channel):
 rescaling and normalisation are layers of every model. Keras and TensorFlow are imported inside
@@ -31,19 +31,16 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import matplotlib
-import matplotlib.figure
 import numpy as np
 
 from leukobench.io import atomic_path
-from leukobench.predictions import checked_labels
-from leukobench.style import DPI, NEUTRAL, OKABE_ITO, STYLE, save_png
+from leukobench.learn.saliency_panels import write_sheet_panels
 
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "cell_mask", "cell_share", "feature_map_layer", "grad_cam", "overlay",
-           "plot_saliency_sheet", "saliency_of_cell", "share_text"]
+__all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "cell_mask", "cell_share", "feature_map_layer", "grad_cam",
+           "saliency_of_cell", "share_text"]
 
 SALIENCY_BATCH = 64  # images per gradient pass
 
@@ -241,9 +238,10 @@ def _on_dark_background(mask: np.ndarray) -> np.ndarray:
 
 
 def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLike, summary_path: str | os.PathLike,
-                     sheet_path: str | os.PathLike, split: str = "test") -> dict:
-    """Where a trained cell looks on the images of one split of its store: its Grad-CAM sheet
-    (:func:`plot_saliency_sheet`) and ``saliency.json``: the mean share of
+                     panels_path: str | os.PathLike, split: str = "test") -> dict:
+    """Where a trained cell looks on the images of one split of its store: its Grad-CAM sheet's
+    panels (:func:`leukobench.learn.saliency_panels.write_sheet_panels`, drawn by
+    :func:`leukobench.learn.saliency_sheet.draw_saliency_sheet`) and ``saliency.json``: the mean share of
     the heat on the cell (``saliency_on_cell``, over the images with any heat and a dark background,
     ``images_on_background`` of them; the background-only baseline is their mean area share,
     ``cell_area``; both None where no image has one), per true class too, the feature map
@@ -271,9 +269,9 @@ def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLik
         "saliency_on_cell": _mean(shares), "cell_area": _mean(areas[on_background]),
         "saliency_on_cell_by_class": {name: _mean(shares[labels == k]) for k, name in enumerate(model.class_names)},
     }
-    plot_saliency_sheet(images, heat, labels, predicted, scores_of(part), model.class_names, sheet_path,
-                        title=f"Where the model looks (Grad-CAM of the predicted class), {split} split: "
-                              + share_text(summary))
+    write_sheet_panels(panels_path, images, heat, labels, predicted, scores_of(part), model.class_names,
+                       title=f"Where the model looks (Grad-CAM of the predicted class), {split} split: "
+                             + share_text(summary))
     with atomic_path(summary_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return summary
@@ -295,106 +293,3 @@ def _mean(values: np.ndarray) -> float | None:
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if len(finite) else None
 
-
-# --- figures: heat maps over their images -------------------------------------------------------
-
-HEAT_COLORMAP = "inferno"  # perceptually uniform and colour-blind safe; cold is black like the background
-HEAT_ALPHA = 0.5  # weight of the heat colour in an overlay
-
-
-def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = HEAT_ALPHA, cmap: str = HEAT_COLORMAP) -> np.ndarray:
-    """A heat map blended over its image: uint8 RGB ``(H, W, 3)`` = ``(1 - alpha) * image + alpha * colour``.
-
-    ``image`` is uint8 ``(H, W, 3)`` RGB, ``(H, W, 1)`` or ``(H, W)`` gray (repeated to RGB), as the
-    image store holds it: :func:`leukobench.data.store.to_model_input` converts OpenCV's BGR to RGB,
-    so store images need no conversion (an image read with ``cv2.imread`` is BGR: convert it with
-    ``cv2.cvtColor(image, cv2.COLOR_BGR2RGB)`` first). ``heatmap`` is ``(H, W)`` in [0, 1] (e.g. one
-    map of :func:`leukobench.learn.saliency.grad_cam`), coloured with the matplotlib colormap ``cmap``.
-    """
-    picture = np.asarray(image)
-    if picture.ndim == 3 and picture.shape[2] == 1:
-        picture = picture[..., 0]
-    if picture.ndim == 2:
-        picture = np.repeat(picture[..., None], 3, axis=2)
-    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
-        raise ValueError(f"image must be uint8 (H, W, 3) RGB or (H, W[, 1]) gray, got {np.asarray(image).dtype} "
-                         f"{np.shape(image)}")
-    heat = np.asarray(heatmap, dtype=np.float64)
-    if heat.shape != picture.shape[:2]:
-        raise ValueError(f"heatmap {heat.shape} does not match the image's size {picture.shape[:2]}")
-    if not np.isfinite(heat).all() or heat.min() < 0 or heat.max() > 1:
-        raise ValueError("heatmap must hold finite values in [0, 1]")
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    colour = matplotlib.colormaps[cmap](heat)[..., :3] * 255
-    return np.clip(np.rint((1 - alpha) * picture + alpha * colour), 0, 255).astype(np.uint8)
-
-
-def plot_saliency_sheet(
-    images: np.ndarray,
-    heatmaps: np.ndarray,
-    labels: np.ndarray,
-    predicted: np.ndarray,
-    scores: np.ndarray,
-    class_names: Sequence[str],
-    path: str | os.PathLike,
-    per_group: int = 4,
-    title: str = "Where the model looks (Grad-CAM of the predicted class)",
-) -> None:
-    """A cell's saliency sheet: for each true class a row of correct predictions and a row of wrong
-    ones, most confident first, each panel the heat map over its image with the predicted class and
-    its score; an empty group says "none".
-
-    Args:
-        images: uint8 ``(n, H, W, C)`` as the store holds them (RGB or gray).
-        heatmaps: ``(n, H, W)`` in [0, 1] (:func:`leukobench.learn.saliency.grad_cam`).
-        labels, predicted: ``(n,)`` true and predicted classes.
-        scores: ``(n,)`` the score of class 1 (a sigmoid head) or ``(n, k)`` the class scores;
-            the confidence shown and sorted by is the score of the predicted class.
-        class_names: one name per class.
-        path: the PNG to write.
-        per_group: panels per row (the most confident of each group).
-        title: the figure's title.
-    """
-    names = [str(name) for name in class_names]
-    k = len(names)
-    truth, guess = checked_labels(labels, "labels", k), checked_labels(predicted, "predicted", k)
-    pictures, heat = np.asarray(images), np.asarray(heatmaps)
-    values = np.asarray(scores, dtype=np.float64)
-    n = len(truth)
-    if len(guess) != n or len(pictures) != n or len(heat) != n or len(values) != n:
-        raise ValueError(f"images ({len(pictures)}), heatmaps ({len(heat)}), labels ({n}), predicted ({len(guess)}) "
-                         f"and scores ({len(values)}) must have one entry per image")
-    if (values.ndim == 1 and k != 2) or (values.ndim == 2 and values.shape[1] != k) or values.ndim > 2:
-        raise ValueError(f"scores must be (n,) for 2 classes or (n, {k}), got shape {values.shape}")
-    if per_group < 1:
-        raise ValueError(f"per_group must be at least 1, got {per_group}")
-    confidence = (np.where(guess == 1, values, 1 - values) if values.ndim == 1
-                  else values[np.arange(n), guess])
-    panel = 1.55  # inches per panel
-    with matplotlib.rc_context(STYLE):
-        fig = matplotlib.figure.Figure(figsize=(panel * per_group + 1.9, panel * 2 * k + 0.9), dpi=DPI)
-        axes = fig.subplots(2 * k, per_group, squeeze=False)
-        for c, name in enumerate(names):
-            for r, (correct, verdict) in enumerate(((True, "correct"), (False, "wrong"))):
-                row = axes[2 * c + r]
-                members = np.flatnonzero((truth == c) & ((guess == c) == correct))
-                members = members[np.argsort(-confidence[members], kind="stable")][:per_group]
-                for ax in row:
-                    ax.set_xticks([])
-                    ax.set_yticks([])
-                    ax.spines[:].set_visible(False)
-                    ax.set_box_aspect(pictures.shape[1] / pictures.shape[2])  # empty panels as tall as images
-                row[0].set_ylabel(f"true {name}\n{verdict}", fontsize=10)
-                if members.size == 0:
-                    row[0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=11, color=NEUTRAL,
-                                transform=row[0].transAxes)
-                for ax, i in zip(row, members):
-                    ax.imshow(overlay(pictures[i], heat[i]), interpolation="nearest")
-                    ax.set_title(f"{names[guess[i]]} {confidence[i]:.2f}", fontsize=9,
-                                 color="black" if correct else OKABE_ITO[1])
-        scale = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=HEAT_COLORMAP)
-        colorbar = fig.colorbar(scale, ax=axes.ravel().tolist(), fraction=0.04, pad=0.03, shrink=min(1.0, 4 / k))
-        colorbar.set_label("Grad-CAM (share of the image's peak)")
-        fig.suptitle(f"{title}\npanel: predicted class and its score, most confident first", fontsize=11)
-        save_png(fig, path)

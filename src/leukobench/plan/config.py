@@ -117,7 +117,7 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         except (FileNotFoundError, KeyError) as error:
             problems.append(f"training.weights: {error.args[0]}")
     if config.get("published"):
-        from leukobench.report.tables import published_problems
+        from leukobench.published import published_problems
 
         problems += published_problems(config["published"])
     if not problems and config["grid"] and keras_cells(config)[0].empty:

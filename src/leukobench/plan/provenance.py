@@ -1,11 +1,32 @@
-"""Which code made an output: a digest of the leukobench modules a workflow script runs.
+"""Which code made an output: a digest of the meaning of a workflow script and the leukobench
+modules it runs.
 
-Snakemake reruns a job when its script file changes (the ``code`` rerun trigger) but not when a
-module that script imports changes. Every rule therefore passes ``params: code=code_of(script)``:
-the digest of the script and of every ``leukobench`` module it imports, directly or through other
-leukobench modules (found by reading their ``import`` statements, not by importing them). Editing
-``leukobench/metrics.py`` changes the digest of every rule whose script reaches it, and the
-``params`` rerun trigger reruns exactly those jobs. Comments count as changes; whitespace too.
+Every rule passes ``params: code=code_of(script)``, the digest of its script and of every
+``leukobench`` module the script imports, directly or through other leukobench modules (found by
+reading their ``import`` statements, inside functions too, not by importing them). Snakemake's
+``params`` rerun trigger then reruns exactly the jobs whose code changed: editing
+``leukobench/metrics.py`` reruns the rules whose scripts reach it, and no others.
+
+**A digest covers what the code does, not how it is written.** Each file counts as its abstract
+syntax tree (Python's own parse, :func:`code_meaning`), with every string that stands alone as a
+statement removed (the docstrings of modules, classes and functions, and the strings documenting
+an attribute), written out node by node with the fields it sets (line and column numbers left
+out). Comments, docstrings, blank lines, line breaks, indentation inside brackets, quotes and
+parentheses that change nothing do not count; a changed name, value, call or import does. (A new
+Python version that parses the same code into other nodes would change the digests once.)
+
+**Job logging is not part of any digest.** :mod:`leukobench.plan.joblog`, which every script
+calls first to send its output to the rule's log, says how a log reads and never changes an
+output, so it is left out (:data:`OUTSIDE_DIGESTS`): editing it reruns nothing. It imports no
+other leukobench module, so no module is hidden behind it.
+
+**Snakemake's own ``code`` trigger is off.** For a ``script:`` rule Snakemake reruns a job whose
+outputs are older than the script file (its modification time, so a comment or a ``git
+checkout`` counts), and it records no text of the ``.smk`` files' script rules. The digest above
+covers each script's meaning, so the workflow's default profile (``profiles/default/config.yaml``,
+which Snakemake reads by itself) sets ``rerun-triggers`` to ``mtime params input software-env``:
+a comment in a workflow script or a ``.smk`` file reruns nothing, a changed config value still
+reaches its rules through ``params``.
 """
 
 from __future__ import annotations
@@ -17,50 +38,93 @@ from pathlib import Path
 
 PACKAGE = "leukobench"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/leukobench
+OUTSIDE_DIGESTS = ("plan/joblog.py",)  # infrastructure (job logging), relative to the package: in no digest
 
 
 def direct_imports(source: Path, package_root: Path = PACKAGE_ROOT) -> set[Path]:
     """The files of the package's modules that ``source`` itself imports, anywhere in it (inside
     functions too); a package named stands for its ``__init__.py``."""
     found: set[Path] = set()
-    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            # `from leukobench import metrics` names a module too
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        else:
-            continue
-        for name in names:
-            parts = name.split(".")
-            if parts[0] != PACKAGE:
-                continue
-            target = package_root.joinpath(*parts[1:])  # a module, or a package (its __init__.py)
-            module = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
-            if module.is_file():
-                found.add(module)
+    for name in _read(source.read_text(), str(source))[0]:
+        target = package_root.joinpath(*name.split(".")[1:])  # a module, or a package (its __init__.py)
+        module = target / "__init__.py" if target.is_dir() else target.with_suffix(".py")
+        if module.is_file():
+            found.add(module)
     return found
 
 
+def outside_digests(module: Path, package_root: Path = PACKAGE_ROOT) -> bool:
+    """Whether ``module`` is infrastructure left out of every digest (:data:`OUTSIDE_DIGESTS`)."""
+    return any(module == package_root / name for name in OUTSIDE_DIGESTS)
+
+
 def imported_modules(source: Path, package_root: Path = PACKAGE_ROOT) -> set[Path]:
-    """The files of the package's modules ``source`` imports, transitively (``source`` excluded)."""
+    """The files of the package's modules ``source`` imports, transitively (``source`` excluded):
+    the modules its digest covers, so without the infrastructure of :data:`OUTSIDE_DIGESTS`."""
     found: set[Path] = set()
     pending = [source]
     while pending:
         for module in direct_imports(pending.pop(), package_root) - found:
-            found.add(module)
-            pending.append(module)
+            if not outside_digests(module, package_root):
+                found.add(module)
+                pending.append(module)
     return found
+
+
+def _without_documentation(tree: ast.AST) -> ast.AST:
+    """``tree`` with every statement that is a bare string (docstrings) removed, in place."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            statements = getattr(node, field, None)
+            if isinstance(statements, list):
+                statements[:] = [statement for statement in statements
+                                 if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+                                         and isinstance(statement.value.value, str))]
+    return tree
+
+
+def _written_out(value) -> str:
+    """A node as ``Type(field=..., ...)``, fields that are unset (None) or empty left out, so that a
+    field a newer Python adds with an empty default (e.g. ``type_params``) changes nothing."""
+    if isinstance(value, ast.AST):
+        fields = (f"{name}={_written_out(item)}" for name, item in ast.iter_fields(value)
+                  if item is not None and not (isinstance(item, list) and not item))
+        return f"{type(value).__name__}({', '.join(fields)})"
+    if isinstance(value, list):
+        return f"[{', '.join(map(_written_out, value))}]"
+    return repr(value)
+
+
+@lru_cache(maxsize=None)
+def _read(source: str, filename: str) -> tuple[tuple[str, ...], str]:
+    """The package modules ``source`` names in its imports (dotted), and its meaning (:func:`code_meaning`):
+    one parse per text, however many scripts reach the module."""
+    tree = ast.parse(source, filename=filename)
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from leukobench import metrics` names a module too
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return tuple(name for name in names if name.split(".")[0] == PACKAGE), _written_out(_without_documentation(tree))
+
+
+def code_meaning(source: str, filename: str = "<code>") -> str:
+    """What ``source`` does, as text: its syntax tree without docstrings, comments or layout (see the
+    module docstring). Two sources that differ only in those give the same text."""
+    return _read(source, filename)[1]
 
 
 @lru_cache(maxsize=None)
 def code_digest(script: str | Path, package_root: Path = PACKAGE_ROOT) -> str:
-    """A short digest of ``script`` and the package modules it reaches (see the module docstring)."""
+    """A short digest of the meaning of ``script`` and of the package modules it reaches (see the
+    module docstring)."""
     script = Path(script)
     if not script.is_file():
         raise FileNotFoundError(f"{script}: no such workflow script")
-    files = [script, *sorted(imported_modules(script, package_root))]
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, path in [(script.name, script), *sorted((module.relative_to(package_root).as_posix(), module)
+                                                      for module in imported_modules(script, package_root))]:
+        digest.update(name.encode() + b"\0" + code_meaning(path.read_text(), str(path)).encode() + b"\0")
     return digest.hexdigest()[:16]

@@ -7,7 +7,7 @@ pyplot state). Which cells to show and how to name them comes from
 (``results/report/metrics.csv``, one row per evaluated cell; the caller passes the test rows);
 all but :func:`plot_comparison` return the Figure they saved (for tests). Inputs are checked
 before drawing and bad input raises ``ValueError`` naming the argument or any required column
-the table lacks. Imports the ground floor only.
+the table lacks. Imports the ground floor and :mod:`leukobench.report.selection` only.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from leukobench.keys import CELL_KEYS, unknown_subjects
+from leukobench.keys import CELL_KEYS
 from leukobench.learned import LEARNED, LEARNED_NOTE, NOT_LEARNED_LABEL
+from leukobench.subjects import unknown_subjects
 from leukobench.metrics import (INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, SALIENCY_COLUMNS, calibration_bins,
                                 check_inputs, checked_frame,
                                 no_interval_text, point_metrics, subject_scores,

@@ -11,7 +11,8 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
   metrics. The studies chose on the test split; choosing on it would make the winner's test score
   optimistic, so it is used only when a grid has no validation split (the table says which).
 * **Reproduction**: a preset's ``published`` section lists each number a study reports with the
-  cell that reproduces it (keys of ``CELL_KEYS``) and the study's data set; ``data`` maps that
+  cell that reproduces it (keys of ``CELL_KEYS``; :mod:`leukobench.published` checks the section when
+  the run starts) and the study's data set; ``data`` maps that
   data set to the dataset of this run that stands for it (the embedded synthetic cells as
   shipped, the real data once a user points a dataset at it). Epochs and sizes are scaled as the
   grid was for a smoke run (``scale``), so a scaled run is compared with what it ran.
@@ -21,7 +22,7 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
   them (choosing on validation is unchanged); the reproduction table names a comparison with such a
   trial in its note, and the seed range's verdict counts them.
 * **No interval**: a split with too few subjects for a bootstrap interval (metrics.csv's
-  ``interval_note``, see :data:`leukobench.keys.MIN_INTERVAL_GROUPS`) is shown as
+  ``interval_note``, see :data:`leukobench.subjects.MIN_INTERVAL_GROUPS`) is shown as
   ``0.884 (no interval: 4 subjects)``, never as a bare point, and the reproduction table's verdict
   for it is "no interval" rather than inside or outside.
 """
@@ -35,9 +36,10 @@ import numpy as np
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.keys import CELL_KEYS, scaled_epochs, scaled_size
-from leukobench.metrics import METRIC_NAMES, NO_INTERVAL_VERDICT, no_interval_text
+from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.learned import LEARNED_NOTE
+from leukobench.metrics import NO_INTERVAL_VERDICT, no_interval_text
+from leukobench.published import METRIC_ALIASES, NOT_COMPUTED
 from leukobench.report.selection import (DID_NOT_LEARN, SAME_CELL_PREFIXES, TABLE_METRICS, cell_keys, collapse_folds,
                                          did_not_learn_text)
 
@@ -46,14 +48,6 @@ APPROACH_TITLES = {
     "hybrid": "A CNN's conv layers as feature extractor (FEM-k) to a classical classifier (Varol Approach 2)",
     "classical": "Classical classifiers on pixels or HOG + PCA features (Rezayi, Zhang)",
 }
-# a published metric that is the same quantity as one of ours under another name
-METRIC_ALIASES = {"weighted_recall": "accuracy"}  # support-weighted recall is accuracy, by definition
-NOT_COMPUTED = {
-    "weighted_precision": "leukobench does not compute support-weighted precision",
-    "negative_precision": "leukobench does not compute the precision of the negative (healthy) class",
-    "negative_f1": "leukobench does not compute the F1 score of the negative (healthy) class",
-}
-PUBLISHED_METRICS = (*METRIC_NAMES, *METRIC_ALIASES, *NOT_COMPUTED)
 
 
 def formatted(table: pd.DataFrame, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
@@ -99,28 +93,6 @@ def _text(value) -> str:
 
 
 # ----------------------------------------------------------------------------- reproduction
-
-
-def published_problems(published: dict) -> list[str]:
-    """What is wrong with a ``published`` section: unknown cell keys or metric names, unmapped data sets."""
-    problems = []
-    data = published.get("data", {})
-    for i, entry in enumerate(published.get("results", [])):
-        where = f"published.results[{i}] ({entry.get('source', '?')})"
-        unknown = sorted(set(entry.get("cell", {})) - set(CELL_KEYS) - {"dataset"})
-        if unknown:
-            problems.append(f"{where}.cell: {unknown} are not cell keys; allowed: {list(CELL_KEYS)}")
-        if "dataset" in entry.get("cell", {}):
-            problems.append(f"{where}.cell.dataset: name the study's data set with `data:` instead, mapped in published.data")
-        if entry.get("data") not in data:
-            problems.append(f"{where}.data: '{entry.get('data')}' is not a key of published.data {sorted(data)}")
-        metrics = sorted(set(entry) - {"source", "data", "cell", "split", "note"})
-        if not metrics:
-            problems.append(f"{where}: no metric value given")
-        for name in metrics:
-            if name not in PUBLISHED_METRICS:
-                problems.append(f"{where}: '{name}' is not a metric; allowed: {list(PUBLISHED_METRICS)}")
-    return problems
 
 
 def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.0) -> pd.DataFrame:

@@ -1,5 +1,9 @@
-"""What every workflow script does first: send its output to the rule's log, with TensorFlow's
-C++ start-up notices left out; a cell's parameters as plain values.
+"""Job logging: what every workflow script does first, send its output to the rule's log, with
+TensorFlow's C++ start-up notices left out.
+
+Infrastructure, not part of any job's result: it changes what a log says, never an output, so
+:mod:`leukobench.plan.provenance` leaves it out of every rule's code digest (editing it reruns
+nothing). It imports nothing from leukobench, so that nothing else hides behind it.
 
 TensorFlow's C++ log level is ``TF_CPP_MIN_LOG_LEVEL`` (0 everything, 1 warnings and errors,
 2 errors, 3 none). leukobench sets it to :data:`TF_LOG_LEVEL` (warnings and above) unless the
@@ -123,7 +127,3 @@ def log_to(path: str) -> None:
     sys.stdout = sys.stderr = log
     filter_native_log(log.fileno())
 
-
-def plain(cell: dict) -> dict:
-    """A cell's parameters as plain Python values (Paramspace gives numpy scalars), for JSON."""
-    return {key: value.item() if hasattr(value, "item") else value for key, value in cell.items()}

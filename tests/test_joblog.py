@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from leukobench.plan.runtime import ABSL_BANNER, NO_DRIVER_NOTE, NativeLogFilter
+from leukobench.plan.joblog import ABSL_BANNER, NO_DRIVER_NOTE, NativeLogFilter
 
 # what TensorFlow 2.21 writes to a CPU-only machine's standard error when it starts
 START_UP = [
@@ -50,7 +50,7 @@ def test_the_users_level_wins():
 
 JOB = """
 import os, sys
-from leukobench.plan.runtime import log_to
+from leukobench.plan.joblog import log_to
 log_to(sys.argv[1])
 import tensorflow as tf
 tf.constant(1) + 1

@@ -1,0 +1,43 @@
+"""A study's published numbers: the metric names a preset's ``published:`` section may use, and its check.
+
+The planning side checks the section when the run starts (:func:`published_problems`, through
+:func:`leukobench.plan.config.config_problems`); the report's reproduction table
+(:mod:`leukobench.report.tables`) reads the same names. Here, in the ground floor, so that the
+planning layer does not import the report.
+"""
+
+from __future__ import annotations
+
+from leukobench.keys import CELL_KEYS
+from leukobench.metrics import METRIC_NAMES
+
+# a published metric that is the same quantity as one of ours under another name
+METRIC_ALIASES = {"weighted_recall": "accuracy"}  # support-weighted recall is accuracy, by definition
+NOT_COMPUTED = {
+    "weighted_precision": "leukobench does not compute support-weighted precision",
+    "negative_precision": "leukobench does not compute the precision of the negative (healthy) class",
+    "negative_f1": "leukobench does not compute the F1 score of the negative (healthy) class",
+}
+PUBLISHED_METRICS = (*METRIC_NAMES, *METRIC_ALIASES, *NOT_COMPUTED)
+
+
+def published_problems(published: dict) -> list[str]:
+    """What is wrong with a ``published`` section: unknown cell keys or metric names, unmapped data sets."""
+    problems = []
+    data = published.get("data", {})
+    for i, entry in enumerate(published.get("results", [])):
+        where = f"published.results[{i}] ({entry.get('source', '?')})"
+        unknown = sorted(set(entry.get("cell", {})) - set(CELL_KEYS) - {"dataset"})
+        if unknown:
+            problems.append(f"{where}.cell: {unknown} are not cell keys; allowed: {list(CELL_KEYS)}")
+        if "dataset" in entry.get("cell", {}):
+            problems.append(f"{where}.cell.dataset: name the study's data set with `data:` instead, mapped in published.data")
+        if entry.get("data") not in data:
+            problems.append(f"{where}.data: '{entry.get('data')}' is not a key of published.data {sorted(data)}")
+        metrics = sorted(set(entry) - {"source", "data", "cell", "split", "note"})
+        if not metrics:
+            problems.append(f"{where}: no metric value given")
+        for name in metrics:
+            if name not in PUBLISHED_METRICS:
+                problems.append(f"{where}: '{name}' is not a metric; allowed: {list(PUBLISHED_METRICS)}")
+    return problems
