@@ -185,12 +185,14 @@ def write_trial(folder, losses, predicted, labels=None, chance=math.log(2), appr
                       chance_loss=chance if approach == "cnn" else None)
     if losses is not None:
         history_of(losses).to_csv(folder / "history.csv", index=False)
+    (folder / "model.keras").write_bytes(b"the weights of one training")  # named by the trial's scoring.json
     return folder
 
 
 def evaluated_rows(folder, history=True, **options):
     evaluate_predictions(folder / "predictions.parquet", folder / "metrics.json", folder / "scoring.json", n_boot=20,
-                         history_path=folder / "history.csv" if history else None, **options)
+                         model_path=folder / "model.keras", history_path=folder / "history.csv" if history else None,
+                         **options)
     return json.loads((folder / "metrics.json").read_text())
 
 
@@ -267,7 +269,7 @@ EVALUATE_WITHOUT_TENSORFLOW = textwrap.dedent("""
     from leukobench.learn.evaluate import evaluate_predictions
     folder = sys.argv[1]
     evaluate_predictions(f"{folder}/predictions.parquet", f"{folder}/metrics.json", f"{folder}/scoring.json", n_boot=20,
-                         history_path=f"{folder}/history.csv")
+                         model_path=f"{folder}/model.keras", history_path=f"{folder}/history.csv")
     started = sorted(name for name in ("tensorflow", "keras", "jax", "torch") if name in sys.modules)
     print(json.dumps(started))
 """)
