@@ -29,9 +29,26 @@ rule download:
         "../scripts/download.py"
 
 
+rule kaggle_fetch:
+    output:
+        files=directory("resources/kaggle/{owner}/{slug}/files"),
+        receipt="resources/kaggle/{owner}/{slug}/receipt.json",
+    log:
+        "results/logs/kaggle_fetch/{owner}/{slug}.log",
+    params:
+        source=kaggle_source,  # no code digest: an edit of the fetching code refetches nothing
+    priority: 100  # first: refused credentials stop the run before any other job
+    localrule: True  # where snakemake runs (on a cluster, the login node: the one with the network)
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/kaggle_fetch.py"
+
+
 rule ingest:
     input:
         raw=raw_folder,
+        receipt=kaggle_receipt,
     output:
         manifest="results/{dataset}/manifest.parquet",
         rejected="results/{dataset}/rejected.tsv",
@@ -66,3 +83,12 @@ rule split:
         "../../envs/leukobench.yaml"
     script:
         "../scripts/split.py"
+
+
+rule fetch:
+    """Fetch (Kaggle, url), unpack and ingest every dataset of the config; nothing is trained. On a
+    cluster: `snakemake --configfile presets/X.yaml fetch` on the login node, then submit the grid."""
+    input:
+        data_targets(),
+    default_target: False
+    localrule: True
