@@ -42,6 +42,8 @@ CREDENTIAL_WAYS = (
     "under Settings > API > Create New Token. Or download the data yourself and set the dataset's path: instead"
 )
 HASH_CHUNK = 1 << 20
+# Snakemake's marker in a directory() output, written after the job (so after the receipt): not the dataset's
+SNAKEMAKE_MARKER = ".snakemake_timestamp"
 HTTP_UNAUTHORIZED, HTTP_FORBIDDEN, HTTP_NOT_FOUND = 401, 403, 404
 
 
@@ -250,7 +252,7 @@ def tree_digest(root: str | os.PathLike) -> tuple[int, int, str]:
     path order (a renamed, changed, added or removed file changes it; the files' times do not)."""
     root = Path(root)
     digest, files, size = hashlib.sha256(), 0, 0
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in _tree_files(root):
         content = hashlib.sha256()
         with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
@@ -261,9 +263,14 @@ def tree_digest(root: str | os.PathLike) -> tuple[int, int, str]:
     return files, size, digest.hexdigest()
 
 
+def _tree_files(root: Path) -> list[Path]:
+    """The files of a fetched tree, in path order, without Snakemake's marker at its root."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p != root / SNAKEMAKE_MARKER)
+
+
 def tree_size(root: str | os.PathLike) -> tuple[int, int]:
     """The file count and bytes of a tree, from the file system's metadata alone (quick: no file is read)."""
-    sizes = [p.stat().st_size for p in Path(root).rglob("*") if p.is_file()]
+    sizes = [p.stat().st_size for p in _tree_files(Path(root))]
     return len(sizes), sum(sizes)
 
 

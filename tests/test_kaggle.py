@@ -1,0 +1,327 @@
+"""datasets.<name>.kaggle against a stub of the Kaggle API on the loopback interface, never the internet.
+
+kagglehub (through kagglesdk) takes its endpoint from ``KAGGLE_API_ENVIRONMENT``: ``TEST`` is
+``http://localhost:7777``, where the stub below listens (127.0.0.1). It answers the two calls a
+dataset download makes, GetDataset (the current version) and DownloadDataset (the archive), checks
+the Basic credentials, and can answer 401 / 403 / 404, cut the body short, or stall part-way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import write_image
+from leukobench.data.download import DOWNLOAD_NAME, DownloadError
+from leukobench.data.kaggle import (KaggleCredentialError, KaggleNotFoundError, ReceiptMismatchError, check_receipt,
+                                    fetch_kaggle, tree_digest)
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+STUB_ADDRESS = ("127.0.0.1", 7777)  # kagglesdk's TEST environment: http://localhost:7777
+USER, KEY = "lab-user", "s3cret-kaggle-key-0123456789"
+OWNER, SLUG = "mehradaria", "leukemia"
+CURRENT_VERSION = 3
+WAIT_S = 60.0  # the longest any test waits for the stub or a process
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+ARIA_NAMES = {"Benign": "WBC-Benign-{:03d}.jpg", "Early": "WBC-Malignant-Early-{:03d}.jpg",
+              "Pre": "WBC-Malignant-Pre-{:03d}.jpg", "Pro": "WBC-Malignant-Pro-{:03d}.jpg"}
+
+
+def aria_zip(tmp: Path, per_class: int = 2) -> bytes:
+    """A small zip in the layout of Kaggle's mehradaria/leukemia: Original/ and Segmented/, 4 classes."""
+    tree = tmp / "aria_tree"
+    seed = 0
+    for images in ("Original", "Segmented"):
+        for cls, pattern in ARIA_NAMES.items():
+            for n in range(1, per_class + 1):
+                seed += 1
+                write_image(tree / images / cls / pattern.format(n), seed=seed, size=24)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in tree.rglob("*") if p.is_file()):
+            zf.write(path, path.relative_to(tree).as_posix())
+    shutil.rmtree(tree)
+    return buffer.getvalue()
+
+
+class KaggleStub(http.server.ThreadingHTTPServer):
+    """Kaggle's API as kagglesdk calls it: POST /api/v1/datasets.DatasetApiService/<call> with a JSON body."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, archive: bytes):
+        self.archive, self.mode, self.versions = archive, "ok", {CURRENT_VERSION - 1, CURRENT_VERSION}
+        self.calls: list[tuple[str, dict]] = []
+        self.stalled, self.release = threading.Event(), threading.Event()
+        super().__init__(STUB_ADDRESS, StubHandler)
+
+
+class StubHandler(http.server.BaseHTTPRequestHandler):
+    server: KaggleStub
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def reply(self, status: int, body: bytes, content_type: str = "application/json", length: int | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def error(self, status: int, message: str):
+        self.reply(status, json.dumps({"code": status, "message": message}).encode())
+
+    def do_POST(self):
+        stub = self.server
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        call = self.path.rsplit("/", 1)[-1]
+        stub.calls.append((call, body))
+        expected = "Basic " + base64.b64encode(f"{USER}:{KEY}".encode()).decode()
+        if stub.mode == "forbidden":
+            return self.error(403, "Permission denied")
+        if self.headers.get("Authorization") != expected:
+            return self.error(401, "Unauthenticated")
+        if (body.get("ownerSlug"), body.get("datasetSlug")) != (OWNER, SLUG):
+            return self.error(404, "Not found")
+        if call == "GetDataset":
+            return self.reply(200, json.dumps({"currentVersionNumber": CURRENT_VERSION}).encode())
+        if call != "DownloadDataset" or body.get("datasetVersionNumber") not in stub.versions:
+            return self.error(404, "Not found")
+        archive = stub.archive
+        if stub.mode in ("truncated", "stall"):
+            self.reply(200, archive[: len(archive) // 2], "application/zip", length=len(archive))
+            self.wfile.flush()
+            if stub.mode == "stall":
+                stub.stalled.set()
+                stub.release.wait(WAIT_S)
+            return  # the connection closes short of the length announced
+        md5 = base64.b64encode(hashlib.md5(archive).digest()).decode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Length", str(len(archive)))
+        self.send_header("X-Goog-Hash", f"crc32c=AAAAAA==,md5={md5}")  # what Kaggle's storage sends; kagglehub checks it
+        self.end_headers()
+        self.wfile.write(archive)
+
+
+@pytest.fixture
+def kaggle_env(tmp_path, monkeypatch) -> dict:
+    """The environment of a user with Kaggle credentials in KAGGLE_USERNAME / KAGGLE_KEY and the
+    endpoint of kagglesdk's TEST environment; no proxy, no kaggle.json or token of this machine."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in (*PROXY_VARIABLES, "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    values = {"KAGGLE_API_ENVIRONMENT": "TEST", "KAGGLE_USERNAME": USER, "KAGGLE_KEY": KEY, "HOME": str(home),
+              "KAGGLE_CONFIG_DIR": str(home / ".kaggle"), "NO_PROXY": "localhost,127.0.0.1"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def stub(tmp_path):
+    server = KaggleStub(aria_zip(tmp_path))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(WAIT_S)
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def archive_tree(archive: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        return {name: zf.read(name) for name in sorted(zf.namelist()) if not name.endswith("/")}
+
+
+# --------------------------------------------------------------------------- the fetch itself
+
+
+def test_latest_is_asked_for_then_fetched_unpacked_and_receipted(stub, kaggle_env, tmp_path, capfd):
+    dest, receipt = tmp_path / "files", tmp_path / "receipt.json"
+    content = fetch_kaggle(f"{OWNER}/{SLUG}", dest, receipt, names=["aria"])
+    assert [call for call, _ in stub.calls] == ["GetDataset", "DownloadDataset"]
+    assert stub.calls[1][1]["datasetVersionNumber"] == CURRENT_VERSION
+    assert read_tree(dest) == archive_tree(stub.archive)  # unpacked as it is, the archive itself removed
+    written = json.loads(receipt.read_text())
+    assert written == content
+    assert (written["dataset"], written["requested"], written["version"]) == (f"{OWNER}/{SLUG}", "latest", CURRENT_VERSION)
+    assert (written["files"], written["sha256"]) == (16, tree_digest(dest)[2])
+    assert check_receipt(dest, receipt) == written
+    # the credentials are nowhere: not in the receipt, not in what the fetch printed
+    output = capfd.readouterr()
+    encoded = base64.b64encode(f"{USER}:{KEY}".encode()).decode()
+    for text in (receipt.read_text(), output.out, output.err):
+        assert KEY not in text and encoded not in text and USER not in text
+
+
+def test_a_pinned_version_is_fetched_without_asking_for_the_current_one(stub, kaggle_env, tmp_path):
+    content = fetch_kaggle(f"{OWNER}/{SLUG}/versions/2", tmp_path / "files", tmp_path / "receipt.json")
+    assert [(call, body.get("datasetVersionNumber")) for call, body in stub.calls] == [("DownloadDataset", 2)]
+    assert (content["requested"], content["version"]) == ("2", 2)
+
+
+def test_a_changed_tree_no_longer_matches_its_receipt(stub, kaggle_env, tmp_path):
+    dest, receipt = tmp_path / "files", tmp_path / "receipt.json"
+    fetch_kaggle(f"{OWNER}/{SLUG}", dest, receipt)
+    next(dest.rglob("*.jpg")).write_bytes(b"not the image that was fetched")
+    with pytest.raises(ReceiptMismatchError, match="changed, added or removed"):
+        check_receipt(dest, receipt)
+
+
+@pytest.mark.parametrize("credentials", ["wrong", "missing", "refused"])
+def test_missing_wrong_or_refused_credentials_name_the_dataset_and_the_ways(stub, kaggle_env, tmp_path, monkeypatch,
+                                                                           credentials):
+    if credentials == "wrong":
+        monkeypatch.setenv("KAGGLE_KEY", "not-the-key")
+    elif credentials == "missing":
+        monkeypatch.delenv("KAGGLE_USERNAME")
+        monkeypatch.delenv("KAGGLE_KEY")
+    else:
+        stub.mode = "forbidden"  # e.g. a dataset whose terms the account has not accepted
+    with pytest.raises(KaggleCredentialError) as error:
+        fetch_kaggle(f"{OWNER}/{SLUG}/versions/3", tmp_path / "files", tmp_path / "receipt.json", names=["aria"])
+    message = str(error.value)
+    assert f"{OWNER}/{SLUG}" in message and "datasets.aria" in message
+    assert "KAGGLE_USERNAME" in message and "kaggle.json" in message
+    assert {"wrong": "HTTP 401", "missing": "no Kaggle credentials", "refused": "HTTP 403"}[credentials] in message
+    assert KEY not in message and "not-the-key" not in message
+    assert stub.calls == [] if credentials == "missing" else len(stub.calls) == 1  # missing: nothing is asked
+    assert not (tmp_path / "receipt.json").exists()
+
+
+@pytest.mark.parametrize("handle", [f"{OWNER}/no-such-dataset", f"{OWNER}/{SLUG}/versions/9"])
+def test_an_unknown_dataset_or_version_is_a_404_naming_it(stub, kaggle_env, tmp_path, handle):
+    with pytest.raises(KaggleNotFoundError, match="HTTP 404") as error:
+        fetch_kaggle(handle, tmp_path / "files", tmp_path / "receipt.json")
+    assert handle.split("/versions/")[0] in str(error.value)
+    assert not (tmp_path / "receipt.json").exists()
+
+
+def test_a_truncated_body_fails_and_leaves_no_receipt(stub, kaggle_env, tmp_path):
+    stub.mode = "truncated"
+    with pytest.raises(DownloadError, match=f"{OWNER}/{SLUG}"):
+        fetch_kaggle(f"{OWNER}/{SLUG}/versions/3", tmp_path / "files", tmp_path / "receipt.json")
+    assert not (tmp_path / "receipt.json").exists()
+    assert not [p for p in (tmp_path / "files").rglob("*.jpg")]  # nothing unpacked from half an archive
+
+
+# --------------------------------------------------------------------------- the workflow
+
+
+def aria_config(handle: str) -> dict:
+    """The smallest config reading the Kaggle dataset twice (Original/ and Segmented/), one fetch for both."""
+    source = {"format": "aria", "kaggle": handle}
+    return {
+        "datasets": {"original": {**source, "options": {"images": "original"}},
+                     "segmented": {**source, "options": {"images": "segmented"}}},
+        "split": {"method": "random", "ratios": {"train": 0.5, "val": 0.25, "test": 0.25}, "seed": 0},
+        "variants": {"plain": {"balance": "none"}},
+        "grid": {"dataset": ["original", "segmented"], "variant": ["plain"], "size": [32], "model": ["abed_cnn"],
+                 "epochs": [1]},
+        "hybrid": {"models": [], "classifiers": []},
+    }
+
+
+def snakemake(workdir: Path, config: dict, *args: str, env: dict) -> subprocess.CompletedProcess:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+                           "--cores", "1", *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.split("Job stats:")[1].split("total")[0] if "Job stats:" in result.stdout else ""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+@pytest.mark.workflow
+def test_a_killed_fetch_is_never_trusted_and_one_version_is_fetched_once(stub, kaggle_env, tmp_path):
+    """Killed mid-download: the rerun fetches anew; then the same version reruns nothing, offline and
+    without credentials; a new pin reruns the fetch and ingest."""
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    env = {**os.environ, **kaggle_env}
+    config = aria_config(f"{OWNER}/{SLUG}")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    stub.mode = "stall"
+    output = tmp_path / "killed.out"
+    with open(output, "w") as out:
+        process = subprocess.Popen([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+                                    "--cores", "1", "fetch"], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + WAIT_S * 4
+        while not stub.stalled.wait(0.5) and process.poll() is None and time.monotonic() < deadline:
+            pass
+        assert stub.stalled.is_set(), f"the fetch never reached the download:\n{output.read_text()[-3000:]}"
+        partial = workdir / "resources" / "kaggle" / OWNER / SLUG / "files" / DOWNLOAD_NAME
+        deadline = time.monotonic() + WAIT_S
+        while not partial.exists() and time.monotonic() < deadline:  # the client has the first bytes: writing
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # snakemake and its job, mid-download
+        process.wait(WAIT_S)
+    folder = workdir / "resources" / "kaggle" / OWNER / SLUG
+    assert (folder / "files" / DOWNLOAD_NAME).exists() and not (folder / "receipt.json").exists()
+    assert not (workdir / "results" / "original" / "manifest.parquet").exists()
+
+    assert snakemake(workdir, config, "--unlock", env=env).returncode == 0  # what Snakemake asks after a kill
+    refused = snakemake(workdir, config, "fetch", env=env)  # Snakemake knows the job did not finish
+    assert refused.returncode != 0 and "IncompleteFilesException" in refused.stderr, refused.stderr[-3000:]
+    assert "resources/kaggle/mehradaria/leukemia/files" in refused.stderr
+
+    stub.mode, stub.calls = "ok", []
+    done = snakemake(workdir, config, "fetch", "--rerun-incomplete", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [call for call, _ in stub.calls] == ["GetDataset", "DownloadDataset"]  # one fetch serves both datasets
+    assert read_tree(folder / "files") == {**archive_tree(stub.archive), ".snakemake_timestamp": b""}  # Snakemake's
+    assert json.loads((folder / "receipt.json").read_text())["version"] == CURRENT_VERSION
+    for name, images in (("original", "Original"), ("segmented", "Segmented")):
+        manifest = pd.read_parquet(workdir / "results" / name / "manifest.parquet")
+        assert len(manifest) == 8 and manifest["path"].str.contains(f"/{images}/").all()
+    log = (workdir / "results" / "logs" / "kaggle_fetch" / OWNER / f"{SLUG}.log").read_text()
+    assert KEY not in log and USER not in log and base64.b64encode(f"{USER}:{KEY}".encode()).decode() not in log
+
+    # the same version: nothing to do, no call, even with the stub down and no credentials
+    stub.calls = []
+    offline = {key: value for key, value in env.items() if key not in ("KAGGLE_USERNAME", "KAGGLE_KEY")}
+    again = snakemake(workdir, config, "fetch", env=offline)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr and stub.calls == []
+
+    # a new pin: fetched again, and everything read from it is ingested again
+    pinned = aria_config(f"{OWNER}/{SLUG}/versions/{CURRENT_VERSION - 1}")
+    assert planned(snakemake(workdir, pinned, "fetch", "-n", env=env)) == {"kaggle_fetch": 1, "ingest": 2, "fetch": 1}
+    without_credentials = snakemake(workdir, pinned, "fetch", "-n", env=offline)  # a fetch is due: said at start
+    said = without_credentials.stdout + without_credentials.stderr
+    assert without_credentials.returncode != 0 and f"datasets.original.kaggle, datasets.segmented.kaggle: {OWNER}" in said
+    assert "no Kaggle credentials were found" in said and "KAGGLE_USERNAME" in said
+    assert stub.calls == []  # planning asks Kaggle nothing
