@@ -113,13 +113,22 @@ def published_problems(published: dict) -> list[str]:
     return problems
 
 
+def mapped_datasets(published: dict, data: str) -> list[str]:
+    """The datasets of this run that stand for the study's data set ``data`` (``published.data``: one
+    name, a list of them, e.g. the two image sets of one data set when the study does not say which
+    it read, or null: none)."""
+    mapped = published["data"].get(data)
+    return [] if mapped is None else [mapped] if isinstance(mapped, str) else list(mapped)
+
+
 def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.0) -> pd.DataFrame:
-    """Every published number beside ours: one row per number and matching cell of this run
-    (a row with ``ours`` empty when no cell of the run matches, saying why)."""
+    """Every published number beside ours: one row per number and matching cell of this run, for
+    each dataset the study's data set is mapped to (a row with ``ours`` empty when no cell of the
+    run matches, saying why)."""
     summary = collapse_folds(metrics)
     rows = []
-    for entry in published["results"]:
-        dataset = published["data"].get(entry["data"])
+    for entry, dataset in ((entry, dataset) for entry in published["results"]
+                           for dataset in mapped_datasets(published, entry["data"]) or [None]):
         cell = _scaled_cell(entry.get("cell", {}), scale)
         split = entry.get("split", "test")
         candidates = summary[summary["split"] == split]
