@@ -325,3 +325,51 @@ def test_a_killed_fetch_is_never_trusted_and_one_version_is_fetched_once(stub, k
     assert without_credentials.returncode != 0 and f"datasets.original.kaggle, datasets.segmented.kaggle: {OWNER}" in said
     assert "no Kaggle credentials were found" in said and "KAGGLE_USERNAME" in said
     assert stub.calls == []  # planning asks Kaggle nothing
+
+
+# --------------------------------------------------------------------------- the presets
+
+PRESETS = sorted((REPO / "presets").glob("*.yaml"))
+STUDY_DATA = {"abed2022": "andrewmvd/leukemia-classification", "rezayi2021": "andrewmvd/leukemia-classification",
+              "varol2024": "andrewmvd/leukemia-classification", "reference": "mehradaria/leukemia",
+              "zhang2024": "mehradaria/leukemia"}
+KAGGLE_LINE = re.compile(r"^(?P<indent>[ \t]*)# (?P<line>kaggle: (?P<handle>\S+))", flags=re.M)
+
+
+def dry_run_blocks(output: str, rule: str) -> list[str]:
+    """The dry run's blocks of ``rule``'s jobs, in the order they are listed (the order they run)."""
+    return [block for block in re.split(r"\n(?=(?:local)?rule \w+:)", output) if re.match(rf"(?:local)?rule {rule}:", block)]
+
+
+def test_the_fetch_is_a_local_rule():
+    rules = (REPO / "workflow" / "rules" / "data.smk").read_text()
+    for rule in ("kaggle_fetch", "fetch"):
+        block = re.search(rf"^rule {rule}:\n(.*?)(?:\n\n|\Z)", rules, flags=re.M | re.S)[1]
+        assert "localrule: True" in block, rule  # on a cluster: on the login node, where the network is
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_a_presets_kaggle_line_uncommented_plans_the_fetch_before_ingest(preset, tmp_path, kaggle_env):
+    """One commented line names the study's Kaggle dataset; uncommented (nothing else edited), the
+    preset plans one fetch, as a local job before every ingest, and never its synthetic stand-in."""
+    text = preset.read_text()
+    (line,) = KAGGLE_LINE.finditer(text)
+    assert line["handle"] == STUDY_DATA[preset.stem]
+    edited = tmp_path / preset.name
+    edited.write_text(text[:line.start()] + line["indent"] + line["line"] + text[line.end():])
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")  # as a user runs it: on top of the default config
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(edited), "-n"],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, **kaggle_env})
+    jobs = planned(result)
+    config = yaml.safe_load(edited.read_text())
+    read = {name for section in ("grid", "classical") for name in (config.get(section) or {}).get("dataset", [])}
+    assert jobs["kaggle_fetch"] == 1 and jobs["ingest"] == len(read) and "synthesize" not in jobs
+    (fetch,) = dry_run_blocks(result.stdout, "kaggle_fetch")
+    owner, slug = line["handle"].split("/")
+    assert f"wildcards: owner={owner}, slug={slug}" in fetch
+    ingests = dry_run_blocks(result.stdout, "ingest")
+    receipt = f"resources/kaggle/{owner}/{slug}/receipt.json"
+    assert all(receipt in block.split("\n    output:")[0] for block in ingests)
+    assert result.stdout.index(fetch) < min(result.stdout.index(block) for block in ingests)
+    assert not (tmp_path / "resources").exists()  # planning fetches nothing
