@@ -27,11 +27,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from snakemake.utils import validate
 
 from conftest import write_image
 from leukobench.data.download import DOWNLOAD_NAME, DownloadError
 from leukobench.data.kaggle import (KaggleCredentialError, KaggleNotFoundError, ReceiptMismatchError, check_receipt,
                                     fetch_kaggle, tree_digest)
+from leukobench.plan.config import config_problems, reader_format
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -373,3 +375,65 @@ def test_a_presets_kaggle_line_uncommented_plans_the_fetch_before_ingest(preset,
     assert all(receipt in block.split("\n    output:")[0] for block in ingests)
     assert result.stdout.index(fetch) < min(result.stdout.index(block) for block in ingests)
     assert not (tmp_path / "resources").exists()  # planning fetches nothing
+
+
+# --------------------------------------------------------------------------- the config check
+
+
+def config_with(tmp_path: Path, **datasets) -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["datasets"].update(datasets)
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_the_real_data_asked_for_is_never_its_stand_in():
+    stand_in = {"format": "aria", "synthetic": {"seed": 0}}
+    assert reader_format(stand_in) == "synthetic"
+    for source in ({"kaggle": "mehradaria/leukemia"}, {"path": "/data/leukemia"}, {"url": "https://x.org/a.zip"}):
+        assert reader_format({**stand_in, **source}) == "aria"
+
+
+@pytest.mark.parametrize("handle", ["mehradaria", "mehradaria/leukemia/3", "a/b/versions/0", "a b/c", "https://kaggle.com/a/b"])
+def test_a_malformed_kaggle_handle_is_refused_by_the_schema(tmp_path, handle):
+    with pytest.raises(Exception, match="kaggle"):
+        config_with(tmp_path, aria={"format": "aria", "kaggle": handle})
+
+
+def test_the_config_check_names_each_kaggle_problem(tmp_path, kaggle_env, monkeypatch):
+    both = config_with(tmp_path, aria={"format": "aria", "kaggle": "mehradaria/leukemia", "path": str(tmp_path)})
+    assert "datasets.aria: give one of path, url or kaggle, not path and kaggle" in config_problems(both, tmp_path)
+    two = config_with(tmp_path, a={"format": "aria", "kaggle": "mehradaria/leukemia"},
+                      b={"format": "aria", "kaggle": "mehradaria/leukemia/versions/2"})
+    assert any("datasets a, b: kaggle names mehradaria/leukemia as mehradaria/leukemia and mehradaria/leukemia/versions/2"
+               in problem for problem in config_problems(two, tmp_path))
+    one = config_with(tmp_path, a={"format": "aria", "kaggle": "mehradaria/leukemia"},
+                      b={"format": "aria", "kaggle": "mehradaria/leukemia", "options": {"images": "segmented"}})
+    assert config_problems(one, tmp_path) == []  # credentials in the environment
+    monkeypatch.delenv("KAGGLE_KEY")
+    (missing,) = config_problems(one, tmp_path)
+    assert missing.startswith("datasets.a.kaggle, datasets.b.kaggle: mehradaria/leukemia is to be fetched")
+    kaggle_json = Path(kaggle_env["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
+    kaggle_json.parent.mkdir()
+    kaggle_json.write_text(json.dumps({"username": USER, "key": KEY}))
+    assert config_problems(one, tmp_path) == []  # kaggle.json is one of the ways
+    kaggle_json.write_text("{not json")
+    (broken,) = config_problems(one, tmp_path)
+    assert "Invalid Kaggle credentials file" in broken and str(kaggle_json) in broken
+
+
+def test_a_fetched_tree_is_checked_against_its_receipt_at_start_without_credentials(stub, kaggle_env, tmp_path,
+                                                                                    monkeypatch):
+    folder = tmp_path / "resources" / "kaggle" / OWNER / SLUG
+    fetch_kaggle(f"{OWNER}/{SLUG}", folder / "files", folder / "receipt.json")
+    monkeypatch.delenv("KAGGLE_KEY")  # fetched: no credentials needed any more
+    config = config_with(tmp_path, aria={"format": "aria", "kaggle": f"{OWNER}/{SLUG}"})
+    assert config_problems(config, tmp_path) == []
+    (folder / "files" / ".snakemake_timestamp").touch()  # Snakemake's marker is not the data
+    assert config_problems(config, tmp_path) == []
+    next((folder / "files").rglob("*.jpg")).unlink()
+    (changed,) = config_problems(config, tmp_path)
+    assert "found 15 files" in changed and f"Delete {folder}" in changed
+    pinned = config_with(tmp_path, aria={"format": "aria", "kaggle": f"{OWNER}/{SLUG}/versions/{CURRENT_VERSION}"})
+    (due,) = config_problems(pinned, tmp_path)  # another version asked for: a fetch is due, credentials with it
+    assert "no Kaggle credentials were found" in due
