@@ -140,11 +140,17 @@ def kaggle_receipt(wildcards):
 KAGGLE_SOURCES = kaggle_sources(config["datasets"])  # owner/slug -> (handle as configured, the datasets reading it)
 
 
-def kaggle_source(wildcards):
-    """The fetch's params: the Kaggle dataset as configured (its version: latest or N) and the datasets
-    that read it. A new pin reruns the fetch, hence ingest and everything after; no credential is here."""
-    handle, names = KAGGLE_SOURCES[f"{wildcards.owner}/{wildcards.slug}"]
-    return {"handle": handle, "version": kaggle.KaggleSource.parse(handle).requested, "datasets": names}
+def kaggle_version(wildcards):
+    """The fetch's param: the version to fetch, latest or N (leukobench.data.kaggle.version_param). Only
+    another version changes it, and reruns the fetch, ingest and everything after: not a pin of the
+    version already fetched, nor another config dataset reading the same Kaggle dataset."""
+    handle, _ = KAGGLE_SOURCES[f"{wildcards.owner}/{wildcards.slug}"]
+    return kaggle.version_param(handle)
+
+
+def kaggle_handles(wildcards):
+    """Every Kaggle dataset of the config, as configured (the rule kaggle_versions compares each with Kaggle)."""
+    return [handle for handle, _ in KAGGLE_SOURCES.values()]
 
 
 def data_targets():

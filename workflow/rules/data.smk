@@ -36,7 +36,7 @@ rule kaggle_fetch:
     log:
         "results/logs/kaggle_fetch/{owner}/{slug}.log",
     params:
-        source=kaggle_source,  # no code digest: an edit of the fetching code refetches nothing
+        version=kaggle_version,  # no code digest: an edit of the fetching code refetches nothing
     priority: 100  # first: refused credentials stop the run before any other job
     localrule: True  # where snakemake runs (on a cluster, the login node: the one with the network)
     conda:
@@ -92,3 +92,18 @@ rule fetch:
         data_targets(),
     default_target: False
     localrule: True
+
+
+rule kaggle_versions:
+    """Says, for each Kaggle dataset of the config, the version fetched and Kaggle's current one (an
+    unpinned dataset keeps the version of its first fetch): `snakemake --configfile X kaggle_versions`.
+    Asks Kaggle; changes nothing."""
+    log:
+        "results/logs/kaggle_versions.log",
+    params:
+        handles=kaggle_handles,
+    localrule: True
+    conda:
+        "../../envs/leukobench.yaml"
+    script:
+        "../scripts/kaggle_versions.py"

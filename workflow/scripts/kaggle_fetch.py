@@ -2,7 +2,7 @@ from leukobench.plan.runtime import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.data.kaggle import fetch_kaggle
+from leukobench.data.kaggle import fetch_kaggle, handle_of
 
-source = snakemake.params.source
-fetch_kaggle(source["handle"], snakemake.output.files, snakemake.output.receipt, names=source["datasets"])
+handle = handle_of(snakemake.wildcards.owner, snakemake.wildcards.slug, snakemake.params.version)
+fetch_kaggle(handle, snakemake.output.files, snakemake.output.receipt)

@@ -17,8 +17,8 @@ The endpoint is kagglesdk's: ``KAGGLE_API_ENVIRONMENT`` (unset = api.kaggle.com;
 The receipt (JSON) says what was fetched: the dataset, the version asked for (``latest`` or N) and
 the version Kaggle served, the file count, bytes and a digest of the unpacked tree
 (:func:`tree_digest`). It is written last: a fetch killed part-way leaves no receipt, and the
-workflow never reads a tree without one. ``check_receipt`` compares a tree with its receipt before
-ingest reads it, offline.
+workflow never reads a tree without one. At every start the workflow compares each fetched tree's
+file count and bytes with its receipt (:func:`receipt_problem`, offline).
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ class KaggleNotFoundError(FetchError):
     """Kaggle has no such dataset or version."""
 
 
-class ReceiptMismatchError(FetchError):
-    """A fetched tree no longer matches its receipt."""
-
-
 @dataclass(frozen=True)
 class KaggleSource:
     """A Kaggle dataset as the config names it: ``owner/slug``, optionally ``/versions/N``."""
@@ -92,6 +88,33 @@ class KaggleSource:
 
     def __str__(self) -> str:
         return self.dataset if self.version is None else f"{self.dataset}/versions/{self.version}"
+
+
+def version_param(handle: str, base: str | os.PathLike = ".") -> str:
+    """The fetch rule's param, what reruns it when it changes: the version to fetch, ``latest`` or N.
+
+    Read beside the receipt so that only another version reruns the fetch (and ingest and everything
+    after it): a pin of the version already fetched keeps the param the fetch ran with, and an
+    unpinned handle keeps the version fetched ("latest" is the current version at the first fetch,
+    kept until a pin asks for another; :func:`current_versions` says when Kaggle has a newer one).
+    Planning reads the receipt only: no network call."""
+    source = KaggleSource.parse(handle)
+    receipt = Path(base) / receipt_file(handle)
+    if not receipt.exists():
+        return source.requested
+    content = json.loads(receipt.read_text())
+    return content["requested"] if source.version in (None, content["version"]) else source.requested
+
+
+def fetch_due(handle: str, base: str | os.PathLike = ".") -> bool:
+    """Whether the fetch rule will ask Kaggle: nothing fetched yet, or a pin of another version."""
+    receipt = Path(base) / receipt_file(handle)
+    return not receipt.exists() or version_param(handle, base) != json.loads(receipt.read_text())["requested"]
+
+
+def handle_of(owner: str, slug: str, version: str) -> str:
+    """The handle to fetch from the rule's wildcards and :func:`version_param`."""
+    return f"{owner}/{slug}" if version == "latest" else f"{owner}/{slug}/versions/{version}"
 
 
 def files_folder(handle: str) -> str:
@@ -194,6 +217,35 @@ def fetch_kaggle(handle: str, dest: str | os.PathLike, receipt: str | os.PathLik
     return content
 
 
+def current_versions(handles: list[str], base: str | os.PathLike = ".") -> list[str]:
+    """One line per Kaggle dataset: the version fetched (its receipt) beside Kaggle's current one, and
+    what to do when they differ. Asks Kaggle (credentials as for a fetch); changes nothing."""
+    from kagglehub.exceptions import KaggleApiHTTPError
+
+    credentials = _credentials()
+    if credentials is None:
+        raise KaggleCredentialError(f"no Kaggle credentials were found: {CREDENTIAL_WAYS}")
+    lines = []
+    with _client(credentials) as client:
+        for handle in handles:
+            source = KaggleSource.parse(handle)
+            try:
+                current = _current_version(client, source)
+            except KaggleApiHTTPError as error:
+                raise _http_error(f"Kaggle dataset {source.dataset}", source, None, error) from None
+            receipt = Path(base) / receipt_file(handle)
+            fetched = json.loads(receipt.read_text())["version"] if receipt.exists() else None
+            if fetched is None:
+                lines.append(f"{source.dataset}: not fetched yet; Kaggle's current version is {current}")
+            elif fetched == current:
+                lines.append(f"{source.dataset}: version {fetched} fetched, Kaggle's current one: up to date")
+            else:
+                lines.append(f"{source.dataset}: version {fetched} fetched, Kaggle's current one is {current}; to use "
+                             f"it, write kaggle: {source.dataset}/versions/{current} (the fetch, ingest and "
+                             "everything after them run again)")
+    return lines
+
+
 def _current_version(client, source: KaggleSource) -> int:
     """The dataset's current version number, as kagglehub asks for it (kagglehub.http_resolver._get_current_version)."""
     from kagglehub.exceptions import handle_call
@@ -291,19 +343,3 @@ def receipt_problem(handle: str, base: str | os.PathLike = ".") -> str | None:
                 f"{found[1]} bytes): a file was changed, added or removed since the fetch. Delete {files.parent} "
                 "and run again to fetch it anew")
     return None
-
-
-def check_receipt(root: str | os.PathLike, receipt: str | os.PathLike) -> dict:
-    """The receipt, once the tree at ``root`` is found to be the one it describes; else ReceiptMismatchError."""
-    content = json.loads(Path(receipt).read_text())
-    files, size, digest = tree_digest(root)
-    if (files, digest) != (content["files"], content["sha256"]):
-        folder = Path(receipt).parent
-        raise ReceiptMismatchError(
-            f"{root} is not the tree its receipt {receipt} describes (Kaggle {content['dataset']} version "
-            f"{content['version']}: {content['files']} files, sha256 {content['sha256'][:12]}...; found {files} files, "
-            f"sha256 {digest[:12]}...): a file was changed, added or removed since the fetch. Delete {folder} and "
-            "run again to fetch it anew.")
-    print(f"Kaggle {content['dataset']} version {content['version']}: {files} files as fetched on {content['fetched']}",
-          flush=True)
-    return content

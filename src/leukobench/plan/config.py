@@ -10,7 +10,6 @@ and classical cells (pixels or HOG + PCA features to a classical classifier).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import re
@@ -24,7 +23,7 @@ from leukobench.learn.models import (MIN_INPUT_SIZE, MODELS, builder_parameters,
                                      transfer_models)
 from leukobench.learn.weights import keras_file_hash
 from leukobench.keys import scaled_epochs, scaled_size
-from leukobench.data.kaggle import KaggleSource, credentials_problem, receipt_file, receipt_problem
+from leukobench.data.kaggle import KaggleSource, credentials_problem, fetch_due, receipt_problem
 from leukobench.data.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
@@ -84,9 +83,7 @@ def kaggle_problems(datasets: dict, base: Path) -> list[str]:
             problems.append(f"datasets {', '.join(names)}: kaggle names {owner_slug} as {' and '.join(sorted(handles))}; "
                             "one fetch serves them all, so give them the same (version)")
             continue
-        receipt = base / receipt_file(handle)
-        due = not receipt.exists() or json.loads(receipt.read_text()).get("requested") != KaggleSource.parse(handle).requested
-        problem = credentials_problem(names, handle) if due else receipt_problem(handle, base)
+        problem = credentials_problem(names, handle) if fetch_due(handle, base) else receipt_problem(handle, base)
         if problem:
             problems.append(problem)
     return problems
