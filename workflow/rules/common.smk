@@ -168,7 +168,7 @@ def reader_options(wildcards):
 def synthetic_spec(wildcards):
     dataset = dataset_config(wildcards)
     if reader_format(dataset) != "synthetic":
-        raise ValueError(f"dataset '{wildcards.dataset}' is not synthetic; it is read from {dataset['path']}")
+        raise ValueError(f"dataset '{wildcards.dataset}' is not synthetic; it is read from its {data_source(dataset)}")
     return dataset["synthetic"]
 
 
