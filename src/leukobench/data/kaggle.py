@@ -107,9 +107,12 @@ def version_param(handle: str, base: str | os.PathLike = ".") -> str:
 
 
 def fetch_due(handle: str, base: str | os.PathLike = ".") -> bool:
-    """Whether the fetch rule will ask Kaggle: nothing fetched yet, or a pin of another version."""
+    """Whether the fetch rule will ask Kaggle: nothing fetched yet (or the tree deleted since), or a pin
+    of another version."""
     receipt = Path(base) / receipt_file(handle)
-    return not receipt.exists() or version_param(handle, base) != json.loads(receipt.read_text())["requested"]
+    if not (receipt.exists() and (Path(base) / files_folder(handle)).exists()):
+        return True
+    return version_param(handle, base) != json.loads(receipt.read_text())["requested"]
 
 
 def handle_of(owner: str, slug: str, version: str) -> str:
