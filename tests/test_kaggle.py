@@ -209,6 +209,8 @@ def test_only_another_version_changes_the_fetch_param(stub, kaggle_env, tmp_path
     fetch_kaggle(latest, folder / "files", folder / "receipt.json")
     assert [version_param(h, tmp_path) for h in (latest, pinned, other)] == ["latest", "latest", "2"]
     assert [fetch_due(h, tmp_path) for h in (latest, pinned, other)] == [False, False, True]
+    shutil.rmtree(folder / "files")  # the tree deleted: fetched again (credentials checked at start)
+    assert fetch_due(latest, tmp_path) and version_param(latest, tmp_path) == "latest"
     assert handle_of(OWNER, SLUG, "latest") == latest and handle_of(OWNER, SLUG, "2") == other
 
 
