@@ -72,6 +72,8 @@ FIGURE_LOOK = "style"
 REACH = {
     "synthesize": {"data/synthetic"},
     "download": {"data/download", "__init__"},  # the package's version names the download's User-Agent
+    "kaggle_fetch": {"data/kaggle", "data/download", "__init__", "io"},  # kagglehub downloads, download.py unpacks
+    "kaggle_versions": {"data/kaggle", "data/download", "__init__", "io"},  # asks Kaggle, changes nothing
     # Keras' ImageNet weights file, fetched once (a local rule) with the datasets' HTTP code; no Keras, no model
     "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io"},
     "ingest": {"data/readers", "data/images", "io", "registry"},

@@ -14,7 +14,7 @@ from snakemake.utils import validate
 
 from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells, repeated_seeds
 from leukobench.metrics import METRIC_NAMES
-from leukobench.published import published_problems
+from leukobench.published import mapped_datasets, published_problems
 from leukobench.report.figures import plot_seed_spread
 from leukobench.report.selection import (best_configurations, cell_folders, cell_level, collapse_folds,
                                          collapse_seeds, datasets_without_subjects, with_subject_level)
@@ -126,6 +126,23 @@ def test_each_published_number_is_beside_ours_with_the_difference_and_whether_it
     assert "6 published number(s): 2 comparison(s)" in reproduction_summary(table)
 
 
+def test_a_study_data_set_mapped_to_two_datasets_has_each_number_beside_both():
+    """Zhang's Aria data read as its Original/ and its Segmented/ image sets: the bracket, not one choice."""
+    published = {"study": "Zhang 2024", "data": {"Aria": ["aria_original", "aria_segmented"]}, "results": [
+        {"source": "Table 1", "data": "Aria", "cell": {"model": "varol_cnn3"}, "accuracy": 0.82},
+        {"source": "Table 1", "data": "Aria", "cell": {"model": "varol_cnn3"}, "split": "val", "accuracy": 0.80}]}
+    assert published_problems(published) == []
+    metrics = pd.DataFrame([row(split, accuracy, dataset=dataset) for split in ("val", "test")
+                            for dataset, accuracy in (("aria_original", 0.62), ("aria_segmented", 0.908))])
+    table = reproduction_table(metrics, published)
+    assert len(table) == 4
+    ours = table.set_index(["split", "dataset"])["ours"]
+    assert ours[("test", "aria_original")] == pytest.approx(0.62) and ours[("test", "aria_segmented")] == pytest.approx(0.908)
+    assert set(table["published"]) == {0.82, 0.80}
+    only_one = reproduction_table(metrics[metrics["dataset"] == "aria_original"], published)
+    assert only_one["note"].str.contains("no cell of this run").sum() == 2  # the other image set said missing, not dropped
+
+
 def test_a_smoke_run_is_compared_at_its_scaled_epochs():
     scaled = pd.DataFrame([row("test", 0.86, epochs=2)])  # round(50 * 0.05) = 2 (rounding rule of scaling.scaled_epochs)
     table = reproduction_table(scaled, PUBLISHED, scale=0.05)
@@ -192,6 +209,8 @@ def test_every_published_number_of_a_preset_names_a_cell_of_its_own_grid(preset)
         for key, value in entry["cell"].items():
             match = match[match[key] == value]
         assert len(match) >= 1, f"{preset.name}: {entry['source']} {entry['cell']} is no cell of the preset's grid"
+        for dataset in mapped_datasets(published, entry["data"]):  # on each dataset the study's data set stands for
+            assert dataset in set(match["dataset"]), f"{preset.name}: {entry['source']} has no cell on {dataset}"
 
 
 def test_tables_are_written_as_markdown_and_html(tmp_path):

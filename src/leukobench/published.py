@@ -41,3 +41,11 @@ def published_problems(published: dict) -> list[str]:
             if name not in PUBLISHED_METRICS:
                 problems.append(f"{where}: '{name}' is not a metric; allowed: {list(PUBLISHED_METRICS)}")
     return problems
+
+
+def mapped_datasets(published: dict, data: str) -> list[str]:
+    """The datasets of this run that stand for the study's data set ``data`` (``published.data``: one
+    name, a list of them, e.g. the two image sets of one data set when the study does not say which
+    it read, or null: none)."""
+    mapped = published["data"].get(data)
+    return [] if mapped is None else [mapped] if isinstance(mapped, str) else list(mapped)

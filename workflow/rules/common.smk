@@ -12,8 +12,10 @@ from leukobench.plan.config import (
     apply_scale,
     check_config,
     classical_cells,
+    data_source,
     dataset_path,
     hybrid_cells,
+    kaggle_sources,
     keras_cells,
     parse_partition,
     partition,
@@ -23,6 +25,7 @@ from leukobench.plan.config import (
     training_options,
 )
 from leukobench.plan.provenance import code_digest
+from leukobench.data import kaggle
 from leukobench.learn.models import MODELS
 from leukobench.learn import weights as keras_weights
 
@@ -56,6 +59,8 @@ wildcard_constraints:
     variant=NAME_PATTERN,
     size=r"\d+",
     features=r"[a-z_]+",
+    owner=r"[A-Za-z0-9_-]+",  # a Kaggle dataset's owner and name (leukobench.data.kaggle.HANDLE_PATTERN)
+    slug=r"[A-Za-z0-9_.-]+",
 
 
 def one_of(names):
@@ -113,13 +118,46 @@ def max_pixels(wildcards):
 
 
 def raw_folder(wildcards):
-    """Where the reader finds the raw files: generated, downloaded, or the configured path."""
+    """Where the reader finds the raw files: generated, downloaded, fetched from Kaggle, or the configured path."""
     dataset = dataset_config(wildcards)
     if reader_format(dataset) == "synthetic":
         return f"resources/synthetic/{wildcards.dataset}"
-    if "url" in dataset:
+    if data_source(dataset) == "url":
         return f"resources/raw/{wildcards.dataset}"
+    if data_source(dataset) == "kaggle":
+        return kaggle.files_folder(dataset["kaggle"])
     return dataset_path(dataset)
+
+
+def kaggle_receipt(wildcards):
+    """Ingest's second input for a dataset fetched from Kaggle: the receipt, written once the tree is
+    complete (a fetch again, of another version, so reruns ingest and what follows); none otherwise."""
+    dataset = dataset_config(wildcards)
+    if reader_format(dataset) == "synthetic" or data_source(dataset) != "kaggle":
+        return []
+    return kaggle.receipt_file(dataset["kaggle"])
+
+
+KAGGLE_SOURCES = kaggle_sources(config["datasets"])  # owner/slug -> (handle as configured, the datasets reading it)
+
+
+def kaggle_version(wildcards):
+    """The fetch's param: the version to fetch, latest or N (leukobench.data.kaggle.version_param). Only
+    another version changes it, and reruns the fetch, ingest and everything after: not a pin of the
+    version already fetched, nor another config dataset reading the same Kaggle dataset."""
+    handle, _ = KAGGLE_SOURCES[f"{wildcards.owner}/{wildcards.slug}"]
+    return kaggle.version_param(handle)
+
+
+def kaggle_handles(wildcards):
+    """Every Kaggle dataset of the config, as configured (the rule kaggle_versions compares each with Kaggle)."""
+    return [handle for handle, _ in KAGGLE_SOURCES.values()]
+
+
+def data_targets():
+    """What `snakemake fetch` makes: the manifest of every dataset the grid reads (fetched, unpacked,
+    ingested), nothing trained."""
+    return [f"results/{name}/manifest.parquet" for name in evaluated_datasets()]
 
 
 def reader_options(wildcards):
@@ -131,7 +169,7 @@ def reader_options(wildcards):
 def synthetic_spec(wildcards):
     dataset = dataset_config(wildcards)
     if reader_format(dataset) != "synthetic":
-        raise ValueError(f"dataset '{wildcards.dataset}' is not synthetic; it is read from {dataset['path']}")
+        raise ValueError(f"dataset '{wildcards.dataset}' is not synthetic; it is read from its {data_source(dataset)}")
     return dataset["synthetic"]
 
 

@@ -23,6 +23,7 @@ from leukobench.learn.models import (MIN_INPUT_SIZE, MODELS, builder_parameters,
                                      transfer_models)
 from leukobench.learn.weights import keras_file_hash
 from leukobench.keys import scaled_epochs, scaled_size
+from leukobench.data.kaggle import KaggleSource, credentials_problem, fetch_due, receipt_problem
 from leukobench.data.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
@@ -37,12 +38,55 @@ def dataset_path(dataset: dict) -> str:
     return os.path.expanduser(os.path.expandvars(dataset["path"]))
 
 
+DATA_SOURCES = ("path", "url", "kaggle")  # where a dataset of a real format comes from: exactly one of them
+
+
+def data_sources(dataset: dict) -> list[str]:
+    """Which of :data:`DATA_SOURCES` the dataset names (the config check allows one)."""
+    return [key for key in DATA_SOURCES if dataset.get(key)]
+
+
+def data_source(dataset: dict) -> str | None:
+    """The one of :data:`DATA_SOURCES` the dataset names, or None (a stand-in, or a generated dataset)."""
+    return next(iter(data_sources(dataset)), None)
+
+
 def reader_format(dataset: dict) -> str:
     """The reader of a dataset: ``synthetic`` for a generated one, which is a dataset of format
-    synthetic, or a dataset of a real format with a ``synthetic`` stand-in and no path or url yet
-    (the presets: they run as shipped, and on the real data once a path is given), else its format."""
-    stand_in = "synthetic" in dataset and not dataset.get("path") and "url" not in dataset
+    synthetic, or a dataset of a real format with a ``synthetic`` stand-in and no path, url or
+    kaggle yet (the presets: they run as shipped, and on the real data once one is given; asking for
+    the real data never falls back to the stand-in), else its format."""
+    stand_in = "synthetic" in dataset and data_source(dataset) is None
     return "synthetic" if dataset["format"] in GENERATED_FORMATS or stand_in else dataset["format"]
+
+
+def kaggle_sources(datasets: dict) -> dict[str, tuple[str, list[str]]]:
+    """The Kaggle datasets the config reads, ``owner/slug`` -> (the handle as configured, the config
+    datasets that read it). One fetch serves every config dataset that names the same Kaggle dataset
+    (Zhang's Original/ and Segmented/ image sets are one download)."""
+    sources: dict[str, tuple[str, list[str]]] = {}
+    for name, dataset in datasets.items():
+        if reader_format(dataset) not in GENERATED_FORMATS and data_source(dataset) == "kaggle":
+            handle = dataset["kaggle"]
+            sources.setdefault(KaggleSource.parse(handle).dataset, (handle, []))[1].append(name)
+    return sources
+
+
+def kaggle_problems(datasets: dict, base: Path) -> list[str]:
+    """What keeps the config's Kaggle datasets from being fetched or read: two versions of one Kaggle
+    dataset, missing credentials where a fetch is due (no receipt yet, or another version asked for),
+    a fetched tree that no longer matches its receipt. No network call."""
+    problems = []
+    for owner_slug, (handle, names) in kaggle_sources(datasets).items():
+        handles = {datasets[name]["kaggle"] for name in names}
+        if len(handles) > 1:
+            problems.append(f"datasets {', '.join(names)}: kaggle names {owner_slug} as {' and '.join(sorted(handles))}; "
+                            "one fetch serves them all, so give them the same (version)")
+            continue
+        problem = credentials_problem(names, handle) if fetch_due(handle, base) else receipt_problem(handle, base)
+        if problem:
+            problems.append(problem)
+    return problems
 
 
 class ConfigError(ValueError):
@@ -68,15 +112,19 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         if reader_format(dataset) in GENERATED_FORMATS:
             continue
         path = dataset.get("path")
-        if "url" in dataset:
-            if path:
-                problems.append(f"datasets.{name}: give either path or url, not both")
+        given = data_sources(dataset)
+        if len(given) > 1:
+            problems.append(f"datasets.{name}: give one of path, url or kaggle, not {' and '.join(given)}")
+            continue
+        if given and given[0] != "path":
             continue
         if not path:
-            problems.append(f"datasets.{name}.path: missing; format '{dataset['format']}' needs the folder of the dataset (or a url)")
+            problems.append(f"datasets.{name}.path: missing; format '{dataset['format']}' needs the folder of the dataset "
+                            "(or a url, or kaggle: owner/dataset)")
         elif not (base / dataset_path(dataset)).exists():
             shown = f"'{path}'" + ("" if dataset_path(dataset) == path else f" ('{dataset_path(dataset)}')")
             problems.append(f"datasets.{name}.path: {shown} does not exist; point it at the dataset's folder")
+    problems += kaggle_problems(datasets, base)
     try:
         check_ratios(config["split"]["ratios"])
     except ValueError as error:

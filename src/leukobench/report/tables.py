@@ -39,7 +39,7 @@ from leukobench.io import atomic_path
 from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.learned import LEARNED_NOTE
 from leukobench.metrics import NO_INTERVAL_VERDICT, no_interval_text
-from leukobench.published import METRIC_ALIASES, NOT_COMPUTED
+from leukobench.published import METRIC_ALIASES, NOT_COMPUTED, mapped_datasets
 from leukobench.report.selection import (DID_NOT_LEARN, SAME_CELL_PREFIXES, TABLE_METRICS, cell_keys, collapse_folds,
                                          did_not_learn_text)
 
@@ -96,12 +96,13 @@ def _text(value) -> str:
 
 
 def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.0) -> pd.DataFrame:
-    """Every published number beside ours: one row per number and matching cell of this run
-    (a row with ``ours`` empty when no cell of the run matches, saying why)."""
+    """Every published number beside ours: one row per number and matching cell of this run, for
+    each dataset the study's data set is mapped to (a row with ``ours`` empty when no cell of the
+    run matches, saying why)."""
     summary = collapse_folds(metrics)
     rows = []
-    for entry in published["results"]:
-        dataset = published["data"].get(entry["data"])
+    for entry, dataset in ((entry, dataset) for entry in published["results"]
+                           for dataset in mapped_datasets(published, entry["data"]) or [None]):
         cell = _scaled_cell(entry.get("cell", {}), scale)
         split = entry.get("split", "test")
         candidates = summary[summary["split"] == split]
