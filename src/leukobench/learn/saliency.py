@@ -37,7 +37,7 @@ import numpy as np
 
 from leukobench.io import atomic_path
 from leukobench.predictions import checked_labels
-from leukobench.style import DPI, NEUTRAL, OKABE_ITO, STYLE, save_png
+from leukobench.style import DPI, NEUTRAL, OKABE_ITO, drawing, save_png
 
 if TYPE_CHECKING:
     import keras
@@ -372,7 +372,7 @@ def plot_saliency_sheet(
     confidence = (np.where(guess == 1, values, 1 - values) if values.ndim == 1
                   else values[np.arange(n), guess])
     panel = 1.55  # inches per panel
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig = matplotlib.figure.Figure(figsize=(panel * per_group + 1.9, panel * 2 * k + 0.9), dpi=DPI)
         axes = fig.subplots(2 * k, per_group, squeeze=False)
         for c, name in enumerate(names):
