@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import numpy as np
@@ -198,7 +199,7 @@ def test_tables_are_written_as_markdown_and_html(tmp_path):
     table = pd.DataFrame({"model": ["varol_cnn3"], "accuracy": ["0.870 [0.84, 0.90]"]})
     write_tables([("Approach 1", "best per model", table)], tmp_path / "t.md", tmp_path / "t.html", "Title", "intro")
     markdown, page = (tmp_path / "t.md").read_text(), (tmp_path / "t.html").read_text()
-    assert "## Approach 1" in markdown and "| varol_cnn3" in markdown
+    assert "## Approach 1" in markdown and "| varol\\_cnn3" in markdown  # '_' escaped: text, never emphasis
     assert "<h2>Approach 1</h2>" in page and "<td>0.870 [0.84, 0.90]</td>" in page
 
 
@@ -311,3 +312,27 @@ def test_a_configuration_of_several_seeds_shows_its_subject_verdicts_as_their_me
     assert pd.isna(best["subject_accuracy_low"]) and best["subject_interval_note"] == "mean over 3 seeds"
     assert formatted(pd.DataFrame([best]), ("subject_accuracy",))["subject_accuracy"].iloc[0] == \
         "0.700 (no interval: mean over 3 seeds)"
+
+
+MARKUP = "</script><img src=x onerror=alert(4)> $\\foo$ a|b *c* _d_ [e](f) & <&>"
+
+
+def test_names_and_notes_are_written_as_text_never_as_markup(tmp_path):
+    """A study's note or a name holding HTML, math, markdown or a table's '|' is shown as written in both files."""
+    table = pd.DataFrame({"study <&>": [MARKUP, "plain"], "value": ["0.870 [0.841, 0.897]", "1. first"]})
+    write_tables([(f"Study {MARKUP}", f"note {MARKUP}\n# not a heading", table), ("1. not a list", "- nor this", None)],
+                 tmp_path / "t.md", tmp_path / "t.html", f"Reproduction: {MARKUP}", MARKUP)
+    markdown, page = (tmp_path / "t.md").read_text(), (tmp_path / "t.html").read_text()
+    assert "<img" not in page and "</script>" not in page and "&lt;img src=x onerror=alert(4)&gt;" in page
+    prose = "\n".join(line for line in markdown.splitlines() if not line.startswith("|"))
+    assert not re.search(r"(?<!\\)[<>$|*_\[&]", prose)
+    rows = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert len(rows) == 4 and all(len(re.findall(r"(?<!\\)\|", line)) == 3 for line in rows)  # 2 columns each
+    assert not [line for line in markdown.splitlines() if line.startswith(("# not", "- nor", "1. not"))]
+    from markdown_it import MarkdownIt  # CommonMark + GFM tables, as GitHub shows a .md (keras -> rich -> markdown-it-py)
+
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "<img" not in rendered and "<script" not in rendered and "</script>" not in rendered
+    assert "<em>" not in rendered and "<a href" not in rendered and "<li>" not in rendered
+    assert rendered.count("<h1>") == 1 and rendered.count("<h2>") == 2 and rendered.count("<tr>") == 3
+    assert "$\\foo$ a|b *c* _d_ [e](f) &amp; &lt;&amp;&gt;" in rendered  # each shown as written
