@@ -336,3 +336,58 @@ def test_names_and_notes_are_written_as_text_never_as_markup(tmp_path):
     assert "<em>" not in rendered and "<a href" not in rendered and "<li>" not in rendered
     assert rendered.count("<h1>") == 1 and rendered.count("<h2>") == 2 and rendered.count("<tr>") == 3
     assert "$\\foo$ a|b *c* _d_ [e](f) &amp; &lt;&amp;&gt;" in rendered  # each shown as written
+
+
+# --- names from data and config through the whole workflow -----------------------------------------
+SCRIPT_NOTE = "</script><img src=x onerror=alert(4)>"
+
+
+@pytest.mark.workflow
+def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path):
+    """Class folders and patients named with $, \\, <, > and &, a study note that closes a <script>: the store's
+    sample sheet, best_cells' figures and the tables are drawn, and report.html holds the note as text only."""
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    raw, rng = tmp_path / "lab", np.random.default_rng(0)
+    classes = {"blast$\\foo$ <&>": 150, "normal & <i>": 90}
+    for k, (name, grey) in enumerate(classes.items()):
+        (raw / name).mkdir(parents=True)
+        for p in range(6):
+            patient = ["$\\foo$P", "$\\bar$Q", "P<&>"][p % 3] + f"{k}{p}"
+            for i in range(5):
+                image = np.clip(rng.normal(grey, 30, (40, 40, 3)), 0, 255).astype(np.uint8)
+                assert cv2.imwrite(str(raw / name / f"{patient}_{i}.png"), image)
+    config = {
+        "datasets": {"lab": {"format": "folder", "path": str(raw),
+                             "options": {"patient_pattern": r"^(?P<patient>.+)_\d+\.png$"}}},
+        "split": {"method": "subject", "ratios": {"train": 0.5, "val": 0.25, "test": 0.25}, "seed": 0},
+        "variants": {"balanced": {"balance": "undersample", "color": "rgb"}},
+        "grid": {"dataset": ["lab"], "variant": ["balanced"], "size": [32], "model": ["abed_cnn"], "epochs": [1],
+                 "batch_size": [16]},
+        "evaluation": {"bootstrap": 100, "min_interval_groups": 2},
+        "published": {"study": f"A study $\\foo$ <&> {SCRIPT_NOTE}", "data": {"Cells <b>&": "lab"}, "results": [
+            {"source": f"Table 1 {SCRIPT_NOTE}", "data": "Cells <b>&", "cell": {"model": "abed_cnn"}, "accuracy": 0.8,
+             "note": SCRIPT_NOTE}]},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+               "--configfile", str(tmp_path / "config.yaml")]
+    run = subprocess.run([*command, "--cores", "2", "--resources", "gpu=1"], capture_output=True, text=True,
+                         timeout=900, env=os.environ)
+    assert run.returncode == 0, run.stderr[-5000:]
+    report = subprocess.run([*command, "--report", "report.html"], capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = (tmp_path / "report.html").read_text(errors="replace")
+    assert "<img src=x" not in page and "onerror=alert(4)" not in page.replace("onerror=alert\\(4\\)", "")
+    manifest = pd.read_parquet(tmp_path / "results/lab/manifest.parquet")
+    assert set(manifest["class_name"]) == set(classes) and "$\\foo$P00" in set(manifest["patient_id"])
+    assert list((tmp_path / "results/lab/store").rglob("*_samples.png"))
+    assert (tmp_path / "results/report/subjects_best_lab.png").stat().st_size > 0
+    reproduction = (tmp_path / "results/report/reproduction.html").read_text()
+    assert "<img" not in reproduction and "&lt;img src=x onerror=alert(4)&gt;" in reproduction
+    assert "<img" not in (tmp_path / "results/report/reproduction.md").read_text().replace("\\<img", "")
+    assert pd.read_csv(tmp_path / "results/report/reproduction.csv")["note"].iloc[0] == SCRIPT_NOTE

@@ -23,6 +23,7 @@ from leukobench.plan.config import (
     training_options,
 )
 from leukobench.plan.provenance import code_digest
+from leukobench.plan.settings import SETTINGS, write_settings
 from leukobench.learn.models import MODELS
 from leukobench.learn import weights as keras_weights
 
@@ -89,6 +90,18 @@ def code_of(script):
     return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py")
 
 
+def settings_of(name, section):
+    """An input function: the config text ``section(wildcards)`` gives (names, notes, patterns) as
+    the file results/settings/<name>.json, written here at planning time when its content changed
+    (leukobench.plan.settings). Free text from the config never goes into `params:`, which Snakemake
+    pastes unescaped into a <script> of report.html; as an input it reruns the jobs that read it."""
+
+    def settings_file(wildcards):
+        return write_settings(SETTINGS.format(name=name.format(**dict(wildcards.items()))), section(wildcards))
+
+    return settings_file
+
+
 def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
 
@@ -122,7 +135,8 @@ def raw_folder(wildcards):
 
 
 def reader_options(wildcards):
-    """The reader's options; a synthetic stand-in is read by the synthetic reader, which takes none."""
+    """The reader's options (class names, patient pattern: free text, a settings file, see settings_of);
+    a synthetic stand-in is read by the synthetic reader, which takes none."""
     dataset = dataset_config(wildcards)
     return {} if reader_format(dataset) == "synthetic" else dataset.get("options", {})
 
@@ -232,6 +246,7 @@ def subject_aggregation(wildcards):
 
 
 def published_results(wildcards):
+    """published: the study's numbers, names and notes (free text: a settings file, see settings_of)."""
     return config.get("published", {})
 
 

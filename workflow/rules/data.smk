@@ -32,6 +32,7 @@ rule download:
 rule ingest:
     input:
         raw=raw_folder,
+        options=settings_of("reader_options/{dataset}", reader_options),
     output:
         manifest="results/{dataset}/manifest.parquet",
         rejected="results/{dataset}/rejected.tsv",
@@ -40,7 +41,6 @@ rule ingest:
     params:
         code=code_of("ingest"),
         format=dataset_format,
-        options=reader_options,
         max_pixels=max_pixels,
     threads: 4
     resources:
