@@ -69,10 +69,11 @@ DATA_STORE = {"data/augment", "data/images", "data/store", "io"}
 REPORT = {"report/selection", "metrics", "predictions", "keys", "io"}
 REACH = {
     "synthesize": {"data/synthetic"},
-    "download": {"data/download", "__init__"},  # the package's version names the download's User-Agent
+    "download": {"data/download", "__init__", "plan/settings", "io"},  # the package's version names the download's User-Agent
     # Keras' ImageNet weights file, fetched once (a local rule) with the datasets' HTTP code; no Keras, no model
-    "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io"},
-    "ingest": {"data/readers", "data/images", "io", "registry"},
+    "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io", "plan/settings"},
+    # free text of the config (reader options, published) reaches a job as a settings file, never as params
+    "ingest": {"data/readers", "data/images", "io", "registry", "plan/settings"},
     "split": {"data/splits", "io", "keys"},
     "store": DATA_STORE | {"data/splits", "data/samples", "keys", "style"},
     "store_features": DATA_STORE | {"learn/features", "learn/feature_store", "predictions", "registry"},
@@ -89,7 +90,7 @@ REACH = {
     "aggregate": {"metrics", "predictions", "keys", "io"},
     "comparison": REPORT | {"report/figures", "style"},
     "tables": REPORT | {"report/tables"},
-    "reproduction": REPORT | {"report/tables"},
+    "reproduction": REPORT | {"report/tables", "plan/settings"},
     "figures": REPORT | {"report/figures", "style"},
     "best_cells": REPORT | {"report/figures", "scoring", "style"},
     "leakage": REPORT | {"report/figures", "style"},

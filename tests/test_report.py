@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -363,7 +364,7 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
                 assert cv2.imwrite(str(raw / name / f"{patient}_{i}.png"), image)
     config = {
         "datasets": {"lab": {"format": "folder", "path": str(raw),
-                             "options": {"patient_pattern": r"^(?P<patient>.+)_\d+\.png$"}}},
+                             "options": {"classes": list(classes), "patient_pattern": r"^(?P<patient>.+)_\d+\.png$"}}},
         "split": {"method": "subject", "ratios": {"train": 0.5, "val": 0.25, "test": 0.25}, "seed": 0},
         "variants": {"balanced": {"balance": "undersample", "color": "rgb"}},
         "grid": {"dataset": ["lab"], "variant": ["balanced"], "size": [32], "model": ["abed_cnn"], "epochs": [1],
@@ -391,3 +392,9 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
     assert "<img" not in reproduction and "&lt;img src=x onerror=alert(4)&gt;" in reproduction
     assert "<img" not in (tmp_path / "results/report/reproduction.md").read_text().replace("\\<img", "")
     assert pd.read_csv(tmp_path / "results/report/reproduction.csv")["note"].iloc[0] == SCRIPT_NOTE
+    # no job got the config's free text as a param (what Snakemake pastes into the report's <script>): each job's
+    # params as Snakemake recorded them, every rule of the run (ingest's reader options and reproduction's published)
+    records = [json.loads(path.read_text()) for path in (tmp_path / ".snakemake/metadata").rglob("*") if path.is_file()]
+    params = json.dumps([record.get("params") for record in records])
+    assert {record["rule"] for record in records} >= {"ingest", "store", "train", "reproduction", "best_cells"}
+    assert "onerror" not in params and "blast" not in params and "patient" not in params

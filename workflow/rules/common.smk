@@ -106,12 +106,9 @@ def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-def dataset_url(wildcards):
-    return dataset_config(wildcards)["url"]
-
-
-def dataset_sha256(wildcards):
-    return dataset_config(wildcards).get("sha256")
+def dataset_source(wildcards):
+    """Where the download rule fetches the dataset from: url and sha256 (a URL is free text: a settings file)."""
+    return {"url": dataset_config(wildcards)["url"], "sha256": dataset_config(wildcards).get("sha256")}
 
 
 def dataset_format(wildcards):
@@ -212,20 +209,18 @@ def imagenet_receipt(wildcards):
     return [] if application is None else ancient(IMAGENET.format(weights_file=application.weights_file))
 
 
-def imagenet_url(wildcards):
-    """training.weights_url + the application's folder + the file, as keras.applications builds it."""
+def imagenet_source(wildcards):
+    """What the rule imagenet_weights fetches (a URL and a folder are free text: a settings file):
+    url, training.weights_url + the application's folder + the file, as keras.applications builds it;
+    file_hash, Keras' own hash of the file (md5 or sha256); folder, training.weights_folder (~ and
+    $VARIABLES expanded here; null: Keras' cache of this machine)."""
     application = IMAGENET_FILES[wildcards.weights_file]
-    return keras_weights.weights_url(application.url_folder, application.weights_file, config["training"]["weights_url"])
-
-
-def imagenet_hash(wildcards):
-    """Keras' own file_hash of the file (md5 or sha256)."""
-    return keras_weights.keras_file_hash(wildcards.weights_file)
-
-
-def imagenet_folder(wildcards):
-    """training.weights_folder (~ and $VARIABLES expanded here); null: Keras' cache of this machine."""
-    return str(keras_weights.weights_folder(config["training"].get("weights_folder")))
+    return {
+        "url": keras_weights.weights_url(application.url_folder, application.weights_file,
+                                         config["training"]["weights_url"]),
+        "file_hash": keras_weights.keras_file_hash(wildcards.weights_file),
+        "folder": str(keras_weights.weights_folder(config["training"].get("weights_folder"))),
+    }
 
 
 def pretrained_models(wildcards):

@@ -14,14 +14,14 @@ rule synthesize:
 
 
 rule download:
+    input:
+        source=settings_of("download/{dataset}", dataset_source),
     output:
         directory("resources/raw/{dataset}"),
     log:
         "results/logs/download/{dataset}.log",
     params:
         code=code_of("download"),
-        url=dataset_url,
-        sha256=dataset_sha256,
     localrule: True
     conda:
         "../../envs/leukobench.yaml"

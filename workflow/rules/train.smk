@@ -3,15 +3,14 @@
 # nodes may not; a training job never downloads) into training.weights_folder (Keras' cache by
 # default), checked against Keras' own hash. A file already there with that hash is not requested.
 rule imagenet_weights:
+    input:
+        source=settings_of("imagenet_weights/{weights_file}", imagenet_source),
     output:
         receipt=IMAGENET,
     log:
         "results/logs/imagenet_weights/{weights_file}.log",
     params:
         code=code_of("imagenet_weights"),
-        url=imagenet_url,
-        file_hash=imagenet_hash,
-        folder=imagenet_folder,
     wildcard_constraints:
         weights_file=one_of(IMAGENET_FILES),
     localrule: True
