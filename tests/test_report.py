@@ -398,3 +398,11 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
     params = json.dumps([record.get("params") for record in records])
     assert {record["rule"] for record in records} >= {"ingest", "store", "train", "reproduction", "best_cells"}
     assert "onerror" not in params and "blast" not in params and "patient" not in params
+    # the settings files rerun what reads them, as params did: nothing when unchanged, the reproduction alone
+    # when the published note changes
+    assert "Nothing to be done" in subprocess.run([*command, "-n"], capture_output=True, text=True, timeout=300).stdout
+    config["published"]["results"][0]["note"] = "another note"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    planned = subprocess.run([*command, "-n"], capture_output=True, text=True, timeout=300).stdout
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], flags=re.M))
+    assert jobs == {"reproduction": "1", "all": "1"}, planned[-2000:]

@@ -107,7 +107,7 @@ def dataset_config(wildcards):
 
 
 def dataset_source(wildcards):
-    """Where the download rule fetches the dataset from: url and sha256 (a URL is free text: a settings file)."""
+    """Where the dataset is downloaded from, url and sha256 (a URL is free text, so a settings file)."""
     return {"url": dataset_config(wildcards)["url"], "sha256": dataset_config(wildcards).get("sha256")}
 
 
@@ -210,7 +210,7 @@ def imagenet_receipt(wildcards):
 
 
 def imagenet_source(wildcards):
-    """What the rule imagenet_weights fetches (a URL and a folder are free text: a settings file):
+    """What imagenet_weights fetches, as a settings file (a URL and a folder are free text);
     url, training.weights_url + the application's folder + the file, as keras.applications builds it;
     file_hash, Keras' own hash of the file (md5 or sha256); folder, training.weights_folder (~ and
     $VARIABLES expanded here; null: Keras' cache of this machine)."""
