@@ -732,6 +732,8 @@ def test_the_subjects_csv_goes_to_an_explicit_file_when_the_output_is_a_device(c
     assert code == EXIT_OK, err.getvalue()
     table = pd.read_csv(subjects)
     assert table["subject"].tolist() == ["c"] and table["cells"].tolist() == [len(images)]
+    args = cli.parser().parse_args(["predict", "m", "x", "-o", "/dev/null", "--by-subject", "--subjects-output", "s.csv"])
+    assert args.subjects_output == "s.csv" and args.output == "/dev/null"
 
 
 def test_the_subjects_csv_keeps_names_that_are_not_utf8_byte_for_byte(cells, tmp_path):

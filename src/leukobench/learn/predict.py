@@ -96,6 +96,8 @@ writes passes one check, :class:`OutputGuard`, before the model is loaded or an 
   so when either fails neither appears. The subjects' CSV keeps names that are not UTF-8 byte for
   byte, as the images' CSV does.
 
+How ``-o`` is written:
+
 * **A regular file, or a path that does not exist yet**, is written aside and renamed onto the
   path when complete (:func:`leukobench.io.atomic_path`): a failed or killed run (Ctrl-C,
   ``SIGTERM``) leaves the previous file as it was and no temporary file behind.
@@ -115,8 +117,8 @@ writes passes one check, :class:`OutputGuard`, before the model is loaded or an 
 Exit codes of :func:`run` (and the command): 0 when at least one image was classified (rows with
 errors may be among them); 2 for a wrong model path or model files, no image found in the inputs,
 a bad option, a ``--by-subject`` pattern refused, an output that is one of the inputs or model
-files or lies inside a folder given as input, or an output that cannot be written; 3 when images were found but none could be classified (every row has ``status``
-``error``); 141 when the reader of the output went away. Interrupted by Ctrl-C the command exits
+files or lies inside a folder given as input, or an output that cannot be written; 3 when images
+were found but none could be classified (every row has ``status`` ``error``); 141 when the reader of the output went away. Interrupted by Ctrl-C the command exits
 with 130, by ``SIGTERM`` with 143. An unexpected failure ends with a traceback (1).
 """
 
@@ -528,7 +530,7 @@ class Summary:
     """What a prediction run did."""
 
     classified: int = 0
-    failed: int = 0  # error rows: unreadable images, and those of unnamed
+    failed: int = 0  # error rows: images that could not be read, and unnamed ones
     unnamed: int = 0  # images whose name gives an empty subject (--by-subject)
 
     @property
@@ -585,7 +587,7 @@ def write_csv(header: list[str], rows: Iterable[list], stream: TextIO) -> None:
 # --- subjects (--by-subject) -------------------------------------------------------------------
 
 PATTERN_SECONDS = 1.0  # --by-subject: the longest its pattern may take on one file name
-CHILD_START_SECONDS = 30.0  # the matching process's start-up, beyond the first name's limit
+CHILD_START_SECONDS = 30.0  # the matching process's start (Python, reading the names), before any name's limit
 EMPTY_SUBJECT = ("--by-subject: the pattern's subject group matches nothing (an empty string) in this file's name, "
                  "so there is no subject to pool the image under; make the group match at least one character")
 # The matching, in a separate Python (`-I -S`: nothing but the standard library): a pattern that
@@ -611,8 +613,8 @@ def subject_pattern(pattern: str) -> re.Pattern:
     except re.error as error:
         raise SubjectPatternError(f"--by-subject {pattern!r} is not a regular expression ({error})") from None
     if "subject" not in compiled.groupindex and compiled.groups != 1:
-        raise SubjectPatternError(f"--by-subject {pattern!r} needs a group naming the subject: (?P<subject>...) or one (...) "
-                         f"group, e.g. the default {CNMC_SUBJECT!r}")
+        raise SubjectPatternError(f"--by-subject {pattern!r} needs a group naming the subject: (?P<subject>...) or "
+                                  f"one (...) group, e.g. the default {CNMC_SUBJECT!r}")
     return compiled
 
 
@@ -622,7 +624,8 @@ def find_subjects(pattern: re.Pattern, files: list[Path], limit: float = PATTERN
     the pattern does not match the name. Each name is given ``limit`` seconds (a name is at most a
     few hundred characters: a sane pattern takes microseconds); a pattern that takes longer on any
     name, as one that backtracks catastrophically (``(a+)+``, ``(\\w+\\s?)+$``) does, is refused
-    with :class:`SubjectPatternError` naming the pattern, the name and the limit, before any image is read."""
+    with :class:`SubjectPatternError` naming the pattern, the name and the limit, before any image
+    is read."""
     import queue
     import subprocess
     import threading
