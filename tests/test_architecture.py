@@ -79,7 +79,8 @@ REACH = {
     "store_features": DATA_STORE | {"learn/features", "learn/feature_store", "predictions", "registry"},
     # a Keras cell's one TensorFlow job: training, its predictions and its conv features
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
-                           "learn/cnn_features", "learn/feature_store", "learn/weights", "predictions", "registry"},
+                           "learn/cnn_features", "learn/feature_store", "learn/weights", "predictions", "registry",
+                           "plan/settings"},
     # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images
     "saliency": DATA_STORE | {"learn/saliency", "learn/bundle", "learn/devices", "predictions", "style"},
     # a Keras cell's test-time augmentation (evaluation.tta): its scores again, over views of each image

@@ -183,7 +183,8 @@ def keras_training(wildcards):
     """The training: options the cell's model takes (leukobench.plan.config.training_options): changing
     training.weights or training.trainable_layers reruns the transfer-model cells only, a recipe option
     (training.augmentation, lr_schedule, warmup_epochs, label_smoothing) the reference models' cells only,
-    training.weight_decay the adamw cells only."""
+    training.weight_decay the adamw cells only. A settings file per model and optimizer (training.weights
+    may be a file's path, free text; see settings_of), so an edit reruns exactly the cells it reaches."""
     return training_options(config["training"], wildcards.model, wildcards.optimizer)
 
 

@@ -27,6 +27,7 @@ rule train:
     input:
         store=store_of_cell,
         imagenet=imagenet_receipt,  # transfer models with training.weights: imagenet (rule imagenet_weights)
+        training=settings_of("training/{model}/{optimizer}", keras_training),
     output:
         model=f"{CELL}/model.keras",
         bundle=f"{CELL}/model.json",
@@ -39,7 +40,6 @@ rule train:
     params:
         code=code_of("train"),
         cell=cell_parameters(CELLS),
-        training=keras_training,
     wildcard_constraints:
         model=one_of(KERAS_MODELS - HYBRID_MODELS),
     threads: 2
