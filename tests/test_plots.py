@@ -566,3 +566,61 @@ def test_the_comparison_marks_the_trials_that_did_not_learn_and_says_so_in_its_l
     assert "learned" not in shown and "why" not in shown  # a verdict, not a parameter of the configuration
     grid_figures.plot_comparison(frame.assign(learned=True), tmp_path / "c.png")
     assert saved[-1].axes[0].get_legend() is None
+
+
+# ------------------------------------------------------------- names from data and config are text, never markup
+
+MARKUP_NAMES = ("blast$\\foo$ <&>", "$\\foo$P1", "a_b^c $x", "\\alpha & <b>")  # $, \, <, >, & and math-text syntax
+
+
+def test_names_holding_math_text_syntax_are_drawn_as_written_in_every_figure_family(tmp_path):
+    """A class folder `blast$\\foo$` or a patient `$\\foo$P1` used to stop the job in matplotlib's math-text parser."""
+    names = list(MARKUP_NAMES[:2])
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"label": [0, 1] * 4, "split": ["train"] * 8, "augmented": [False] * 8})
+    plot_sample_sheet(frame, rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8), names, tmp_path / "sheet.png",
+                      title=f"{MARKUP_NAMES[2]} sheet")
+    y, score = binary_scores(60)
+    cell_figures.plot_roc(y, score, tmp_path / "roc.png", title=MARKUP_NAMES[3], class_names=names)
+    cell_figures.plot_confusion(y, (score > 0.5).astype(int), names, tmp_path / "confusion.png", title="c")
+    patients = np.repeat(["$\\foo$P1", "$\\bar$P2", "P3 <&>", "P_4^"], 15)
+    cells = pd.DataFrame({"patient_id": patients, "label": np.repeat([1, 0, 1, 0], 15),
+                          "score": rng.uniform(0, 1, 60)})
+    fig = grid_figures.plot_subject_verdicts([(MARKUP_NAMES[0], cells)], tmp_path / "subjects.png", "$x$ subjects",
+                                             class_names=names)
+    for name in ("sheet", "roc", "confusion", "subjects"):
+        assert_png(tmp_path / f"{name}.png", min_height=100)
+    shown = {text.get_text() for ax in fig.axes for text in ax.get_xticklabels()}
+    assert {"$\\foo$P1", "P3 <&>", "P_4^"} <= shown
+    parsed = [text for ax in fig.axes for text in (*ax.get_xticklabels(), ax.title) if text.get_parse_math()]
+    assert not parsed, "a label of a name is parsed as math text"
+
+
+def test_every_figure_is_made_and_saved_inside_the_style_modules_one_context():
+    """leukobench.style.drawing is the one place the look (math text off included) is applied: every save_png call
+    lies inside `with drawing():`, and no module sets matplotlib's rcParams on its own."""
+    import ast
+    from pathlib import Path
+
+    import leukobench
+
+    package = Path(leukobench.__file__).parent
+    calls = 0
+    for module in package.rglob("*.py"):
+        text = module.read_text()
+        if module.name == "style.py" and module.parent == package:
+            continue
+        assert "rc_context" not in text and "rcParams" not in text, f"{module}: sets matplotlib's look itself"
+        tree = ast.parse(text)
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "save_png":
+                calls += 1
+                up = node
+                while up in parents and not (isinstance(up, ast.With) and any(
+                        isinstance(item.context_expr, ast.Call)
+                        and getattr(item.context_expr.func, "id", getattr(item.context_expr.func, "attr", None)) == "drawing"
+                        for item in up.items)):
+                    up = parents[up]
+                assert isinstance(up, ast.With), f"{module}:{node.lineno}: save_png outside `with drawing():`"
+    assert calls >= 10  # the sample sheet, a cell's figures, the saliency sheet, the grid's figures

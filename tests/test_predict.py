@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -351,10 +352,11 @@ def test_a_bad_file_among_good_ones_is_reported_and_the_rest_classified(cells, t
 
 
 def test_no_readable_image_exits_3_with_every_file_reported(cells, tmp_path):
-    (tmp_path / "empty.bmp").write_bytes(b"")
-    (tmp_path / "text.jpg").write_text("no")
+    (tmp_path / "in").mkdir()  # the output beside the folder read, never inside it
+    (tmp_path / "in" / "empty.bmp").write_bytes(b"")
+    (tmp_path / "in" / "text.jpg").write_text("no")
     out = tmp_path / "out.csv"
-    code, err = command(str(cells["rgb_sigmoid"]["folder"]), str(tmp_path), "-o", str(out))
+    code, err = command(str(cells["rgb_sigmoid"]["folder"]), str(tmp_path / "in"), "-o", str(out))
     assert code == EXIT_NONE_CLASSIFIED and "none of the 2 image(s) could be classified" in err
     assert pd.read_csv(out)["status"].tolist() == ["error", "error"]
 
@@ -728,3 +730,142 @@ def test_sigterm_leaves_the_previous_output_and_no_temporary_file(cells, tmp_pat
     assert out.read_text() == "the previous predictions\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cell", "imgs", "out.csv"]
     assert signal.getsignal(signal.SIGTERM) is handler
+
+
+# --- every file predict writes passes one output guard -------------------------------------------
+
+def guarded(cells, tmp_path, **options) -> tuple[int, str]:
+    """``run`` on a copied cell and ``imgs/`` (its images in ``imgs/sub/``), in ``tmp_path``."""
+    err = io.StringIO()
+    code = run("cell", ["imgs"], stdout=io.StringIO(), stderr=err, **options)
+    return code, err.getvalue()
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("options, named", [
+    ({"saliency": "imgs"}, "--saliency imgs is or lies inside"),  # the overlays would be the next run's cells
+    ({"saliency": "imgs/sub/heat"}, "--saliency imgs/sub/heat is or lies inside"),
+    ({"saliency": "imgs/sub/c0.bmp"}, "--saliency imgs/sub/c0.bmp: not a folder"),
+    ({"output": "imgs/predictions.csv"}, "-o imgs/predictions.csv lies inside"),
+    ({"output": "p.csv", "by_subject": r"(?P<subject>c)\d", "subjects_file": "imgs/sub/s.csv"},
+     "--subjects-output imgs/sub/s.csv lies inside"),
+    ({"output": "p.csv", "by_subject": r"(?P<subject>c)\d", "subjects_file": "p.csv"}, "is also written by -o"),
+    ({"output": "cell/scoring.json"}, "is the cell's"),
+    ({"output": "/dev/null", "by_subject": r"(?P<subject>c)\d"}, "-o /dev/null is not a regular file"),
+    ({"by_subject": r"(?P<subject>c)\d"}, "--by-subject needs -o FILE"),
+])
+def test_every_output_is_refused_before_any_work_when_it_would_land_on_an_input(cells, tmp_path, monkeypatch,
+                                                                                  options, named):
+    copied_cell(cells, tmp_path)
+    (tmp_path / "cell" / "scoring.json").write_text("{}")  # the cell's own file, whatever it holds
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(predict, "load_cell", lambda *a, **k: pytest.fail("the model was loaded: refused too late"))
+    before = snapshot(tmp_path)
+    code, err = guarded(cells, tmp_path, **options)
+    assert code == EXIT_USAGE and named in err, err
+    assert snapshot(tmp_path) == before  # nothing written, nothing made
+    assert not Path("/dev/null_subjects.csv").exists()
+
+
+def test_an_overlay_that_would_replace_an_input_given_by_name_is_refused(cells, tmp_path, monkeypatch):
+    folder, images = copied_cell(cells, tmp_path)
+    heat = tmp_path / "heat"
+    heat.mkdir()
+    victim = heat / f"000000_{images[0].stem}.png"  # the name the first image's overlay gets
+    shutil.copy(images[1], victim)
+    before = victim.read_bytes()
+    err = io.StringIO()
+    code = run(str(folder), [str(images[0]), str(victim)], output=str(tmp_path / "p.csv"), stdout=io.StringIO(),
+               stderr=err, saliency=str(heat))
+    assert code == EXIT_USAGE and f"--saliency {victim} is the input image" in err.getvalue()
+    assert victim.read_bytes() == before and not (tmp_path / "p.csv").exists()
+
+
+def test_a_saliency_folder_that_cannot_be_written_is_named_and_no_csv_is_left(cells, tmp_path, monkeypatch):
+    folder, images = copied_cell(cells, tmp_path)
+    heat, out = tmp_path / "heat", tmp_path / "p.csv"
+    heat.mkdir()
+    if os.geteuid() == 0:  # root writes into a read-only folder: the write fails as it would for a user
+        real = Path.write_bytes
+
+        def refused(path, data):
+            if path.parent == heat:
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return real(path, data)
+
+        monkeypatch.setattr(Path, "write_bytes", refused)
+    else:
+        heat.chmod(0o555)
+    err = io.StringIO()
+    code = run(str(folder), list(map(str, images)), output=str(out), stdout=io.StringIO(), stderr=err,
+               saliency=str(heat))
+    message = err.getvalue()
+    assert code == EXIT_USAGE and str(heat) in message and "Permission denied" in message, message
+    assert "the predictions" not in message  # the overlay failed, not the CSV
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_subjects_csv_goes_to_an_explicit_file_when_the_output_is_a_device(cells, tmp_path):
+    folder, images = copied_cell(cells, tmp_path)
+    subjects = tmp_path / "subjects.csv"
+    err = io.StringIO()
+    code = run(str(folder), list(map(str, images)), output="/dev/null", stdout=io.StringIO(), stderr=err,
+               by_subject=r"(?P<subject>c)\d", subjects_file=str(subjects))
+    assert code == EXIT_OK, err.getvalue()
+    table = pd.read_csv(subjects)
+    assert table["subject"].tolist() == ["c"] and table["cells"].tolist() == [len(images)]
+    args = cli.parser().parse_args(["predict", "m", "x", "-o", "/dev/null", "--by-subject", "--subjects-output", "s.csv"])
+    assert args.subjects_output == "s.csv" and args.output == "/dev/null"
+
+
+def test_the_subjects_csv_keeps_names_that_are_not_utf8_byte_for_byte(cells, tmp_path):
+    folder, images = copied_cell(cells, tmp_path)
+    lab = os.fsencode(tmp_path / "lab")
+    os.mkdir(lab)
+    for k, subject in enumerate((b"P\xff1", b"P\xff1", b"Q\xe92")):
+        with open(lab + b"/" + subject + b"_%d.bmp" % k, "wb") as file:
+            file.write(images[k % 2].read_bytes())
+    out = tmp_path / "out.csv"
+    err = io.StringIO()
+    code = run(str(folder), [os.fsdecode(lab)], output=str(out), stdout=io.StringIO(), stderr=err,
+               by_subject=r"^(?P<subject>[^_]+)_")
+    assert code == EXIT_OK, err.getvalue()
+    lines = (tmp_path / "out_subjects.csv").read_bytes().splitlines()
+    assert lines[0].startswith(b"subject,cells,") and [line.split(b",")[:2] for line in lines[1:]] == [
+        [b"P\xff1", b"2"], [b"Q\xe92", b"1"]]
+
+
+def test_an_empty_subject_is_an_error_row_not_a_subject(cells, tmp_path):
+    """`(?P<subject>x*)` matches every name with an empty subject: those images are error rows, never pooled under ''."""
+    folder, images = copied_cell(cells, tmp_path, images=3)
+    named = tmp_path / "imgs" / "sub" / "x7c9.bmp"
+    shutil.copy(images[2], named)
+    out = tmp_path / "out.csv"
+    err = io.StringIO()
+    code = run(str(folder), [*map(str, images[:2]), str(named)], output=str(out), stdout=io.StringIO(), stderr=err,
+               by_subject=r"(?P<subject>x?\d?)c")
+    assert code == EXIT_OK, err.getvalue()
+    rows = pd.read_csv(out)
+    assert rows["status"].tolist() == ["error", "error", "ok"]
+    assert rows["error"].iloc[0] == predict.EMPTY_SUBJECT and rows.filter(like="score_").iloc[:2].isna().all().all()
+    subjects = pd.read_csv(tmp_path / "out_subjects.csv", dtype={"subject": str}, keep_default_na=False)
+    assert subjects["subject"].tolist() == ["x7"] and subjects["cells"].tolist() == [1]
+    assert "2 named an empty subject" in err.getvalue()
+
+
+@pytest.mark.parametrize("pattern", [r"(?P<subject>(a+)+)$", r"^(?P<subject>(\w+_?)+)$", r"(?P<subject>(a|aa)+)b"])
+def test_a_pattern_that_backtracks_for_ever_is_refused_before_any_work(cells, tmp_path, monkeypatch, pattern):
+    folder, images = copied_cell(cells, tmp_path)
+    slow = tmp_path / "imgs" / ("a" * 40 + "_" * 3 + "!.bmp")  # what (a+)+ and (\w+_?)+ take years on
+    shutil.copy(images[0], slow)
+    monkeypatch.setattr(predict, "load_cell", lambda *a, **k: pytest.fail("the model was loaded before the check"))
+    err = io.StringIO()
+    started = __import__("time").monotonic()
+    code = within(60, run, str(folder), [str(tmp_path / "imgs")], output=str(tmp_path / "p.csv"),
+                  stdout=io.StringIO(), stderr=err, by_subject=pattern)
+    assert code == EXIT_USAGE and f"took more than {predict.PATTERN_SECONDS:g} s" in err.getvalue()
+    assert slow.name in err.getvalue() and repr(pattern) in err.getvalue()
+    assert __import__("time").monotonic() - started < 30 and not (tmp_path / "p.csv").exists()

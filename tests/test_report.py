@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -217,7 +219,7 @@ def test_tables_are_written_as_markdown_and_html(tmp_path):
     table = pd.DataFrame({"model": ["varol_cnn3"], "accuracy": ["0.870 [0.84, 0.90]"]})
     write_tables([("Approach 1", "best per model", table)], tmp_path / "t.md", tmp_path / "t.html", "Title", "intro")
     markdown, page = (tmp_path / "t.md").read_text(), (tmp_path / "t.html").read_text()
-    assert "## Approach 1" in markdown and "| varol_cnn3" in markdown
+    assert "## Approach 1" in markdown and "| varol\\_cnn3" in markdown  # '_' escaped: text, never emphasis
     assert "<h2>Approach 1</h2>" in page and "<td>0.870 [0.84, 0.90]</td>" in page
 
 
@@ -399,3 +401,96 @@ def test_the_seed_figure_marks_the_seeds_that_did_not_learn(tmp_path):
     assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == [NOT_LEARNED_LABEL]
     fig = plot_seed_spread(table.assign(learned=True), tmp_path / "seeds.png")
     assert fig.legends == [] and not [line for line in fig.axes[0].get_lines() if line.get_marker() == "X"]
+
+
+MARKUP = "</script><img src=x onerror=alert(4)> $\\foo$ a|b *c* _d_ [e](f) & <&>"
+
+
+def test_names_and_notes_are_written_as_text_never_as_markup(tmp_path):
+    """A study's note or a name holding HTML, math, markdown or a table's '|' is shown as written in both files."""
+    table = pd.DataFrame({"study <&>": [MARKUP, "plain"], "value": ["0.870 [0.841, 0.897]", "1. first"]})
+    write_tables([(f"Study {MARKUP}", f"note {MARKUP}\n# not a heading", table), ("1. not a list", "- nor this", None)],
+                 tmp_path / "t.md", tmp_path / "t.html", f"Reproduction: {MARKUP}", MARKUP)
+    markdown, page = (tmp_path / "t.md").read_text(), (tmp_path / "t.html").read_text()
+    assert "<img" not in page and "</script>" not in page and "&lt;img src=x onerror=alert(4)&gt;" in page
+    prose = "\n".join(line for line in markdown.splitlines() if not line.startswith("|"))
+    assert not re.search(r"(?<!\\)[<>$|*_\[&]", prose)
+    rows = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert len(rows) == 4 and all(len(re.findall(r"(?<!\\)\|", line)) == 3 for line in rows)  # 2 columns each
+    assert not [line for line in markdown.splitlines() if line.startswith(("# not", "- nor", "1. not"))]
+    from markdown_it import MarkdownIt  # CommonMark + GFM tables, as GitHub shows a .md (keras -> rich -> markdown-it-py)
+
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "<img" not in rendered and "<script" not in rendered and "</script>" not in rendered
+    assert "<em>" not in rendered and "<a href" not in rendered and "<li>" not in rendered
+    assert rendered.count("<h1>") == 1 and rendered.count("<h2>") == 2 and rendered.count("<tr>") == 3
+    assert "$\\foo$ a|b *c* _d_ [e](f) &amp; &lt;&amp;&gt;" in rendered  # each shown as written
+
+
+# --- names from data and config through the whole workflow -----------------------------------------
+SCRIPT_NOTE = "</script><img src=x onerror=alert(4)>"
+
+
+@pytest.mark.workflow
+def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path):
+    """Class folders and patients named with $, \\, <, > and &, a study note that closes a <script>: the store's
+    sample sheet, best_cells' figures and the tables are drawn, and report.html holds the note as text only."""
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    raw, rng = tmp_path / "lab", np.random.default_rng(0)
+    classes = {"blast$\\foo$ <&>": 150, "normal & <i>": 90}
+    for k, (name, grey) in enumerate(classes.items()):
+        (raw / name).mkdir(parents=True)
+        for p in range(6):
+            patient = ["$\\foo$P", "$\\bar$Q", "P<&>"][p % 3] + f"{k}{p}"
+            for i in range(5):
+                image = np.clip(rng.normal(grey, 30, (40, 40, 3)), 0, 255).astype(np.uint8)
+                assert cv2.imwrite(str(raw / name / f"{patient}_{i}.png"), image)
+    config = {
+        "datasets": {"lab": {"format": "folder", "path": str(raw),
+                             "options": {"classes": list(classes), "patient_pattern": r"^(?P<patient>.+)_\d+\.png$"}}},
+        "split": {"method": "subject", "ratios": {"train": 0.5, "val": 0.25, "test": 0.25}, "seed": 0},
+        "variants": {"balanced": {"balance": "undersample", "color": "rgb"}},
+        "grid": {"dataset": ["lab"], "variant": ["balanced"], "size": [32], "model": ["abed_cnn"], "epochs": [1],
+                 "batch_size": [16]},
+        "evaluation": {"bootstrap": 100, "min_interval_groups": 2},
+        "published": {"study": f"A study $\\foo$ <&> {SCRIPT_NOTE}", "data": {"Cells <b>&": "lab"}, "results": [
+            {"source": f"Table 1 {SCRIPT_NOTE}", "data": "Cells <b>&", "cell": {"model": "abed_cnn"}, "accuracy": 0.8,
+             "note": SCRIPT_NOTE}]},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+               "--configfile", str(tmp_path / "config.yaml")]
+    run = subprocess.run([*command, "--cores", "2", "--resources", "gpu=1"], capture_output=True, text=True,
+                         timeout=900, env=os.environ)
+    assert run.returncode == 0, run.stderr[-5000:]
+    report = subprocess.run([*command, "--report", "report.html"], capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = (tmp_path / "report.html").read_text(errors="replace")
+    assert "<img src=x" not in page and "onerror=alert(4)" not in page.replace("onerror=alert\\(4\\)", "")
+    manifest = pd.read_parquet(tmp_path / "results/lab/manifest.parquet")
+    assert set(manifest["class_name"]) == set(classes) and "$\\foo$P00" in set(manifest["patient_id"])
+    assert list((tmp_path / "results/lab/store").rglob("*_samples.png"))
+    assert (tmp_path / "results/report/subjects_best_lab.png").stat().st_size > 0
+    reproduction = (tmp_path / "results/report/reproduction.html").read_text()
+    assert "<img" not in reproduction and "&lt;img src=x onerror=alert(4)&gt;" in reproduction
+    assert "<img" not in (tmp_path / "results/report/reproduction.md").read_text().replace("\\<img", "")
+    assert pd.read_csv(tmp_path / "results/report/reproduction.csv")["note"].iloc[0] == SCRIPT_NOTE
+    # no job got the config's free text as a param (what Snakemake pastes into the report's <script>): each job's
+    # params as Snakemake recorded them, every rule of the run (ingest's reader options and reproduction's published)
+    records = [json.loads(path.read_text()) for path in (tmp_path / ".snakemake/metadata").rglob("*") if path.is_file()]
+    params = json.dumps([record.get("params") for record in records])
+    assert {record["rule"] for record in records} >= {"ingest", "store", "train", "reproduction", "best_cells"}
+    assert "onerror" not in params and "blast" not in params and "patient" not in params
+    # the settings files rerun what reads them, as params did: nothing when unchanged, the reproduction alone
+    # when the published note changes
+    assert "Nothing to be done" in subprocess.run([*command, "-n"], capture_output=True, text=True, timeout=300).stdout
+    config["published"]["results"][0]["note"] = "another note"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    planned = subprocess.run([*command, "-n"], capture_output=True, text=True, timeout=300).stdout
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], flags=re.M))
+    assert jobs == {"reproduction": "1", "all": "1"}, planned[-2000:]

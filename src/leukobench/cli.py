@@ -29,6 +29,8 @@ def positive(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from leukobench.learn.predict import PATTERN_SECONDS
+
     main_parser = argparse.ArgumentParser(prog="leukobench", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser(
@@ -36,30 +38,41 @@ def parser() -> argparse.ArgumentParser:
         description="Classify image files with a trained Keras cell; one CSV row per image.",
         epilog="Exit status: 0 when at least one image was classified (unreadable ones get a row with "
                "status 'error' and a line on standard error); 2 for a wrong model path or model files, "
-               "no image in the inputs, a bad option, or an output (-o) that is one of the inputs or model files "
-               "or cannot be written; 3 when no image could be classified; 141 when the output's reader went "
+               "no image in the inputs, a bad option, a --by-subject pattern refused, or an output (-o, "
+               "--subjects-output, --saliency) that is one of the inputs or model files, lies inside a folder given "
+               "as input, or cannot be written (the message names the file); 3 when no image could be classified; 141 when the output's reader went "
                "away (e.g. | head), quietly; 130 on Ctrl-C and 143 on SIGTERM (no partial output file is left).")
     predict.add_argument("model", help="a trained cell's folder (results/cells/.../, holding model.keras and "
                                        "model.json) or its model.keras")
     predict.add_argument("images", nargs="+", help="image files, or folders searched recursively for images")
     predict.add_argument("-o", "--output", help="CSV to write (default: standard output); a regular file appears "
                                                 "only when complete, a symbolic link is written through, a device "
-                                                "or FIFO is written as it is; never one of the inputs or model files")
+                                                "or FIFO is written as it is; never one of the inputs or model files, nor inside a "
+                                                "folder given as input")
     predict.add_argument("-b", "--batch-size", type=positive, default=64,
                          help="images decoded and classified at a time (default: %(default)s)")
     predict.add_argument("-j", "--threads", type=positive, default=None,
                          help="threads decoding images (default: all cores)")
     predict.add_argument("--by-subject", nargs="?", const=CNMC_SUBJECT, metavar="PATTERN",
                          help="also write one row per subject (its cells' aggregate score, predicted class and number "
-                              "of cells) to <output>_subjects.csv (needs -o); PATTERN, a regular expression with a "
-                              "group (?P<subject>...), finds the subject in each file name (default: C-NMC's, "
-                              "%(const)s)")
+                              "of cells) to --subjects-output, or beside -o as <output stem>_subjects.csv when -o is a "
+                              "regular file; PATTERN, a regular expression with a group (?P<subject>...), finds the "
+                              "subject in each file name (default: C-NMC's, %(const)s). An image whose name gives an "
+                              "empty subject gets an error row; a name it does not match is left out of the subjects' "
+                              "CSV. The pattern is tried on every name before any image is read, and refused when it "
+                              f"takes more than {PATTERN_SECONDS:g} s on one name (nested repeats such as (a+)+ "
+                              "backtrack for years)")
+    predict.add_argument("--subjects-output", metavar="FILE",
+                         help="with --by-subject: the subjects' CSV (needed when -o is not a regular file, e.g. "
+                              "/dev/stdout, or not given); same rules as -o")
     predict.add_argument("--aggregation", choices=SUBJECT_AGGREGATIONS, default="mean",
                          help="how a subject's cells make its score with --by-subject, as evaluation.subject_aggregation "
                               "(default: %(default)s)")
     predict.add_argument("--saliency", metavar="DIR",
                          help="also write, per classified image, its Grad-CAM heat map of the predicted class over the "
-                              "image as the model saw it, to DIR/<input number>_<name>.png")
+                              "image as the model saw it, to DIR/<input number>_<name>.png (DIR is made if missing; "
+                              "never a folder given as input nor inside one, and no overlay is ever an input or "
+                              "model file)")
     predict.add_argument("--tta", choices=TTA_MODES, default=None,
                          help="test-time augmentation: average each image's scores over its flips or its 8 rotations "
                               "and reflections (default: the cell's evaluation.tta, from its scoring.json)")
@@ -81,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return run(args.model, args.images, output=args.output, batch_size=args.batch_size,
                        threads=args.threads, calibrated=not args.uncalibrated, by_subject=args.by_subject,
-                       aggregation=args.aggregation, saliency=args.saliency, tta=args.tta)
+                       aggregation=args.aggregation, saliency=args.saliency, tta=args.tta,
+                       subjects_file=args.subjects_output)
         except KeyboardInterrupt:  # Ctrl-C: the output's temporary file is already gone (atomic_path)
             return 128 + signal.SIGINT
 

@@ -10,11 +10,19 @@ temporary file in the target folder, then ``os.replace``, so a failed plot leave
 file and keeps any earlier one. Figures are ``matplotlib.figure.Figure`` objects that pyplot never
 sees, so none stays open; inputs are checked before drawing and bad input raises ``ValueError``
 naming the argument or column. Ground floor: imports nothing from leukobench but ``leukobench.io``.
+
+Every figure is made and saved inside :func:`drawing`, the one place the look is applied. Text is
+text: names and notes that come from data or config (class folders, patients, studies, datasets)
+are drawn as written, never parsed as markup, so ``$``, ``\\``, ``^`` or ``_`` in a name neither
+stops a job in matplotlib's math-text parser nor changes what is shown (``text.parse_math`` off;
+the project's own labels use no math text).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import matplotlib
 
@@ -40,11 +48,19 @@ STYLE = {
     "figure.titlesize": 14,
     "axes.spines.top": False,
     "axes.spines.right": False,
+    "text.parse_math": False,  # names from data or config are text: '$a$' is drawn as '$a$', never as math
 }
 SLANT_NAMES_LONGER_THAN = 6  # tick labels (class names, parameter values): slanted when any is longer
 # a trial that did not learn (leukobench.learned), drawn over its point wherever a figure shows trials
 NOT_LEARNED_MARKER = {"marker": "X", "markersize": 10, "markerfacecolor": OKABE_ITO[6], "markeredgecolor": "white",
                       "markeredgewidth": 0.8, "linestyle": "none", "zorder": 4}
+
+
+@contextmanager
+def drawing() -> Iterator[None]:
+    """The shared look (:data:`STYLE`) for the block: make and save every figure inside it."""
+    with matplotlib.rc_context(STYLE):
+        yield
 
 
 def save_png(fig: Figure, path: str | os.PathLike) -> None:

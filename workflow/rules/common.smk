@@ -26,6 +26,7 @@ from leukobench.plan.config import (
 )
 from leukobench.plan.provenance import code_digest
 from leukobench.data import kaggle
+from leukobench.plan.settings import SETTINGS, write_settings
 from leukobench.learn.models import MODELS
 from leukobench.learn import weights as keras_weights
 
@@ -95,16 +96,25 @@ def code_of(script):
     return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py")
 
 
+def settings_of(name, section):
+    """An input function: the config text ``section(wildcards)`` gives (names, notes, patterns) as
+    the file results/settings/<name>.json, written here at planning time when its content changed
+    (leukobench.plan.settings). Free text from the config never goes into `params:`, which Snakemake
+    pastes unescaped into a <script> of report.html; as an input it reruns the jobs that read it."""
+
+    def settings_file(wildcards):
+        return write_settings(SETTINGS.format(name=name.format(**dict(wildcards.items()))), section(wildcards))
+
+    return settings_file
+
+
 def dataset_config(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-def dataset_url(wildcards):
-    return dataset_config(wildcards)["url"]
-
-
-def dataset_sha256(wildcards):
-    return dataset_config(wildcards).get("sha256")
+def dataset_source(wildcards):
+    """Where the dataset is downloaded from, url and sha256 (a URL is free text, so a settings file)."""
+    return {"url": dataset_config(wildcards)["url"], "sha256": dataset_config(wildcards).get("sha256")}
 
 
 def dataset_format(wildcards):
@@ -161,7 +171,8 @@ def data_targets():
 
 
 def reader_options(wildcards):
-    """The reader's options; a synthetic stand-in is read by the synthetic reader, which takes none."""
+    """The reader's options (class names, patient pattern: free text, a settings file, see settings_of);
+    a synthetic stand-in is read by the synthetic reader, which takes none."""
     dataset = dataset_config(wildcards)
     return {} if reader_format(dataset) == "synthetic" else dataset.get("options", {})
 
@@ -211,7 +222,8 @@ def keras_training(wildcards):
     """The training: options the cell's model takes (leukobench.plan.config.training_options): changing
     training.weights or training.trainable_layers reruns the transfer-model cells only, a recipe option
     (training.augmentation, lr_schedule, warmup_epochs, label_smoothing) the reference models' cells only,
-    training.weight_decay the adamw cells only."""
+    training.weight_decay the adamw cells only. A settings file per model and optimizer (training.weights
+    may be a file's path, free text; see settings_of), so an edit reruns exactly the cells it reaches."""
     return training_options(config["training"], wildcards.model, wildcards.optimizer)
 
 
@@ -237,20 +249,18 @@ def imagenet_receipt(wildcards):
     return [] if application is None else ancient(IMAGENET.format(weights_file=application.weights_file))
 
 
-def imagenet_url(wildcards):
-    """training.weights_url + the application's folder + the file, as keras.applications builds it."""
+def imagenet_source(wildcards):
+    """What imagenet_weights fetches, as a settings file (a URL and a folder are free text);
+    url, training.weights_url + the application's folder + the file, as keras.applications builds it;
+    file_hash, Keras' own hash of the file (md5 or sha256); folder, training.weights_folder (~ and
+    $VARIABLES expanded here; null: Keras' cache of this machine)."""
     application = IMAGENET_FILES[wildcards.weights_file]
-    return keras_weights.weights_url(application.url_folder, application.weights_file, config["training"]["weights_url"])
-
-
-def imagenet_hash(wildcards):
-    """Keras' own file_hash of the file (md5 or sha256)."""
-    return keras_weights.keras_file_hash(wildcards.weights_file)
-
-
-def imagenet_folder(wildcards):
-    """training.weights_folder (~ and $VARIABLES expanded here); null: Keras' cache of this machine."""
-    return str(keras_weights.weights_folder(config["training"].get("weights_folder")))
+    return {
+        "url": keras_weights.weights_url(application.url_folder, application.weights_file,
+                                         config["training"]["weights_url"]),
+        "file_hash": keras_weights.keras_file_hash(wildcards.weights_file),
+        "folder": str(keras_weights.weights_folder(config["training"].get("weights_folder"))),
+    }
 
 
 def pretrained_models(wildcards):
@@ -271,6 +281,7 @@ def subject_aggregation(wildcards):
 
 
 def published_results(wildcards):
+    """published: the study's numbers, names and notes (free text: a settings file, see settings_of)."""
     return config.get("published", {})
 
 

@@ -14,14 +14,14 @@ rule synthesize:
 
 
 rule download:
+    input:
+        source=settings_of("download/{dataset}", dataset_source),
     output:
         directory("resources/raw/{dataset}"),
     log:
         "results/logs/download/{dataset}.log",
     params:
         code=code_of("download"),
-        url=dataset_url,
-        sha256=dataset_sha256,
     localrule: True
     conda:
         "../../envs/leukobench.yaml"
@@ -49,6 +49,7 @@ rule ingest:
     input:
         raw=raw_folder,
         receipt=kaggle_receipt,
+        options=settings_of("reader_options/{dataset}", reader_options),
     output:
         manifest="results/{dataset}/manifest.parquet",
         rejected="results/{dataset}/rejected.tsv",
@@ -57,7 +58,6 @@ rule ingest:
     params:
         code=code_of("ingest"),
         format=dataset_format,
-        options=reader_options,
         max_pixels=max_pixels,
     threads: 4
     resources:

@@ -68,6 +68,7 @@ rule tables:
 rule reproduction:
     input:
         metrics=METRICS,
+        published=settings_of("published", published_results),
     output:
         csv="results/report/reproduction.csv",
         markdown="results/report/reproduction.md",
@@ -81,7 +82,6 @@ rule reproduction:
         "results/logs/reproduction.log",
     params:
         code=code_of("reproduction"),
-        published=published_results,
         scale=config["scale"],
     localrule: True
     conda:

@@ -3,15 +3,14 @@
 # nodes may not; a training job never downloads) into training.weights_folder (Keras' cache by
 # default), checked against Keras' own hash. A file already there with that hash is not requested.
 rule imagenet_weights:
+    input:
+        source=settings_of("imagenet_weights/{weights_file}", imagenet_source),
     output:
         receipt=IMAGENET,
     log:
         "results/logs/imagenet_weights/{weights_file}.log",
     params:
         code=code_of("imagenet_weights"),
-        url=imagenet_url,
-        file_hash=imagenet_hash,
-        folder=imagenet_folder,
     wildcard_constraints:
         weights_file=one_of(IMAGENET_FILES),
     localrule: True
@@ -28,6 +27,7 @@ rule train:
     input:
         store=store_of_cell,
         imagenet=imagenet_receipt,  # transfer models with training.weights: imagenet (rule imagenet_weights)
+        training=settings_of("training/{model}/{optimizer}", keras_training),
     output:
         model=f"{CELL}/model.keras",
         bundle=f"{CELL}/model.json",
@@ -40,7 +40,6 @@ rule train:
     params:
         code=code_of("train"),
         cell=cell_parameters(CELLS),
-        training=keras_training,
     wildcard_constraints:
         model=one_of(KERAS_MODELS - HYBRID_MODELS),
     threads: 2

@@ -4,9 +4,10 @@ log_to(snakemake.log[0])
 
 from leukobench.io import atomic_path
 from leukobench.data.readers import read_dataset
+from leukobench.plan.settings import read_settings
 
 manifest, rejected = read_dataset(
-    snakemake.params.format, snakemake.input.raw, threads=snakemake.threads, options=snakemake.params.options or None,
+    snakemake.params.format, snakemake.input.raw, threads=snakemake.threads, options=read_settings(snakemake.input.options) or None,
     max_pixels=snakemake.params.max_pixels,
 )
 print(f"{len(manifest)} images read, {len(rejected)} rejected (see {snakemake.output.rejected})")

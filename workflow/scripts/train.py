@@ -4,6 +4,7 @@ log_to(snakemake.log[0])
 
 from leukobench.learn.train import TrainingSpec, train_from_store
 from leukobench.learn.weights import use_fetched
+from leukobench.plan.settings import read_settings
 
 if snakemake.input.get("imagenet"):  # a transfer model with training.weights: imagenet: rule imagenet_weights' file
     use_fetched(snakemake.input.imagenet)
@@ -11,7 +12,7 @@ if snakemake.input.get("imagenet"):  # a transfer model with training.weights: i
 cell = snakemake.params.cell  # plain Python values (common.smk cell_parameters)
 spec = TrainingSpec(
     **{key: cell[key] for key in ("model", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")},
-    **snakemake.params.training,  # the training: options this cell's model takes (common.smk keras_training)
+    **read_settings(snakemake.input.training),  # the training: options this cell's model takes (common.smk keras_training)
 )
 print(f"GPU slots held (the workflow's gpu resource): {snakemake.resources.gpu}", flush=True)
 train_from_store(snakemake.input.store, spec, snakemake.output.model, snakemake.output.history, cell, snakemake.threads,

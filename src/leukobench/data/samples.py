@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from leukobench.style import STYLE, save_png
+from leukobench.style import drawing, save_png
 
 SAMPLES_PER_ROW = 8
 
@@ -45,7 +44,7 @@ def plot_sample_sheet(frame: pd.DataFrame, images: np.ndarray, class_names: Sequ
                 rows.append((f"{name}\n{'augmented' if augmented else 'original'}", picked))
     if not rows:
         raise ValueError("frame: no images to show")
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig = Figure(figsize=(1.3 * SAMPLES_PER_ROW + 1.2, 1.4 * len(rows) + 0.6))
         axes = fig.subplots(len(rows), SAMPLES_PER_ROW, squeeze=False)
         for (label, picked), row_axes in zip(rows, axes):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -21,7 +20,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 from leukobench.learned import read_history
 from leukobench.metrics import check_inputs, checked_frame, n_classes
 from leukobench.predictions import checked_labels, scores_of
-from leukobench.style import (LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
+from leukobench.style import (LINE_STYLES, NEUTRAL, OKABE_ITO, SLANT_NAMES_LONGER_THAN, drawing,
                               new_figure, save_png)
 
 EPOCH_PAD = 0.5  # x-axis margin of the training curves, in epochs
@@ -42,7 +41,7 @@ def plot_roc(
     """ROC curve with its AUC: one curve for binary scores, one-vs-rest per class for ``(n, k)``."""
     labels, scores = check_inputs(y_true, y_score)
     names = _class_names(class_names, n_classes(scores))
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig, (ax,) = new_figure(5.8, 5.6)
         drawn = _draw_roc_curves(ax, labels, scores, names)
         ax.plot([0, 1], [0, 1], linestyle="--", color=NEUTRAL, linewidth=1, label="chance (AUC = 0.500)")
@@ -107,7 +106,7 @@ def plot_confusion(
     row_totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, row_totals, out=np.full(counts.shape, np.nan), where=row_totals > 0)
     side = max(4.8, 2.6 + 1.1 * len(names))
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig, (ax,) = new_figure(side + 1.2, side)
         image = ax.imshow(np.nan_to_num(shares), cmap="Blues", vmin=0, vmax=1)
         _annotate_cells(ax, counts, shares)
@@ -153,7 +152,7 @@ def plot_history(history: pd.DataFrame, path: str | os.PathLike, title: str) -> 
         if column not in table:
             table = table.assign(**{column: np.nan})
     best = table.loc[table["val_loss"].idxmin()] if table["val_loss"].notna().any() else None
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig, axes = new_figure(11.0, 4.4, panels=2)
         for ax, quantity, label in zip(axes, ("loss", "accuracy"), ("Loss", "Accuracy (fraction correct)")):
             _draw_history_panel(ax, table, quantity, label, best)

@@ -78,16 +78,39 @@ What can go wrong, and what was decided:
   and ``dtype={"path": object}`` (pandas' string dtype cannot hold such names).
   Messages on standard error show such bytes as ``\\xff`` escapes and never fail on them.
 
-The output (``-o``):
+``--by-subject PATTERN``: the subject of each image is the ``subject`` group (or the one group) of
+the pattern searched in its file name. The pattern is tried on every name before the model is
+loaded, in a separate Python process, each name within :data:`PATTERN_SECONDS` (1 s; a sane pattern
+takes microseconds on a file name): a pattern that takes longer on any name (nested repeats such
+as ``(a+)+`` or ``(\\w+_?)+$`` backtrack for years) is refused with exit code 2, naming the pattern and
+the name. An image whose name the pattern matches with an empty (or absent) subject group gets an
+``error`` row (never a subject ``""`` pooling every such image); a name the pattern does not match
+is classified and left out of the subjects' CSV, with a note.
 
-* **It is never one of the command's own files.** Before the model is loaded or an image read,
-  the output is compared with every input image (given by name or found in a folder) and with the
-  cell's ``model.keras`` and ``model.json`` by identity (device and inode, so a symbolic link, a
-  hard link, a relative path or ``..`` cannot hide it; an output that does not exist yet is
-  compared by resolved path with the inputs that do not exist either). A match is refused with
-  exit code 2, naming the output and the file it is; nothing is written. An output that is a
-  folder, or whose path cannot be looked up (a symbolic link loop, a file used as a folder), is
-  refused the same way.
+The outputs (``-o``, ``--by-subject``'s CSV, ``--saliency``'s overlays): every file the command
+writes passes one check, :class:`OutputGuard`, before the model is loaded or an image read:
+
+* **Never one of the command's own files.** Each output is compared with every input image (given
+  by name or found in a folder) and with the cell's ``model.keras``, ``model.json`` and
+  ``scoring.json`` by identity (device and inode, so a symbolic link, a hard link, a relative path
+  or ``..`` cannot hide it; an output that does not exist yet is compared by resolved path with
+  the inputs that do not exist either), and with the run's other outputs. A match is refused with
+  exit code 2, naming the option, the output and the file it is; nothing is written. An output
+  that is a folder, or whose path cannot be looked up (a symbolic link loop, a file used as a
+  folder), is refused the same way.
+* **Never inside a folder being read.** A file (or the ``--saliency`` folder) that is, or lies
+  below, a folder given as input (resolved, so a link cannot hide it) is refused: an overlay
+  ``000001_x.png`` there would replace an image or be classified by the next run.
+* **Names derived from ``-o`` only when ``-o`` is a regular file** (or does not exist yet): the
+  subjects' CSV is ``<output stem>_subjects.csv`` beside it; with ``-o`` a device, FIFO or socket
+  (``-o /dev/null``), or without ``-o``, ``--by-subject`` needs ``--subjects-output FILE``.
+* **A failed write names the file that failed** (the CSV, the subjects' CSV, or the overlay),
+  never another output; the subjects' CSV is written while the predictions' CSV is still aside,
+  so when either fails neither appears. The subjects' CSV keeps names that are not UTF-8 byte for
+  byte, as the images' CSV does.
+
+How ``-o`` is written:
+
 * **A regular file, or a path that does not exist yet**, is written aside and renamed onto the
   path when complete (:func:`leukobench.io.atomic_path`): a failed or killed run (Ctrl-C,
   ``SIGTERM``) leaves the previous file as it was and no temporary file behind.
@@ -106,9 +129,9 @@ The output (``-o``):
 
 Exit codes of :func:`run` (and the command): 0 when at least one image was classified (rows with
 errors may be among them); 2 for a wrong model path or model files, no image found in the inputs,
-a bad option, an output that is one of the inputs or model files, or an output that cannot be
-written; 3 when images were found but none could be classified (every row has ``status``
-``error``); 141 when the reader of the output went away. Interrupted by Ctrl-C the command exits
+a bad option, a ``--by-subject`` pattern refused, an output that is one of the inputs or model
+files or lies inside a folder given as input, or an output that cannot be written; 3 when images
+were found but none could be classified (every row has ``status`` ``error``); 141 when the reader of the output went away. Interrupted by Ctrl-C the command exits
 with 130, by ``SIGTERM`` with 143. An unexpected failure ends with a traceback (1).
 """
 
@@ -163,7 +186,11 @@ class NoImagesError(ValueError):
 
 
 class OutputError(ValueError):
-    """The output path must not be written: it is an input image, a model file or a folder."""
+    """An output must not or cannot be written: an input image, a model file, a folder being read, ..."""
+
+
+class SubjectPatternError(ValueError):
+    """``--by-subject``'s pattern is not one predict can use."""
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -385,7 +412,7 @@ def find_images(inputs: Iterable[str | os.PathLike], notes: list[str] | None = N
     """The files to classify: files as given (even missing ones: they get an error row), folders
     expanded recursively to their image files (regular files with an image suffix), sorted.
 
-    ``notes`` collects what was skipped, counted by kind; ``identities`` (for :func:`check_output`)
+    ``notes`` collects what was skipped, counted by kind; ``identities`` (for :class:`OutputGuard`)
     maps each file's identity (device and inode, or the resolved path of a file that does not
     exist) to the file.
     """
@@ -497,7 +524,7 @@ def write_saliency(model: TrainedModel, images: np.ndarray, paths: list[Path]) -
 
     for image, heat, path in zip(images, grad_cam(model.model, images), paths):
         encoded, png = cv2.imencode(".png", cv2.cvtColor(overlay(image, heat), cv2.COLOR_RGB2BGR))
-        with atomic_path(path) as tmp:
+        with _writing(path, "the Grad-CAM overlay (--saliency)"), atomic_path(path) as tmp:
             tmp.write_bytes(png.tobytes())
 
 
@@ -560,7 +587,8 @@ class Summary:
     """What a prediction run did."""
 
     classified: int = 0
-    failed: int = 0
+    failed: int = 0  # error rows: images that could not be read, and unnamed ones
+    unnamed: int = 0  # images whose name gives an empty subject (--by-subject)
 
     @property
     def exit_code(self) -> int:
@@ -574,17 +602,26 @@ def _cell(value) -> str:
 def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch_size: int = DEFAULT_BATCH_SIZE,
                       threads: int | None = None, errors: TextIO | None = None,
                       classified: list[dict] | None = None, saliency_dir: Path | None = None,
-                      scoring: Scoring | None = None) -> Summary:
+                      subjects: list[str | None] | None = None, scoring: Scoring | None = None) -> Summary:
     """Write the CSV to ``out`` row by row; a line on ``errors`` for each file that failed; the rows
     of the images classified appended to ``classified`` when given (for :func:`subject_table`).
 
+    ``subjects`` (from :func:`find_subjects`, one per file) adds each classified row's ``subject``
+    (None where the name matches no subject); an image whose name gives an empty subject gets an
+    ``error`` row instead (no subject to pool it under).
     Scores are written with ``repr``: read back they are the model's float32 values exactly.
     """
     header = columns(model)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     summary = Summary()
-    for row in predict_rows(model, files, batch_size, threads, saliency_dir, scoring):
+    for position, row in enumerate(predict_rows(model, files, batch_size, threads, saliency_dir, scoring)):
+        if subjects is not None and row["status"] == "ok":
+            if subjects[position] == "":
+                row = {"path": row["path"], "status": "error", "error": EMPTY_SUBJECT}
+                summary.unnamed += 1
+            else:
+                row["subject"] = subjects[position]
         writer.writerow([_cell(row.get(name)) for name in header])
         if row["status"] == "ok":
             summary.classified += 1
@@ -597,47 +634,160 @@ def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch
     return summary
 
 
+def write_csv(header: list[str], rows: Iterable[list], stream: TextIO) -> None:
+    """Rows as CSV on ``stream``; floats with ``repr`` (read back exactly), None as empty."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([_cell(value) for value in row] for row in rows)
+
+
+# --- subjects (--by-subject) -------------------------------------------------------------------
+
+PATTERN_SECONDS = 1.0  # --by-subject: the longest its pattern may take on one file name
+CHILD_START_SECONDS = 30.0  # the matching process's start (Python, reading the names), before any name's limit
+EMPTY_SUBJECT = ("--by-subject: the pattern's subject group matches nothing (an empty string) in this file's name, "
+                 "so there is no subject to pool the image under; make the group match at least one character")
+# The matching, in a separate Python (`-I -S`: nothing but the standard library): a pattern that
+# backtracks catastrophically on a name is stopped by killing it, which a thread could not be.
+_MATCH_SUBJECTS = r"""
+import json, re, sys
+lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
+pattern = re.compile(json.loads(lines[0]))
+group = "subject" if "subject" in pattern.groupindex else 1
+sys.stdout.write("true\n")  # ready: the names are read, the timing starts
+sys.stdout.flush()
+for line in lines[1:]:
+    found = pattern.search(json.loads(line))
+    sys.stdout.write(json.dumps(None if found is None else (found[group] or "")) + "\n")
+    sys.stdout.flush()
+"""
+
+
 def subject_pattern(pattern: str) -> re.Pattern:
     """``--by-subject``'s pattern, compiled: it must have a group named ``subject`` (or exactly one group)."""
     try:
         compiled = re.compile(pattern)
     except re.error as error:
-        raise ValueError(f"--by-subject {pattern!r} is not a regular expression ({error})") from None
+        raise SubjectPatternError(f"--by-subject {pattern!r} is not a regular expression ({error})") from None
     if "subject" not in compiled.groupindex and compiled.groups != 1:
-        raise ValueError(f"--by-subject {pattern!r} needs a group naming the subject: (?P<subject>...) or one (...) "
-                         "group, as the default (C-NMC's file names, `leukobench predict --help`) has")
+        raise SubjectPatternError(f"--by-subject {pattern!r} needs a group naming the subject: (?P<subject>...) or "
+                                  "one (...) group, as the default (C-NMC's file names, `leukobench predict --help`) has")
     return compiled
 
 
-def subject_table(rows: list[dict], class_names: list[str], pattern: re.Pattern,
+def find_subjects(pattern: re.Pattern, files: list[Path], limit: float = PATTERN_SECONDS) -> list[str | None]:
+    """The subject that ``pattern`` finds in each file's name: its ``subject`` group (or its one
+    group), "" where the group matches the empty string or takes no part in the match, None where
+    the pattern does not match the name. Each name is given ``limit`` seconds (a name is at most a
+    few hundred characters: a sane pattern takes microseconds); a pattern that takes longer on any
+    name, as one that backtracks catastrophically (``(a+)+``, ``(\\w+\\s?)+$``) does, is refused
+    with :class:`SubjectPatternError` naming the pattern, the name and the limit, before any image
+    is read."""
+    import queue
+    import subprocess
+    import threading
+
+    names = [Path(f).name for f in files]
+    child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _MATCH_SUBJECTS], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    results: queue.Queue = queue.Queue()
+
+    def feed() -> None:
+        try:
+            child.stdin.write("\n".join(json.dumps(text) for text in (pattern.pattern, *names)).encode() + b"\n")
+            child.stdin.close()
+        except OSError:  # killed: the reader says so
+            pass
+
+    def read() -> None:
+        for line in child.stdout:
+            results.put(json.loads(line))
+        results.put(EOFError)
+
+    threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=read, daemon=True)]
+    for thread in threads:
+        thread.start()
+    found: list[str | None] = []
+    try:
+        try:
+            ready = results.get(timeout=CHILD_START_SECONDS)
+        except queue.Empty:
+            ready = None
+        if ready is not True:
+            raise RuntimeError(f"--by-subject: the process matching the file names did not start (exit code "
+                               f"{child.poll()})")
+        for name in names:
+            try:
+                value = results.get(timeout=limit)
+            except queue.Empty:
+                raise SubjectPatternError(
+                    f"--by-subject {pattern.pattern!r} took more than {limit:g} s on the file name {printable(name)!r} "
+                    "(a pattern with nested repeats such as (a+)+ or (\\w+_?)+ can take years on one name); "
+                    "give a pattern without a repeat inside a repeat, as the default (`leukobench predict --help`) "
+                    "is") from None
+            if value is EOFError:
+                raise RuntimeError(f"--by-subject: the matching process ended early (exit code {child.wait()})")
+            found.append(value)
+    finally:
+        child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+    return found
+
+
+def subject_table(rows: list[dict], class_names: list[str],
                   aggregation: str = "mean") -> tuple[pd.DataFrame, list[str]]:
-    """One row per subject of the classified images: ``subject``, ``cells``, ``predicted_class`` and
-    the aggregate ``score_<class>`` (:func:`leukobench.metrics.aggregate_by_subject`, the
-    evaluation's subject verdict); and the paths whose file name the pattern does not match."""
+    """One row per subject of the classified images (each row's ``subject``, from
+    :func:`find_subjects`): ``subject``, ``cells``, ``predicted_class`` and the aggregate
+    ``score_<class>`` (:func:`leukobench.metrics.aggregate_by_subject`, the evaluation's subject
+    verdict); and the paths whose file name the pattern does not match (``subject`` None)."""
     subjects, scores, unmatched = [], [], []
     for row in rows:
-        found = pattern.search(Path(row["path"]).name)
-        if found is None:
+        if row.get("subject") is None:
             unmatched.append(row["path"])
             continue
-        subjects.append(found["subject"] if "subject" in pattern.groupindex else found[1])
+        subjects.append(row["subject"])
         scores.append([row[f"score_{name}"] for name in class_names])
     if not subjects:
         return pd.DataFrame(columns=["subject", "cells", "predicted_class", *(f"score_{n}" for n in class_names)]), unmatched
     scores = np.asarray(scores, dtype=np.float64)
     binary = len(class_names) == 2
-    table = aggregate_by_subject(scores[:, 1] if binary else scores, np.asarray(subjects), aggregation)
+    names = sorted(set(subjects))  # grouped by number: pandas' string dtype cannot hold a name that is not UTF-8
+    number = {name: k for k, name in enumerate(names)}
+    table = aggregate_by_subject(scores[:, 1] if binary else scores, np.asarray([number[s] for s in subjects]),
+                                 aggregation)
     values = table.drop(columns="cells").to_numpy()
     values = np.column_stack([1 - values[:, 0], values[:, 0]]) if binary else values
-    out = pd.DataFrame({"subject": table.index.astype(str), "cells": table["cells"].to_numpy(),
+    out = pd.DataFrame({"subject": pd.Series([names[k] for k in table.index], dtype=object),
+                        "cells": table["cells"].to_numpy(),
                         "predicted_class": np.asarray(class_names)[predict_labels(values[:, 1] if binary else values)]})
     for k, name in enumerate(class_names):
         out[f"score_{name}"] = values[:, k]
     return out, unmatched
 
 
-def subjects_output(output: str | os.PathLike) -> Path:
-    """The subjects' CSV beside the images' one: ``predictions.csv`` -> ``predictions_subjects.csv``."""
+def subjects_output(output: str | os.PathLike | None, subjects_file: str | os.PathLike | None = None) -> Path:
+    """Where ``--by-subject`` writes its CSV: ``subjects_file`` (``--subjects-output``) when given,
+    else beside ``-o`` when that is a regular file or does not exist yet (``predictions.csv`` ->
+    ``predictions_subjects.csv``). A name is never derived from a device, FIFO or socket
+    (``-o /dev/null`` would give ``/dev/null_subjects.csv``) nor from standard output:
+    :class:`OutputError` asks for ``--subjects-output`` then."""
+    if subjects_file is not None:
+        return Path(subjects_file)
+    if output is None:
+        raise OutputError("--by-subject needs -o FILE (the subjects' CSV is written beside it, as "
+                          "<FILE stem>_subjects.csv) or --subjects-output FILE")
+    try:
+        info = os.stat(output)
+    except OSError:
+        info = None  # missing (the file -o makes), or unreadable (the output guard names -o)
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise OutputError(f"-o {printable(output)} is not a regular file (a {_kind(info.st_mode)}), so no name for "
+                          "the subjects' CSV is derived from it; give --by-subject's file with --subjects-output FILE")
     output = Path(output)
     return output.with_name(f"{output.stem}{SUBJECTS_SUFFIX}{output.suffix or '.csv'}")
 
@@ -656,32 +806,84 @@ def tell(stream: TextIO, message: str) -> None:
 
 # --- the output --------------------------------------------------------------------------------
 
-def check_output(output: str | os.PathLike, model_path: Path, identities: dict) -> None:
-    """Refuse (:class:`OutputError`) an output that is one of the command's own files.
+def bundle_files(model_path: Path) -> list[tuple[str, Path]]:
+    """The files of a cell that predict reads beside its ``model.keras``: never an output."""
+    return [("the model file", model_path), ("the model's", bundle_path(model_path)),
+            ("the cell's", model_path.parent / SCORING_FILE)]
 
-    ``identities`` are the inputs' (from :func:`find_images`); the cell's ``model.keras`` and
-    ``model.json`` are added here. Files are compared by device and inode, which a symbolic link,
-    hard link, relative path or ``..`` cannot hide; an output that does not exist yet by resolved
-    path (it could only be an input given by name that does not exist either). An output that is a
-    folder, or whose path cannot be looked up, is refused too.
+
+class OutputGuard:
+    """The one check every file predict writes goes through, before the model is loaded or an image read.
+
+    A file to write (:meth:`file`) is refused (:class:`OutputError`, naming the option, the path and
+    why) when it is one of the command's own files: an input image (given by name or found in a
+    folder) or a file of the cell (:func:`bundle_files`), compared by device and inode, which a
+    symbolic link, hard link, relative path or ``..`` cannot hide (a path that does not exist yet
+    by resolved path); another output of the same run; a folder, or a path that cannot be looked
+    up; or a file that would land inside a folder being read (resolved, so a link cannot hide it).
+    A folder to write into (:meth:`folder`, ``--saliency``) must not be a file nor lie inside (or
+    be) a folder being read. Devices, FIFOs and sockets are written through as they are, so only
+    the identity check applies to them.
     """
+
+    def __init__(self, model_path: Path, identities: dict, inputs: Iterable[str | os.PathLike]):
+        self.own = {}
+        for what, path in bundle_files(model_path):
+            if path.exists():  # a missing model.json is named by load_cell
+                self.own[_identity(path)] = f"{what} {path}"
+        for key, path in identities.items():
+            self.own.setdefault(key, f"the input image {path}")
+        self.read_folders = [Path(os.path.realpath(p)) for p in map(Path, inputs) if p.is_dir()]
+        self.claimed: dict = {}  # outputs accepted so far: identity -> the option that writes them
+
+    def _inside_read_folder(self, path: str | os.PathLike) -> Path | None:
+        real = os.path.realpath(path)
+        return next((f for f in self.read_folders if os.path.commonpath([real, f]) == str(f)), None)
+
+    def file(self, path: str | os.PathLike, option: str) -> None:
+        """Refuse (:class:`OutputError`) ``path`` as the file ``option`` writes, or accept it."""
+        shown = f"{option} {printable(path)}"
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            info = None
+        except OSError as error:
+            raise OutputError(f"{shown}: cannot be written ({_unstattable(Path(path), error)})") from None
+        if info is not None and stat.S_ISDIR(info.st_mode):
+            raise OutputError(f"{shown}: is a folder; give the name of the file to write")
+        key = _identity(Path(path), info)
+        if key in self.own:
+            raise OutputError(f"{shown} is {printable(self.own[key])} (the same file); predict does not overwrite "
+                              f"its own inputs: give another file")
+        if key in self.claimed:
+            raise OutputError(f"{shown} is also written by {self.claimed[key]}; give each output its own file")
+        folder = self._inside_read_folder(path) if info is None or stat.S_ISREG(info.st_mode) else None
+        if folder is not None:
+            raise OutputError(f"{shown} lies inside {printable(folder)}, a folder predict reads images from; "
+                              "write it elsewhere")
+        self.claimed[key] = option
+
+    def folder(self, path: str | os.PathLike, option: str) -> None:
+        """Refuse (:class:`OutputError`) ``path`` as the folder ``option`` writes files into, or accept it."""
+        shown = f"{option} {printable(path)}"
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise OutputError(f"{shown}: not a folder; give a folder for the files (it is made if missing)")
+        folder = self._inside_read_folder(path)
+        if folder is not None:
+            raise OutputError(f"{shown} is or lies inside {printable(folder)}, a folder predict reads images from "
+                              "(its files would be read as images next time); give another folder")
+
+
+@contextmanager
+def _writing(path: str | os.PathLike, what: str):
+    """Any failure to write in the block named as ``path``'s (:class:`OutputError`): the message names the
+    file that failed, not another output. A closed pipe (``BrokenPipeError``) goes on as it is."""
     try:
-        info = os.stat(output)
-    except FileNotFoundError:
-        info = None
+        yield
+    except BrokenPipeError:
+        raise
     except OSError as error:
-        raise OutputError(f"-o {output}: cannot be written ({_unstattable(Path(output), error)})") from None
-    if info is not None and stat.S_ISDIR(info.st_mode):
-        raise OutputError(f"-o {output}: is a folder; give the name of the CSV file to write")
-    own = {}
-    for what, path in (("the model's", bundle_path(model_path)), ("the model file", model_path)):
-        if path.exists():  # a missing model.json is named by load_cell
-            own[_identity(path)] = (what, path)
-    key = _identity(Path(output), info)
-    what, path = own.get(key) or ("the input image", identities.get(key))
-    if path is not None:
-        raise OutputError(f"-o {output} is {what} {path} (the same file); predict does not overwrite its own "
-                          f"inputs: give another file for the CSV")
+        raise OutputError(f"{printable(path)}: cannot write {what} ({error.strerror or error})") from None
 
 
 def output_target(path: str | os.PathLike) -> tuple[Path, bool]:
@@ -775,9 +977,11 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
         batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
         stdout: TextIO | None = None, stderr: TextIO | None = None, calibrated: bool = True,
         by_subject: str | None = None, aggregation: str = "mean", saliency: str | os.PathLike | None = None,
-        tta: str | None = None) -> int:
+        tta: str | None = None, subjects_file: str | os.PathLike | None = None) -> int:
     """The whole command: load and check the cell, classify, write the CSV (and with ``by_subject``,
-    a pattern finding the subject in a file name, the subjects' CSV beside it); returns the exit code."""
+    a pattern finding the subject in a file name, the subjects' CSV: ``subjects_file``, or beside
+    ``output``, :func:`subjects_output`); returns the exit code. Every file it writes passes the
+    one :class:`OutputGuard` before the model is loaded or an image read."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     inputs = list(inputs)
 
@@ -789,15 +993,10 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
         return say(f"--batch-size must be at least 1, got {batch_size}")
     if tta is not None and tta not in TTA_MODES:
         return say(f"--tta {tta!r} unknown; allowed: {', '.join(TTA_MODES)}")
-    if saliency is not None:
-        try:
-            Path(saliency).mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            return say(f"--saliency {saliency}: cannot be a folder for the overlays ({error.strerror or error})")
+    if subjects_file is not None and by_subject is None:
+        return say("--subjects-output is the file of --by-subject; give --by-subject too")
     pattern = None
     if by_subject is not None:
-        if output is None:
-            return say("--by-subject needs -o: the subjects' CSV is written beside it (<output>_subjects.csv)")
         try:
             pattern = subject_pattern(by_subject)
             check_aggregation(aggregation)
@@ -810,44 +1009,60 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
         files = find_images(inputs, notes, identities)
         for note in notes:
             say(note)
-        if output is not None:  # before any image is read or anything written
-            check_output(output, keras_path, identities)
-            if pattern is not None:
-                check_output(subjects_output(output), keras_path, identities)
+        guard = OutputGuard(keras_path, identities, inputs)  # before any image is read or anything written
+        if output is not None:
+            guard.file(output, "-o")
+        subjects_target = subjects_output(output, subjects_file) if pattern is not None else None
+        if subjects_target is not None:
+            guard.file(subjects_target, "--subjects-output" if subjects_file is not None else "--by-subject's file")
+        saliency_dir = None if saliency is None else Path(saliency)
+        if saliency_dir is not None:
+            guard.folder(saliency_dir, "--saliency")
+            for position, path in enumerate(files):
+                guard.file(saliency_file(saliency_dir, position, path), "--saliency")
+        subjects = find_subjects(pattern, files) if pattern is not None else None
         scoring_notes: list[str] = []
         scoring = cell_scoring(model_path, calibrated, tta, scoring_notes)  # before TensorFlow starts
         model = load_cell(model_path)
-    except (ModelError, NoImagesError, OutputError) as error:
+        if saliency_dir is not None:
+            with _writing(saliency_dir, "the Grad-CAM overlays (--saliency): the folder cannot be made"):
+                saliency_dir.mkdir(parents=True, exist_ok=True)
+            if not os.access(saliency_dir, os.W_OK | os.X_OK):
+                raise OutputError(f"--saliency {printable(saliency_dir)}: cannot write into this folder "
+                                  "(permission denied); give a folder you can write")
+    except (ModelError, NoImagesError, OutputError, SubjectPatternError) as error:
         return say(str(error))
     for note in scoring_notes:
         say(note, EXIT_OK)
     to_stdout = output is None or is_stream_file(output, stdout)
     try:
-        with _output(None if to_stdout else output, stdout) as stream:
+        # the subjects' CSV is written inside the predictions' block: when it fails, neither file appears
+        with _writing(output or "standard output", "the predictions"), \
+                _output(None if to_stdout else output, stdout) as stream:
             classified = [] if pattern is not None else None
             summary = write_predictions(model, files, stream, batch_size, threads, errors=stderr, classified=classified,
-                                        saliency_dir=None if saliency is None else Path(saliency), scoring=scoring)
+                                        saliency_dir=saliency_dir, subjects=subjects, scoring=scoring)
+            if pattern is not None:
+                table, unmatched = subject_table(classified, model.class_names, aggregation)
+                if unmatched:
+                    say(f"--by-subject: {len(unmatched)} classified image(s) name no subject by {pattern.pattern!r} "
+                        f"(e.g. {Path(unmatched[0]).name}) and are left out of the subjects' CSV", EXIT_OK)
+                with _writing(subjects_target, "the subjects' verdicts"), atomic_path(subjects_target) as tmp, \
+                        _open_csv(tmp) as subjects_stream:
+                    write_csv(list(table.columns), table.itertuples(index=False), subjects_stream)
     except BrokenPipeError:  # the reader went away (| head): end quietly, as cat does
         if to_stdout:
             _discard_rest(stdout)
         return EXIT_BROKEN_PIPE
-    except OSError as error:
-        return say(f"{output or 'standard output'}: cannot write the predictions ({error.strerror or error})")
-    if pattern is not None:
-        subjects, unmatched = subject_table(classified, model.class_names, pattern, aggregation)
-        if unmatched:
-            say(f"--by-subject: {len(unmatched)} classified image(s) name no subject by {pattern.pattern!r} "
-                f"(e.g. {Path(unmatched[0]).name}) and are left out of the subjects' CSV", EXIT_OK)
-        target = subjects_output(output)
-        try:
-            with atomic_path(target) as tmp:
-                subjects.to_csv(tmp, index=False)
-        except OSError as error:
-            return say(f"{target}: cannot write the subjects' verdicts ({error.strerror or error})")
+    except OutputError as error:
+        return say(str(error))
     where = f" ({output})" if output else ""
     if not summary.classified:
         return say(f"none of the {summary.failed} image(s) could be classified{where}", summary.exit_code)
     if summary.failed:
-        say(f"{summary.classified} image(s) classified, {summary.failed} could not be read "
-             f"(rows with status 'error'{where})")
+        unreadable = summary.failed - summary.unnamed
+        say(f"{summary.classified} image(s) classified, "
+            + ", ".join(part for part in (f"{unreadable} could not be read" if unreadable else "",
+                                          f"{summary.unnamed} named an empty subject" if summary.unnamed else "") if part)
+            + f" (rows with status 'error'{where})")
     return summary.exit_code

@@ -16,7 +16,7 @@ import matplotlib.figure
 import numpy as np
 
 from leukobench.learn.saliency_panels import SHEET_PER_GROUP, sheet_panels
-from leukobench.style import DPI, NEUTRAL, OKABE_ITO, STYLE, save_png
+from leukobench.style import DPI, NEUTRAL, OKABE_ITO, drawing, save_png
 
 HEAT_COLORMAP = "inferno"  # perceptually uniform and colour-blind safe; cold is black like the background
 HEAT_ALPHA = 0.5  # weight of the heat colour in an overlay
@@ -85,7 +85,7 @@ def plot_saliency_sheet(
         raise ValueError(f"images ({len(pictures)}), heatmaps ({len(heat)}) and labels ({n}) must have one entry per image")
     guess = np.asarray(predicted)
     panel = 1.55  # inches per panel
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig = matplotlib.figure.Figure(figsize=(panel * per_group + 1.9, panel * 2 * k + 0.9), dpi=DPI)
         axes = fig.subplots(2 * k, per_group, squeeze=False)
         for c, name in enumerate(names):

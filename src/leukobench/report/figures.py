@@ -16,7 +16,6 @@ import os
 import textwrap
 from collections.abc import Sequence
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -37,7 +36,7 @@ from leukobench.predictions import predict_labels
 from leukobench.report.selection import (DID_NOT_LEARN, MODEL_NAME_COLUMNS, SPLIT_METHOD_NAMES, did_not_learn,
                                          format_value, leakage_pairs, metric_table, model_labels, pareto_front,
                                          seed_spread)
-from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, NOT_LEARNED_MARKER, OKABE_ITO, SLANT_NAMES_LONGER_THAN, STYLE,
+from leukobench.style import (DPI, LINE_STYLES, NEUTRAL, NOT_LEARNED_MARKER, OKABE_ITO, SLANT_NAMES_LONGER_THAN, drawing,
                               new_figure, save_png)
 
 CONFIDENCE_LABEL = "95 % bootstrap CI"
@@ -120,7 +119,7 @@ def plot_comparison(
                          _did_not_learn=False if failed is None else failed, _reference=_references(table, reference))
     table = table.sort_values(metric, na_position="first", kind="stable")
     references = table["_reference"].to_numpy(dtype=float)  # in the rows' drawn order
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig, (ax,) = new_figure(*_comparison_size(labels))
         _draw_intervals(ax, table, bounds)
         handles = _mark_pretrained(ax, table, metric) if marked is not None else []
@@ -324,7 +323,7 @@ def plot_roc_overlay(
     """
     prepared = _checked_curves(curves)
     multiclass = any(scores.ndim == 2 for _, _, scores in prepared)
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig, (ax,) = new_figure(5.8, 5.6)
         for index, (label, labels, scores) in enumerate(prepared):
             _draw_overlay_curve(ax, index, label, labels, scores)
@@ -391,7 +390,7 @@ def plot_reliability(
     prepared = _checked_curves(curves)
     rows = -(-len(prepared) // RELIABILITY_COLUMNS)
     columns = min(len(prepared), RELIABILITY_COLUMNS)
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig = Figure(figsize=(3.3 * columns, 3.3 * rows + 0.6), dpi=DPI)
         axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
         calibrated = list(calibrated) if calibrated is not None else [None] * len(prepared)
@@ -476,7 +475,7 @@ def plot_subject_verdicts(
     columns = min(len(panels), 3 if most <= 20 else 1)  # panels of many subjects get the whole width
     rows = -(-len(panels) // columns)
     width = max(4.0, min(16.0 / columns, SUBJECT_PANEL_WIDTH * most + 1.2))
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig = Figure(figsize=(width * columns, 2.9 * rows + 1.2), dpi=DPI)
         axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
         for ax in axes[len(panels):]:
@@ -582,7 +581,7 @@ def plot_hyperparameter_effects(
     rows = -(-max(len(varying), 1) // columns)
     panel_width = max([3.8] + [min(9.0, 1.6 + len(v) * (0.45 + 0.14 * len(series))) for v in values.values()])
     metric_label = METRIC_LABELS.get(metric, metric)
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         panel_height = PANEL_HEIGHT_IN if varying else PANEL_HEIGHT_IN / 1.5  # a text-only panel needs less
         fig = Figure(figsize=(panel_width * columns + 0.8, panel_height * rows + 0.9), dpi=DPI)
         grid = fig.subplots(rows, columns, sharey=True, squeeze=False)
@@ -676,7 +675,7 @@ def plot_accuracy_vs_time(
                                 _label=model_labels(table[timed]))
     front = table[pareto_front(table, metric)].sort_values("_ms")
     metric_label = METRIC_LABELS.get(metric, metric)
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig, (ax,) = new_figure(7.6, 5.4)
         _draw_approaches(ax, table, metric)
         ax.step(front["_ms"], front[metric], where="post", color=NEUTRAL, linestyle="--", linewidth=1,
@@ -798,7 +797,7 @@ def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "
     keys = [key for key in (*CELL_KEYS, "split") if key in pairs.columns]
     fixed = {key: pairs[key].iloc[0] for key in keys
              if pairs[key].nunique(dropna=False) == 1 and not pd.isna(pairs[key].iloc[0])}
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig, (ax,) = new_figure(width, height)
         rows = np.arange(len(pairs))
         for (method, name), offset, colour, marker in zip(SPLIT_METHOD_NAMES.items(), (PAIR_ROW_OFFSET, -PAIR_ROW_OFFSET),
@@ -850,7 +849,7 @@ def plot_seed_spread(metrics: pd.DataFrame, path: str | os.PathLike, metric: str
     height = BASE_HEIGHT_IN + 0.9 + PAIR_ROW_HEIGHT_IN * max(len(configurations), 2)
     metric_label = METRIC_LABELS.get(metric, metric)
     failed = did_not_learn(table[LEARNED]).eq(1) if LEARNED in table else pd.Series(False, index=table.index)
-    with matplotlib.rc_context(STYLE):
+    with drawing():
         fig, (ax,) = new_figure(width, height)
         handles = []
         for label, group in table.groupby("label", sort=False):

@@ -25,12 +25,17 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
   ``interval_note``, see :data:`leukobench.subjects.MIN_INTERVAL_GROUPS`) is shown as
   ``0.884 (no interval: 4 subjects)``, never as a bare point, and the reproduction table's verdict
   for it is "no interval" rather than inside or outside.
+* **Text, never markup**: every name, note and heading written into the markdown and HTML files
+  (study, source, configuration values, dataset and class names, the notes of ``published``) is
+  text: :func:`markdown_text` escapes it for markdown, :func:`html.escape` (and pandas' escaping
+  ``to_html``) for HTML, in :func:`write_tables`, which writes every table file of the report.
 """
 
 from __future__ import annotations
 
 import html
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -243,23 +248,44 @@ def reproduction_summary(table: pd.DataFrame) -> str:
 # ----------------------------------------------------------------------------- writing
 
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|$&~^])")  # inline markdown, GFM tables, math and raw HTML
+MARKDOWN_LINE_START = re.compile(r"^(\s*(?:\d+)?)([-=.)])")  # what starts a list, a thematic break or a heading underline
+
+
+def markdown_text(value: object, cell: bool = False) -> str:
+    """``value`` as markdown that shows it as written: one line (a line break would end a table row
+    or start a block), every character that markdown, GitHub's tables and math or raw HTML give a
+    meaning escaped with a backslash (CommonMark's escape of ASCII punctuation), so that a study
+    note ``</script><img src=x onerror=alert(4)>``, a class ``blast$\\foo$`` or a name with ``|``
+    stays text; outside a table ``cell`` also what would start a list, a rule or a heading."""
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).splitlines()))
+    return text if cell else MARKDOWN_LINE_START.sub(r"\1\\\2", text)
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    shown = table.astype(object).where(table.notna(), "").map(lambda value: markdown_text(value, cell=True))
+    shown.columns = [markdown_text(column, cell=True) for column in table.columns]
+    return shown.to_markdown(index=False, disable_numparse=True)
+
+
 def write_tables(sections: list[tuple[str, str, pd.DataFrame | None]], markdown_path: str | os.PathLike,
                  html_path: str | os.PathLike, title: str, intro: str) -> None:
     """Write ``(heading, text, table)`` sections as one markdown and one standalone HTML file (a
-    section whose table is None is its text alone)."""
-    markdown = [f"# {title}", "", intro, ""]
+    section whose table is None is its text alone). Every heading, text and table cell is written
+    as text (:func:`markdown_text`, :func:`html.escape`), never as markup."""
+    markdown = [f"# {markdown_text(title)}", "", markdown_text(intro), ""]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>"]
     for heading, text, table in sections:
-        markdown += [f"## {heading}", "", text, ""]
+        markdown += [f"## {markdown_text(heading)}", "", markdown_text(text), ""]
         body += [f"<h2>{html.escape(heading)}</h2>", f"<p>{html.escape(text)}</p>"]
         if table is not None:
-            markdown += [table.to_markdown(index=False) if len(table) else "(none)", ""]
-            body.append(table.to_html(index=False, border=0, classes="results", na_rep="") if len(table)
+            markdown += [_markdown_table(table) if len(table) else "(none)", ""]
+            body.append(table.to_html(index=False, border=0, classes="results", na_rep="", escape=True) if len(table)
                         else "<p>(none)</p>")
     with atomic_path(markdown_path) as tmp:
-        tmp.write_text("\n".join(markdown))
+        tmp.write_text("\n".join(markdown), encoding="utf-8")
     with atomic_path(html_path) as tmp:
-        tmp.write_text(HTML_PAGE.format(title=html.escape(title), body="\n".join(body)))
+        tmp.write_text(HTML_PAGE.format(title=html.escape(title), body="\n".join(body)), encoding="utf-8")
 
 
 HTML_PAGE = """<!DOCTYPE html>
