@@ -1,7 +1,7 @@
 """The package's layers, and what each rule's code reaches (so what a code edit reruns).
 
 ``src/leukobench`` is a ground floor (``io``, ``keys``, ``subjects``, ``learned``, ``metrics``, ``scoring``,
-``predictions``, ``published``, ``registry``, ``style``) under three layers: ``data/`` (raw files to image
+``predictions``, ``published``, ``registry``, ``settings``, ``style``) under three layers: ``data/`` (raw files to image
 stores), ``learn/`` (models, training, features, classifiers, evaluation, prediction) and ``report/`` (tables
 and figures of a whole grid); ``plan/`` (config checks, code digests, job logging), used by the Snakefile and
 every script, sits on the ground floor, data and learn, never on the report; ``cli.py`` on top. Imports only
@@ -50,7 +50,7 @@ def test_the_tree_shows_the_layers():
     assert {"data", "learn", "report", "plan"} <= entries
     loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
     assert loose == {"cli", "io", "keys", "learned", "metrics", "predictions", "published", "registry", "scoring",
-                     "style", "subjects"}, \
+                     "settings", "style", "subjects"}, \
         "only the ground floor and the command lie loose"
 
 
@@ -71,13 +71,13 @@ REPORT = {"report/selection", "learned", "metrics", "subjects", "predictions", "
 FIGURE_LOOK = "style"
 REACH = {
     "synthesize": {"data/synthetic"},
-    "download": {"data/download", "__init__", "plan/settings", "io"},  # the package's version names the download's User-Agent
+    "download": {"data/download", "__init__", "settings", "io"},  # the package's version names the download's User-Agent
     "kaggle_fetch": {"data/kaggle", "data/download", "__init__", "io"},  # kagglehub downloads, download.py unpacks
     "kaggle_versions": {"data/kaggle", "data/download", "__init__", "io"},  # asks Kaggle, changes nothing
     # Keras' ImageNet weights file, fetched once (a local rule) with the datasets' HTTP code; no Keras, no model
-    "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io", "plan/settings"},
+    "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io", "settings"},
     # free text of the config (reader options, published) reaches a job as a settings file, never as params
-    "ingest": {"data/readers", "data/images", "io", "registry", "plan/settings"},
+    "ingest": {"data/readers", "data/images", "io", "registry", "settings"},
     "split": {"data/splits", "io", "subjects"},
     "store": DATA_STORE | {"data/splits", "subjects"},
     "samples": DATA_STORE | {"data/samples", FIGURE_LOOK},  # the store's sample sheet, a rule of its own
@@ -85,7 +85,7 @@ REACH = {
     # a Keras cell's one TensorFlow job: training, its predictions and its conv features
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
                            "learn/cnn_features", "learn/feature_store", "learn/weights", "learned", "predictions",
-                           "registry", "plan/settings"},
+                           "registry", "settings"},
     # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images, and the sheet's panels
     "saliency": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices", "predictions"},
     # the sheet drawn from those panels, running no model
@@ -100,7 +100,7 @@ REACH = {
     "aggregate": {"metrics", "subjects", "predictions", "keys", "io"},
     "comparison": REPORT | {"report/figures", FIGURE_LOOK},
     "tables": REPORT | {"report/tables", "published"},
-    "reproduction": REPORT | {"report/tables", "published", "plan/settings"},
+    "reproduction": REPORT | {"report/tables", "published", "settings"},
     "figures": REPORT | {"report/figures", FIGURE_LOOK},
     "best_cells": REPORT | {"report/figures", "scoring", FIGURE_LOOK},
     "leakage": REPORT | {"report/figures", FIGURE_LOOK},

@@ -26,7 +26,7 @@ from leukobench.plan.config import (
 )
 from leukobench.plan.provenance import code_digest
 from leukobench.data import kaggle
-from leukobench.plan.settings import SETTINGS, write_settings
+from leukobench.settings import SETTINGS, write_settings
 from leukobench.learn.models import MODELS
 from leukobench.learn import weights as keras_weights
 
@@ -99,7 +99,7 @@ def code_of(script):
 def settings_of(name, section):
     """An input function: the config text ``section(wildcards)`` gives (names, notes, patterns) as
     the file results/settings/<name>.json, written here at planning time when its content changed
-    (leukobench.plan.settings). Free text from the config never goes into `params:`, which Snakemake
+    (leukobench.settings). Free text from the config never goes into `params:`, which Snakemake
     pastes unescaped into a <script> of report.html; as an input it reruns the jobs that read it."""
 
     def settings_file(wildcards):

@@ -3,7 +3,7 @@ from leukobench.plan.joblog import log_to
 log_to(snakemake.log[0])
 
 from leukobench.learn.weights_fetch import fetch_imagenet_weights
-from leukobench.plan.settings import read_settings
+from leukobench.settings import read_settings
 
 source = read_settings(snakemake.input.source)
 fetch_imagenet_weights(snakemake.wildcards.weights_file, source["url"], source["file_hash"], source["folder"],

@@ -4,7 +4,7 @@ log_to(snakemake.log[0])
 
 from leukobench.io import atomic_path
 from leukobench.data.readers import read_dataset
-from leukobench.plan.settings import read_settings
+from leukobench.settings import read_settings
 
 manifest, rejected = read_dataset(
     snakemake.params.format, snakemake.input.raw, threads=snakemake.threads, options=read_settings(snakemake.input.options) or None,

@@ -1,4 +1,4 @@
-from leukobench.plan.runtime import log_to
+from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 

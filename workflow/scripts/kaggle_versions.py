@@ -2,7 +2,7 @@ import os
 
 terminal = os.fdopen(os.dup(2), "w")  # the answer is what the user asked to see: on the terminal too
 
-from leukobench.plan.runtime import log_to
+from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 

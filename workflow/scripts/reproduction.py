@@ -7,7 +7,7 @@ import pandas as pd
 from leukobench.io import atomic_path
 from leukobench.report.tables import reproduction_display, reproduction_summary, reproduction_table, write_tables
 from leukobench.report.selection import cell_level
-from leukobench.plan.settings import read_settings
+from leukobench.settings import read_settings
 
 published = read_settings(snakemake.input.published)
 table = reproduction_table(cell_level(pd.read_csv(snakemake.input.metrics)), published, snakemake.params.scale)

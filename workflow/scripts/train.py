@@ -4,7 +4,7 @@ log_to(snakemake.log[0])
 
 from leukobench.learn.train import TrainingSpec, train_from_store
 from leukobench.learn.weights import use_fetched
-from leukobench.plan.settings import read_settings
+from leukobench.settings import read_settings
 
 if snakemake.input.get("imagenet"):  # a transfer model with training.weights: imagenet: rule imagenet_weights' file
     use_fetched(snakemake.input.imagenet)
