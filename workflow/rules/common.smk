@@ -14,6 +14,7 @@ from leukobench.plan.config import (
     classical_cells,
     dataset_path,
     hybrid_cells,
+    ineffective_keys,
     keras_cells,
     parse_partition,
     partition,
@@ -29,6 +30,8 @@ from leukobench.learn import weights as keras_weights
 
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
+for message in ineffective_keys(config):
+    logger.warning(message)
 config = apply_scale(config)
 
 KERAS_CELLS, EXCLUDED = keras_cells(config)

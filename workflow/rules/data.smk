@@ -22,6 +22,7 @@ rule download:
         code=code_of("download"),
         url=dataset_url,
         sha256=dataset_sha256,
+        limits=config["download"],
     localrule: True
     conda:
         "../../envs/leukobench.yaml"
