@@ -520,3 +520,11 @@ def test_the_unpacking_is_usable_on_its_own(tree: Path, tmp_path: Path) -> None:
     assert tree_files(dest) == tree_files(tree)
     with pytest.raises(ArchiveError, match="download.max_members"):
         unpack_archive(archive, tmp_path / "again", str(archive), UnpackLimits(max_members=2))
+
+
+def test_a_download_larger_than_the_unpacked_cap_is_stopped(server: Server, tmp_path: Path) -> None:
+    (server.www / "big.zip").write_bytes(os.urandom(300_000))
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(DownloadError) as caught:
+        fetch_dataset(server.url("big.zip"), dest, timeout=TIMEOUT_S, limits=UnpackLimits(max_unpacked_bytes=100_000))
+    assert server.url("big.zip") in str(caught.value) and "download.max_unpacked_bytes" in str(caught.value)

@@ -210,7 +210,8 @@ def _fetch_url(url: str, dest: Path, expected: str | None, timeout: float, limit
     """Download the archive at ``url`` into ``dest``, check it, unpack it there, then delete it."""
     dest.mkdir()
     archive = dest / DOWNLOAD_NAME
-    _verify_sha256(url, expected, _download(url, archive, timeout), what="URL")
+    max_bytes = (limits or UnpackLimits()).max_unpacked_bytes  # an archive is no larger than what it unpacks to
+    _verify_sha256(url, expected, _download(url, archive, timeout, max_bytes=max_bytes), what="URL")
     _install_archive(archive, dest, url, limits)
     archive.unlink()  # on success; after a failure Snakemake removes dest, the archive with it
 
@@ -224,13 +225,17 @@ def download_file(url: str, target: str | os.PathLike, *, algorithm: str = "sha2
     return _download(url, Path(target), timeout, algorithm)
 
 
-def _download(url: str, target: Path, timeout: float, algorithm: str = "sha256") -> str:
+def _download(url: str, target: Path, timeout: float, algorithm: str = "sha256", max_bytes: int | None = None) -> str:
     """Stream ``url`` into ``target`` in chunks, hashing while writing; return the digest (sha256 by default)."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             announced = _content_length(response)
-            digest, received = _copy_stream(url, response, target, announced, algorithm)
+            if max_bytes is not None and announced is not None and announced > max_bytes:
+                raise DownloadError(f"{url} announces {announced} bytes, more than an archive may unpack to "
+                                    f"({max_bytes} bytes, download.max_unpacked_bytes); nothing was downloaded. "
+                                    "If the archive is trusted, raise download.max_unpacked_bytes in config.yaml")
+            digest, received = _copy_stream(url, response, target, announced, algorithm, max_bytes)
     except urllib.error.HTTPError as error:
         raise DownloadError(f"cannot download {url}: HTTP {error.code} {error.reason}; check the URL") from error
     except urllib.error.URLError as error:
@@ -255,7 +260,7 @@ def _content_length(response: http.client.HTTPResponse) -> int | None:
 
 
 def _copy_stream(url: str, response: Any, target: Path, announced: int | None,
-                 algorithm: str = "sha256") -> tuple[str, int]:
+                 algorithm: str = "sha256", max_bytes: int | None = None) -> tuple[str, int]:
     """Copy the response body into ``target``; return its digest (sha256 by default) and length."""
     digest = hashlib.new(algorithm)
     progress = _Progress(f"download {url}", announced)
@@ -271,6 +276,10 @@ def _copy_stream(url: str, response: Any, target: Path, announced: int | None,
                 break
             if not chunk:
                 break
+            if max_bytes is not None and progress.done + len(chunk) > max_bytes:
+                raise DownloadError(f"download of {url} passed {max_bytes} bytes, more than an archive may unpack "
+                                    "to (download.max_unpacked_bytes); stopped. If the archive is trusted, raise "
+                                    "download.max_unpacked_bytes in config.yaml")
             digest.update(chunk)
             out.write(chunk)
             progress.add(len(chunk))
