@@ -195,7 +195,7 @@ import leukobench.learn.backup as backup
 import leukobench.learn.train as train
 from leukobench.learn.train import TrainingSpec, train_from_store
 
-store, folder, phase, epoch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+store, folder, phase, epoch, options = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
 die = lambda: os._exit(3)  # like SIGKILL: no clean-up, no finally
 current = {}
 
@@ -224,14 +224,19 @@ backup.write_state = killing_write_state
 
 if phase != "none":
     train.epoch_logger = lambda epochs: Killer()
-spec = TrainingSpec(model="abed_cnn", epochs=8, batch_size=8, learning_rate=0.01, early_stopping_patience=2)
+spec = TrainingSpec(**options)
 train_from_store(store, spec, os.path.join(folder, "model.keras"), os.path.join(folder, "history.csv"))
 """
+STOPPING_EARLY = {"model": "abed_cnn", "epochs": 8, "batch_size": 8, "learning_rate": 0.01, "early_stopping_patience": 2}
+# the reference recipe: dropout and online augmentation draw from random streams, the schedule from the optimizer's step
+REFERENCE_RECIPE = {"model": "reference_resnet_small", "epochs": 4, "batch_size": 8, "early_stopping_patience": 4,
+                    "optimizer": "adamw", "weight_decay": 0.05, "augmentation": True, "lr_schedule": "cosine",
+                    "warmup_epochs": 1, "label_smoothing": 0.1}
 
 
-def run_training(store, folder, phase="none", epoch=0) -> int:
-    result = subprocess.run([sys.executable, "-c", KILLABLE_TRAINING, str(store), str(folder), phase, str(epoch)],
-                            capture_output=True, text=True, timeout=300)
+def run_training(store, folder, phase="none", epoch=0, options=STOPPING_EARLY) -> int:
+    result = subprocess.run([sys.executable, "-c", KILLABLE_TRAINING, str(store), str(folder), phase, str(epoch),
+                             json.dumps(options)], capture_output=True, text=True, timeout=300)
     assert result.returncode in (0, 3), result.stderr[-3000:]
     return result.returncode
 
@@ -276,6 +281,15 @@ def test_a_training_killed_at_any_phase_resumes_to_the_same_history_best_epoch_a
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-7)
     assert not (tmp_path / BACKUP_DIR).exists() and not list(tmp_path.glob(f"{BACKUP_DIR}.discarded-*"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model.json", "model.keras"]
+
+
+def test_a_killed_reference_recipe_resumes_its_random_streams_and_schedule(tiny_store, tmp_path):
+    """Augmentation and dropout draw again exactly what they drew in the training never killed."""
+    assert run_training(tiny_store["none"], tmp_path / "never", options=REFERENCE_RECIPE) == 0
+    assert run_training(tiny_store["none"], tmp_path / "killed", "mid_batch", 1, REFERENCE_RECIPE) == 3
+    assert run_training(tiny_store["none"], tmp_path / "killed", options=REFERENCE_RECIPE) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "killed" / "history.csv"),
+                                  pd.read_csv(tmp_path / "never" / "history.csv"), rtol=1e-6)
 
 
 def test_the_state_of_an_older_layout_is_set_aside(tiny_store, tmp_path, capsys):
