@@ -302,6 +302,17 @@ def test_the_largest_seed_numpy_takes_passes():
     assert config_problems(config) == []
 
 
+@pytest.mark.parametrize("augmentation, named", [
+    ({"rotation_range": 720}, "rotation_range=720"), ({"brightness_range": [1.5, 0.5]}, "low > high"),
+    ({"shear_range": -1}, "shear_range=-1"), ({"zoom_range": 0.2}, "unknown augmentation option"),
+])
+def test_augmentation_ranges_are_checked_before_any_store_is_made(augmentation, named):
+    config = copy.deepcopy(DEFAULT)
+    config["variants"]["balanced"].update(balance="oversample", per_class=100, augmentation=augmentation)
+    problems = " ".join(config_problems(config))
+    assert "variants.balanced.augmentation:" in problems and named in problems, problems
+
+
 @pytest.mark.parametrize("section", ["grid", "classical"])
 def test_repeats_that_run_seeds_past_numpys_bound_are_named(section):
     config = copy.deepcopy(DEFAULT)

@@ -24,6 +24,7 @@ from leukobench.learn.models import (MIN_INPUT_SIZE, MODELS, builder_parameters,
                                      transfer_models)
 from leukobench.learn.weights import keras_file_hash
 from leukobench.keys import scaled_epochs, scaled_size
+from leukobench.data.augment import Augmentation
 from leukobench.data.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
@@ -81,6 +82,12 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         elif not (base / dataset_path(dataset)).exists():
             shown = f"'{path}'" + ("" if dataset_path(dataset) == path else f" ('{dataset_path(dataset)}')")
             problems.append(f"datasets.{name}.path: {shown} does not exist; point it at the dataset's folder")
+    for name, variant in (config.get("variants") or {}).items():
+        if "augmentation" in variant:  # its ranges are checked when a store is made, after ingest and split: here first
+            try:
+                Augmentation.from_config(variant["augmentation"])
+            except (ValueError, TypeError) as error:
+                problems.append(f"variants.{name}.augmentation: {error}")
     for section in ("grid", "classical"):
         seeds, repeats = (config.get(section) or {}).get("seed", [0]), (config.get(section) or {}).get("repeats", 1)
         if seeds and max(seeds) + repeats - 1 > MAX_SEED:
