@@ -346,6 +346,8 @@ NO_EFFECT = {  # an edit of the default config, and the key the warning names
     "classical seeds without classifier": (lambda c: c["classical"].update(classifier=[], seed=[1, 2]),
                                            "classical.seed: [1, 2]"),
     "hybrid classifiers without models": (lambda c: c["hybrid"].update(models=[]), "hybrid.classifiers: ['svm', 'nb', 'rf']"),
+    "hybrid models whose cells are all excluded": (
+        lambda c: c["exclude"].append({"model": "abed_cnn", "reason": "x"}), "hybrid.models: ['abed_cnn']"),
     "pca without hog features": (lambda c: c.update(classical={**c["classical"], "features": ["pixels"]},
                                                     features={"pca_components": 50, "seed": 0}),
                                  "features.pca_components: 50"),

@@ -205,6 +205,8 @@ def ineffective_keys(config: dict) -> list[str]:
     for key, other in (("models", "classifiers"), ("classifiers", "models")):
         if hybrid.get(key) and not hybrid.get(other):
             unused(f"hybrid.{key}", hybrid[key], f"hybrid.{other} is empty, so no hybrid cell is planned")
+    if hybrid.get("models") and hybrid.get("classifiers") and grid and hybrid_cells(config, keras_cells(config)[0]).empty:
+        unused("hybrid.models", hybrid["models"], "every Keras cell of these models is excluded, so no hybrid cell is planned")
     used = {section: set(grid.get(section, [])) | (set(classical.get(section, [])) if classical.get("classifier") else set())
             for section in ("dataset", "variant")}
     for section, key in (("datasets", "dataset"), ("variants", "variant")):
