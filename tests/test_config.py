@@ -266,3 +266,145 @@ def test_transfer_options_reach_only_the_cells_of_transfer_models():
             assert options == after and options["model_options"] == {}, model
         TrainingSpec(model=model, **after)  # the keywords the train script passes
     assert training_options({**training, "class_weight": True}, "abed_cnn")["class_weight"] is True
+
+
+# --- numbers a library bounds, URLs, keys that do nothing -------------------------------------------
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+TOO_BIG_SEED = 2**32  # numpy's np.random.seed and scikit-learn's random_state take seeds below 2**32
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda c: c["grid"].update(seed=[0, TOO_BIG_SEED]), r"\['grid'\]\['seed'\]\[1\]"),
+    (lambda c: c["classical"].update(seed=[TOO_BIG_SEED]), r"\['classical'\]\['seed'\]\[0\]"),
+    (lambda c: c["split"].update(seed=TOO_BIG_SEED), r"\['split'\]\['seed'\]"),
+    (lambda c: c["variants"]["balanced"].update(seed=TOO_BIG_SEED), r"\['variants'\]\['balanced'\]\['seed'\]"),
+    (lambda c: c["datasets"]["synthetic"]["synthetic"].update(seed=TOO_BIG_SEED),
+     r"\['datasets'\]\['synthetic'\]\['synthetic'\]\['seed'\]"),
+    (lambda c: c.update(features={"seed": TOO_BIG_SEED}), r"\['features'\]\['seed'\]"),
+    (lambda c: c["evaluation"].update(seed=TOO_BIG_SEED), r"\['evaluation'\]\['seed'\]"),
+])
+def test_a_seed_numpy_cannot_take_fails_at_the_config_check_naming_the_key(edit, key):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(Exception, match=rf"(?s)4294967296 is greater than the maximum of 4294967295.*{key}"):
+        validate(config, str(SCHEMA))
+
+
+def test_the_largest_seed_numpy_takes_passes():
+    config = copy.deepcopy(DEFAULT)
+    largest = 2**32 - 1
+    config["classical"].update(seed=[largest], repeats=1)
+    config["grid"]["seed"] = [largest]
+    config["split"]["seed"] = config["variants"]["balanced"]["seed"] = config["evaluation"]["seed"] = largest
+    config["datasets"]["synthetic"]["synthetic"]["seed"] = config["features"]["seed"] = largest
+    validate(config, str(SCHEMA))
+    assert config_problems(config) == []
+
+
+@pytest.mark.parametrize("augmentation, named", [
+    ({"rotation_range": 720}, "rotation_range=720"), ({"brightness_range": [1.5, 0.5]}, "low > high"),
+    ({"shear_range": -1}, "shear_range=-1"), ({"zoom_range": 0.2}, "unknown augmentation option"),
+])
+def test_augmentation_ranges_are_checked_before_any_store_is_made(augmentation, named):
+    config = copy.deepcopy(DEFAULT)
+    config["variants"]["balanced"].update(balance="oversample", per_class=100, augmentation=augmentation)
+    problems = " ".join(config_problems(config))
+    assert "variants.balanced.augmentation:" in problems and named in problems, problems
+
+
+@pytest.mark.parametrize("section", ["grid", "classical"])
+def test_repeats_that_run_seeds_past_numpys_bound_are_named(section):
+    config = copy.deepcopy(DEFAULT)
+    config[section].update(seed=[2**32 - 2], repeats=3)
+    validate(config, str(SCHEMA))
+    problems = " ".join(config_problems(config))
+    assert f"{section}.repeats: 3 with {section}.seed 4294967294 runs seeds up to 4294967296" in problems
+    config[section]["repeats"] = 2
+    assert config_problems(config) == []
+
+
+@pytest.mark.parametrize("url", ["file:///data/C-NMC.zip", "ftp://example.org/cnmc.zip", "s3://bucket/cnmc.zip",
+                                 "FILE:/data/x.zip", "//example.org/cnmc.zip", "https://"])
+def test_only_http_urls_pass_the_config_check(url, tmp_path):
+    config = copy.deepcopy(BASE)
+    config["datasets"]["cnmc"] = {"format": "cnmc", "url": url}
+    problems = " ".join(config_problems(config))
+    assert f"datasets.cnmc.url: '{url}'" in problems, problems
+    for fine in ("https://example.org/cnmc.zip", "http://127.0.0.1:8080/cnmc.tar.gz"):
+        config["datasets"]["cnmc"]["url"] = fine
+        assert config_problems(config) == []
+    (tmp_path / "cnmc.zip").write_bytes(b"PK")  # a local archive file given as url: fetched from disk
+    config["datasets"]["cnmc"]["url"] = str(tmp_path / "cnmc.zip")
+    assert config_problems(config) == []
+    config["datasets"]["cnmc"]["url"] = str(tmp_path / "missing.zip")
+    assert "datasets.cnmc.url:" in " ".join(config_problems(config))
+
+
+NO_EFFECT = {  # an edit of the default config, and the key the warning names
+    "classical without classifier": (lambda c: c["classical"].update(classifier=[], repeats=3), "classical.repeats: 3"),
+    "classical seeds without classifier": (lambda c: c["classical"].update(classifier=[], seed=[1, 2]),
+                                           "classical.seed: [1, 2]"),
+    "hybrid classifiers without models": (lambda c: c["hybrid"].update(models=[]), "hybrid.classifiers: ['svm', 'nb', 'rf']"),
+    "hybrid models whose cells are all excluded": (
+        lambda c: c["exclude"].append({"model": "abed_cnn", "reason": "x"}), "hybrid.models: ['abed_cnn']"),
+    "pca without hog features": (lambda c: c.update(classical={**c["classical"], "features": ["pixels"]},
+                                                    features={"pca_components": 50, "seed": 0}),
+                                 "features.pca_components: 50"),
+    "recipe option without a reference model": (lambda c: c["training"].update(label_smoothing=0.1),
+                                                "training.label_smoothing: 0.1"),
+    "weight decay without adamw": (lambda c: c["training"].update(weight_decay=0.01), "training.weight_decay: 0.01"),
+    "transfer option without a transfer model": (lambda c: c["training"].update(trainable_layers=2),
+                                                 "training.trainable_layers: 2"),
+    "early stopping without a validation split": (
+        lambda c: (c["training"].update(early_stopping_patience=3),
+                   c["split"].update(ratios={"train": 0.8, "val": 0.0, "test": 0.2})),
+        "training.early_stopping_patience: 3"),
+    "unused dataset": (lambda c: c["datasets"].update(spare=copy.deepcopy(c["datasets"]["synthetic"])), "datasets.spare"),
+    "unused variant": (lambda c: c["variants"].update(gray={"balance": "none", "color": "gray"}), "variants.gray"),
+    "augmentation without oversampling": (lambda c: c["variants"]["balanced"].update(augmentation={"rotation_range": 30}),
+                                          "variants.balanced.augmentation"),
+    "download bounds without a download": (lambda c: c.update(download={"max_members": 10, "max_unpacked_bytes": 50 * 10**9,
+                                                                        "max_ratio": 250}), "download.max_members: 10"),
+    "exclusion that matches nothing": (lambda c: c["exclude"].append({"model": "abed_cnn", "size": 64, "reason": "x"}),
+                                       "exclude: {'model': 'abed_cnn', 'size': 64"),
+}
+
+
+@pytest.mark.parametrize("case", NO_EFFECT)
+def test_a_key_that_has_no_effect_in_the_planned_grid_is_named(case):
+    from leukobench.plan.config import ineffective_keys
+
+    edit, named = NO_EFFECT[case]
+    assert ineffective_keys(DEFAULT) == []
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    validate(config, str(SCHEMA))
+    assert config_problems(config) == []  # valid: a warning, not an error
+    messages = ineffective_keys(config)
+    assert len([m for m in messages if m.startswith(named)]) == 1, messages
+    assert all("has no effect" in m or "nothing is made from it" in m for m in messages), messages
+
+
+def test_the_warning_is_logged_when_the_workflow_plans(tmp_path):
+    from test_workflow import TINY, snakemake
+
+    config = {**copy.deepcopy(TINY), "classical": {"classifier": [], "repeats": 3}}
+    result = snakemake(tmp_path, config, "-n", "--cores", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "classical.repeats: 3 has no effect: classical.classifier is empty" in result.stdout + result.stderr
+
+
+def test_the_defaults_the_warnings_compare_with_are_the_schemas():
+    from leukobench.data.download import UnpackLimits
+    from leukobench.plan.config import SECTION_DEFAULTS, TRAINING_DEFAULTS
+
+    config = {"datasets": {"x": {"format": "synthetic"}}, "variants": {"v": {}},
+              "grid": {"dataset": ["x"], "variant": ["v"], "size": [32], "model": ["abed_cnn"], "epochs": [1]},
+              "download": {}, "features": {}, "classical": {}}
+    validate(config, str(SCHEMA))
+    assert {key: config["training"][key] for key in TRAINING_DEFAULTS} == TRAINING_DEFAULTS
+    for section in ("download", "features"):
+        assert config[section] == SECTION_DEFAULTS[section]
+    assert {key: config["classical"][key] for key in ("seed", "repeats")} == SECTION_DEFAULTS["classical"]
+    assert config["download"] == {name: getattr(UnpackLimits(), name) for name in config["download"]}

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from conftest import write_image
-from leukobench.data.download import ArchiveError, ChecksumError, DownloadError, fetch_dataset
+from leukobench.data.download import (DOWNLOAD_NAME, UNPACK_STAGING, ArchiveError, ChecksumError, DownloadError,
+                                       UnpackLimits, fetch_dataset, unpack_archive)
 
 LOCALHOST = "127.0.0.1"
 TAR_MODES = {"tar": "w", "tar.gz": "w:gz", "tgz": "w:gz", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}
@@ -352,3 +353,178 @@ def test_missing_local_source_is_an_error(tmp_path: Path) -> None:
 def test_dest_inside_the_source_folder_is_refused(tree: Path) -> None:
     with pytest.raises(ValueError, match="inside the source"):
         fetch_dataset(tree, tree / "raw" / "x")
+
+
+# --------------------------------------------------------------------------- bounds, resolved paths, partial files
+
+
+def zip_of_zeros(out: Path, members: dict[str, int]) -> Path:
+    """A zip whose members are runs of zeros of the given sizes: a zip bomb when they are large."""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, size in members.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as member:
+                for _ in range(size // (1 << 20)):
+                    member.write(bytes(1 << 20))
+                member.write(bytes(size % (1 << 20)))
+    return out
+
+
+def nothing_written(dest: Path) -> bool:
+    """Nothing of a refused archive stays: no file, folder or link under ``dest`` (or no ``dest``)."""
+    return not dest.exists() or not any(os.scandir(dest))
+
+
+def test_a_zip_bomb_stops_early_naming_the_archive_the_cap_and_the_key(tmp_path: Path) -> None:
+    # 200 MB of zeros in about 200 KB: each of its members alone is beyond 250 times the archive's size
+    archive = zip_of_zeros(tmp_path / "bomb.zip", {"data/ok.txt": 10, **{f"data/zeros{i}.bin": 100_000_000 for i in range(2)}})
+    assert archive.stat().st_size < 1_000_000
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError) as caught:
+        fetch_dataset(archive, dest)
+    message = str(caught.value)
+    assert str(archive) in message and "download.max_ratio" in message and "250" in message
+    assert "data/zeros0.bin" in message  # stopped at the first large member, not after it
+    assert nothing_written(dest)
+
+
+@pytest.mark.parametrize("build", [zip_with, tar_with], ids=["zip", "tar.gz"])
+def test_the_unpacked_size_is_capped_as_members_are_written(tmp_path: Path, build) -> None:
+    members = {f"data/{i}.bin": os.urandom(400_000) for i in range(5)}  # 2 MB that do not compress
+    archive = build(members, tmp_path / "big.archive")
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError) as caught:
+        fetch_dataset(archive, dest, limits=UnpackLimits(max_unpacked_bytes=1_000_000))
+    message = str(caught.value)
+    assert str(archive) in message and "1000000 bytes" in message and "download.max_unpacked_bytes" in message
+    assert "data/2.bin" in message  # the member that crossed the cap: the third
+    assert nothing_written(dest)
+    assert tree_files(fetch_dataset(archive, tmp_path / "raw" / "y",
+                                    limits=UnpackLimits(max_unpacked_bytes=2_000_000)))  # at the cap: unpacked
+
+
+@pytest.mark.parametrize("build", [zip_with, tar_with], ids=["zip", "tar.gz"])
+def test_the_number_of_members_is_capped(tmp_path: Path, build) -> None:
+    archive = build({f"data/{i}.txt": b"x" for i in range(30)}, tmp_path / "many.archive")
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError) as caught:
+        fetch_dataset(archive, dest, limits=UnpackLimits(max_members=10))
+    assert str(archive) in str(caught.value) and "10 members" in str(caught.value)
+    assert "download.max_members" in str(caught.value)
+    assert nothing_written(dest)
+
+
+def test_the_caps_reach_a_url_download(server: Server, tmp_path: Path) -> None:
+    zip_with({f"data/{i}.txt": b"x" for i in range(30)}, server.www / "many.zip")
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError, match="download.max_members"):
+        fetch_dataset(server.url("many.zip"), dest, timeout=TIMEOUT_S, limits=UnpackLimits(max_members=10))
+    assert not dest.exists() or [p.name for p in dest.iterdir()] == [".leukobench-download"]  # Snakemake removes dest
+
+
+LONG = 5000  # characters: beyond a file name's 255 bytes and a path's 4096
+
+
+@pytest.mark.parametrize("build", [zip_with, tar_with], ids=["zip", "tar.gz"])
+@pytest.mark.parametrize("name", [
+    "data/" + "n" * LONG,  # one component too long for the file system
+    "data/" + "d/" * (LONG // 2) + "f.txt",  # short components, a path too long
+    "data/" + "d/" * (LONG // 2) + "../" * (LONG // 2 + 2) + "escape.txt",  # climbs out after a long descent
+], ids=["long-component", "long-path", "long-escape"])
+def test_very_long_member_names_are_refused_cleanly(tmp_path: Path, build, name: str) -> None:
+    archive = build({"data/ok.txt": b"fine", name: b"long"}, tmp_path / "long.archive")
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError) as caught:
+        fetch_dataset(archive, dest)
+    message = str(caught.value)
+    assert str(archive) in message and len(message) < 1000  # names the archive; the name is cut, not pasted whole
+    assert nothing_written(dest) and not list(tmp_path.rglob("escape.txt"))
+
+
+def tar_with_links(out: Path, members: dict[str, bytes], links: list[tuple[str, str, bytes]]) -> Path:
+    """A tar.gz of files and links in the order given: (name, target, type) with type SYMTYPE or LNKTYPE."""
+    with tarfile.open(out, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target, kind in links:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            tar.addfile(info)
+    return out
+
+
+@pytest.mark.parametrize("links", [
+    [("data/hard", "../../outside.txt", tarfile.LNKTYPE)],  # a hard link to a file outside
+    [("data/hard", "/etc/passwd", tarfile.LNKTYPE)],
+    [("a", ".", tarfile.SYMTYPE), ("a/b", "..", tarfile.SYMTYPE), ("a/b/c", "../outside.txt", tarfile.LNKTYPE)],
+    [("data/" + "d" * 200, "..", tarfile.SYMTYPE), ("data/" + "d" * 200 + "/x", "../outside.txt", tarfile.SYMTYPE)],
+], ids=["hardlink-relative", "hardlink-absolute", "symlink-chain-then-hardlink", "symlink-long-name-chain"])
+def test_links_that_resolve_outside_are_refused(tmp_path: Path, links) -> None:
+    (tmp_path / "outside.txt").write_bytes(b"secret")
+    archive = tar_with_links(tmp_path / "links.tar.gz", {"data/ok.txt": b"fine"}, links)
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError) as caught:
+        fetch_dataset(archive, dest)
+    assert str(archive) in str(caught.value)
+    assert nothing_written(dest)
+    assert (tmp_path / "outside.txt").read_bytes() == b"secret"
+
+
+def test_links_that_stay_inside_are_kept(tmp_path: Path) -> None:
+    archive = tar_with_links(tmp_path / "ok.tar.gz", {"data/ok.txt": b"fine"},
+                             [("data/hard.txt", "data/ok.txt", tarfile.LNKTYPE), ("data/soft.txt", "ok.txt", tarfile.SYMTYPE)])
+    dest = fetch_dataset(archive, tmp_path / "raw" / "x")
+    assert (dest / "data" / "hard.txt").read_bytes() == b"fine" and (dest / "data" / "soft.txt").is_symlink()
+
+
+def test_an_archive_refused_part_way_leaves_nothing_of_it(tmp_path: Path) -> None:
+    """A tar is checked member by member as it is unpacked: the members before the bad one are removed."""
+    archive = tar_with({"data/first.txt": b"written", "data/second.txt": b"written", "../evil.txt": b"evil"},
+                       tmp_path / "late.tar.gz")
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(ArchiveError, match="evil"):
+        fetch_dataset(archive, dest)
+    assert nothing_written(dest) and not list(tmp_path.rglob("first.txt"))
+
+
+def test_what_a_killed_fetch_left_is_removed_at_the_next_start(server: Server, tree: Path, tmp_path: Path) -> None:
+    archive = make_archive(tree, server.www / "data.zip", "zip")
+    dest = tmp_path / "raw" / "cnmc"
+    (dest / UNPACK_STAGING / "C-NMC_Leukemia").mkdir(parents=True)  # killed while unpacking a download
+    (dest / UNPACK_STAGING / "C-NMC_Leukemia" / "half.bmp").write_bytes(b"BM")
+    (dest / DOWNLOAD_NAME).write_bytes(archive.read_bytes()[:100])
+    fetch_dataset(server.url("data.zip"), dest, sha256_of(archive), timeout=TIMEOUT_S)
+    assert tree_files(dest) == tree_files(tree)
+
+
+def test_a_dest_with_other_files_is_not_emptied(tree: Path, tmp_path: Path) -> None:
+    archive = make_archive(tree, tmp_path / "data.zip", "zip")
+    dest = tmp_path / "raw" / "cnmc"
+    dest.mkdir(parents=True)
+    (dest / "mine.txt").write_text("the user's")
+    (dest / DOWNLOAD_NAME).write_bytes(b"partial")
+    with pytest.raises(FileExistsError):
+        fetch_dataset(archive, dest)
+    assert (dest / "mine.txt").read_text() == "the user's"
+
+
+def test_the_unpacking_is_usable_on_its_own(tree: Path, tmp_path: Path) -> None:
+    """Any source (a URL, a local archive, a mirror's download) unpacks through the one checked function."""
+    archive = make_archive(tree, tmp_path / "data.tar.xz", "tar.xz")
+    dest = tmp_path / "unpacked"
+    dest.mkdir()
+    unpack_archive(archive, dest, str(archive))
+    assert tree_files(dest) == tree_files(tree)
+    with pytest.raises(ArchiveError, match="download.max_members"):
+        unpack_archive(archive, tmp_path / "again", str(archive), UnpackLimits(max_members=2))
+
+
+def test_a_download_larger_than_the_unpacked_cap_is_stopped(server: Server, tmp_path: Path) -> None:
+    (server.www / "big.zip").write_bytes(os.urandom(300_000))
+    dest = tmp_path / "raw" / "x"
+    with pytest.raises(DownloadError) as caught:
+        fetch_dataset(server.url("big.zip"), dest, timeout=TIMEOUT_S, limits=UnpackLimits(max_unpacked_bytes=100_000))
+    assert server.url("big.zip") in str(caught.value) and "download.max_unpacked_bytes" in str(caught.value)

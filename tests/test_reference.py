@@ -17,7 +17,7 @@ import leukobench.learn.recipe as recipe
 import leukobench.learn.train as train_module
 from conftest import tiny_cnmc_split
 from leukobench.data.store import Preparation, build_store, load_store
-from leukobench.learn.backup import BACKUP_DIR
+from leukobench.learn.backup import BACKUP_DIR, STATE
 from leukobench.learn.bundle import TrainedModel, predict_store
 from leukobench.learn.models import create_model, list_models, recipe_models, transfer_models
 from leukobench.learn.train import TrainingSpec, _loss_and_targets, _optimizer, train_from_store
@@ -146,30 +146,6 @@ def test_early_stopping_saves_the_weights_of_the_best_validation_epoch(tiny_stor
         assert val_loss < history["val_loss"].iloc[-1] - 5e-6
 
 
-def test_early_stopping_resumes_with_the_best_weights_of_the_epochs_before_a_kill(tmp_path):
-    """Its state is in the backup folder: after a resume the best epoch may lie before the kill."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 2, 64).astype("float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
-    backup = tmp_path / BACKUP_DIR
-    backup.mkdir()
-
-    def fit(rate, initial_epoch, epochs):
-        model.compile(optimizer=keras.optimizers.SGD(rate), loss="binary_crossentropy")
-        model.fit(x, y, validation_data=(x, y), epochs=epochs, initial_epoch=initial_epoch, verbose=0,
-                  callbacks=[recipe.resumable_early_stopping(backup, patience=10)])
-
-    fit(0.1, 0, 3)  # the first three epochs: the loss falls
-    state = json.loads((backup / recipe.EARLY_STOPPING_STATE).read_text())
-    assert state["best_epoch"] == 2 and (backup / recipe.EARLY_STOPPING_WEIGHTS).is_file()
-    fit(50.0, 3, 6)  # "resumed", with a rate that ruins the weights: the best epoch stays the third
-    model.compile(loss="binary_crossentropy")
-    assert model.evaluate(x, y, verbose=0) == pytest.approx(state["best"], rel=1e-5)
-
-
 def test_a_killed_reference_training_resumes(monkeypatch, tiny_store, tmp_path):
     """The recipe's callbacks and schedule with Keras' BackupAndRestore: killed after epoch 3 of 5,
     the rerun trains epochs 4 and 5 only and writes the model."""
@@ -184,7 +160,7 @@ def test_a_killed_reference_training_resumes(monkeypatch, tiny_store, tmp_path):
     monkeypatch.setattr(train_module, "epoch_logger", lambda epochs: keras.callbacks.LambdaCallback(on_epoch_end=die))
     with pytest.raises(KeyboardInterrupt):
         train_from_store(tiny_store, spec, tmp_path / "model.keras", tmp_path / "history.csv")
-    assert (tmp_path / BACKUP_DIR / recipe.EARLY_STOPPING_STATE).is_file()
+    assert (tmp_path / BACKUP_DIR / STATE).is_file()
     epochs, steps_done = [], []
 
     class Recorder(keras.callbacks.Callback):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -15,7 +18,7 @@ from conftest import tiny_cnmc_split
 from leukobench.learn.bundle import predict_store
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store, load_store
-from leukobench.learn.backup import BACKUP_DIR, BACKUP_WEIGHTS, PARTIAL_HISTORY, keep_history_before
+from leukobench.learn.backup import BACKUP_DIR, PARTIAL_HISTORY, STATE
 from leukobench.learn.bundle import TrainedModel
 from leukobench.learn.train import TrainingSpec, _class_weights, train_from_store
 
@@ -52,7 +55,7 @@ def killed_at_epoch_2(monkeypatch, store, tmp_path, **options):
     monkeypatch.setattr(train_module, "epoch_logger", lambda epochs: keras.callbacks.LambdaCallback(on_epoch_end=die))
     with pytest.raises(KeyboardInterrupt):
         train(store, tmp_path, epochs=5, **options)
-    assert (tmp_path / BACKUP_DIR / BACKUP_WEIGHTS).is_file() and (tmp_path / PARTIAL_HISTORY).is_file()
+    assert (tmp_path / BACKUP_DIR / STATE).is_file() and not (tmp_path / "history.csv").exists()
 
 
 def recording_epochs(monkeypatch) -> dict[int, float]:
@@ -154,40 +157,149 @@ def test_a_matching_backup_resumes_without_setting_anything_aside(tiny_store, tm
 
 def test_a_backup_cut_short_is_set_aside_and_training_starts_at_epoch_1(tiny_store, tmp_path, monkeypatch, capsys):
     killed_at_epoch_2(monkeypatch, tiny_store["none"], tmp_path)
-    weights = tmp_path / BACKUP_DIR / BACKUP_WEIGHTS
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a kill during Keras' backup write
+    weights = tmp_path / BACKUP_DIR / STATE
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a file cut short by other means
     capsys.readouterr()
     losses = recording_epochs(monkeypatch)
     _, history = train(tiny_store["none"], tmp_path, epochs=5)
     assert list(losses) == [0, 1, 2, 3, 4] and history["epoch"].tolist() == [0, 1, 2, 3, 4]
     lines = [line for line in capsys.readouterr().out.splitlines() if "set aside" in line]
-    assert len(lines) == 1 and "unreadable" in lines[0] and BACKUP_WEIGHTS in lines[0], lines
-    assert (next(tmp_path.glob(f"{BACKUP_DIR}.discarded-*")) / BACKUP_WEIGHTS).is_file()  # kept, not deleted
+    assert len(lines) == 1 and "unreadable" in lines[0] and STATE in lines[0], lines
+    assert (next(tmp_path.glob(f"{BACKUP_DIR}.discarded-*")) / STATE).is_file()  # kept, not deleted
 
 
-def test_a_backup_keras_fails_to_restore_all_the_same_is_set_aside_before_the_run_fails(tiny_store, tmp_path,
-                                                                                        monkeypatch):
+def test_a_backup_that_fails_to_restore_all_the_same_is_set_aside_before_the_run_fails(tiny_store, tmp_path,
+                                                                                      monkeypatch):
     killed_at_epoch_2(monkeypatch, tiny_store["none"], tmp_path)
-    weights = tmp_path / BACKUP_DIR / BACKUP_WEIGHTS
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    monkeypatch.setattr(train_module, "backup_problem", lambda backup, fingerprint: None)  # the checks miss it
+    real_restore = train_module.restore
+
+    def failing_restore(model, state, stopper=None):
+        model.variables[0].assign(np.zeros(model.variables[0].shape))  # some variables already overwritten
+        raise OSError("disk gone")
+    monkeypatch.setattr(train_module, "restore", failing_restore)  # the checks miss it
     with pytest.raises(RuntimeError, match="could not be restored and was set aside"):
         train(tiny_store["none"], tmp_path, epochs=5)
     assert not (tmp_path / BACKUP_DIR).exists() and len(list(tmp_path.glob(f"{BACKUP_DIR}.discarded-*"))) == 1
-    monkeypatch.undo()
+    monkeypatch.setattr(train_module, "restore", real_restore)
     losses = recording_epochs(monkeypatch)
     train(tiny_store["none"], tmp_path, epochs=5)  # the next run starts afresh
     assert list(losses) == [0, 1, 2, 3, 4]
 
 
-def test_the_history_keeps_only_the_epochs_the_backup_holds(tmp_path):
-    path = tmp_path / "history.csv"
-    # epoch 2 logged twice (killed between its log row and its backup, then repeated), a row cut short by a kill
-    path.write_bytes(b"epoch,loss\r\n0,0.9\r\n1,0.8\r\n2,0.7\r\n2,0.6\r\n3,0.")
-    keep_history_before(path, 2)
-    assert path.read_bytes() == b"epoch,loss\r\n0,0.9\r\n1,0.8\r\n"
-    keep_history_before(path, 0)
-    assert not path.exists()
+# --- a kill at any instant resumes to the training never killed -----------------------------------
+
+KILLABLE_TRAINING = r"""
+import os, sys, json
+import keras
+import leukobench.learn.backup as backup
+import leukobench.learn.train as train
+from leukobench.learn.train import TrainingSpec, train_from_store
+
+store, folder, phase, epoch, options = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
+die = lambda: os._exit(3)  # like SIGKILL: no clean-up, no finally
+current = {}
+
+class Killer(keras.callbacks.Callback):  # listed last, after early stopping and the backup
+    def on_epoch_begin(self, e, logs=None):
+        current["epoch"] = e
+    def on_train_batch_end(self, batch, logs=None):
+        if phase == "mid_batch" and current["epoch"] == epoch and batch == 1:
+            die()
+    def on_epoch_end(self, e, logs=None):
+        if phase == "after_epoch_callbacks" and e == epoch:
+            die()
+    def on_train_end(self, logs=None):
+        if phase == "after_training_before_save":
+            die()
+
+write_state = backup.write_state
+def killing_write_state(path, state):
+    if state.epochs_done == epoch + 1 and phase == "before_backup":  # early stopping judged it, nothing written
+        die()
+    if state.epochs_done == epoch + 1 and phase == "mid_backup":  # the new state half-written beside the old
+        (path.parent / f".{path.name}.half.tmp").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+        die()
+    write_state(path, state)
+backup.write_state = killing_write_state
+
+if phase != "none":
+    train.epoch_logger = lambda epochs: Killer()
+spec = TrainingSpec(**options)
+train_from_store(store, spec, os.path.join(folder, "model.keras"), os.path.join(folder, "history.csv"))
+"""
+STOPPING_EARLY = {"model": "abed_cnn", "epochs": 8, "batch_size": 8, "learning_rate": 0.01, "early_stopping_patience": 2}
+# the reference recipe: dropout and online augmentation draw from random streams, the schedule from the optimizer's step
+REFERENCE_RECIPE = {"model": "reference_resnet_small", "epochs": 4, "batch_size": 8, "early_stopping_patience": 4,
+                    "optimizer": "adamw", "weight_decay": 0.05, "augmentation": True, "lr_schedule": "cosine",
+                    "warmup_epochs": 1, "label_smoothing": 0.1}
+
+
+def run_training(store, folder, phase="none", epoch=0, options=STOPPING_EARLY) -> int:
+    result = subprocess.run([sys.executable, "-c", KILLABLE_TRAINING, str(store), str(folder), phase, str(epoch),
+                             json.dumps(options)], capture_output=True, text=True, timeout=300)
+    assert result.returncode in (0, 3), result.stderr[-3000:]
+    return result.returncode
+
+
+@pytest.fixture(scope="module")
+def never_killed(tiny_store, tmp_path_factory):
+    """The training run once without a kill: early stopping ends it before its last epoch."""
+    folder = tmp_path_factory.mktemp("never_killed")
+    assert run_training(tiny_store["none"], folder) == 0
+    history = pd.read_csv(folder / "history.csv")
+    best_epoch = json.loads((folder / "model.json").read_text())["best_epoch"]
+    assert 3 <= len(history) < 8 and best_epoch < len(history)  # it stopped early, on a best epoch before the last
+    return folder, history, best_epoch
+
+
+KILL_PHASES = {  # where in an epoch the kill falls, and at which (0-based) epoch: "stop" = the one early stopping ends
+    "mid-batch, early epoch": ("mid_batch", 1),
+    "early stopping judged, state not written": ("before_backup", "stop"),
+    "state half-written": ("mid_backup", 2),
+    "after the epoch's callbacks, early stopping decided": ("after_epoch_callbacks", "stop"),
+    "after training, before the model is saved": ("after_training_before_save", 0),
+}
+
+
+@pytest.mark.parametrize("kill", KILL_PHASES)
+def test_a_training_killed_at_any_phase_resumes_to_the_same_history_best_epoch_and_weights(tiny_store, never_killed,
+                                                                                           tmp_path, kill):
+    import keras
+
+    folder, history, best_epoch = never_killed
+    phase, epoch = KILL_PHASES[kill]
+    epoch = len(history) - 1 if epoch == "stop" else epoch
+    assert run_training(tiny_store["none"], tmp_path, phase, epoch) == 3  # killed
+    assert not (tmp_path / "history.csv").exists()
+    assert run_training(tiny_store["none"], tmp_path) == 0  # the rerun
+    resumed = pd.read_csv(tmp_path / "history.csv")
+    assert resumed["epoch"].tolist() == history["epoch"].tolist()
+    pd.testing.assert_frame_equal(resumed, history, rtol=1e-6)
+    assert json.loads((tmp_path / "model.json").read_text())["best_epoch"] == best_epoch
+    for mine, theirs in zip(keras.models.load_model(tmp_path / "model.keras").get_weights(),
+                            keras.models.load_model(folder / "model.keras").get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-7)
+    assert not (tmp_path / BACKUP_DIR).exists() and not list(tmp_path.glob(f"{BACKUP_DIR}.discarded-*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model.json", "model.keras"]
+
+
+def test_a_killed_reference_recipe_resumes_its_random_streams_and_schedule(tiny_store, tmp_path):
+    """Augmentation and dropout draw again exactly what they drew in the training never killed."""
+    assert run_training(tiny_store["none"], tmp_path / "never", options=REFERENCE_RECIPE) == 0
+    assert run_training(tiny_store["none"], tmp_path / "killed", "mid_batch", 1, REFERENCE_RECIPE) == 3
+    assert run_training(tiny_store["none"], tmp_path / "killed", options=REFERENCE_RECIPE) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "killed" / "history.csv"),
+                                  pd.read_csv(tmp_path / "never" / "history.csv"), rtol=1e-6)
+
+
+def test_the_state_of_an_older_layout_is_set_aside(tiny_store, tmp_path, capsys):
+    """Keras' own BackupAndRestore files (what the backup held before it was one file) are not misread."""
+    (tmp_path / BACKUP_DIR).mkdir()
+    (tmp_path / BACKUP_DIR / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
+    _, history = train(tiny_store["none"], tmp_path, epochs=3)
+    assert history["epoch"].tolist() == [0, 1, 2]
+    line = next(line for line in capsys.readouterr().out.splitlines() if "set aside" in line)
+    assert "training_metadata.json" in line and "another layout" in line
 
 
 def test_labels_outside_the_head_are_refused(tiny_store, tmp_path):

@@ -105,6 +105,22 @@ def test_a_cached_copy_with_another_hash_is_fetched_again(served, tmp_path):
     assert fetched and path.read_bytes() == PAYLOAD and len(served.requests) == 1
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["downloaded", "cache-hit"])
+def test_partial_downloads_a_killed_fetch_left_are_removed_at_the_next_start(served, tmp_path, cached):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    partials = [folder / f".{FNAME}.k1ll3d{n}.h5" for n in range(2)]  # what atomic_path names them, cut by a kill
+    for path in partials:
+        path.write_bytes(PAYLOAD[:1000])
+    (folder / "other.h5").write_bytes(b"not ours")  # and files of other names stay
+    (folder / f".{FNAME}.notes").write_bytes(b"not a partial of ours: another suffix")
+    if cached:
+        (folder / FNAME).write_bytes(PAYLOAD)
+    fetch_weights(FNAME, served.file_url, digest(PAYLOAD, "md5"), folder, timeout=TIMEOUT_S)
+    assert files_in(folder) == sorted([FNAME, "other.h5", f".{FNAME}.notes"])
+    assert len(served.requests) == (0 if cached else 1)
+
+
 def test_offline_with_the_file_cached_works(offline_url, tmp_path):
     folder = tmp_path / "weights"
     folder.mkdir()

@@ -16,6 +16,7 @@ from leukobench.plan.config import (
     dataset_path,
     hybrid_cells,
     kaggle_sources,
+    ineffective_keys,
     keras_cells,
     parse_partition,
     partition,
@@ -33,6 +34,8 @@ from leukobench.learn import weights as keras_weights
 
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
+for message in ineffective_keys(config):
+    logger.warning(message)
 config = apply_scale(config)
 
 KERAS_CELLS, EXCLUDED = keras_cells(config)

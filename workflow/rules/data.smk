@@ -22,6 +22,7 @@ rule download:
         "results/logs/download/{dataset}.log",
     params:
         code=code_of("download"),
+        limits=config["download"],  # numbers only: the bounds of the unpacking (leukobench.data.download)
     localrule: True
     conda:
         "../../envs/leukobench.yaml"

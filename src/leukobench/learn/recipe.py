@@ -11,26 +11,20 @@ adds to a plain ``compile`` + ``fit``, each a ``training:`` option that is off b
 * :func:`learning_rate`: a constant rate, or a linear warm-up to the grid's learning rate followed
   by a cosine decay to zero over the remaining steps (``keras.optimizers.schedules.CosineDecay``).
 * :func:`resumable_early_stopping`: Keras' ``EarlyStopping`` with ``restore_best_weights``, whose
-  state (best validation loss, its epoch and weights) is saved in the training's backup folder
-  each epoch, so a killed training that resumes still returns the weights of the best epoch of the
-  whole training, not of the epochs after the resume.
+  state (best validation loss, its epoch and weights, the wait, its decision to stop) is part of
+  the training's backup (:mod:`leukobench.learn.backup`), so a killed training that resumes still
+  returns the weights of the best epoch of the whole training and stops where it would have.
 
 The optimizer (``adamw``) and label smoothing are in :mod:`leukobench.learn.train`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
-
-import numpy as np
 
 #: The jitter of :class:`CellAugmentation`: relative, per image (and per channel for the gain).
 BRIGHTNESS, CONTRAST, CHANNEL_GAIN = 0.1, 0.1, 0.05
 LR_SCHEDULES = ("constant", "cosine")
-EARLY_STOPPING_STATE = "early_stopping.json"  # in the backup folder, beside Keras' own files
-EARLY_STOPPING_WEIGHTS = "early_stopping_best.npz"
 
 
 def cell_augmentation(seed: int = 0):
@@ -113,36 +107,29 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
     return max(1, math.ceil(images / batch_size))
 
 
-def resumable_early_stopping(backup: Path, patience: int):
-    """Keras' ``EarlyStopping`` on the validation loss with ``restore_best_weights``, its state kept
-    in ``backup`` (the training's BackupAndRestore folder) after every epoch and read back when the
-    training resumes; to be listed before the backup callback, so the state of an epoch is on disk
-    before the epoch counts as backed up."""
+def resumable_early_stopping(patience: int):
+    """Keras' ``EarlyStopping`` on the validation loss with ``restore_best_weights``, whose state
+    (best value, its epoch and weights, the wait, the epoch it stopped at) the training's backup
+    saves with the rest of the training after every epoch (:mod:`leukobench.learn.backup`) and
+    gives back when the training resumes; to be listed before the backup callback, so the state of
+    an epoch is the one after early stopping judged it."""
     import keras
 
-    from leukobench.io import atomic_path
-
     class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-        def on_train_begin(self, logs=None):
-            super().on_train_begin(logs)
-            state_path, weights_path = backup / EARLY_STOPPING_STATE, backup / EARLY_STOPPING_WEIGHTS
-            if not (state_path.exists() and weights_path.exists()):
-                return
-            state = json.loads(state_path.read_text())
-            self.wait, self.best_epoch, self.best = int(state["wait"]), int(state["best_epoch"]), state["best"]
-            with np.load(weights_path) as saved:
-                self.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+        resumed: tuple | None = None
 
-        def on_epoch_end(self, epoch, logs=None):
-            best_epoch, best_weights = self.best_epoch, self.best_weights
-            super().on_epoch_end(epoch, logs)
-            if not backup.is_dir():
-                return
-            if self.best_weights is not None and (self.best_weights is not best_weights or best_epoch != self.best_epoch):
-                with atomic_path(backup / EARLY_STOPPING_WEIGHTS) as tmp, open(tmp, "wb") as file:
-                    np.savez(file, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
-            best = None if self.best is None else float(self.best)
-            with atomic_path(backup / EARLY_STOPPING_STATE) as tmp:
-                tmp.write_text(json.dumps({"best": best, "best_epoch": int(self.best_epoch), "wait": int(self.wait)}))
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)  # resets everything; a resumed training then takes its saved state
+            if self.resumed is not None:
+                state, self.best_weights = self.resumed
+                self.wait, self.best_epoch = int(state["wait"]), int(state["best_epoch"])
+                self.stopped_epoch, self.best = int(state["stopped_epoch"]), state["best"]
+
+        def resume_from(self, state: dict, best_weights) -> None:
+            self.resumed = (state, best_weights)
+
+        def resume_state(self) -> dict:
+            return {"best": None if self.best is None else float(self.best), "best_epoch": int(self.best_epoch),
+                    "wait": int(self.wait), "stopped_epoch": int(self.stopped_epoch)}
 
     return ResumableEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)

@@ -35,14 +35,15 @@ from leukobench.data.store import Store, load_store
 from leukobench.io import atomic_path
 from leukobench.learn.backup import (
     BACKUP_DIR,
-    FINGERPRINT,
-    PARTIAL_HISTORY,
-    backed_up_epochs,
-    backup_problem,
-    guarded_backup,
-    keep_history_before,
+    UnusableBackup,
+    one_line,
+    read_backup,
+    remove_temporaries,
+    restore,
     set_aside,
+    training_backup,
     training_fingerprint,
+    write_history,
 )
 from leukobench.learn.bundle import TrainedModel, bundle_path, check_labels, predict_store
 from leukobench.learn.cnn_features import write_conv_features
@@ -194,15 +195,17 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
                store_path: str | os.PathLike | None = None) -> TrainedModel:
     """Train, then save the model bundle and the per-epoch history.
 
-    A training killed mid-way resumes at its last backed-up epoch, but only from a backup the same
-    training made: its fingerprint (the store's content, the spec, the cell, the code digest) must
-    match and its files must read back; otherwise the backup is set aside and training starts afresh.
+    A training killed mid-way resumes at its last backed-up epoch with everything it was then
+    (:mod:`leukobench.learn.backup`), so its history and best epoch are those of a training never
+    killed; but only from a backup the same training made: its fingerprint (the store's content,
+    the spec, the cell, the code digest) must match and its file must read back in full; otherwise
+    the backup is set aside and training starts afresh.
 
     Args:
         store: the loaded image store (train and val splits are used).
         spec: the hyperparameters.
         model_path: ``model.keras``; ``model.json`` is written beside it.
-        history_path: per-epoch CSV (Keras ``CSVLogger``).
+        history_path: per-epoch CSV (as Keras' ``CSVLogger`` writes it), one row per epoch of the whole training.
         cell: the grid parameters of this cell, recorded in ``model.json``.
         code: the digest of the code that trains (the rule's ``params.code``), part of the fingerprint.
         store_path: the store's file, named in errors.
@@ -221,17 +224,14 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
     if len(np.unique(y_train)) < 2:
         raise ValueError("the training split holds a single class; nothing can be learned")
     backup = Path(model_path).parent / BACKUP_DIR
-    partial_history = Path(model_path).parent / PARTIAL_HISTORY
     backup.parent.mkdir(parents=True, exist_ok=True)
     fingerprint = training_fingerprint(store, spec, cell, code)
-    if backup.exists():
-        problem = backup_problem(backup, fingerprint)
-        if problem:
-            set_aside(backup, partial_history, problem)
-    keep_history_before(partial_history, backed_up_epochs(backup))  # no backup: a fresh start, no rows kept
-    backup.mkdir(exist_ok=True)
-    with atomic_path(backup / FINGERPRINT) as tmp:  # before the first epoch can be backed up
-        tmp.write_text(json.dumps(fingerprint, indent=2, sort_keys=True))
+    remove_temporaries(backup)
+    try:
+        resumed = read_backup(backup, fingerprint)
+    except UnusableBackup as problem:
+        set_aside(backup, str(problem))
+        resumed = None
     model = create_model(spec.model, input_shape=x_train.shape[1:], n_classes=n_classes,
                          **_model_kwargs(spec, n_classes, store.metadata.get("normalization")))
     loss, targets = _loss_and_targets(spec, n_classes)
@@ -241,22 +241,37 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
                    metrics=["accuracy"])
     model.summary(print_fn=print)
     validation = (x_val, targets(y_val)) if len(x_val) else None
-    callbacks = [  # in this order: an epoch is logged, early stopping's state saved, then backed up, then printed
-        keras.callbacks.CSVLogger(str(partial_history), append=True),
-        guarded_backup(backup, partial_history),
-        epoch_logger(spec.epochs),
-    ]
     stopper = None
     if spec.early_stopping_patience and validation is not None:  # keeps the best validation epoch's weights, resumed too
-        stopper = resumable_early_stopping(backup, spec.early_stopping_patience)
-        callbacks.insert(1, stopper)
+        stopper = resumable_early_stopping(spec.early_stopping_patience)
+    if resumed is not None:
+        try:
+            restore(fitted, resumed, stopper)  # checks every shape before it assigns anything
+        except UnusableBackup as problem:
+            set_aside(backup, str(problem))
+            resumed = None
+        except Exception as error:
+            # some variables may already be overwritten: this model cannot start afresh, the next run can
+            target = set_aside(backup, f"it could not be restored ({one_line(error)})",
+                               then="this run fails, the next starts at epoch 1")
+            raise RuntimeError(f"the training backup could not be restored and was set aside as {target}; "
+                               "run the training again to start at epoch 1") from error
+    first_epoch = resumed.epochs_done if resumed is not None else 0
+    # a training whose early stopping had decided to stop before the kill trains no further epoch
+    last_epoch = first_epoch if resumed is not None and resumed.stopped else spec.epochs
+    if resumed is not None:
+        print(f"resumed from {backup}: {first_epoch} epoch(s) done"
+              + (", early stopping had ended the training" if resumed.stopped else ""), flush=True)
+    backup_callback = training_backup(backup, fingerprint, stopper, resumed)
+    # in this order: early stopping judges an epoch, then the whole state is backed up, then the epoch is printed
+    callbacks = [*([stopper] if stopper is not None else []), backup_callback, epoch_logger(spec.epochs)]
     class_weight = _class_weights(y_train) if spec.class_weight else None
     if class_weight:
         print(f"class weights: {class_weight}")
     started = time.perf_counter()
     fitted.fit(
-        x_train, targets(y_train), validation_data=validation, epochs=spec.epochs, batch_size=spec.batch_size,
-        shuffle=True, verbose=0, class_weight=class_weight, callbacks=callbacks,
+        x_train, targets(y_train), validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch,
+        batch_size=spec.batch_size, shuffle=True, verbose=0, class_weight=class_weight, callbacks=callbacks,
     )
     bundle = {
         "model": spec.model,
@@ -274,8 +289,8 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         model.save(tmp_model)
     with atomic_path(bundle_path(model_path)) as tmp_json:
         tmp_json.write_text(json.dumps(bundle, indent=2))
-    os.replace(partial_history, history_path)
-    shutil.rmtree(backup, ignore_errors=True)  # Keras removes it after the last epoch; an early stop may not
+    write_history(backup_callback.history, Path(history_path))
+    shutil.rmtree(backup, ignore_errors=True)  # last: a kill before this resumes to the same model, saved again
     return TrainedModel(model, bundle)
 
 

@@ -9,7 +9,10 @@ Keras' own name, and is checked against Keras' own hash (md5 or sha256,
 * already there with the right hash: nothing is requested (a cache hit; works offline);
 * there with another hash (a broken or outdated copy, as Keras says): fetched again;
 * fetched: written aside (:func:`leukobench.io.atomic_path`), checked, then renamed onto its name,
-  so the folder never holds a half-written or unchecked file. A hash that differs raises
+  so the folder never holds a half-written or unchecked file under Keras' name. A fetch holds a lock
+  on the folder (``flock``) while it writes there, and first removes the partial downloads of its
+  file that a killed fetch left (``.<file>.<random>.h5``): under the lock none of them can be
+  another fetch's. A hash that differs raises
   ChecksumError naming both hashes, the file and the URL; a failed download (no network) raises
   DownloadError naming the file, the folder and the URL, and what to do.
 
@@ -18,6 +21,8 @@ The HTTP transfer is :func:`leukobench.data.download.download_file`'s (the datas
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import json
 import os
 from pathlib import Path
@@ -49,6 +54,40 @@ def fetch_weights(file_name: str, url: str, file_hash: str, folder: str | os.Pat
     folder = weights_folder(folder)
     target = folder / file_name
     algorithm = hash_algorithm(file_hash)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = os.open(folder, os.O_RDONLY)
+    except OSError:  # a folder that cannot be made: a download below says so and what to do
+        return _fetch_locked(file_name, url, file_hash, folder, target, algorithm, timeout)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one fetch in the folder at a time, across processes; released at exit
+        try:
+            remove_partial_downloads(folder, file_name)
+        except OSError:  # a read-only folder (a shared cache): nothing to remove, a cache hit still works
+            pass
+        return _fetch_locked(file_name, url, file_hash, folder, target, algorithm, timeout)
+    finally:
+        os.close(lock)
+
+
+def partial_downloads(folder: Path, file_name: str) -> list[Path]:
+    """The partial downloads of ``file_name`` in ``folder``: the temporary files of
+    :func:`leukobench.io.atomic_path` (``.<file_name>.<random><suffix>``), never trusted."""
+    suffix = Path(file_name).suffix
+    return [path for path in folder.glob(f".{glob.escape(file_name)}.*")
+            if path.name.endswith(suffix) and path.is_file()]
+
+
+def remove_partial_downloads(folder: Path, file_name: str) -> None:
+    """Remove what a killed download of ``file_name`` left in ``folder``; called under the folder's
+    lock, so no other fetch is writing one."""
+    for path in partial_downloads(folder, file_name):
+        print(f"removing {path}, a partial download of {file_name} left by a fetch that did not finish", flush=True)
+        path.unlink(missing_ok=True)
+
+
+def _fetch_locked(file_name: str, url: str, file_hash: str, folder: Path, target: Path, algorithm: str,
+                  timeout: float) -> tuple[Path, bool]:
     if target.is_file():
         found = file_digest(target, algorithm)
         if found == file_hash:

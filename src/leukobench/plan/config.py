@@ -13,6 +13,7 @@ import itertools
 import math
 import os
 import re
+import urllib.parse
 from pathlib import Path
 
 import pandas as pd
@@ -24,12 +25,15 @@ from leukobench.learn.models import (MIN_INPUT_SIZE, MODELS, builder_parameters,
 from leukobench.learn.weights import keras_file_hash
 from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.data.kaggle import KaggleSource, credentials_problem, fetch_due, receipt_problem
+from leukobench.data.augment import Augmentation
 from leukobench.data.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
 TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical cell reads from a store (cnn ones come from a cell)
 NAME_PATTERN = r"[A-Za-z0-9_-]+"  # dataset and variant names: folders of results/, and the rules' wildcards
 MAX_SIZE = 1024  # px: a 1024 px RGB image is 3 MB in a store and in memory; 10,000 px would be 300 MB each
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (Keras' set_random_seed) and scikit-learn's random_state take no more
+URL_SCHEMES = ("http", "https")  # a dataset's url: these, or no scheme (a local archive file)
 SIZE_SECTIONS = ("grid", "classical")  # the sections whose size lists make stores
 
 
@@ -116,6 +120,8 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         if len(given) > 1:
             problems.append(f"datasets.{name}: give one of path, url or kaggle, not {' and '.join(given)}")
             continue
+        if given == ["url"]:
+            problems += _url_problems(name, str(dataset["url"]), base)
         if given and given[0] != "path":
             continue
         if not path:
@@ -125,6 +131,18 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
             shown = f"'{path}'" + ("" if dataset_path(dataset) == path else f" ('{dataset_path(dataset)}')")
             problems.append(f"datasets.{name}.path: {shown} does not exist; point it at the dataset's folder")
     problems += kaggle_problems(datasets, base)
+    for name, variant in (config.get("variants") or {}).items():
+        if "augmentation" in variant:  # its ranges are checked when a store is made, after ingest and split: here first
+            try:
+                Augmentation.from_config(variant["augmentation"])
+            except (ValueError, TypeError) as error:
+                problems.append(f"variants.{name}.augmentation: {error}")
+    for section in ("grid", "classical"):
+        seeds, repeats = (config.get(section) or {}).get("seed", [0]), (config.get(section) or {}).get("repeats", 1)
+        if seeds and max(seeds) + repeats - 1 > MAX_SEED:
+            problems.append(f"{section}.repeats: {repeats} with {section}.seed {max(seeds)} runs seeds up to "
+                            f"{max(seeds) + repeats - 1}, above {MAX_SEED} (numpy and scikit-learn take seeds below "
+                            f"2**32); lower {section}.seed or {section}.repeats")
     try:
         check_ratios(config["split"]["ratios"])
     except ValueError as error:
@@ -173,11 +191,135 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
     return problems
 
 
+def _url_problems(name: str, url: str, base: Path) -> list[str]:
+    """A dataset's url: an http(s) URL with a host, or the path of a local archive file that exists."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in URL_SCHEMES:
+        return [] if parts.netloc else [f"datasets.{name}.url: '{url}' has no host; give a full http(s) URL"]
+    if scheme or url.startswith("//"):
+        return [f"datasets.{name}.url: '{url}' is not an http(s) URL (scheme '{scheme or '//'}'); only http:// and "
+                "https:// are downloaded: give the archive's http(s) URL, or the plain path of a local archive "
+                "file as url, or the unpacked folder as path"]
+    local = Path(os.path.expanduser(os.path.expandvars(url)))
+    if not (base / local).is_file():
+        return [f"datasets.{name}.url: '{url}' is neither an http(s) URL nor a local archive file that exists; "
+                "fix the URL or the path"]
+    return []
+
+
 def check_config(config: dict, base: Path = Path(".")) -> None:
     """Raise ConfigError listing every problem, so a run stops before its first job."""
     problems = config_problems(config, base)
     if problems:
         raise ConfigError("the configuration is not valid (config.yaml or the --configfile given):\n  - " + "\n  - ".join(problems))
+
+
+# The schema's defaults of the keys whose effect depends on the planned grid: a key left at its
+# default says nothing, one set to another value where nothing takes it gets a warning.
+TRAINING_DEFAULTS = {"class_weight": False, "early_stopping_patience": 0, "weights": "imagenet", "trainable_layers": 0,
+                     "augmentation": False, "lr_schedule": "constant", "warmup_epochs": 0, "label_smoothing": 0,
+                     "weight_decay": 0.004, "weights_url": "https://storage.googleapis.com/tensorflow/keras-applications/",
+                     "weights_folder": None}
+SECTION_DEFAULTS = {"classical": {"seed": [0], "repeats": 1}, "features": {"pca_components": 100, "seed": 0},
+                    "download": {"max_unpacked_bytes": 50 * 10**9, "max_members": 1_000_000, "max_ratio": 250}}
+
+
+def ineffective_keys(config: dict) -> list[str]:
+    """The keys set (to other than their default) that change nothing in the planned grid, one
+    message each naming the key, its value and why: what the workflow logs as warnings when it plans
+    (a key that does nothing is most often a key the user believes does something). The config as
+    given, before ``scale``."""
+    messages = []
+
+    def unused(key: str, value, why: str) -> None:
+        messages.append(f"{key}: {value!r} has no effect: {why}")
+
+    def changed(section: str) -> dict:
+        values, defaults = config.get(section) or {}, {**SECTION_DEFAULTS.get(section, {}),
+                                                        **(TRAINING_DEFAULTS if section == "training" else {})}
+        return {key: value for key, value in values.items() if key not in defaults or value != defaults[key]}
+
+    grid, classical, hybrid = config.get("grid") or {}, config.get("classical") or {}, config.get("hybrid") or {}
+    if not classical.get("classifier"):
+        for key, value in changed("classical").items():
+            if key != "classifier":
+                unused(f"classical.{key}", value, "classical.classifier is empty, so no classical cell is planned")
+    elif "hog_pca" not in classical.get("features", []):
+        for key, value in changed("features").items():
+            unused(f"features.{key}", value, "no classical cell uses the hog_pca features (classical.features)")
+    if not classical.get("classifier"):
+        for key, value in changed("features").items():
+            unused(f"features.{key}", value, "no classical cell is planned (classical.classifier is empty)")
+    for key, other in (("models", "classifiers"), ("classifiers", "models")):
+        if hybrid.get(key) and not hybrid.get(other):
+            unused(f"hybrid.{key}", hybrid[key], f"hybrid.{other} is empty, so no hybrid cell is planned")
+    if hybrid.get("models") and hybrid.get("classifiers") and grid and hybrid_cells(config, keras_cells(config)[0]).empty:
+        unused("hybrid.models", hybrid["models"], "every Keras cell of these models is excluded, so no hybrid cell is planned")
+    used = {section: set(grid.get(section, [])) | (set(classical.get(section, [])) if classical.get("classifier") else set())
+            for section in ("dataset", "variant")}
+    for section, key in (("datasets", "dataset"), ("variants", "variant")):
+        for name in config.get(section) or {}:
+            if name not in used[key]:
+                messages.append(f"{section}.{name}: declared but in no grid (grid.{key}, classical.{key}): "
+                                "nothing is made from it")
+    for name, variant in (config.get("variants") or {}).items():
+        balance = variant.get("balance", "undersample")
+        if balance != "oversample":
+            for key in ("augmentation", *(("augment_scope",) if variant.get("augment_scope", "train") != "train" else ())):
+                if key in variant:
+                    unused(f"variants.{name}.{key}", variant[key], f"only balance: oversample augments (balance is {balance})")
+        if balance == "none" and "per_class" in variant:
+            unused(f"variants.{name}.per_class", variant["per_class"], "balance: none keeps every image")
+    downloads = [name for name, dataset in (config.get("datasets") or {}).items() if "url" in dataset]
+    for name, dataset in (config.get("datasets") or {}).items():
+        if "sha256" in dataset and "url" not in dataset:
+            unused(f"datasets.{name}.sha256", dataset["sha256"], "the dataset has no url, nothing is downloaded")
+    if not downloads:
+        for key, value in changed("download").items():
+            unused(f"download.{key}", value, "no dataset has a url, nothing is downloaded")
+    messages += _ineffective_training_options(config, changed("training"))
+    messages += _ineffective_exclusions(config)
+    return messages
+
+
+def _ineffective_training_options(config: dict, options: dict) -> list[str]:
+    """``training:`` options set that no planned Keras cell takes (:func:`training_options`)."""
+    if not options:
+        return []
+    cells, _ = keras_cells(config) if config.get("grid") else (pd.DataFrame(), [])
+    pairs = set(zip(cells.get("model", []), cells.get("optimizer", ["adam"] * len(cells))))
+    taken = set()
+    for model, optimizer in pairs:
+        spec = training_options({**TRAINING_DEFAULTS, **(config.get("training") or {})}, model, optimizer)
+        taken |= set(spec) - {"model_options"} | set(spec["model_options"])
+    imagenet = "weights" in taken and (config.get("training") or {}).get("weights", "imagenet") == "imagenet"
+    if imagenet:
+        taken |= {"weights_url", "weights_folder"}
+    messages = []
+    for key, value in options.items():
+        if key not in taken:
+            models = sorted({model for model, _ in pairs})
+            messages.append(f"training.{key}: {value!r} has no effect: no planned Keras cell takes it "
+                            f"(models {models}{', optimizers ' + str(sorted({o for _, o in pairs})) if key == 'weight_decay' else ''})")
+    no_validation = not config.get("split", {}).get("ratios", {}).get("val", 0)
+    if "early_stopping_patience" in options and "early_stopping_patience" in taken and no_validation:
+        messages.append(f"training.early_stopping_patience: {options['early_stopping_patience']!r} has no effect: "
+                        "split.ratios.val is 0, so there is no validation split to stop on")
+    return messages
+
+
+def _ineffective_exclusions(config: dict) -> list[str]:
+    """``exclude`` rules that match no cell of the Keras grid."""
+    if not config.get("grid") or not config.get("exclude"):
+        return []
+    cells = grid_cells({**config["grid"], "seed": repeated_seeds(config["grid"]), **partition_grid(config)})
+    messages = []
+    for rule in config["exclude"]:
+        keys = [key for key in rule if key != "reason"]
+        if any(key not in cells for key in keys) or not _matches(cells, rule).any():
+            messages.append(f"exclude: {rule} has no effect: it matches no cell of the grid")
+    return messages
 
 
 def grid_cells(grid: dict, keys: tuple[str, ...] = GRID_KEYS) -> pd.DataFrame:
