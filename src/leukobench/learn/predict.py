@@ -520,7 +520,8 @@ def saliency_file(folder: Path, position: int, path: Path) -> Path:
 def write_saliency(model: TrainedModel, images: np.ndarray, paths: list[Path]) -> None:
     """Grad-CAM of the predicted class of each image (:mod:`leukobench.learn.saliency`) over the
     image as the model saw it, one PNG each at ``paths`` (written whole or not at all)."""
-    from leukobench.learn.saliency import grad_cam, overlay
+    from leukobench.learn.saliency import grad_cam
+    from leukobench.learn.saliency_sheet import overlay
 
     for image, heat, path in zip(images, grad_cam(model.model, images), paths):
         encoded, png = cv2.imencode(".png", cv2.cvtColor(overlay(image, heat), cv2.COLOR_RGB2BGR))
