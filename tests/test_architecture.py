@@ -79,10 +79,15 @@ REACH = {
     # a Keras cell's one TensorFlow job: training, its predictions and its conv features
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
                            "learn/cnn_features", "learn/feature_store", "learn/weights", "predictions", "registry"},
-    # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images
-    "saliency": DATA_STORE | {"learn/saliency", "learn/bundle", "learn/devices", "predictions", "style"},
-    # a Keras cell's test-time augmentation (evaluation.tta): its scores again, over views of each image
+    # a Keras cell's one inspection job (evaluation.saliency: all): Grad-CAM on its test images and, with
+    # evaluation.tta, its scores again over views of each image, from one model load
+    "inspect": DATA_STORE | {"learn/saliency", "learn/bundle", "learn/devices", "predictions", "style"},
+    # a Keras cell's test-time augmentation alone (evaluation.tta without saliency all): no Grad-CAM code
     "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions"},
+    # Grad-CAM of a dataset's chosen cells (evaluation.saliency: chosen): chosen from their evaluations as
+    # the tables choose, so the choosing code (selection, metrics) is in its reach
+    "saliency_best": DATA_STORE | {"learn/saliency", "learn/bundle", "learn/devices", "predictions", "style",
+                                   "metrics", "report/selection", "keys"},
     # every cell's evaluation: from its predictions, no model, no store
     "evaluate": {"learn/evaluate", "learn/figures", "scoring", "metrics", "predictions", "keys", "io", "style"},
     "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
@@ -113,13 +118,15 @@ def test_no_keras_rule_reaches_a_classical_classifier_and_no_classical_fit_a_ker
     assert not {"learn/models", "learn/train", "learn/bundle", "learn/features"} & REACH["fit_classical"]
 
 
-def test_only_the_training_saliency_and_tta_reach_a_model_and_the_evaluation_no_store():
+def test_only_the_training_and_the_inspections_reach_a_model_and_the_evaluation_no_store():
     """One TensorFlow job per Keras cell trains it and writes everything its evaluation needs; the only
-    other model passes are Grad-CAM's (evaluation.saliency) and test-time augmentation's
-    (evaluation.tta), which build no model. The evaluation, which reads predictions, reaches no image store."""
+    other model passes are its inspection's (Grad-CAM, test-time augmentation: rule inspect or tta) and
+    the chosen cells' Grad-CAM (saliency_best), which build no model. The evaluation, which reads
+    predictions, reaches no image store; test-time augmentation alone reaches no Grad-CAM code."""
     keras_modules = {"learn/models", "learn/train", "learn/bundle", "learn/cnn_features", "learn/devices"}
-    assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train", "saliency", "tta"]
-    assert not {"learn/models", "learn/train"} & (REACH["saliency"] | REACH["tta"])
+    assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train", "inspect", "tta", "saliency_best"]
+    assert not {"learn/models", "learn/train"} & (REACH["inspect"] | REACH["tta"] | REACH["saliency_best"])
+    assert "learn/saliency" not in REACH["tta"]
     assert not DATA_STORE - {"io"} & REACH["evaluate"]
 
 

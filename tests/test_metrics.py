@@ -419,3 +419,34 @@ def test_many_noisy_cells_make_a_surer_subject_and_no_subjects_make_no_subject_r
     assert rows["subject"]["interval_groups"] == 40
     anonymous = frame.assign(patient_id="")
     assert [row["level"] for row in metrics.metric_rows(anonymous, {}, 1.0, 1.0, 200, 0, 10)] == ["cell"]
+
+
+def test_metrics_csv_gets_each_keras_cells_grad_cam_summary_or_the_reason_it_has_none(tmp_path):
+    """aggregate joins the Grad-CAM summaries, a dataset's list of chosen cells (evaluation.saliency: chosen)
+    or a cell's own saliency.json (all): a Keras cell without one says why; other approaches stay empty."""
+    import json
+
+    from leukobench.metrics import NO_BACKGROUND_NOTE, NOT_CHOSEN_NOTE, aggregate_metrics
+
+    cells = {name: tmp_path / kind / name for name, kind in
+             (("chosen", "cells"), ("other", "cells"), ("smear", "cells"), ("forest", "classical"))}
+    for name, folder in cells.items():
+        folder.mkdir(parents=True)
+        approach = "classical" if name == "forest" else "cnn"
+        (folder / "metrics.json").write_text(json.dumps([{"approach": approach, "split": s, "accuracy": 0.5, "n": 4}
+                                                         for s in ("val", "test")]))
+    summary = {"saliency_on_cell": 0.7, "cell_area": 0.4}
+    chosen = tmp_path / "saliency_best_synthetic.json"
+    chosen.write_text(json.dumps([{"cell": str(cells["chosen"]), **summary},
+                                  {"cell": str(cells["smear"]), "saliency_on_cell": None, "cell_area": None}]))
+    table = aggregate_metrics([folder / "metrics.json" for folder in cells.values()], tmp_path / "metrics.csv", [chosen])
+    by_cell = table.groupby("cell").first()
+    assert by_cell.loc[str(cells["chosen"]), ["saliency_on_cell", "cell_area"]].tolist() == [0.7, 0.4]
+    assert by_cell.loc[str(cells["chosen"]), "saliency_note"] == ""
+    assert by_cell.loc[str(cells["other"]), "saliency_note"] == NOT_CHOSEN_NOTE
+    assert by_cell.loc[str(cells["smear"]), "saliency_note"] == NO_BACKGROUND_NOTE
+    assert by_cell.loc[str(cells["forest"]), ["saliency_on_cell", "cell_area", "saliency_note"]].isna().all()
+    assert len(table) == 8 and pd.read_csv(tmp_path / "metrics.csv").shape == table.shape
+    (cells["chosen"] / "saliency.json").write_text(json.dumps(summary))  # every Keras cell its own (all)
+    own = aggregate_metrics([cells["chosen"] / "metrics.json"], tmp_path / "own.csv", [cells["chosen"] / "saliency.json"])
+    assert own["saliency_on_cell"].tolist() == [0.7, 0.7] and own["cell"].nunique() == 1

@@ -15,8 +15,8 @@ from snakemake.utils import validate
 from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells, repeated_seeds
 from leukobench.metrics import METRIC_NAMES
 from leukobench.report.figures import plot_seed_spread
-from leukobench.report.selection import (best_configurations, cell_folders, cell_level, collapse_folds,
-                                         collapse_seeds, datasets_without_subjects, with_subject_level)
+from leukobench.report.selection import (best_configurations, cell_folders, cell_level, chosen_keras_cells,
+                                         collapse_folds, collapse_seeds, datasets_without_subjects, with_subject_level)
 from leukobench.report.tables import (
     formatted,
     published_problems,
@@ -311,3 +311,21 @@ def test_a_configuration_of_several_seeds_shows_its_subject_verdicts_as_their_me
     assert pd.isna(best["subject_accuracy_low"]) and best["subject_interval_note"] == "mean over 3 seeds"
     assert formatted(pd.DataFrame([best]), ("subject_accuracy",))["subject_accuracy"].iloc[0] == \
         "0.700 (no interval: mean over 3 seeds)"
+
+
+def test_the_chosen_keras_cells_are_the_ones_behind_each_models_best_configuration():
+    """evaluation.saliency: chosen draws these: per Keras model and split method the cell chosen on validation
+    (not on test), a configuration of several seeds by its first seed; no hybrid or classical cell."""
+    table = pd.DataFrame([
+        row("val", 0.90, optimizer="adam"), row("test", 0.70, optimizer="adam"),
+        row("val", 0.80, optimizer="sgd"), row("test", 0.95, optimizer="sgd"),
+        row("val", 0.60, split_method="random"), row("test", 0.60, split_method="random"),
+        *(seeded(split, 0.8, seed, model="abed_cnn") for seed in (3, 1) for split in ("val", "test")),
+        row("val", 0.99, approach="hybrid", classifier="svm"), row("test", 0.99, approach="hybrid", classifier="svm"),
+    ])
+    assert dict(chosen_keras_cells(table)) == {
+        "varol_cnn3_subject_balanced": "results/cells/{'optimizer': 'adam'}",
+        "varol_cnn3_random_balanced": "results/cells/{'split_method': 'random'}",
+        "abed_cnn_subject_balanced": "results/cells/{'model': 'abed_cnn'}/seed~1",
+    }
+    assert chosen_keras_cells(table[table["approach"] != "cnn"]) == []

@@ -291,3 +291,12 @@ def test_saliency_sheet_of_several_classes_and_bad_input(tmp_path, no_open_figur
         plot_saliency_sheet(images, rng.random((12, 24, 24)), labels + 3, predicted, scores, ["a", "b", "c"],
                             tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_the_chosen_cells_job_refuses_a_cell_it_has_no_model_of_and_writes_nothing(tmp_path):
+    from leukobench.learn.saliency import saliency_of_chosen_cells
+
+    with pytest.raises(ValueError, match=r"chosen cells \['results/cells/b'\] are not among"):
+        saliency_of_chosen_cells([("b", "results/cells/b")], ["results/cells/a/model.keras"], ["store.parquet"],
+                                 tmp_path / "summary.json", tmp_path / "sheets")
+    assert not list(tmp_path.iterdir())

@@ -66,62 +66,6 @@ use rule train as train_with_features with:
         model=one_of(HYBRID_MODELS),
 
 
-# Where a trained Keras cell looks (Grad-CAM on its test images): a second model pass, so a second
-# TensorFlow job, with evaluation.saliency; it reruns when the model or the saliency code changes.
-rule saliency:
-    input:
-        model=f"{CELL}/model.keras",
-        bundle=f"{CELL}/model.json",
-        store=store_of_cell,
-    output:
-        summary=f"{CELL}/saliency.json",
-        sheet=report(
-            f"{CELL}/saliency.png",
-            caption="../report/saliency.rst",
-            category="Saliency",
-            labels=CELL_LABELS,
-        ),
-    log:
-        f"results/logs/saliency/{CELLS.wildcard_pattern}.log",
-    params:
-        code=code_of("saliency"),
-    threads: 2
-    resources:
-        gpu=gpu_slots,
-        mem_mb=8000,
-        runtime=60,
-    conda:
-        "../../envs/leukobench.yaml"
-    script:
-        "../scripts/saliency.py"
-
-
-# Test-time augmentation (evaluation.tta): the cell's scores again, averaged over flipped and rotated
-# views of each image; a model pass, so a TensorFlow job; its evaluation gives them rows of their own.
-rule tta:
-    input:
-        model=f"{CELL}/model.keras",
-        bundle=f"{CELL}/model.json",
-        predictions=f"{CELL}/predictions.parquet",
-        store=store_of_cell,
-    output:
-        predictions=f"{CELL}/predictions_tta.parquet",
-    log:
-        f"results/logs/tta/{CELLS.wildcard_pattern}.log",
-    params:
-        code=code_of("tta"),
-        tta=tta_mode,
-    threads: 2
-    resources:
-        gpu=gpu_slots,
-        mem_mb=8000,
-        runtime=60,
-    conda:
-        "../../envs/leukobench.yaml"
-    script:
-        "../scripts/tta.py"
-
-
 rule fit_hybrid:
     input:
         features=features_of_hybrid,

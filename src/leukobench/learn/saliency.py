@@ -16,8 +16,9 @@ map's channels; their weighted sum, rectified (only evidence *for* the class), i
 * :func:`overlay`: a heat map blended over its image; :func:`plot_saliency_sheet` draws a sheet of
   them (here, not with the cell's other figures in :mod:`leukobench.learn.figures`, so that editing
   those redraws them without running Grad-CAM again, and Grad-CAM's edits rerun no evaluation).
-* :func:`saliency_of_cell`: what the workflow's ``saliency`` job does for a trained cell: the sheet
-  and ``saliency.json`` of its test images.
+* :func:`saliency_of_cell`: the sheet and summary of a trained cell's test images, written by its
+  ``inspect`` job (``evaluation.saliency: all``); :func:`saliency_of_chosen_cells`: those of the
+  chosen cells of a dataset, in its one ``saliency_best`` job (``evaluation.saliency: chosen``).
 
 Images are uint8 ``(n, H, W, C)`` exactly as the store holds them (RGB, or one gray channel):
 rescaling and normalisation are layers of every model. Keras and TensorFlow are imported inside
@@ -29,23 +30,31 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib
 import matplotlib.figure
 import numpy as np
 
-from leukobench.io import atomic_path
+from leukobench.io import atomic_folder, atomic_path
 from leukobench.predictions import checked_labels
 from leukobench.style import DPI, NEUTRAL, OKABE_ITO, STYLE, save_png
 
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "cell_mask", "cell_share", "feature_map_layer", "grad_cam", "overlay",
+    from leukobench.data.store import Store
+    from leukobench.learn.bundle import TrainedModel
+
+__all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "SALIENCY_MODES", "saliency_of_chosen_cells", "cell_mask", "cell_share", "feature_map_layer", "grad_cam", "overlay",
            "plot_saliency_sheet", "saliency_of_cell", "share_text"]
 
 SALIENCY_BATCH = 64  # images per gradient pass
+#: evaluation.saliency: which Keras cells get a Grad-CAM sheet. ``chosen``: the cell behind the best
+#: configuration of each model (chosen on validation; one job per dataset draws them after the
+#: evaluations); ``all``: every Keras cell (in the one job of its inspection passes); ``none``: no Grad-CAM.
+SALIENCY_MODES = ("none", "chosen", "all")
 
 #: A pixel belongs to the cell when its brightest channel is above this level (0–255). The
 #: background of C-NMC images is exactly 0 (they are lossless BMPs, segmented on black), and the
@@ -240,24 +249,28 @@ def _on_dark_background(mask: np.ndarray) -> np.ndarray:
     return mask.mean(axis=(1, 2)) <= MAX_CELL_AREA
 
 
-def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLike, summary_path: str | os.PathLike,
-                     sheet_path: str | os.PathLike, split: str = "test") -> dict:
+def saliency_of_cell(model: "TrainedModel | str | os.PathLike", store: "Store | str | os.PathLike",
+                     summary_path: str | os.PathLike | None, sheet_path: str | os.PathLike, split: str = "test") -> dict:
     """Where a trained cell looks on the images of one split of its store: its Grad-CAM sheet
-    (:func:`plot_saliency_sheet`) and ``saliency.json``: the mean share of
+    (:func:`plot_saliency_sheet`) and its summary: the mean share of
     the heat on the cell (``saliency_on_cell``, over the images with any heat and a dark background,
     ``images_on_background`` of them; the background-only baseline is their mean area share,
     ``cell_area``; both None where no image has one), per true class too, the feature map
-    explained and the threshold. Returns the summary."""
-    from leukobench.data.store import load_store
+    explained and the threshold. ``model`` and ``store`` are paths, or loaded where the job's other
+    pass (test-time augmentation) uses them too. Writes the summary to ``summary_path`` (the cell's
+    ``saliency.json``; None: not written) and returns it."""
+    from leukobench.data.store import Store, load_store
     from leukobench.learn.bundle import TrainedModel, predict_store
     from leukobench.predictions import scores_of
 
-    model = TrainedModel.load(model_path)
-    store = load_store(store_path)
+    source = store
+    model = model if isinstance(model, TrainedModel) else TrainedModel.load(model)
+    store = store if isinstance(store, Store) else load_store(store)
     predictions, _ = predict_store(model, store)  # checks that the store is prepared as the model's was
     mask = (store.frame["split"] == split).to_numpy()
     if not mask.any():
-        raise ValueError(f"{store_path} has no images in the split '{split}' to show where the model looks")
+        raise ValueError(f"{'the store' if source is store else source} has no images in the split '{split}' "
+                         "to show where the model looks")
     images = store.images[mask]
     part = predictions[predictions["split"] == split]
     labels, predicted = part["label"].to_numpy(), part["pred"].to_numpy()
@@ -274,9 +287,35 @@ def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLik
     plot_saliency_sheet(images, heat, labels, predicted, scores_of(part), model.class_names, sheet_path,
                         title=f"Where the model looks (Grad-CAM of the predicted class), {split} split: "
                               + share_text(summary))
-    with atomic_path(summary_path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+    if summary_path is not None:
+        with atomic_path(summary_path) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def saliency_of_chosen_cells(chosen: Sequence[tuple[str, str]], models: Sequence[str | os.PathLike],
+                             stores: Sequence[str | os.PathLike], summary_path: str | os.PathLike,
+                             sheets_folder: str | os.PathLike) -> list[dict]:
+    """What ``evaluation.saliency: chosen`` does for a dataset, in one job: the Grad-CAM sheet of each
+    chosen cell (``chosen``: name and cell folder, as
+    :func:`leukobench.report.selection.chosen_keras_cells` gives them), ``<name>.png`` in
+    ``sheets_folder``, and one summary file, a list of :func:`saliency_of_cell`'s summaries each
+    with its ``cell`` and ``sheet``. ``models`` are the dataset's Keras cells' ``model.keras`` files
+    and ``stores`` their stores, in the same order; each chosen cell's model is loaded once. The
+    folder and the file appear only complete."""
+    store_of = {str(Path(model).parent): store for model, store in zip(models, stores, strict=True)}
+    unknown = [folder for _, folder in chosen if folder not in store_of]
+    if unknown:
+        raise ValueError(f"chosen cells {unknown} are not among the given models' cells {sorted(store_of)}")
+    summaries = []
+    with atomic_folder(sheets_folder) as folder:
+        for name, cell in chosen:
+            summary = saliency_of_cell(Path(cell) / "model.keras", store_of[cell], None, folder / f"{name}.png")
+            summaries.append({"cell": cell, "sheet": str(Path(sheets_folder) / f"{name}.png"), **summary})
+            print(f"{name} ({cell}): {share_text(summary)}", flush=True)
+    with atomic_path(summary_path) as tmp:
+        tmp.write_text(json.dumps(summaries, indent=2))
+    return summaries
 
 
 def share_text(summary: dict) -> str:
