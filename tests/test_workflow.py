@@ -102,7 +102,7 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     # the job's share of the GPU reached it, and it says where TensorFlow ran (no GPU here)
     assert "GPU slots held (the workflow's gpu resource): 1" in log and "runs on the CPU (no GPU visible)" in log
     # Grad-CAM of the chosen cells (both: one configuration per model), beside metrics.csv and the tables
-    sheets = sorted(p.name for p in (finished_run / "results/report/saliency_best_synthetic").iterdir())
+    sheets = sorted(p.name for p in (finished_run / "results/report/saliency_best_synthetic").glob("*.png"))
     assert sheets == ["abed_cnn_subject_balanced.png", "varol_cnn1_subject_balanced.png"]
     keras = metrics[metrics["approach"] == "cnn"]
     assert keras["saliency_on_cell"].between(0, 1).all() and keras["cell_area"].between(0, 1).all()
