@@ -111,9 +111,8 @@ use rule evaluate as evaluate_hybrid with:
         scoring=f"{HYBRID}/scoring.json",
     log:
         f"results/logs/evaluate/hybrid/{HYBRIDS.wildcard_pattern}.log",
-    params:
-        code=code_of("evaluate"),
-        evaluation=evaluation_options,
+    params:  # merged into evaluate's: tta set here, so that evaluation.tta reruns none of these
+        tta="none",
 
 
 use rule evaluate as evaluate_classical with:
@@ -124,9 +123,8 @@ use rule evaluate as evaluate_classical with:
         scoring=f"{CLASSICAL}/scoring.json",
     log:
         f"results/logs/evaluate/classical/{CLASSICALS.wildcard_pattern}.log",
-    params:
-        code=code_of("evaluate"),
-        evaluation=evaluation_options,
+    params:  # merged into evaluate's: tta set here, so that evaluation.tta reruns none of these
+        tta="none",
 
 
 # Grad-CAM of the cells a reader looks at (evaluation.saliency: chosen): per dataset, one TensorFlow job
