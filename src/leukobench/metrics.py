@@ -50,7 +50,7 @@ from sklearn.metrics import (
 
 from leukobench.io import atomic_path
 from leukobench.keys import MIN_INTERVAL_GROUPS, SUBJECT_AGGREGATIONS, subject_counts, unknown_subjects
-from leukobench.predictions import predict_labels, scores_of
+from leukobench.predictions import predict_labels, read_predictions, scores_of
 
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy", "precision", "recall", "f1", "weighted_f1",
@@ -647,6 +647,21 @@ def metrics_of_cells(metric_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
         if column in table:
             table[column] = pd.to_numeric(table[column]).astype("Int64")
     return table
+
+
+def plain_metrics_of_cells(prediction_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Per cell and evaluated split, the metrics of the cell's own scores over its images, point
+    estimates only (:func:`point_metrics`: the values of metrics.csv's cell-level rows of
+    ``calibration: none`` and ``tta: none``, without intervals), with the cell's keys, ``leaky`` and
+    ``cell`` (its folder), from its ``predictions.parquet`` alone: what choosing cells on validation
+    needs, with no evaluation setting in it (the chosen cells' Grad-CAM job reruns with no evaluation)."""
+    rows = []
+    for path in prediction_files:
+        predictions, metadata = read_predictions(path)
+        for split, part in predictions.groupby("split", sort=False):
+            rows.append({**metadata["cell"], "leaky": metadata["leaky"], "split": split, "cell": str(Path(path).parent),
+                         **point_metrics(part["label"].to_numpy(), scores_of(part))})
+    return pd.DataFrame(rows)
 
 
 def checked_frame(frame: pd.DataFrame, argument: str, required: Sequence[str]) -> pd.DataFrame:

@@ -278,7 +278,7 @@ def tta_predictions(wildcards):
 
 
 def inspect_outputs():
-    """The outputs of a Keras cell's one inspection job (rule inspect, evaluation.saliency: all): its Grad-CAM
+    """The outputs of a Keras cell's one inspection job (evaluation.saliency all: the inspect rule): its Grad-CAM
     summary and sheet, and with evaluation.tta its test-time-augmented predictions, from one model load."""
     outputs = {
         "summary": f"{CELL}/saliency.json",

@@ -128,13 +128,13 @@ use rule evaluate as evaluate_classical with:
 
 
 # Grad-CAM of the cells a reader looks at (evaluation.saliency: chosen): per dataset, one TensorFlow job
-# after the evaluations draws the sheet of the cell behind each Keras model's best configuration, chosen
-# on validation as the best-configuration tables choose it (leukobench.report.selection.chosen_keras_cells).
-# The evaluations are ancient inputs: an evaluation: setting changes no cell's plain validation accuracy,
-# so no choice; a retrained or added cell (its model) or an edit of the choosing code (its digest) redraws.
+# draws the sheet of the cell behind each Keras model's best configuration, chosen on validation as the
+# best-configuration tables choose it (leukobench.report.selection.chosen_keras_cells), from the cells'
+# own scores (their predictions): no evaluation: setting reruns it; a retrained or added cell, or an edit
+# of the choosing code (its digest), does.
 rule saliency_best:
     input:
-        metrics=ancient(keras_cells_of_dataset("metrics.json")),
+        predictions=keras_cells_of_dataset("predictions.parquet"),
         models=keras_cells_of_dataset("model.keras"),
         bundles=keras_cells_of_dataset("model.json"),
         stores=stores_of_keras_cells,
