@@ -2,13 +2,17 @@
 
 Planning (seconds Snakemake takes to plan, target <= 10 s each):
   preset dry run   snakemake -n --configfile presets/varol2024.yaml: plans the Varol preset
-                   (324 Keras trainings, 648 hybrid fits; about 2,000 jobs);
+                   (324 Keras trainings, 648 hybrid fits; about 2,000 jobs), and prints the
+                   TensorFlow processes per trial it plans (the jobs of rules whose script reaches
+                   keras or tensorflow, over the Keras trainings; target: a trial's training and at
+                   most one inspection job of it, and one Grad-CAM job per dataset);
   no-op dry run    snakemake -n after a complete default run: nothing to do;
   no-op run        snakemake --cores all --resources gpu=1 after a complete default run: nothing to do.
 
     python benchmarks/workflow_speed.py [--workdir DIR]   # a checkout with a finished default run (default: this one)
     python benchmarks/workflow_speed.py --tiny            # first makes a finished run in a temporary copy
     python benchmarks/workflow_speed.py --make-run [--reuse-venv]   # first times `make run` in a fresh clone
+    python benchmarks/workflow_speed.py --preset-only     # the preset dry run alone (no finished run needed)
 
 Running (--runs): the wall time of the default run and of the Varol smoke run (`--configfile
 presets/varol2024.yaml --config scale=0.05`), each from nothing in a temporary copy of the code,
@@ -98,6 +102,74 @@ def planned_jobs(output: str) -> dict[str, int]:
     """The job counts of a dry run's 'Job stats' table."""
     table = output.split("Job stats:")[1].split("Reasons:")[0] if "Job stats:" in output else ""
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+RULE = re.compile(r"^rule (\w+):")
+USE_RULE = re.compile(r"^use rule (\w+) as (\w+)")
+SCRIPT = re.compile(r"""^\s+["']\.\./scripts/(\w+)\.py["']""")
+
+
+def rule_scripts(folder: Path) -> dict[str, str]:
+    """The workflow script each rule runs, from workflow/rules/*.smk (`use rule A as B` runs A's)."""
+    scripts, inherits = {}, {}
+    for rules in sorted((folder / "workflow" / "rules").glob("*.smk")):
+        rule, in_script = None, False
+        for line in rules.read_text().splitlines():
+            if match := RULE.match(line):
+                rule, in_script = match[1], False
+            elif match := USE_RULE.match(line):
+                rule, in_script = match[2], False
+                inherits[rule] = match[1]
+            elif line.strip() == "script:":
+                in_script = True
+            elif in_script and (match := SCRIPT.match(line)):
+                scripts[rule], in_script = match[1], False
+    for rule, base in inherits.items():
+        scripts.setdefault(rule, scripts.get(base))
+    return {rule: script for rule, script in scripts.items() if script}
+
+
+def imports_tensorflow(source: Path) -> bool:
+    """Whether a Python file imports keras or tensorflow anywhere in it (inside functions too)."""
+    for node in ast.walk(ast.parse(source.read_text())):
+        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(name.split(".")[0] in ("keras", "tensorflow") for name in names):
+            return True
+    return False
+
+
+def tensorflow_rules(folder: Path) -> set[str]:
+    """The rules whose job imports TensorFlow: their script reaches (leukobench.plan.provenance) a
+    leukobench module that imports keras or tensorflow."""
+    sys.path.insert(0, str(folder / "src"))
+    try:
+        from leukobench.plan.provenance import imported_modules
+    finally:
+        sys.path.pop(0)
+    package = folder / "src" / "leukobench"
+    reaching = set()
+    for rule, script in rule_scripts(folder).items():
+        path = folder / "workflow" / "scripts" / f"{script}.py"
+        if any(map(imports_tensorflow, [path, *imported_modules(path, package)])):
+            reaching.add(rule)
+    return reaching
+
+
+def tensorflow_per_trial(jobs: dict[str, int], folder: Path) -> str:
+    """The TensorFlow processes a plan starts per Keras trial (training), which jobs they are, and the
+    verdict: a trial's training, at most one inspection job of it, and one Grad-CAM job per dataset
+    (evaluation.saliency: chosen; the datasets are the planned ingests)."""
+    trials = jobs.get("train", 0) + jobs.get("train_with_features", 0)
+    counted = {rule: jobs[rule] for rule in sorted(tensorflow_rules(folder)) if jobs.get(rule)}
+    total, datasets = sum(counted.values()), jobs.get("ingest", 0)
+    if not trials:
+        return f"TensorFlow processes: {total}, no trial planned"
+    target = 2 + datasets / trials
+    return (f"TensorFlow processes per trial {total / trials:.3f} (target <= {target:.3f}, 2 per trial and 1 per "
+            f"dataset: {'ok' if total / trials <= target else 'OVER'}; {total} jobs: "
+            f"{', '.join(f'{rule} {count}' for rule, count in counted.items())}; {total - trials} besides the "
+            f"{trials} trainings)")
 
 
 def measure(checkout: Checkout, label: str, args: list[str], repeats: int, check=None, note: str = "") -> None:
@@ -338,6 +410,8 @@ def main() -> None:
     where.add_argument("--tiny", action="store_true", help="first make a tiny finished run in a temporary copy")
     where.add_argument("--make-run", action="store_true", help="first time `make run` in a fresh clone")
     where.add_argument("--runs", action="store_true", help="time the default and Varol smoke runs from nothing")
+    where.add_argument("--preset-only", action="store_true",
+                       help="the preset dry run alone, in this checkout (no finished run needed)")
     parser.add_argument("--against", metavar="REV", help="with --runs: the same runs with this git revision's code first")
     parser.add_argument("--only", choices=sorted(RUNS), action="append", help="with --runs: this run only (repeatable)")
     parser.add_argument("--gpu", type=int, action="append", metavar="SLOTS",
@@ -363,9 +437,11 @@ def main() -> None:
         def preset_jobs(output: str) -> str:
             jobs = planned_jobs(output)
             return (f"{jobs.get('total', '?')} jobs planned: {jobs.get('train', 0)} train, "
-                    f"{jobs.get('fit_hybrid', 0)} fit_hybrid")
+                    f"{jobs.get('fit_hybrid', 0)} fit_hybrid; {tensorflow_per_trial(jobs, checkout.folder)}")
 
         measure(checkout, "preset dry run", ["-n", "--configfile", str(PRESET)], args.repeats, note=preset_jobs)
+        if args.preset_only:
+            return
 
         def nothing_to_do(output: str) -> None:  # else the real run below would run these jobs: stop
             if NOTHING not in output:

@@ -86,12 +86,19 @@ REACH = {
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
                            "learn/cnn_features", "learn/feature_store", "learn/weights", "learned", "predictions",
                            "registry", "settings"},
-    # a Keras cell's second model pass (evaluation.saliency): Grad-CAM on its test images, and the sheet's panels
-    "saliency": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices", "predictions"},
+    # a Keras cell's one inspection job (evaluation.saliency: all): Grad-CAM on its test images (the sheet's
+    # panels) and, with evaluation.tta, its scores again over views of each image, from one model load
+    "inspect": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices", "predictions"},
     # the sheet drawn from those panels, running no model
     "saliency_sheet": {"learn/saliency_sheet", "learn/saliency_panels", "predictions", "io", FIGURE_LOOK},
-    # a Keras cell's test-time augmentation (evaluation.tta): its scores again, over views of each image
+    # a Keras cell's test-time augmentation alone (evaluation.tta without saliency all): no Grad-CAM code
     "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions"},
+    # Grad-CAM of a dataset's chosen cells (evaluation.saliency: chosen): chosen from their predictions as
+    # the tables choose, so the choosing code (selection, metrics) is in its reach; the sheets' panels only
+    "saliency_best": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices",
+                                   "predictions", "metrics", "subjects", "learned", "report/selection", "keys"},
+    # their sheets, drawn from the panels, running no model
+    "saliency_best_sheets": {"learn/saliency_sheet", "learn/saliency_panels", "predictions", "io", FIGURE_LOOK},
     # every cell's evaluation: from its predictions (and a Keras cell's history), no model, no store, no figure
     "evaluate": {"learn/evaluate", "learned", "scoring", "metrics", "subjects", "predictions", "io"},
     # a Keras cell's figures, from its predictions and history
@@ -106,9 +113,9 @@ REACH = {
     "leakage": REPORT | {"report/figures", FIGURE_LOOK},
     "seeds": REPORT | {"report/figures", FIGURE_LOOK},
 }
-FIGURE_RULES = {"samples", "saliency_sheet", "cell_figures", "comparison", "figures", "best_cells", "leakage", "seeds"}
+FIGURE_RULES = {"samples", "saliency_sheet", "saliency_best_sheets", "cell_figures", "comparison", "figures", "best_cells", "leakage", "seeds"}
 FIT_RULES = {"train", "fit_classical", "store_features", "store", "split", "ingest", "synthesize", "download",
-             "imagenet_weights", "saliency", "tta"}  # what makes images, models and their scores
+             "imagenet_weights", "inspect", "tta"}  # what makes images, models and their scores
 
 
 def test_every_script_has_its_reach_stated():
@@ -127,13 +134,15 @@ def test_no_keras_rule_reaches_a_classical_classifier_and_no_classical_fit_a_ker
     assert not {"learn/models", "learn/train", "learn/bundle", "learn/features"} & REACH["fit_classical"]
 
 
-def test_only_the_training_saliency_and_tta_reach_a_model_and_the_evaluation_no_store():
+def test_only_the_training_and_the_inspections_reach_a_model_and_the_evaluation_no_store():
     """One TensorFlow job per Keras cell trains it and writes everything its evaluation needs; the only
-    other model passes are Grad-CAM's (evaluation.saliency) and test-time augmentation's
-    (evaluation.tta), which build no model. The evaluation, which reads predictions, reaches no image store."""
+    other model passes are its inspection's (Grad-CAM, test-time augmentation: rule inspect or tta) and
+    the chosen cells' Grad-CAM (saliency_best), which build no model. The evaluation, which reads
+    predictions, reaches no image store; test-time augmentation alone reaches no Grad-CAM code."""
     keras_modules = {"learn/models", "learn/train", "learn/bundle", "learn/cnn_features", "learn/devices"}
-    assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train", "saliency", "tta"]
-    assert not {"learn/models", "learn/train"} & (REACH["saliency"] | REACH["tta"])
+    assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train", "inspect", "tta", "saliency_best"]
+    assert not {"learn/models", "learn/train"} & (REACH["inspect"] | REACH["tta"] | REACH["saliency_best"])
+    assert "learn/saliency" not in REACH["tta"]
     assert not DATA_STORE - {"io"} & REACH["evaluate"]
 
 

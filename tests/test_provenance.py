@@ -108,14 +108,15 @@ def test_the_training_script_does_not_depend_on_the_report_code():
 
 
 @pytest.mark.parametrize(("script", "figures"), [("samples", "samples.py"), ("cell_figures", "figures.py"),
-                                                  ("saliency_sheet", "saliency_sheet.py")])
+                                                  ("saliency_sheet", "saliency_sheet.py"),
+                                                  ("saliency_best_sheets", "saliency_sheet.py")])
 def test_the_figures_of_stores_and_cells_are_rules_of_their_own(script, figures):
     """The store, the evaluation and Grad-CAM draw nothing: their figures are drawn by rules of their own,
     which reach the figures' look (style.py), not the cell keys, the config checks or the tables."""
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
     assert {figures, "style.py"} <= reached
     assert not reached & {"tables.py", "config.py", "keys.py"}
-    for drawing_nothing in ("store", "evaluate", "saliency", "train"):
+    for drawing_nothing in ("store", "evaluate", "inspect", "saliency_best", "train"):
         assert figures not in {p.name for p in imported_modules(REPO / f"workflow/scripts/{drawing_nothing}.py")}
 
 

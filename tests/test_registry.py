@@ -13,6 +13,7 @@ import yaml
 from leukobench.data import readers, splits, store
 from leukobench.data.augment import FILL_MODES
 from leukobench.learn import classical, features, models, recipe, train
+from leukobench.learn.saliency import SALIENCY_MODES
 from leukobench.predictions import TTA_MODES
 from leukobench.scoring import CALIBRATIONS
 from leukobench.metrics import SUBJECT_AGGREGATIONS
@@ -181,6 +182,7 @@ TIES: dict[str, set] = {
     "evaluation.subject_aggregation": set(SUBJECT_AGGREGATIONS),
     "evaluation.calibration": set(CALIBRATIONS),
     "evaluation.tta": set(TTA_MODES),
+    "evaluation.saliency": set(SALIENCY_MODES),
 }
 
 

@@ -18,8 +18,8 @@ from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells, r
 from leukobench.metrics import METRIC_NAMES
 from leukobench.published import mapped_datasets, published_problems
 from leukobench.report.figures import plot_seed_spread
-from leukobench.report.selection import (best_configurations, cell_folders, cell_level, collapse_folds,
-                                         collapse_seeds, datasets_without_subjects, with_subject_level)
+from leukobench.report.selection import (best_configurations, cell_folders, cell_level, chosen_keras_cells,
+                                         collapse_folds, collapse_seeds, datasets_without_subjects, with_subject_level)
 from leukobench.report.tables import (
     formatted,
     reproduction_display,
@@ -494,3 +494,21 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
     planned = subprocess.run([*command, "-n"], capture_output=True, text=True, timeout=300).stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], flags=re.M))
     assert jobs == {"reproduction": "1", "all": "1"}, planned[-2000:]
+
+
+def test_the_chosen_keras_cells_are_the_ones_behind_each_models_best_configuration():
+    """evaluation.saliency: chosen draws these: per Keras model and split method the cell chosen on validation
+    (not on test), a configuration of several seeds by its first seed; no hybrid or classical cell."""
+    table = pd.DataFrame([
+        row("val", 0.90, optimizer="adam"), row("test", 0.70, optimizer="adam"),
+        row("val", 0.80, optimizer="sgd"), row("test", 0.95, optimizer="sgd"),
+        row("val", 0.60, split_method="random"), row("test", 0.60, split_method="random"),
+        *(seeded(split, 0.8, seed, model="abed_cnn") for seed in (3, 1) for split in ("val", "test")),
+        row("val", 0.99, approach="hybrid", classifier="svm"), row("test", 0.99, approach="hybrid", classifier="svm"),
+    ])
+    assert dict(chosen_keras_cells(table)) == {
+        "varol_cnn3_subject_balanced": "results/cells/{'optimizer': 'adam'}",
+        "varol_cnn3_random_balanced": "results/cells/{'split_method': 'random'}",
+        "abed_cnn_subject_balanced": "results/cells/{'model': 'abed_cnn'}/seed~1",
+    }
+    assert chosen_keras_cells(table[table["approach"] != "cnn"]) == []

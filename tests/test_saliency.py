@@ -309,3 +309,12 @@ def test_the_saliency_jobs_panels_draw_the_sheet_of_every_image(tmp_path, no_ope
         assert len(panels["images"]) == 16 < len(images)  # 4 per true class and verdict
     draw_saliency_sheet(tmp_path / "panels.npz", tmp_path / "sheet.png")
     assert np.array_equal(assert_png(tmp_path / "sheet.png"), assert_png(tmp_path / "all.png"))
+
+
+def test_the_chosen_cells_job_refuses_a_cell_it_has_no_model_of_and_writes_nothing(tmp_path):
+    from leukobench.learn.saliency import saliency_of_chosen_cells
+
+    with pytest.raises(ValueError, match=r"chosen cells \['results/cells/b'\] are not among"):
+        saliency_of_chosen_cells([("b", "results/cells/b")], ["results/cells/a/model.keras"], ["store.parquet"],
+                                 tmp_path / "summary.json", tmp_path / "panels")
+    assert not list(tmp_path.iterdir())

@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.slurm, pytest.mark.workflow]  # `-m "not workflow"` le
 CONFIG = copy.deepcopy(TINY)
 CONFIG["grid"]["model"] = ["abed_cnn"]
 TARGET = "results/report/metrics.csv"
-SLURM_RULES = {"ingest", "store", "train", "saliency", "evaluate"}  # the rest are `localrule`s: they run beside snakemake
-GPU_RULES = {"train", "saliency"}  # the jobs that run a Keras model
+SLURM_RULES = {"ingest", "store", "train", "saliency_best", "evaluate"}  # the rest are `localrule`s: they run beside snakemake
+GPU_RULES = {"train", "saliency_best"}  # the jobs that run a Keras model (the chosen cells' Grad-CAM: evaluation.saliency chosen)
 TIMING_COLUMNS = {"train_seconds", "predict_seconds", "images_per_second"}
 # Hard bound of each run: snakemake never returns when the plugin loses its jobs (see tests/slurm/cluster.py).
 RUN_TIMEOUT = 420

@@ -38,8 +38,9 @@ REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best
 
 
 def retrained(cells: int) -> dict[str, int]:
-    """The jobs of Keras cells trained again: the training, its Grad-CAM pass and sheet, its evaluation and figures."""
-    return {"train": cells, "saliency": cells, "saliency_sheet": cells, "evaluate": cells, "cell_figures": cells}
+    """The jobs of Keras cells trained again: the training, its evaluation and figures, and the Grad-CAM of the
+    dataset's chosen cells (evaluation.saliency: chosen, the default: one job, whose models changed, and its sheets)."""
+    return {"train": cells, "evaluate": cells, "cell_figures": cells, "saliency_best": 1, "saliency_best_sheets": 1}
 
 
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -109,14 +110,24 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     assert re.search(r"epoch 1/1: .*val_accuracy=", log)
     # the job's share of the GPU reached it, and it says where TensorFlow ran (no GPU here)
     assert "GPU slots held (the workflow's gpu resource): 1" in log and "runs on the CPU (no GPU visible)" in log
+    # Grad-CAM of the chosen cells (both: one configuration per model), beside metrics.csv and the tables
+    sheets = sorted(p.name for p in (finished_run / "results/report/saliency_best_synthetic").glob("*.png"))
+    assert sheets == ["abed_cnn_subject_balanced.png", "varol_cnn1_subject_balanced.png"]
+    keras = metrics[metrics["approach"] == "cnn"]
+    assert keras["saliency_on_cell"].between(0, 1).all() and keras["cell_area"].between(0, 1).all()
+    assert keras["saliency_note"].isna().all()  # measured: no reason to give
+    assert not list((finished_run / "results/cells").rglob("saliency.png"))  # no sheet in the cells' folders
+    best = pd.read_csv(finished_run / "results/report/best_configurations.csv")
+    assert best["saliency_on_cell"].notna().all()
 
 
 @pytest.mark.workflow
 def test_each_keras_cell_starts_tensorflow_once_and_nothing_else_does(finished_run):
     """Planning, the evaluations and the report never import TensorFlow; each cell's training job does,
-    once, and so does its Grad-CAM pass (evaluation.saliency), the one other job that runs a model."""
+    once, and so does the one job of the dataset that draws its chosen cells' Grad-CAM (evaluation.saliency:
+    chosen, the default; tta is none): no other job per cell runs a model."""
     scripts = [line.rsplit(".", 2)[-2] for line in (finished_run / TF_PROBE).read_text().splitlines()]
-    assert sorted(scripts) == ["saliency", "saliency", "train", "train"], scripts  # the tiny grid's two Keras cells
+    assert sorted(scripts) == ["saliency_best", "train", "train"], scripts  # the tiny grid's two Keras cells
 
 
 @pytest.mark.workflow
@@ -177,7 +188,8 @@ def test_html_report_holds_the_figures_and_the_table(finished_run):
     for name in ("comparison.png", "metrics.csv", "roc.png", "confusion.png", "training_curves.png", "samples.png",
                  "best_configurations.html", "reproduction.html", "hyperparameters.png", "roc_best_synthetic.png"):
         assert name in html, name
-    for category in ("Data", "Models", "Comparison", "Reproduction"):
+    assert "varol_cnn1_subject_balanced.png" in html  # the chosen cells' Grad-CAM sheets
+    for category in ("Data", "Models", "Comparison", "Reproduction", "Saliency"):
         assert category in html, category
 
 
@@ -232,6 +244,64 @@ def test_the_seeds_figure_is_drawn_when_a_planned_configuration_has_several_seed
     """Not when a `repeats` key is set somewhere: the reference preset kept the default's classical
     repeats with no classical cell, and its run failed at the last step, with nothing to draw."""
     assert ("seeds" in planned_jobs(snakemake(tmp_path, {**TINY, **sections}, "-n"))) == drawn
+
+
+# --- each evaluation: setting reruns the jobs that use it, and no others --------------------------------
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("saliency, planned", [
+    ("none", {}),  # the chosen cells' Grad-CAM is dropped: metrics.csv again, without it
+    ("all", {"inspect": 2}),  # each Keras cell's own Grad-CAM job: no training, no evaluation
+])
+def test_the_saliency_setting_reruns_grad_cam_and_the_report_only(finished_run, saliency, planned):
+    config = copy.deepcopy(TINY)
+    config["evaluation"] = {**config["evaluation"], "saliency": saliency}
+    assert planned_jobs(snakemake(finished_run, config, "-n")) == {**planned, **REPORT_JOBS}
+
+
+# The tiny run with a second configuration of each Keras model (a chosen cell and one that is not), a
+# hybrid cell on each abed_cnn cell and a classical cell: every kind of evaluation.
+EVERY_APPROACH = {**TINY, "grid": {**TINY["grid"], "batch_size": [16, 32]},
+                  "hybrid": {"models": ["abed_cnn"], "classifiers": ["nb"]}, "classical": CLASSICAL}
+EVALUATIONS = {"evaluate": 4, "evaluate_hybrid": 2, "evaluate_classical": 1}
+
+
+@pytest.fixture(scope="module")
+def every_approach_run(finished_run, tmp_path_factory):
+    """A copy of the finished tiny run, grown to EVERY_APPROACH and run to the end."""
+    workdir = tmp_path_factory.mktemp("every_approach")
+    shutil.copytree(finished_run, workdir, symlinks=True, dirs_exist_ok=True)  # mtimes and .snakemake kept
+    result = snakemake(workdir, EVERY_APPROACH, "--cores", "2", "--resources", "gpu=1")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+@pytest.mark.workflow
+def test_grad_cam_is_drawn_for_the_chosen_cells_and_the_others_say_why_not(every_approach_run):
+    metrics = pd.read_csv(every_approach_run / "results/report/metrics.csv")
+    best = pd.read_csv(every_approach_run / "results/report/best_configurations.csv").query("approach == 'cnn'")
+    keras = metrics[metrics["approach"] == "cnn"]
+    measured = keras[keras["saliency_on_cell"].notna()]
+    assert set(zip(measured["model"], measured["batch_size"])) == set(zip(best["model"], best["batch_size"]))
+    assert measured["cell"].nunique() == 2 and keras["cell"].nunique() == 4  # the best of each model, of 4 Keras cells
+    others = keras[keras["saliency_on_cell"].isna()]
+    assert others["cell"].nunique() == 2 and others["saliency_note"].str.startswith("not a chosen cell").all()
+    assert metrics.loc[metrics["approach"] != "cnn", ["saliency_on_cell", "saliency_note"]].isna().all().all()
+    assert best["saliency_on_cell"].notna().all()
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("evaluation, planned", [
+    ({"tta": "rot8"}, {"tta": 4, "evaluate": 4}),  # the Keras cells' pass and their evaluations; hybrid and classical have none
+    ({"tta": "flips", "saliency": "all"}, {"inspect": 4, "evaluate": 4}),  # both passes of a cell in one job
+    ({"calibration": "temperature"}, EVALUATIONS),  # every evaluation, no model pass, no Grad-CAM
+    ({"bootstrap": 200, "seed": 1}, EVALUATIONS),
+    ({"min_interval_groups": 3}, EVALUATIONS),
+])
+def test_each_evaluation_setting_reruns_only_the_jobs_that_use_it(every_approach_run, evaluation, planned):
+    config = copy.deepcopy(EVERY_APPROACH)
+    config["evaluation"] = {**config["evaluation"], **evaluation}
+    assert planned_jobs(snakemake(every_approach_run, config, "-n")) == {**planned, **REPORT_JOBS}
 
 
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
@@ -357,13 +427,17 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
 
 # A real one-line edit of a package module (a new name bound), and the jobs a finished tiny run then plans (the
 # README's promises). A job that reruns rewrites its outputs, so what reads them reruns too: "evaluate" brings the report.
-FIGURE_JOBS = {"samples": 1, "cell_figures": 2, "saliency_sheet": 2, "comparison": 1, "figures": 1, "best_cells": 1, "all": 1}
+FIGURE_JOBS = {"samples": 1, "cell_figures": 2, "saliency_best_sheets": 1, "comparison": 1, "figures": 1, "best_cells": 1,
+               "all": 1}
+GRAD_CAM_JOBS = {"saliency_best": 1, "saliency_best_sheets": 1}  # evaluation.saliency: chosen, the default
 EDITS = {
-    "metrics.py": {"evaluate": 2, "cell_figures": 2, **REPORT_JOBS},  # re-evaluates from the predictions: no TensorFlow job
+    # re-evaluates from the predictions (no TensorFlow job but the chosen cells' Grad-CAM: the choosing code is in its reach)
+    "metrics.py": {"evaluate": 2, "cell_figures": 2, **GRAD_CAM_JOBS, **REPORT_JOBS},
     "learn/evaluate.py": {"evaluate": 2, **REPORT_JOBS},
     "scoring.py": {"evaluate": 2, **REPORT_JOBS},  # temperatures are fitted on the predictions: no retraining
-    "learn/saliency.py": {"saliency": 2, "saliency_sheet": 2, **REPORT_JOBS},  # Grad-CAM again, no training, no evaluation
-    "learn/saliency_sheet.py": {"saliency_sheet": 2, "all": 1},  # the sheet redrawn, Grad-CAM not run again
+    "learn/saliency.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # Grad-CAM again, no training, no evaluation
+    "report/selection.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # the choice of the cells drawn, and the report
+    "learn/saliency_sheet.py": {"saliency_best_sheets": 1, "all": 1},  # the sheets redrawn, Grad-CAM not run again
     "learn/figures.py": {"cell_figures": 2, "all": 1},  # a cell's figures are a rule of their own: no evaluation
     "data/samples.py": {"samples": 1, "all": 1},  # the sample sheet is a rule of its own: no store rebuilt
     "style.py": FIGURE_JOBS,  # the figures' look: every figure redrawn, nothing else

@@ -49,7 +49,7 @@ from sklearn.metrics import (
 )
 
 from leukobench.io import atomic_path
-from leukobench.predictions import predict_labels, scores_of
+from leukobench.predictions import predict_labels, read_predictions, scores_of
 from leukobench.subjects import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
 
 METRIC_NAMES: tuple[str, ...] = (
@@ -636,31 +636,71 @@ def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.D
     return subjects.reset_index()
 
 
-SALIENCY_COLUMNS = ("saliency_on_cell", "cell_area")  # from a Keras cell's saliency.json
+SALIENCY_COLUMNS = ("saliency_on_cell", "cell_area", "saliency_note")  # a Keras cell's Grad-CAM summary, or why none
+NOT_CHOSEN_NOTE = ("not a chosen cell: Grad-CAM drawn for the best configuration of each model only "
+                   "(evaluation.saliency: chosen; all: every Keras cell)")
+NO_BACKGROUND_NOTE = "no test image on a dark background: the heat's share on the cell is not measured"
+
+
+def saliency_rows(saliency_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """The Grad-CAM summaries of :mod:`leukobench.learn.saliency`, one row per Keras cell (``cell``: its
+    folder, and :data:`SALIENCY_COLUMNS`): a cell's own ``saliency.json`` (an object, the cell being
+    its folder; ``evaluation.saliency: all``) or a dataset's ``saliency_best_<dataset>.json`` (a list
+    of such objects, each naming its ``cell``; ``evaluation.saliency: chosen``)."""
+    rows = []
+    for path in saliency_files:
+        read = json.loads(Path(path).read_text())
+        for summary in read if isinstance(read, list) else [{**read, "cell": str(Path(path).parent)}]:
+            rows.append({"cell": summary["cell"], "saliency_on_cell": summary["saliency_on_cell"],
+                         "cell_area": summary["cell_area"],
+                         "saliency_note": "" if summary["saliency_on_cell"] is not None else NO_BACKGROUND_NOTE})
+    return pd.DataFrame(rows, columns=["cell", *SALIENCY_COLUMNS])
 
 
 def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike,
                       saliency_files: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
-    """Concatenate every cell's metrics.json into results/report/metrics.csv, with a column ``cell``:
-    the cell's folder (its model, predictions and figures); with ``saliency_files`` (Keras cells'
-    ``saliency.json``), each such cell's rows get its :data:`SALIENCY_COLUMNS`.
+    """Concatenate every cell's metrics.json into results/report/metrics.csv (:func:`metrics_of_cells`);
+    with ``saliency_files`` (:func:`saliency_rows`), each Keras cell's rows get its
+    :data:`SALIENCY_COLUMNS`, and a Keras cell without a summary (not chosen) the reason in
+    ``saliency_note``; the other approaches' rows stay empty (no Keras model to explain)."""
+    table = metrics_of_cells(metric_files)
+    if saliency_files:
+        table = table.merge(saliency_rows(saliency_files), on="cell", how="left")
+        keras = table["approach"] == "cnn" if "approach" in table else pd.Series(True, index=table.index)
+        table.loc[keras & table["saliency_note"].isna(), "saliency_note"] = NOT_CHOSEN_NOTE
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def metrics_of_cells(metric_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Every cell's metrics.json as one table, with a column ``cell``: the cell's folder (its model,
+    predictions and figures).
 
     The integer keys (size, fold, epochs, batch_size, seed, n, interval_groups) are pandas ``Int64``:
     a cell without one (a classical cell has no epochs) leaves it empty, and the others read ``15``,
     not ``15.0`` as a float column with NaN would write them."""
     rows = [{**row, "cell": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
     table = pd.DataFrame(rows)
-    if saliency_files:
-        saliency = pd.DataFrame([{"cell": str(Path(path).parent), **{column: json.loads(Path(path).read_text())[column]
-                                                                   for column in SALIENCY_COLUMNS}}
-                                 for path in saliency_files])
-        table = table.merge(saliency, on="cell", how="left")
     for column in ("size", "fold", "epochs", "batch_size", "seed", "n", "interval_groups"):
         if column in table:
             table[column] = pd.to_numeric(table[column]).astype("Int64")
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False)
     return table
+
+
+def plain_metrics_of_cells(prediction_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Per cell and evaluated split, the metrics of the cell's own scores over its images, point
+    estimates only (:func:`point_metrics`: the values of metrics.csv's cell-level rows of
+    ``calibration: none`` and ``tta: none``, without intervals), with the cell's keys, ``leaky`` and
+    ``cell`` (its folder), from its ``predictions.parquet`` alone: what choosing cells on validation
+    needs, with no evaluation setting in it (the chosen cells' Grad-CAM job reruns with no evaluation)."""
+    rows = []
+    for path in prediction_files:
+        predictions, metadata = read_predictions(path)
+        for split, part in predictions.groupby("split", sort=False):
+            rows.append({**metadata["cell"], "leaky": metadata["leaky"], "split": split, "cell": str(Path(path).parent),
+                         **point_metrics(part["label"].to_numpy(), scores_of(part))})
+    return pd.DataFrame(rows)
 
 
 def checked_frame(frame: pd.DataFrame, argument: str, required: Sequence[str]) -> pd.DataFrame:

@@ -273,9 +273,18 @@ def pretrained_models(wildcards):
                   if training_options(config["training"], model)["model_options"].get("weights") is not None)
 
 
+# Each evaluation: setting reaches only the jobs it changes (a change reruns those alone): the bootstrap,
+# subject verdicts and calibration every cell's evaluation; tta the Keras cells' inspection pass and their
+# evaluations (hybrid and classical cells have no test-time augmentation); saliency which Grad-CAM jobs run.
+EVALUATION_OPTIONS = ("bootstrap", "seed", "min_interval_groups", "subject_aggregation", "calibration")
+SALIENCY = config["evaluation"]["saliency"]  # none | chosen | all (leukobench.learn.saliency.SALIENCY_MODES)
+TTA = config["evaluation"]["tta"]  # none | flips | rot8
+
+
 def evaluation_options(wildcards):
-    """evaluation: the bootstrap of every cell's intervals (resamples, seed, minimum groups), whatever its approach."""
-    return config["evaluation"]
+    """evaluation: what every cell's evaluation takes, whatever its approach: the bootstrap of its intervals
+    (resamples, seed, minimum groups), its subjects' verdicts and its calibration."""
+    return {key: config["evaluation"][key] for key in EVALUATION_OPTIONS}
 
 
 def subject_aggregation(wildcards):
@@ -312,20 +321,65 @@ def of_dataset(name):
 
 
 def tta_mode(wildcards):
-    """evaluation.tta: the views a Keras cell's test-time augmentation averages (none: no tta job)."""
-    return config["evaluation"]["tta"]
+    """evaluation.tta: the views a Keras cell's test-time augmentation averages (none: no such pass)."""
+    return TTA
 
 
 def tta_predictions(wildcards):
     """A Keras cell's test-time-augmented predictions, which its evaluation reads beside the plain ones."""
-    return [] if config["evaluation"]["tta"] == "none" else [f"{CELL}/predictions_tta.parquet".format(**wildcards)]
+    return [] if TTA == "none" else [f"{CELL}/predictions_tta.parquet".format(**wildcards)]
+
+
+def inspect_outputs():
+    """The outputs of a Keras cell's one inspection job (evaluation.saliency all: the inspect rule): its Grad-CAM
+    summary and the panels of its sheet (drawn by rule saliency_sheet), and with evaluation.tta its
+    test-time-augmented predictions, from one model load."""
+    outputs = {"summary": f"{CELL}/saliency.json", "panels": f"{CELL}/saliency_panels.npz"}
+    return outputs | ({} if TTA == "none" else {"tta": f"{CELL}/predictions_tta.parquet"})
+
+
+def keras_datasets():
+    return sorted(set(KERAS_CELLS.get("dataset", [])))
+
+
+def keras_cells_of(dataset):
+    """The Keras cells of ``dataset``: (folder pattern, parameters), in the grid's order."""
+    return [(cell, row) for cell, row in zip(CELLS.instance_patterns, CELLS.dataframe.to_dict("records"))
+            if row["dataset"] == dataset]
+
+
+def keras_cells_of_dataset(name):
+    """An input function: ``name`` (e.g. model.keras) of every Keras cell of the job's dataset."""
+
+    def files(wildcards):
+        return [f"results/cells/{cell}/{name}" for cell, _ in keras_cells_of(wildcards.dataset)]
+
+    return files
+
+
+def stores_of_keras_cells(wildcards):
+    """The store of every Keras cell of the job's dataset, in the order of keras_cells_of_dataset (a store
+    is named once per cell that reads it)."""
+    return [STORE.format(**row, partition=partition(row["split_method"], row.get("fold")))
+            for _, row in keras_cells_of(wildcards.dataset)]
+
+
+def dataset_gpu_slots(wildcards):
+    """gpu_slots of the dataset's job that loads its chosen Keras cells one after the other: the GPU alone
+    when one of them may be a transfer model."""
+    models = {model for model, dataset in zip(KERAS_CELLS.get("model", []), KERAS_CELLS.get("dataset", []))
+              if dataset == wildcards.dataset}
+    return WHOLE_GPU if any(MODELS.attribute(model, "transfer") for model in models) else 1
 
 
 def saliency_files(wildcards):
-    """Every Keras cell's saliency.json, with evaluation.saliency (aggregate joins them to metrics.csv)."""
-    if not config["evaluation"]["saliency"]:
-        return []
-    return [f"results/cells/{cell}/saliency.json" for cell in CELLS.instance_patterns]
+    """The Grad-CAM summaries aggregate joins to metrics.csv: every Keras cell's saliency.json
+    (evaluation.saliency: all), or each dataset's summary of its chosen cells (chosen), or none."""
+    if SALIENCY == "all":
+        return [f"results/cells/{cell}/saliency.json" for cell in CELLS.instance_patterns]
+    if SALIENCY == "chosen":
+        return [f"results/report/saliency_best_{dataset}.json" for dataset in keras_datasets()]
+    return []
 
 
 def sample_sheets():
@@ -356,7 +410,7 @@ def final_outputs():
           for kind, space in (("hybrid", HYBRIDS), ("classical", CLASSICALS)) for cell in space.instance_patterns),
         METRICS,
         *sample_sheets(),
-        *(path.replace("saliency.json", "saliency.png") for path in saliency_files(None)),  # rule saliency_sheet
+        *(f"results/cells/{cell}/saliency.png" for cell in CELLS.instance_patterns if SALIENCY == "all"),  # saliency_sheet
         "results/report/comparison.png",
         "results/report/best_configurations.html",
         "results/report/hyperparameters.png",
@@ -370,4 +424,6 @@ def final_outputs():
         outputs.append("results/report/leakage.png")
     if several_seeds(KERAS_CELLS, CLASSICALS.dataframe):
         outputs.append("results/report/seeds.png")
+    if SALIENCY == "chosen":
+        outputs.extend(f"results/report/saliency_best_{dataset}" for dataset in keras_datasets())
     return outputs

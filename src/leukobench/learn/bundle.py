@@ -110,18 +110,21 @@ def predict_store(model: TrainedModel, store: Store | str | os.PathLike, tta: st
     return prediction_frame(rows, scores, model.class_names), time.perf_counter() - started
 
 
-def write_tta_predictions(model_path: str | os.PathLike, store_path: str | os.PathLike,
+def write_tta_predictions(model: TrainedModel | str | os.PathLike, store: Store | str | os.PathLike,
                           predictions_path: str | os.PathLike, out_path: str | os.PathLike, tta: str) -> pd.DataFrame:
     """The cell's predictions again with test-time augmentation ``tta`` (:data:`TTA_MODES`), written
     to ``out_path`` with the metadata of the training's ``predictions_path`` (its cell, classes,
-    training time) and this pass's prediction time; the evaluation reads them as its ``tta`` rows."""
+    training time) and this pass's prediction time; the evaluation reads them as its ``tta`` rows.
+    ``model`` (its ``model.keras``) and ``store`` are paths, or loaded where the job's other pass
+    (Grad-CAM) uses them too."""
     from leukobench.predictions import read_predictions, write_predictions
 
     if tta == "none":
         raise ValueError("evaluation.tta is none: the training's predictions are the cell's only ones")
     plain, metadata = read_predictions(predictions_path)
-    predictions, seconds = predict_store(TrainedModel.load(model_path), store_path, tta)
+    source = "the store" if isinstance(store, Store) else store
+    predictions, seconds = predict_store(model if isinstance(model, TrainedModel) else TrainedModel.load(model), store, tta)
     if not predictions["image_id"].equals(plain["image_id"]):
-        raise ValueError(f"{store_path} holds other evaluated images than {predictions_path}: train the cell again")
+        raise ValueError(f"{source} holds other evaluated images than {predictions_path}: train the cell again")
     write_predictions(predictions, out_path, **{**metadata, "predict_seconds": seconds})
     return predictions

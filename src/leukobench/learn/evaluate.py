@@ -69,7 +69,8 @@ def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str 
     if tta_path is not None:
         augmented, augmented_metadata = read_predictions(tta_path)
         if not augmented["image_id"].equals(predictions["image_id"]):
-            raise ValueError(f"{tta_path} scores other images than {predictions_path}: rerun the cell's tta job")
+            raise ValueError(f"{tta_path} scores other images than {predictions_path}: rerun the cell's test-time "
+                             "augmentation (rule tta, or inspect with evaluation.saliency: all)")
         variants.append((tta, augmented, rows_of(augmented, {"tta": tta}, augmented_metadata["predict_seconds"])))
     val = predictions[predictions["split"] == "val"]
     if calibration == "temperature" and val.empty:

@@ -13,11 +13,15 @@ map's channels; their weighted sum, rectified (only evidence *for* the class), i
 * :func:`cell_share`: the share of each heat map's mass that lies on the cell rather than on the
   black background (C-NMC cells and the synthetic ones are segmented on pure black), one number per
   image that says whether a model looks at the cell.
-* :func:`saliency_of_cell`: what the workflow's ``saliency`` job does for a trained cell:
-  ``saliency.json`` of its test images, and the sheet's panels (images, heat maps, predictions) in
-  ``saliency_panels.npz`` (:mod:`leukobench.learn.saliency_panels`). The sheet itself is drawn from them by the rule ``saliency_sheet``
-  (:mod:`leukobench.learn.saliency_sheet`, with the shared look of :mod:`leukobench.style`), so that
-  editing the look redraws it without running Grad-CAM, a model pass, again.
+* :func:`saliency_of_cell`: a trained cell's ``saliency.json`` of its test images, and the sheet's
+  panels (images, heat maps, predictions) in ``saliency_panels.npz``
+  (:mod:`leukobench.learn.saliency_panels`), written by its ``inspect`` job
+  (``evaluation.saliency: all``); the sheet itself is drawn from them by the rule ``saliency_sheet``
+  (:mod:`leukobench.learn.saliency_sheet`, with the shared look of :mod:`leukobench.style`), so
+  that editing the look redraws it without running Grad-CAM, a model pass, again.
+* :func:`saliency_of_chosen_cells`: the sheets' panels and the summaries of the chosen cells of a
+  dataset, in its one ``saliency_best`` job (``evaluation.saliency: chosen``); the local rule
+  ``saliency_best_sheets`` draws them (:func:`leukobench.learn.saliency_sheet.draw_saliency_sheets`).
 
 Images are uint8 ``(n, H, W, C)`` exactly as the store holds them (RGB, or one gray channel):
 rescaling and normalisation are layers of every model. Keras and TensorFlow are imported inside
@@ -29,20 +33,28 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from leukobench.io import atomic_path
+from leukobench.io import atomic_folder, atomic_path
 from leukobench.learn.saliency_panels import write_sheet_panels
 
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "cell_mask", "cell_share", "feature_map_layer", "grad_cam",
-           "saliency_of_cell", "share_text"]
+    from leukobench.data.store import Store
+    from leukobench.learn.bundle import TrainedModel
+
+__all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "SALIENCY_MODES", "cell_mask", "cell_share",
+           "feature_map_layer", "grad_cam", "saliency_of_cell", "saliency_of_chosen_cells", "share_text"]
 
 SALIENCY_BATCH = 64  # images per gradient pass
+#: evaluation.saliency: which Keras cells get a Grad-CAM sheet. ``chosen``: the cell behind the best
+#: configuration of each model (chosen on validation; one job per dataset draws them after the
+#: evaluations); ``all``: every Keras cell (in the one job of its inspection passes); ``none``: no Grad-CAM.
+SALIENCY_MODES = ("none", "chosen", "all")
 
 #: A pixel belongs to the cell when its brightest channel is above this level (0–255). The
 #: background of C-NMC images is exactly 0 (they are lossless BMPs, segmented on black), and the
@@ -237,25 +249,29 @@ def _on_dark_background(mask: np.ndarray) -> np.ndarray:
     return mask.mean(axis=(1, 2)) <= MAX_CELL_AREA
 
 
-def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLike, summary_path: str | os.PathLike,
-                     panels_path: str | os.PathLike, split: str = "test") -> dict:
+def saliency_of_cell(model: "TrainedModel | str | os.PathLike", store: "Store | str | os.PathLike",
+                     summary_path: str | os.PathLike | None, panels_path: str | os.PathLike, split: str = "test") -> dict:
     """Where a trained cell looks on the images of one split of its store: its Grad-CAM sheet's
     panels (:func:`leukobench.learn.saliency_panels.write_sheet_panels`, drawn by
-    :func:`leukobench.learn.saliency_sheet.draw_saliency_sheet`) and ``saliency.json``: the mean share of
+    :func:`leukobench.learn.saliency_sheet.draw_saliency_sheet`) and its summary: the mean share of
     the heat on the cell (``saliency_on_cell``, over the images with any heat and a dark background,
     ``images_on_background`` of them; the background-only baseline is their mean area share,
     ``cell_area``; both None where no image has one), per true class too, the feature map
-    explained and the threshold. Returns the summary."""
-    from leukobench.data.store import load_store
+    explained and the threshold. ``model`` and ``store`` are paths, or loaded where the job's other
+    pass (test-time augmentation) uses them too. Writes the summary to ``summary_path`` (the cell's
+    ``saliency.json``; None: not written) and returns it."""
+    from leukobench.data.store import Store, load_store
     from leukobench.learn.bundle import TrainedModel, predict_store
     from leukobench.predictions import scores_of
 
-    model = TrainedModel.load(model_path)
-    store = load_store(store_path)
+    source = store
+    model = model if isinstance(model, TrainedModel) else TrainedModel.load(model)
+    store = store if isinstance(store, Store) else load_store(store)
     predictions, _ = predict_store(model, store)  # checks that the store is prepared as the model's was
     mask = (store.frame["split"] == split).to_numpy()
     if not mask.any():
-        raise ValueError(f"{store_path} has no images in the split '{split}' to show where the model looks")
+        raise ValueError(f"{'the store' if source is store else source} has no images in the split '{split}' "
+                         "to show where the model looks")
     images = store.images[mask]
     part = predictions[predictions["split"] == split]
     labels, predicted = part["label"].to_numpy(), part["pred"].to_numpy()
@@ -272,9 +288,36 @@ def saliency_of_cell(model_path: str | os.PathLike, store_path: str | os.PathLik
     write_sheet_panels(panels_path, images, heat, labels, predicted, scores_of(part), model.class_names,
                        title=f"Where the model looks (Grad-CAM of the predicted class), {split} split: "
                              + share_text(summary))
-    with atomic_path(summary_path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+    if summary_path is not None:
+        with atomic_path(summary_path) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def saliency_of_chosen_cells(chosen: Sequence[tuple[str, str]], models: Sequence[str | os.PathLike],
+                             stores: Sequence[str | os.PathLike], summary_path: str | os.PathLike,
+                             panels_folder: str | os.PathLike) -> list[dict]:
+    """What ``evaluation.saliency: chosen`` does for a dataset, in one job: the Grad-CAM sheet's panels
+    of each chosen cell (``chosen``: name and cell folder, as
+    :func:`leukobench.report.selection.chosen_keras_cells` gives them), ``<name>.npz`` in
+    ``panels_folder`` (drawn by :func:`leukobench.learn.saliency_sheet.draw_saliency_sheets`, so that
+    the figures' look runs no model again), and one summary file, a list of :func:`saliency_of_cell`'s
+    summaries each with its ``cell`` and ``name``. ``models`` are the dataset's Keras cells'
+    ``model.keras`` files and ``stores`` their stores, in the same order; each chosen cell's model is
+    loaded once. The folder and the file appear only complete."""
+    store_of = {str(Path(model).parent): store for model, store in zip(models, stores, strict=True)}
+    unknown = [folder for _, folder in chosen if folder not in store_of]
+    if unknown:
+        raise ValueError(f"chosen cells {unknown} are not among the given models' cells {sorted(store_of)}")
+    summaries = []
+    with atomic_folder(panels_folder) as folder:
+        for name, cell in chosen:
+            summary = saliency_of_cell(Path(cell) / "model.keras", store_of[cell], None, folder / f"{name}.npz")
+            summaries.append({"cell": cell, "name": name, **summary})
+            print(f"{name} ({cell}): {share_text(summary)}", flush=True)
+    with atomic_path(summary_path) as tmp:
+        tmp.write_text(json.dumps(summaries, indent=2))
+    return summaries
 
 
 def share_text(summary: dict) -> str:

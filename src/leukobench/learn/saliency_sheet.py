@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib
 import matplotlib.figure
 import numpy as np
 
+from leukobench.io import atomic_folder
 from leukobench.learn.saliency_panels import SHEET_PER_GROUP, sheet_panels
 from leukobench.style import DPI, NEUTRAL, OKABE_ITO, drawing, save_png
 
@@ -116,3 +118,13 @@ def draw_saliency_sheet(panels_path: str | os.PathLike, sheet_path: str | os.Pat
     with np.load(panels_path, allow_pickle=False) as panels:
         plot_saliency_sheet(panels["images"], panels["heatmaps"], panels["labels"], panels["predicted"], panels["scores"],
                             panels["class_names"].tolist(), sheet_path, title=str(panels["title"]))
+
+
+def draw_saliency_sheets(panels_folder: str | os.PathLike, sheets_folder: str | os.PathLike) -> list[str]:
+    """Every sheet of a folder of panels (``<name>.npz``, :func:`leukobench.learn.saliency.saliency_of_chosen_cells`)
+    as ``<name>.png`` in ``sheets_folder``, which appears only complete; return the names drawn."""
+    names = sorted(path.stem for path in Path(panels_folder).glob("*.npz"))
+    with atomic_folder(sheets_folder) as folder:
+        for name in names:
+            draw_saliency_sheet(Path(panels_folder) / f"{name}.npz", folder / f"{name}.png")
+    return names

@@ -334,6 +334,23 @@ def _first_seed_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
     return sorted(set(first["cell"]))
 
 
+def chosen_keras_cells(metrics: pd.DataFrame) -> list[tuple[str, str]]:
+    """The Keras cells a reader looks at: the cell behind each best configuration of a Keras model
+    (:func:`best_configurations`, chosen on validation; a configuration of several seeds or folds by
+    its first seed and fold), each as a name (its model keys but approach and dataset, e.g.
+    ``varol_cnn1_subject_balanced``: unique within a dataset) and its folder. What
+    ``evaluation.saliency: chosen`` draws Grad-CAM sheets of. ``metrics`` as :func:`cell_level` gives it."""
+    keras = metrics[metrics["approach"] == "cnn"] if "approach" in metrics else metrics
+    if keras.empty:
+        return []
+    chosen = []
+    for _, row in best_configurations(keras).iterrows():
+        name = "_".join(format_value(row[key]) for key in ("model", "split_method", "variant")
+                        if key in row and not pd.isna(row[key]))
+        chosen.append((name, _first_seed_folders(keras, row)[0]))
+    return chosen
+
+
 SUBJECT_TABLE_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "auc")
 SUBJECT_PREFIX = "subject_"  # the best-configuration tables' columns of the subject-level verdicts
 CALIBRATED_TABLE_METRICS = ("ece", "brier")
