@@ -4,7 +4,7 @@
 and description); the part of ``docs/config.md`` between :data:`BEGIN` and :data:`END` is made from it
 by :func:`reference`, one row per key, named by its dotted path (``split.ratios.train``;
 ``datasets.<name>.format`` under a section whose keys are names the user chooses;
-``published.results[].source`` inside a list). ``tests/test_config_docs.py`` fails when that part is
+``published.results[].source`` inside a list). ``tests/test_docs.py`` fails when that part is
 not what the schema gives now. After an edit of the schema, rewrite it with::
 
     python -m leukobench.plan.config_docs

@@ -1,4 +1,5 @@
-"""docs/config.md documents every config key of the schema, and only those (leukobench.plan.config_docs)."""
+"""The README and docs/: every config key of the schema documented in docs/config.md, and only those
+(leukobench.plan.config_docs); every link leads to a page and a heading that exist."""
 
 from __future__ import annotations
 
@@ -85,3 +86,47 @@ def test_a_schema_change_the_docs_lack_is_caught(change):
     assert undocumented(edited, text) == expected
     assert documented(text) != reference(edited)
     assert undocumented(edited, reference(edited)) == (set(), set())  # what the rewrite gives is complete
+
+
+# --- links between the README and the docs pages -----------------------------------------------
+
+PAGES = [DOCS.parents[1] / "README.md", *sorted(DOCS.parent.glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)")  # a Markdown link's target
+HEADING = re.compile(r"^#+ (.+)$", flags=re.M)
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def broken_links(page) -> list[str]:
+    broken = []
+    for target in LINK.findall(page.read_text()):
+        if re.match(r"^[a-z]+://", target):
+            continue
+        path, _, fragment = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.exists():
+            broken.append(f"{target}: no file {linked}")
+        elif fragment and linked.suffix == ".md" and fragment not in {anchor(h) for h in HEADING.findall(linked.read_text())}:
+            broken.append(f"{target}: no heading #{fragment} in {linked.name}")
+    return broken
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_link_of_the_readme_and_the_docs_leads_somewhere(page):
+    assert broken_links(page) == []
+
+
+def test_the_readme_links_every_docs_page_and_stays_short():
+    readme = PAGES[0].read_text()
+    linked = {target.partition("#")[0] for target in LINK.findall(readme)}
+    assert {f"docs/{page.name}" for page in PAGES[1:]} <= linked
+    assert len(readme.splitlines()) < 150
+
+
+def test_a_dead_link_is_caught(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# A title\n[ok](#a-title) [gone](missing.md) [no such part](#elsewhere) [web](https://example.org)\n")
+    assert broken_links(page) == [f"missing.md: no file {tmp_path / 'missing.md'}", "#elsewhere: no heading #elsewhere in page.md"]
