@@ -7,6 +7,7 @@ import copy
 import re
 
 import pytest
+import yaml
 
 from leukobench.plan.config_docs import DOCS, documented, load_schema, reference, schema_keys
 
@@ -130,3 +131,14 @@ def test_a_dead_link_is_caught(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("# A title\n[ok](#a-title) [gone](missing.md) [no such part](#elsewhere) [web](https://example.org)\n")
     assert broken_links(page) == [f"missing.md: no file {tmp_path / 'missing.md'}", "#elsewhere: no heading #elsewhere in page.md"]
+
+
+def test_the_run_that_drew_the_readmes_picture_is_a_valid_config():
+    from snakemake.utils import validate
+
+    from leukobench.plan.config import config_problems
+
+    config = yaml.safe_load((DOCS.parent / "comparison.yaml").read_text())
+    validate(config, str(DOCS.parents[1] / "workflow/schemas/config.schema.yaml"))
+    assert config_problems(config) == []
+    assert (DOCS.parent / "comparison.png").stat().st_size < 60_000  # small enough to sit in git
