@@ -4,7 +4,7 @@ TensorFlow reserves nearly all of a GPU's memory in the first process that uses 
 job on the same GPU fails for want of memory. :func:`share_gpus` turns on memory growth (a process
 takes what it uses, as it needs it) on every visible GPU before the first operation, in every job
 and command that runs a model; several Keras jobs can then hold one GPU at once (how many, the
-workflow's ``gpu`` resource decides: see docs/cluster.md).
+workflow's ``gpu`` resource decides: see the README's "GPUs").
 """
 
 from __future__ import annotations
