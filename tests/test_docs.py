@@ -64,11 +64,12 @@ def test_every_key_of_the_schema_has_a_description():
 
 def test_the_walk_reaches_every_kind_of_key():
     """Keys of sections, of named entries, of list items and named values below list items."""
-    keys = {path for path, _, _ in schema_keys(load_schema())}
+    schema = load_schema()
+    keys = {path for path, _, _ in schema_keys(schema)}
     for key in ("split", "split.ratios.train", "datasets.<name>.synthetic.seed", "variants.<name>.color",
                 "published.data.<name>", "published.results[].cell", "published.results[].<name>", "scale", "exclude"):
         assert key in keys
-    assert all(resolve(load_schema(), key) is not None for key in keys)
+    assert all(resolve(schema, key) is not None for key in keys)
 
 
 @pytest.mark.parametrize("change", ["a new key", "a removed key", "a new section"])

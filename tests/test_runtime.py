@@ -62,6 +62,7 @@ raise SystemExit("the job failed")
 
 
 @pytest.mark.parametrize("level", [None, "0"])
+@pytest.mark.slow
 def test_a_job_log_shows_our_lines_and_errors_only(tmp_path, level):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if level is not None:
