@@ -1,10 +1,11 @@
 # The two commands of the README: `make run` and `make test`. Each sets up .venv first when needed.
+# `make test-fast`: the unit tests only, for a change to one module (docs/development.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test setup report clean
+.PHONY: run test test-fast setup report clean
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# No end-to-end workflow run, no SLURM cluster, no training longer than a step or two (markers in pyproject.toml).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not workflow and not slow"
 
 clean:
 	rm -rf results .snakemake

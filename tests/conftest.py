@@ -66,3 +66,11 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("recorded by the tests")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(items):
+    """Every test of test_workflow.py starts snakemake (a finished tiny run, or the plan of one): marked
+    ``workflow``, so that ``-m "not workflow"`` (make test-fast) leaves them out like the end-to-end runs."""
+    for item in items:
+        if item.path.name == "test_workflow.py":
+            item.add_marker(pytest.mark.workflow)

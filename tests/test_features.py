@@ -207,6 +207,7 @@ def test_hog_needs_images_of_one_block(tmp_path):
 # ----------------------------------------------------------------------------- CNN features
 
 
+@pytest.mark.slow
 def test_the_training_job_writes_the_feature_layer_of_its_model(store_path, tmp_path):
     """train_from_store with features_path (rule train_with_features): the conv features in the
     layout of every feature store, from the model it saved."""

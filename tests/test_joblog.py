@@ -55,12 +55,14 @@ log_to(sys.argv[1])
 import tensorflow as tf
 tf.constant(1) + 1
 print("our line")
+os.write(2, b"I0000 00:00:1.5 12 port.cc:153] an info notice of a C++ library\\n")
 os.write(2, b"E0000 00:00:1.5 12 real.cc:52] a real error\\n")
 raise SystemExit("the job failed")
 """
 
 
 @pytest.mark.parametrize("level", [None, "0"])
+@pytest.mark.slow
 def test_a_job_log_shows_our_lines_and_errors_only(tmp_path, level):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if level is not None:
@@ -71,10 +73,11 @@ def test_a_job_log_shows_our_lines_and_errors_only(tmp_path, level):
     text = log.read_text()
     for wanted in ("our line", "a real error", "the job failed"):
         assert wanted in text
+    # the job writes its own info notice: what TensorFlow itself prints at start-up differs from machine to machine
     if level is None:  # the default: what a user reads is ours
         assert "I0000" not in text and "cuInit" not in text and "absl::InitializeLog" not in text, text
-    else:  # TF_CPP_MIN_LOG_LEVEL=0, set by the user, shows TensorFlow's notices again
-        assert "oneDNN custom operations" in text
+    else:  # TF_CPP_MIN_LOG_LEVEL=0, set by the user, shows the C++ libraries' notices again
+        assert "I0000 00:00:1.5 12 port.cc:153] an info notice of a C++ library" in text, text
 
 
 def test_every_visible_gpu_gets_memory_growth_before_tensorflow_runs(monkeypatch):

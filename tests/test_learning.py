@@ -17,6 +17,8 @@ from leukobench.data.store import Preparation, build_store
 from leukobench.data.synthetic import SyntheticSpec, write_cnmc_tree
 from leukobench.learn.train import TrainingSpec, train_from_store
 
+pytestmark = pytest.mark.slow  # each test trains for 12 epochs: make test-fast leaves them out
+
 SPEC = SyntheticSpec(subjects=40, cells_per_subject=24, image_size=64, seed=1)  # 12 test subjects: an interval
 TRAINING = TrainingSpec(model="abed_cnn", epochs=12, batch_size=32, seed=0)
 RATIOS = {"train": 0.6, "val": 0.1, "test": 0.3}
@@ -46,17 +48,27 @@ def with_shuffled_training_labels(store_path, out_path, seed=0):
     return out_path
 
 
-def trained_test_metrics(store_path, tmp_path, training=TRAINING):
+def trained_metrics_rows(store_path, tmp_path, training=TRAINING) -> list[dict]:
+    """Train ``training`` on the store and evaluate it: the rows of its metrics.json."""
     train_from_store(store_path, training, tmp_path / "model.keras", tmp_path / "history.csv",
                      cell={"model": training.model}, threads=2, predictions_path=tmp_path / "pred.parquet")
     evaluate_predictions(tmp_path / "pred.parquet", tmp_path / "metrics.json", tmp_path / "scoring.json",
                          model_path=tmp_path / "model.keras", n_boot=200)
-    rows = {row["split"]: row for row in json.loads((tmp_path / "metrics.json").read_text())}
-    return rows["test"]
+    return json.loads((tmp_path / "metrics.json").read_text())
 
 
-def test_the_cnn_learns_the_known_signal(store_path, tmp_path):
-    test = trained_test_metrics(store_path, tmp_path)
+def trained_test_metrics(store_path, tmp_path, training=TRAINING):
+    return {row["split"]: row for row in trained_metrics_rows(store_path, tmp_path, training)}["test"]
+
+
+@pytest.fixture(scope="module")
+def plain_cnn_rows(store_path, tmp_path_factory):
+    """The studies' plain CNN trained once on the store: what the learning test and the recipe's comparison read."""
+    return trained_metrics_rows(store_path, tmp_path_factory.mktemp("plain_cnn"))
+
+
+def test_the_cnn_learns_the_known_signal(plain_cnn_rows):
+    test = {row["split"]: row for row in plain_cnn_rows}["test"]
     assert test["accuracy"] >= CHANCE + 0.2, test
     assert test["accuracy_low"] > CHANCE, test
     assert test["auc"] >= 0.8, test
@@ -80,13 +92,11 @@ RECIPE = TrainingSpec(model="reference_resnet_small", optimizer="adamw", weight_
                       label_smoothing=0.1, early_stopping_patience=TRAINING.epochs)
 
 
-def test_the_reference_recipe_beats_the_studies_plain_cnn_on_held_out_subjects(store_path, tmp_path):
-    def cell_level_test(training, folder):
-        trained_test_metrics(store_path, folder, training)
-        return next(row for row in json.loads((folder / "metrics.json").read_text())
-                    if row["split"] == "test" and row.get("level", "cell") == "cell")
+def test_the_reference_recipe_beats_the_studies_plain_cnn_on_held_out_subjects(store_path, plain_cnn_rows, tmp_path):
+    def cell_level_test(rows):
+        return next(row for row in rows if row["split"] == "test" and row.get("level", "cell") == "cell")
 
-    plain, recipe = cell_level_test(TRAINING, tmp_path / "plain"), cell_level_test(RECIPE, tmp_path / "recipe")
+    plain, recipe = cell_level_test(plain_cnn_rows), cell_level_test(trained_metrics_rows(store_path, tmp_path, RECIPE))
     print({name: {key: round(row[key], 3) for key in ("accuracy", "balanced_accuracy", "auc", "accuracy_low")}
            for name, row in (("plain", plain), ("recipe", recipe))})
     assert recipe["accuracy"] >= plain["accuracy"] + 0.1, (recipe, plain)

@@ -20,12 +20,22 @@ TINY = 32  # smallest size the studies use
 TRANSFER_MODELS = frozenset(transfer_models())
 TEST_KWARGS = {name: {"weights": None} for name in TRANSFER_MODELS}
 CHEAP_MODELS = sorted(set(list_models()) - TRANSFER_MODELS)
+# keras.applications architectures: building one takes seconds, tracing its training graph far more than a
+# few eager steps on a few images (efficientnetv2b0_scratch: minutes on 2 cores)
+APPLICATION_MODELS = TRANSFER_MODELS | {"efficientnetv2b0_scratch"}
+slow = pytest.mark.slow  # left out by make test-fast
+
+
+def by_cost(names) -> list:
+    """``names`` as parameters, the keras.applications architectures marked slow."""
+    return [pytest.param(name, marks=slow) if name in APPLICATION_MODELS else name for name in names]
 
 
 def _layer_types(model) -> list[str]:
     return [layer.__class__.__name__ for layer in model.layers]
 
 
+@slow
 @pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_every_model_builds_and_trains_one_epoch(name, n_classes):
@@ -34,15 +44,14 @@ def test_every_model_builds_and_trains_one_epoch(name, n_classes):
     keras.utils.set_random_seed(0)
     model = create_model(name, input_shape=(TINY, TINY, 3), n_classes=n_classes, **TEST_KWARGS.get(name, {}))
     assert len(model.get_layer("features").output.shape) == 2  # flat feature vectors
-    images = np.random.default_rng(0).integers(0, 256, size=(8, TINY, TINY, 3), dtype=np.uint8)
-    labels = np.arange(8) % n_classes
+    images = np.random.default_rng(0).integers(0, 256, size=(4, TINY, TINY, 3), dtype=np.uint8)
+    labels = np.arange(4) % n_classes  # every class once at least: one epoch is one step of one batch
     loss = "binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy"
-    # Tracing the graph of DenseNet169/ResNet50 costs far more than 2 eager steps on 8 images.
-    model.compile(optimizer="adam", loss=loss, run_eagerly=name in TRANSFER_MODELS)
+    model.compile(optimizer="adam", loss=loss, run_eagerly=name in APPLICATION_MODELS)
     history = model.fit(images, labels.astype("float32") if n_classes == 2 else labels, epochs=1, batch_size=4, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     scores = model.predict(images, verbose=0)
-    assert scores.shape == (8, 1 if n_classes == 2 else n_classes)
+    assert scores.shape == (4, 1 if n_classes == 2 else n_classes)
     assert np.all((scores >= 0) & (scores <= 1))
     if n_classes > 2:
         np.testing.assert_allclose(scores.sum(axis=1), 1, rtol=1e-5)
@@ -114,7 +123,7 @@ def test_transfer_builder_called_directly_also_checks_the_size():
         models.vgg16(input_shape=(31, 31, 3), weights=None)
 
 
-@pytest.mark.parametrize("name", CHEAP_MODELS)
+@pytest.mark.parametrize("name", by_cost(CHEAP_MODELS))
 def test_min_input_size_builds_and_one_pixel_less_does_not(name):
     minimum = MIN_INPUT_SIZE[name]
     model = create_model(name, input_shape=(minimum, minimum, 3))
@@ -165,6 +174,7 @@ def cache_random_weights(name: str, application: str) -> "keras.Model":
     return donor
 
 
+@slow
 def test_cached_imagenet_weights_are_loaded_from_keras_home(empty_keras_home):
     donor = cache_random_weights("vgg16", "VGG16")
     model = create_model("vgg16", input_shape=(TINY, TINY, 3))  # weights="imagenet"
@@ -172,6 +182,7 @@ def test_cached_imagenet_weights_are_loaded_from_keras_home(empty_keras_home):
         np.testing.assert_array_equal(loaded, saved)
 
 
+@slow
 def test_fine_tuned_pretrained_base_keeps_its_batch_norms_frozen(empty_keras_home):
     import keras
 
@@ -185,6 +196,7 @@ def test_fine_tuned_pretrained_base_keeps_its_batch_norms_frozen(empty_keras_hom
     np.testing.assert_allclose(model(images, training=True), model(images, training=False), rtol=1e-5, atol=1e-6)
 
 
+@slow
 @pytest.mark.parametrize("trainable_layers", [0, 1, 5, -1])
 def test_trainable_layers_unfreeze_exactly_the_top_of_the_base(trainable_layers):
     model = create_model("vgg16", input_shape=(TINY, TINY, 3), weights=None, trainable_layers=trainable_layers)
@@ -206,6 +218,7 @@ def test_trainable_layers_unfreeze_exactly_the_top_of_the_base(trainable_layers)
         create_model("vgg16", input_shape=(TINY, TINY, 3), weights=None, trainable_layers=n + 1)
 
 
+@slow
 def test_transfer_model_applies_the_applications_preprocessing_and_survives_saving(tmp_path):
     import keras
 
@@ -221,6 +234,7 @@ def test_transfer_model_applies_the_applications_preprocessing_and_survives_savi
     np.testing.assert_allclose(reloaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-6)
 
 
+@slow
 def test_grayscale_images_are_repeated_to_rgb_for_the_transfer_models():
     model = create_model("vgg19", input_shape=(TINY, TINY, 1), weights=None)
     assert model.get_layer("gray_to_rgb").output.shape[-1] == 3
@@ -254,7 +268,7 @@ def test_zhang_cnn_softmax_head_gives_two_probabilities_for_two_classes():
     assert create_model("zhang_cnn", input_shape=(TINY, TINY, 1), n_classes=4).output.shape[-1] == 4
 
 
-@pytest.mark.parametrize("name", CHEAP_MODELS)
+@pytest.mark.parametrize("name", by_cost(CHEAP_MODELS))
 def test_every_builder_takes_the_same_head_options(name):
     assert "head" in models.builder_parameters(name)
     assert create_model(name, input_shape=(TINY, TINY, 3), n_classes=2, head="softmax").output.shape[-1] == 2

@@ -34,6 +34,9 @@ from leukobench.metrics import subject_scores
 from leukobench.predictions import predict_labels, read_predictions, scores_of, write_predictions
 from leukobench.learn.train import TrainingSpec, train_from_store
 
+# Nearly every test applies the two cells the module's fixture trains, through the command: make test-fast leaves them out
+pytestmark = pytest.mark.slow
+
 CELLS = {  # name: (preparation, loss): a one-unit sigmoid on RGB, a two-unit softmax on gray
     "rgb_sigmoid": (Preparation(size=24), "auto"),
     "gray_softmax": (Preparation(size=24, color="gray"), "categorical_crossentropy"),

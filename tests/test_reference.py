@@ -71,6 +71,7 @@ def test_augmentation_without_jitter_gives_one_of_the_eight_symmetries_of_each_i
     assert len(seen) >= 5  # random: most of the eight appear among 32 images
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_augmentation_is_saved_without_it_and_predicts_the_same_twice(tiny_store, tmp_path):
     spec = TrainingSpec(model="reference_resnet_small", epochs=2, batch_size=8, **RECIPE)
     train_from_store(tiny_store, spec, tmp_path / "model.keras", tmp_path / "history.csv", cell={"model": spec.model})
@@ -128,6 +129,7 @@ def test_label_smoothing_reaches_the_loss(n_classes, loss):
 
 # --- early stopping: the best validation epoch's weights, also across a resume -----------------
 
+@pytest.mark.slow
 def test_early_stopping_saves_the_weights_of_the_best_validation_epoch(tiny_store, tmp_path):
     import keras
 
@@ -146,6 +148,7 @@ def test_early_stopping_saves_the_weights_of_the_best_validation_epoch(tiny_stor
         assert val_loss < history["val_loss"].iloc[-1] - 5e-6
 
 
+@pytest.mark.slow
 def test_a_killed_reference_training_resumes(monkeypatch, tiny_store, tmp_path):
     """The recipe's callbacks and schedule with Keras' BackupAndRestore: killed after epoch 3 of 5,
     the rerun trains epochs 4 and 5 only and writes the model."""

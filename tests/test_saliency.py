@@ -70,6 +70,7 @@ def signal_share(model, images: np.ndarray) -> float:
 # (softmax) of the heat in the signal quadrant, untrained 0.24 and 0.23, against 0.25 by area; held-out
 # accuracy 1.00 and 0.99. Seeds 1-4: trained 0.62-0.94, untrained 0.17-0.25, accuracy 0.83-1.00.
 @pytest.mark.parametrize("head", ["sigmoid", "softmax"])
+@pytest.mark.slow
 def test_a_trained_cnn_looks_where_the_class_signal_is_and_an_untrained_one_does_not(head, record_property):
     import keras
 
@@ -148,6 +149,7 @@ def registry_model(name: str, head: str = "auto", channels: int = 3):
 
 @pytest.mark.parametrize("name, head, channels", [(name, "auto", 3) for name in list_models()]
                          + [("abed_cnn", "softmax", 3), ("vgg16", "softmax", 3), ("zhang_cnn", "softmax", 1)])
+@pytest.mark.slow
 def test_every_registered_model_gives_maps_in_0_1_of_the_input_size(name, head, channels):
     model = registry_model(name, head, channels)
     path = feature_map_layer(model)

@@ -303,6 +303,7 @@ def test_outputs_are_written_with_the_usual_permissions_not_private_ones(tmp_pat
     assert stat.S_IMODE((tmp_path / "table.csv").stat().st_mode) == 0o644
 
 
+@pytest.mark.slow
 def test_varol_dataset_variants_have_the_papers_sizes_per_class(tmp_path):
     """The preset's dataset1/2/3 on its C-NMC-sized stand-in (10,658 cells): 1266, 2823 and 6070
     images per class; Dataset3's augmented copies are all in the training split."""

@@ -292,6 +292,7 @@ def test_cells_of_one_subject_share_a_stain(tmp_path):
     assert spread_of_subject_means(1.0) > 3 * spread_of_subject_means(0.0)
 
 
+@pytest.mark.slow
 def test_a_linear_model_learns_across_subjects_and_not_from_shuffled_labels(learning_trees):
     features, labels, subjects = learning_trees(0.5)
     accuracy = subject_disjoint_accuracy(features, labels, subjects)
@@ -301,6 +302,7 @@ def test_a_linear_model_learns_across_subjects_and_not_from_shuffled_labels(lear
     assert accuracy - shuffled >= 0.15
 
 
+@pytest.mark.slow
 def test_higher_difficulty_is_harder_to_learn(learning_trees):
     easy = subject_disjoint_accuracy(*learning_trees(0.1))
     hard = subject_disjoint_accuracy(*learning_trees(0.9))
@@ -333,8 +335,9 @@ def random_and_subject_accuracies(root: Path, spec: SyntheticSpec, split: dict) 
     return accuracies
 
 
+@pytest.mark.slow
 def test_the_default_data_scores_higher_on_a_cell_level_random_split(tmp_path):
-    """The README promises that on the default run's synthetic cells, as on real data, a random
+    """docs/pipeline.md (step 1, synthesize) promises that on the default run's synthetic cells, as on real data, a random
     cell-level split scores higher than a subject-disjoint one (its leakage figure). Checked on the
     default config's data with the workflow's own reader, splits (seed, ratios) and two of its
     classical cells (logistic regression and random forest on 32 px pixels): the random split's

@@ -68,6 +68,7 @@ def recording_epochs(monkeypatch) -> dict[int, float]:
     return losses
 
 
+@pytest.mark.slow
 def test_binary_cross_entropy_gives_one_sigmoid_score_and_categorical_a_softmax(tiny_store, tmp_path):
     train(tiny_store["none"], tmp_path / "b")
     assert TrainedModel.load(tmp_path / "b" / "model.keras").model.output.shape[-1] == 1
@@ -84,11 +85,13 @@ def test_class_weights_are_inverse_class_frequencies():
     assert weights[0] == pytest.approx(2.0) and weights[1] == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_before_the_last_epoch_on_noise(tiny_store, tmp_path):
     _, history = train(tiny_store["none"], tmp_path, epochs=30, early_stopping_patience=1, learning_rate=0.01)
     assert len(history) < 30
 
 
+@pytest.mark.slow
 def test_a_killed_training_resumes_from_its_last_finished_epoch(tiny_store, tmp_path, monkeypatch):
     real_logger = train_module.epoch_logger
 
@@ -124,6 +127,7 @@ RESUME_CHANGES = {  # what changed between the killed training and its rerun, an
 
 
 @pytest.mark.parametrize("change", RESUME_CHANGES)
+@pytest.mark.slow
 def test_a_backup_of_another_training_is_set_aside_and_training_starts_at_epoch_1(tiny_store, tmp_path, monkeypatch,
                                                                                    capsys, change):
     before, after, named = RESUME_CHANGES[change]
@@ -146,6 +150,7 @@ def test_a_backup_of_another_training_is_set_aside_and_training_starts_at_epoch_
     assert not (tmp_path / BACKUP_DIR).exists() and not (tmp_path / PARTIAL_HISTORY).exists()
 
 
+@pytest.mark.slow
 def test_a_matching_backup_resumes_without_setting_anything_aside(tiny_store, tmp_path, monkeypatch, capsys):
     options = {"code": "digest-a", "cell": {"split_seed": 0}, "model_options": {"trainable_layers": 2}}
     killed_at_epoch_2(monkeypatch, tiny_store["none"], tmp_path, **options)
@@ -155,6 +160,7 @@ def test_a_matching_backup_resumes_without_setting_anything_aside(tiny_store, tm
     assert "set aside" not in capsys.readouterr().out and not list(tmp_path.glob(f"{BACKUP_DIR}.discarded-*"))
 
 
+@pytest.mark.slow
 def test_a_backup_cut_short_is_set_aside_and_training_starts_at_epoch_1(tiny_store, tmp_path, monkeypatch, capsys):
     killed_at_epoch_2(monkeypatch, tiny_store["none"], tmp_path)
     weights = tmp_path / BACKUP_DIR / STATE
@@ -168,6 +174,7 @@ def test_a_backup_cut_short_is_set_aside_and_training_starts_at_epoch_1(tiny_sto
     assert (next(tmp_path.glob(f"{BACKUP_DIR}.discarded-*")) / STATE).is_file()  # kept, not deleted
 
 
+@pytest.mark.slow
 def test_a_backup_that_fails_to_restore_all_the_same_is_set_aside_before_the_run_fails(tiny_store, tmp_path,
                                                                                       monkeypatch):
     killed_at_epoch_2(monkeypatch, tiny_store["none"], tmp_path)
@@ -317,6 +324,7 @@ def test_labels_outside_the_head_are_refused(tiny_store, tmp_path):
 
 
 @pytest.mark.parametrize("normalization", ["per_channel", "mean_image"])
+@pytest.mark.slow
 def test_normalisation_travels_with_the_model(tiny_store, tmp_path, normalization):
     train(tiny_store[normalization], tmp_path)
     model = TrainedModel.load(tmp_path / "model.keras")

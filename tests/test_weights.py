@@ -203,6 +203,7 @@ def jobs_of(output: str, rule: str) -> list[str]:
     return [block for block in re.split(r"\n(?=(?:local)?rule \w+:)", output) if re.match(rf"(?:local)?rule {rule}:", block)]
 
 
+@pytest.mark.slow
 def test_imagenet_weights_are_fetched_by_a_local_rule_before_the_trainings(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
@@ -223,6 +224,7 @@ def test_imagenet_weights_are_fetched_by_a_local_rule_before_the_trainings(tmp_p
     assert "localrule: True" in block
 
 
+@pytest.mark.slow
 def test_no_fetch_without_imagenet_weights(tmp_path):
     jobs, output = plan(tmp_path, {"weights": None}, "abed_cnn", "vgg16")
     assert "imagenet_weights" not in jobs and jobs["train"] == 2 and "resources/imagenet" not in output
@@ -251,6 +253,7 @@ def run_config(tmp_path: Path, served, payload: bytes) -> tuple[Path, Path, list
     return workdir, folder, command, env
 
 
+@pytest.mark.slow
 def test_a_real_run_fetches_the_file_once_and_then_reads_the_cache(served, tmp_path):
     """The rule itself, run by snakemake against the local server: fetched into the configured
     folder, checked, a receipt naming it; run again (receipt deleted), nothing is requested."""
