@@ -83,7 +83,7 @@ def test_exclude_rules_drop_matching_cells_and_a_fully_excluded_grid_is_an_error
 def test_hybrid_cells_follow_the_keras_cells_of_their_models():
     from leukobench.plan.config import hybrid_cells, keras_cells
 
-    config = with_grid(model=["abed_cnn", "varol_cnn1"], optimizer=["adam", "sgd"])
+    config = with_grid(model=["abed_cnn", "varol_cnn1"], optimizer=["adam", "sgd"], size=[32, 48])
     config["hybrid"] = {"models": ["varol_cnn1"], "classifiers": ["svm", "nb", "rf"]}
     keras, _ = keras_cells(config)
     hybrid = hybrid_cells(config, keras)

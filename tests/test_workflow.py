@@ -251,7 +251,7 @@ def test_the_seeds_figure_is_drawn_when_a_planned_configuration_has_several_seed
 @pytest.mark.workflow
 @pytest.mark.parametrize("saliency, planned", [
     ("none", {}),  # the chosen cells' Grad-CAM is dropped: metrics.csv again, without it
-    ("all", {"inspect": 2}),  # each Keras cell's own Grad-CAM job: no training, no evaluation
+    ("all", {"inspect": 2, "saliency_sheet": 2}),  # each Keras cell's own Grad-CAM job and its sheet: no training, no evaluation
 ])
 def test_the_saliency_setting_reruns_grad_cam_and_the_report_only(finished_run, saliency, planned):
     config = copy.deepcopy(TINY)
