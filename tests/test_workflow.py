@@ -293,7 +293,7 @@ def test_grad_cam_is_drawn_for_the_chosen_cells_and_the_others_say_why_not(every
 @pytest.mark.workflow
 @pytest.mark.parametrize("evaluation, planned", [
     ({"tta": "rot8"}, {"tta": 4, "evaluate": 4}),  # the Keras cells' pass and their evaluations; hybrid and classical have none
-    ({"tta": "flips", "saliency": "all"}, {"inspect": 4, "evaluate": 4}),  # both passes of a cell in one job
+    ({"tta": "flips", "saliency": "all"}, {"inspect": 4, "saliency_sheet": 4, "evaluate": 4}),  # both passes of a cell in one job
     ({"calibration": "temperature"}, EVALUATIONS),  # every evaluation, no model pass, no Grad-CAM
     ({"bootstrap": 200, "seed": 1}, EVALUATIONS),
     ({"min_interval_groups": 3}, EVALUATIONS),
@@ -441,7 +441,8 @@ EDITS = {
     "learn/figures.py": {"cell_figures": 2, "all": 1},  # a cell's figures are a rule of their own: no evaluation
     "data/samples.py": {"samples": 1, "all": 1},  # the sample sheet is a rule of its own: no store rebuilt
     "style.py": FIGURE_JOBS,  # the figures' look: every figure redrawn, nothing else
-    "keys.py": REPORT_JOBS,  # the names of a cell's keys: the report's columns, no evaluation, no training
+    "keys.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # the names of a cell's keys: the report's columns and the choice of the
+    # cells whose Grad-CAM is drawn (report.selection); no evaluation, no training
     "subjects.py": {"split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},  # who is a subject: the splits
     "published.py": {"tables": 1, "reproduction": 1, "all": 1},  # the published numbers' names
     "plan/joblog.py": {},  # job logging: what a log says, in no digest
