@@ -61,7 +61,9 @@ def test_a_file_that_is_not_a_cells_predictions_is_refused_naming_it_and_what_it
 def test_the_evaluation_takes_the_cell_and_timings_from_the_file(tmp_path):
     labels = rows(60)["label"].to_numpy()
     path, _ = written(tmp_path, np.where(labels == 1, 0.9, 0.1), leaky=True)  # a perfect cell
-    evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "scoring.json", n_boot=50, seed=0, min_groups=2)
+    (tmp_path / "model.keras").write_bytes(b"the model its scoring.json names")
+    evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "scoring.json", model_path=tmp_path / "model.keras",
+                         n_boot=50, seed=0, min_groups=2)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["split"] for row in metrics] == ["val", "test"]
     for row in metrics:
@@ -73,5 +75,5 @@ def test_the_evaluation_takes_the_cell_and_timings_from_the_file(tmp_path):
 def test_no_predictions_to_evaluate_is_an_error_naming_the_file(tmp_path):
     path, _ = written(tmp_path, np.array([]), n=0)
     with pytest.raises(ValueError, match=r"predictions\.parquet holds no predictions"):
-        evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "scoring.json")
+        evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "scoring.json", model_path=tmp_path / "model.keras")
     assert not (tmp_path / "metrics.json").exists()
