@@ -49,6 +49,21 @@ def tiny_cnmc_split(root: Path, cells_per_subject: int):
     return manifest, assign_splits(manifest, "subject", {"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
 
 
+def with_shuffled_training_labels(store_path: Path, out_path: Path, seed: int = 0) -> Path:
+    """The same store with the train split's labels permuted (val and test untouched): a model trained on it
+    must not beat chance."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(store_path)
+    labels = table.column("label").to_numpy().copy()
+    train = np.flatnonzero(table.column("split").to_numpy(zero_copy_only=False) == "train")
+    labels[train] = labels[np.random.default_rng(seed).permutation(train)]
+    index = table.schema.get_field_index("label")
+    pq.write_table(table.set_column(index, table.schema.field(index), pa.array(labels, type=pa.int16())), out_path)
+    return out_path
+
+
 @pytest.fixture
 def cnmc_sample() -> Path:
     """The six real C-NMC images of the shared fixtures (SHARED_FIXTURES; skip when the folder is absent)."""

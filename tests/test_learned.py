@@ -12,9 +12,9 @@ import textwrap
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import with_shuffled_training_labels
 from scipy.optimize import minimize
 
 from leukobench.learn.evaluate import evaluate_predictions
@@ -244,16 +244,6 @@ def tiny_store(tmp_path_factory):
     return root / "24px.parquet"
 
 
-def shuffled_training_labels(store, out, seed=0):
-    table = pq.read_table(store)
-    labels = table.column("label").to_numpy().copy()
-    train = np.flatnonzero(table.column("split").to_numpy(zero_copy_only=False) == "train")
-    labels[train] = labels[np.random.default_rng(seed).permutation(train)]
-    index = table.schema.get_field_index("label")
-    pq.write_table(table.set_column(index, table.schema.field(index), pa.array(labels, type=pa.int16())), out)
-    return out
-
-
 def trained(store, folder, capsys, **training):
     from leukobench.learn.train import TrainingSpec, train_from_store
 
@@ -295,7 +285,7 @@ def verdict_from_files(folder) -> dict:
     ("diverges-sgd", {"optimizer": "sgd", "learning_rate": 100.0}, False),
 ])
 def test_a_tiny_trial_is_flagged_when_it_did_not_learn_and_only_then(tiny_store, tmp_path, capsys, name, training, shuffled):
-    store = shuffled_training_labels(tiny_store, tmp_path / "shuffled.parquet", training.get("seed", 0)) if shuffled \
+    store = with_shuffled_training_labels(tiny_store, tmp_path / "shuffled.parquet", training.get("seed", 0)) if shuffled \
         else tiny_store
     bundle, last_line = trained(store, tmp_path, capsys, **training)
     expected = name.startswith("learns")

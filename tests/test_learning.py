@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from conftest import with_shuffled_training_labels
 
 from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.data.readers import read_dataset
@@ -36,16 +34,6 @@ def store_path(tmp_path_factory):
     build_store(manifest, splits, Preparation(size=32), path, threads=2)
     return path
 
-
-def with_shuffled_training_labels(store_path, out_path, seed=0):
-    """The same store with the train split's labels permuted (val and test untouched)."""
-    table = pq.read_table(store_path)
-    labels = table.column("label").to_numpy().copy()
-    train = np.flatnonzero(table.column("split").to_numpy(zero_copy_only=False) == "train")
-    labels[train] = labels[np.random.default_rng(seed).permutation(train)]
-    index = table.schema.get_field_index("label")
-    pq.write_table(table.set_column(index, table.schema.field(index), pa.array(labels, type=pa.int16())), out_path)
-    return out_path
 
 
 def trained_metrics_rows(store_path, tmp_path, training=TRAINING) -> list[dict]:
