@@ -9,9 +9,9 @@ Three ways over the same files and the same model:
                      the command's path, in this process; the model is loaded before timing).
 
     python benchmarks/predict_speed.py [--images 1000] [--size 450] [--model-size 32] [--batch-size 64]
-    python benchmarks/predict_speed.py --cell results/cells/<cell>/ [--data folder/of/images]
+    python benchmarks/predict_speed.py --trial results/trials/<trial>/ [--data folder/of/images]
 
-Without --cell an untrained model (``--model``, default abed_cnn) is built at --model-size: the
+Without --trial an untrained model (``--model``, default abed_cnn) is built at --model-size: the
 speed of a model does not depend on its weights. The files are synthetic cells in the C-NMC layout
 at the real size (450 px BMP) unless --data points at a folder of images.
 """
@@ -27,21 +27,21 @@ from pathlib import Path
 
 import numpy as np
 
-from leukobench.learn.predict import find_images, load_cell, prepared_chunks, write_predictions
+from leukobench.learn.predict import find_images, load_trial, prepared_chunks, write_predictions
 from leukobench.data.store import Preparation, load_image
 
 from common import available_cores, write_synthetic_cells  # benchmarks/common.py
 
 
-def untrained_cell(folder: Path, model: str, size: int) -> Path:
-    """A cell folder (model.keras + model.json) holding an untrained two-class model."""
+def untrained_trial(folder: Path, model: str, size: int) -> Path:
+    """A trial folder (model.keras + model.json) holding an untrained two-class model."""
     from leukobench.learn.models import create_model
 
     folder.mkdir(parents=True)
     prep = Preparation(size=size, balance="none")
     create_model(model, input_shape=(size, size, prep.channels), n_classes=2).save(folder / "model.keras")
     (folder / "model.json").write_text(json.dumps({"model": model, "preparation": asdict(prep),
-                                                   "class_names": ["hem", "all"], "cell": {}}))
+                                                   "class_names": ["hem", "all"], "trial": {}}))
     return folder
 
 
@@ -61,10 +61,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--size", type=int, default=450, help="side of the synthetic raw images")
     parser.add_argument("--model-size", type=int, default=32, help="input side of the untrained model")
-    parser.add_argument("--model", default="abed_cnn", help="registered model to build when no --cell is given")
+    parser.add_argument("--model", default="abed_cnn", help="registered model to build when no --trial is given")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--cell", type=Path,
-                        help="a trained cell's folder or model.keras instead of an untrained model")
+    parser.add_argument("--trial", type=Path,
+                        help="a trained trial's folder or model.keras instead of an untrained model")
     parser.add_argument("--data", type=Path, help="a folder of images instead of synthetic cells")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each way; the best is reported")
     args = parser.parse_args()
@@ -76,8 +76,8 @@ def main() -> None:
             root = write_synthetic_cells(scratch / "raw", args.images, args.size)
         files = find_images([root])
         n = len(files)
-        cell = args.cell or untrained_cell(scratch / "cell", args.model, args.model_size)
-        model = load_cell(cell)  # TensorFlow's start-up and the model's loading are not part of any time
+        trial = args.trial or untrained_trial(scratch / "trial", args.model, args.model_size)
+        model = load_trial(trial)  # TensorFlow's start-up and the model's loading are not part of any time
         prep = model.preparation
         print(f"{n} files of {root}, {threads} cores, model {model.bundle.get('model', '?')} at "
               f"{prep.size} px {prep.color}, batch size {args.batch_size}")

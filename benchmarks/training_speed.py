@@ -1,4 +1,4 @@
-"""Seconds per epoch of a Keras cell, leukobench's training path against a plain model.fit, in one run.
+"""Seconds per epoch of a Keras trial, leukobench's training path against a plain model.fit, in one run.
 
 Two ways to train the same model on the same images, same batch size, epochs, seed and threads:
   plain fit    the studies' code: the store's train and val arrays already in memory, then
@@ -152,7 +152,7 @@ def main() -> None:
         results = {"plain fit": [], "leukobench": []}
         for round_ in range(args.rounds):
             for label, run in (("plain fit", lambda: plain_fit(x_train, y_train, x_val, y_val, spec)),
-                               ("leukobench", lambda: leukobench_fit(store_path, spec, scratch / f"cell{round_}"))):
+                               ("leukobench", lambda: leukobench_fit(store_path, spec, scratch / f"trial{round_}"))):
                 first, per_epoch, cpu_per_epoch, total = run()
                 results[label].append((per_epoch, cpu_per_epoch))
                 print(f"{label:<12} {first:15.2f} s  {per_epoch:6.2f} s  {cpu_per_epoch:9.2f} s  {total:5.1f} s",

@@ -18,7 +18,7 @@ Running (--runs): the wall time of the default run and of the Varol smoke run (`
 presets/varol2024.yaml --config scale=0.05`), each from nothing in a temporary copy of the code,
 with the job times of each rule (sum and mean, from Snakemake's log: whole seconds, so a mean of
 many short jobs is good to about half a second) and the time spent inside Keras' `fit` (the
-cells' model.json), so the overhead ratio (summed job time / time in fit) is one number; and the
+trials' model.json), so the overhead ratio (summed job time / time in fit) is one number; and the
 start-up of each job kind (a fresh interpreter importing what the rule's script imports, and
 TensorFlow with Keras, which a Keras job imports when it trains). With --against REV the same
 runs are made with the code of that git revision first, and the two are printed side by side,
@@ -27,14 +27,14 @@ with whether the runs' metrics (timings left out), tables and reproduction table
 twice (`--gpu 1 --gpu 4`) it compares one training at a time with four sharing the GPU, which is
 the figure to take on a GPU machine (on a CPU the trainings only compete for the cores).
 Targets on 2 cores: Varol smoke run <= 8 minutes, default run <= 5 minutes, a light evaluation
-job <= 3 s, one TensorFlow start per Keras cell.
+job <= 3 s, one TensorFlow start per Keras trial.
 
     python benchmarks/workflow_speed.py --runs [--against eef280f] [--only varol] [--gpu 1 --gpu 4]
 
 --tiny copies this working tree (without .git, .venv, results, resources) into a temporary folder,
 writes its config.yaml as the default one with smaller synthetic data (10 cells per subject,
 64 px), one epoch and 100 bootstrap resamples, and runs it to the end: the same jobs as the
-default run (same grid, hybrid and classical cells), in 4 to 6 minutes on 2 cores. The copy's
+default run (same grid, hybrid and classical trials), in 4 to 6 minutes on 2 cores. The copy's
 src/ comes first on PYTHONPATH, so edits made in this checkout meanwhile do not change what is
 measured.
 --make-run clones the repository (`git clone`: committed files only) into a temporary folder and
@@ -279,8 +279,8 @@ def timed_run(code: Path, name: str, gpu: int) -> dict:
     checkout = Checkout(folder, src=folder / "src")
     wall, _, output = checkout.snakemake("--cores", "all", "--resources", f"gpu={gpu}", *RUNS[name])
     log = max((folder / ".snakemake" / "log").glob("*.snakemake.log")).read_text()
-    fits = [json.loads(p.read_text())["train_seconds"] for p in (folder / "results" / "cells").rglob("model.json")]
-    return {"wall": wall, "jobs": job_seconds(log), "fit": sum(fits), "cells": len(fits), "folder": folder}
+    fits = [json.loads(p.read_text())["train_seconds"] for p in (folder / "results" / "trials").rglob("model.json")]
+    return {"wall": wall, "jobs": job_seconds(log), "fit": sum(fits), "trials": len(fits), "folder": folder}
 
 
 def script_imports(script: Path) -> str:
@@ -311,18 +311,18 @@ def print_startups(codes: dict[str, Path]) -> None:
             for script in scripts]
     rows.append(("tensorflow+keras", None))
     for script, paths in rows:
-        cells = []
+        trials = []
         for label, code in codes.items():
             if paths is None:
                 seconds, _ = startup_seconds(code, "import tensorflow, keras")
-                cells.append(f"{seconds:6.2f} s")
+                trials.append(f"{seconds:6.2f} s")
             elif paths[label].exists():
                 seconds, tensorflow = startup_seconds(code, script_imports(paths[label]))
-                cells.append(f"{seconds:6.2f} s{' (TensorFlow)' if tensorflow else ''}")
+                trials.append(f"{seconds:6.2f} s{' (TensorFlow)' if tensorflow else ''}")
             else:
-                cells.append("-")
-        print(f"  {script:<16}" + "".join(f"{cell:>24}" for cell in cells), flush=True)
-    print("  (a Keras job imports TensorFlow and Keras when it trains: the last row, once per Keras cell)", flush=True)
+                trials.append("-")
+        print(f"  {script:<16}" + "".join(f"{trial:>24}" for trial in trials), flush=True)
+    print("  (a Keras job imports TensorFlow and Keras when it trains: the last row, once per Keras trial)", flush=True)
 
 
 def print_run(name: str, runs: dict[str, dict]) -> None:
@@ -338,14 +338,14 @@ def print_run(name: str, runs: dict[str, dict]) -> None:
                    key=lambda rule: -max(sum(run["jobs"].get(rule, [])) for run in runs.values()))
     print(f"  {'rule: jobs, sum, mean':<22}" + "".join(f"{'':>28}" for _ in labels), flush=True)
     for rule in rules:
-        cells = []
+        trials = []
         for run in runs.values():
             times = run["jobs"].get(rule)
-            cells.append(f"{len(times):>4} {sum(times):>7.0f} s {sum(times) / len(times):>6.1f} s" if times else "-")
-        print(f"  {rule:<22}" + "".join(f"{cell:>28}" for cell in cells), flush=True)
+            trials.append(f"{len(times):>4} {sum(times):>7.0f} s {sum(times) / len(times):>6.1f} s" if times else "-")
+        print(f"  {rule:<22}" + "".join(f"{trial:>28}" for trial in trials), flush=True)
     summed = {label: sum(map(sum, run["jobs"].values())) for label, run in runs.items()}
     print(f"  {'summed job time':<22}" + "".join(f"{summed[label]:>26.0f} s" for label in labels), flush=True)
-    print(f"  {'time inside fit':<22}" + "".join(f"{run['fit']:>18.0f} s, {run['cells']:>3} cells" for run in runs.values()),
+    print(f"  {'time inside fit':<22}" + "".join(f"{run['fit']:>18.0f} s, {run['trials']:>3} trials" for run in runs.values()),
           flush=True)
     print(f"  {'overhead ratio':<22}" + "".join(
         f"{summed[label] / run['fit']:>28.2f}" if run["fit"] else f"{'-':>28}" for label, run in runs.items()), flush=True)
@@ -370,7 +370,7 @@ def same_results(before: Path, after: Path) -> str:
             continue
         tables = [pd.read_csv(folder / name) for folder in (before, after)]
         tables = [t.drop(columns=[c for c in t if any(c.startswith(timing) for timing in TIMING_COLUMNS)])
-                  .sort_values(["cell", "split"] if "cell" in t else list(t.columns[:3])).reset_index(drop=True)
+                  .sort_values(["trial", "split"] if "trial" in t else list(t.columns[:3])).reset_index(drop=True)
                   .reindex(sorted(t.columns), axis=1) for t in tables]
         try:
             pd.testing.assert_frame_equal(*tables, check_dtype=False)

@@ -81,39 +81,39 @@ REACH = {
     "split": {"data/splits", "io", "subjects"},
     "store": DATA_STORE | {"data/splits", "subjects"},
     "samples": DATA_STORE | {"data/samples", FIGURE_LOOK},  # the store's sample sheet, a rule of its own
-    "store_features": DATA_STORE | {"learn/features", "learn/feature_store", "predictions", "registry"},
-    # a Keras cell's one TensorFlow job: training, its predictions and its conv features
+    "store_features": DATA_STORE | {"learn/feature_extractors", "learn/feature_store", "predictions", "registry"},
+    # a Keras trial's one TensorFlow job: training, its predictions and its conv features
     "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
                            "learn/cnn_features", "learn/feature_store", "learn/weights", "learned", "predictions",
                            "registry", "settings"},
-    # a Keras cell's one inspection job (evaluation.saliency: all): Grad-CAM on its test images (the sheet's
+    # a Keras trial's one inspection job (evaluation.saliency: all): Grad-CAM on its test images (the sheet's
     # panels) and, with evaluation.tta, its scores again over views of each image, from one model load
     "inspect": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices", "predictions"},
     # the sheet drawn from those panels, running no model
     "saliency_sheet": {"learn/saliency_sheet", "learn/saliency_panels", "predictions", "io", FIGURE_LOOK},
-    # a Keras cell's test-time augmentation alone (evaluation.tta without saliency all): no Grad-CAM code
+    # a Keras trial's test-time augmentation alone (evaluation.tta without saliency all): no Grad-CAM code
     "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions"},
-    # Grad-CAM of a dataset's chosen cells (evaluation.saliency: chosen): chosen from their predictions as
+    # Grad-CAM of a dataset's chosen trials (evaluation.saliency: chosen): chosen from their predictions as
     # the tables choose, so the choosing code (selection, metrics) is in its reach; the sheets' panels only
     "saliency_best": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices",
                                    "predictions", "metrics", "subjects", "learned", "report/selection", "keys"},
     # their sheets, drawn from the panels, running no model
     "saliency_best_sheets": {"learn/saliency_sheet", "learn/saliency_panels", "predictions", "io", FIGURE_LOOK},
-    # every cell's evaluation: from its predictions (and a Keras cell's history), no model, no store, no figure
+    # every trial's evaluation: from its predictions (and a Keras trial's history), no model, no store, no figure
     "evaluate": {"learn/evaluate", "learned", "scoring", "metrics", "subjects", "predictions", "io"},
-    # a Keras cell's figures, from its predictions and history
-    "cell_figures": {"learn/figures", "learned", "metrics", "subjects", "predictions", "io", FIGURE_LOOK},
+    # a Keras trial's figures, from its predictions and history
+    "trial_figures": {"learn/figures", "learned", "metrics", "subjects", "predictions", "io", FIGURE_LOOK},
     "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
     "aggregate": {"metrics", "subjects", "predictions", "keys", "io"},
     "comparison": REPORT | {"report/figures", FIGURE_LOOK},
     "tables": REPORT | {"report/tables", "published"},
     "reproduction": REPORT | {"report/tables", "published", "settings"},
     "figures": REPORT | {"report/figures", FIGURE_LOOK},
-    "best_cells": REPORT | {"report/figures", "scoring", FIGURE_LOOK},
+    "best_trials": REPORT | {"report/figures", "scoring", FIGURE_LOOK},
     "leakage": REPORT | {"report/figures", FIGURE_LOOK},
     "seeds": REPORT | {"report/figures", FIGURE_LOOK},
 }
-FIGURE_RULES = {"samples", "saliency_sheet", "saliency_best_sheets", "cell_figures", "comparison", "figures", "best_cells", "leakage", "seeds"}
+FIGURE_RULES = {"samples", "saliency_sheet", "saliency_best_sheets", "trial_figures", "comparison", "figures", "best_trials", "leakage", "seeds"}
 FIT_RULES = {"train", "fit_classical", "store_features", "store", "split", "ingest", "synthesize", "download",
              "imagenet_weights", "inspect", "tta"}  # what makes images, models and their scores
 
@@ -131,13 +131,13 @@ def test_each_rule_reaches_exactly_the_modules_it_uses(script):
 
 def test_no_keras_rule_reaches_a_classical_classifier_and_no_classical_fit_a_keras_model():
     assert "learn/classical" not in REACH["train"]
-    assert not {"learn/models", "learn/train", "learn/bundle", "learn/features"} & REACH["fit_classical"]
+    assert not {"learn/models", "learn/train", "learn/bundle", "learn/feature_extractors"} & REACH["fit_classical"]
 
 
 def test_only_the_training_and_the_inspections_reach_a_model_and_the_evaluation_no_store():
-    """One TensorFlow job per Keras cell trains it and writes everything its evaluation needs; the only
+    """One TensorFlow job per Keras trial trains it and writes everything its evaluation needs; the only
     other model passes are its inspection's (Grad-CAM, test-time augmentation: rule inspect or tta) and
-    the chosen cells' Grad-CAM (saliency_best), which build no model. The evaluation, which reads
+    the chosen trials' Grad-CAM (saliency_best), which build no model. The evaluation, which reads
     predictions, reaches no image store; test-time augmentation alone reaches no Grad-CAM code."""
     keras_modules = {"learn/models", "learn/train", "learn/bundle", "learn/cnn_features", "learn/devices"}
     assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train", "inspect", "tta", "saliency_best"]
@@ -156,8 +156,8 @@ def test_only_the_figures_reach_the_figures_look():
     assert {script for script, reach in REACH.items() if FIGURE_LOOK in reach} == FIGURE_RULES
 
 
-def test_no_fit_reaches_the_report_the_cell_keys_or_job_logging():
-    """The trainings, fits, stores and model passes reach no report module, no naming of cells (keys: the
+def test_no_fit_reaches_the_report_the_trial_keys_or_job_logging():
+    """The trainings, fits, stores and model passes reach no report module, no naming of trials (keys: the
     report's columns), no published numbers, no figure and no job logging."""
     for script in FIT_RULES:
         assert not {m for m in REACH[script] if m.startswith(("report/", "plan/"))}, script

@@ -21,12 +21,12 @@ from leukobench.learn.classical import (
     CLASSIFIERS,
     create_classifier,
     final_estimator,
-    fit_classical_cell,
+    fit_classical_trial,
     list_classifiers,
     load_classical,
 )
 from leukobench.learn.feature_store import load_features, write_features
-from leukobench.learn.features import extract_features
+from leukobench.learn.feature_extractors import extract_features
 from leukobench.metrics import METRIC_NAMES
 from leukobench.metrics import aggregate_metrics
 from leukobench.learn.evaluate import evaluate_predictions
@@ -58,10 +58,10 @@ def four_class_features(tmp_path_factory):
     return path
 
 
-def run_cell(features_path, classifier, out, n_boot=FEW_BOOT, bootstrap_seed=0, **kwargs):
-    """Fit one cell into ``out`` and evaluate it as the workflow does; the metrics rows by split, and the predictions."""
-    cell = {"features": features_path.stem, "classifier": classifier, "seed": kwargs.get("seed", 0)}
-    fit_classical_cell(features_path, classifier, out / "model.joblib", out / "predictions.parquet", cell, **kwargs)
+def run_trial(features_path, classifier, out, n_boot=FEW_BOOT, bootstrap_seed=0, **kwargs):
+    """Fit one trial into ``out`` and evaluate it as the workflow does; the metrics rows by split, and the predictions."""
+    trial = {"features": features_path.stem, "classifier": classifier, "seed": kwargs.get("seed", 0)}
+    fit_classical_trial(features_path, classifier, out / "model.joblib", out / "predictions.parquet", trial, **kwargs)
     evaluate_predictions(out / "predictions.parquet", out / "metrics.json", out / "scoring.json",
                          model_path=out / "model.joblib", n_boot=n_boot, seed=bootstrap_seed)
     rows = json.loads((out / "metrics.json").read_text())
@@ -131,7 +131,7 @@ def test_unknown_parameter_is_named(name, params, bad):
 @pytest.mark.parametrize("features", ["pixels", "hog_pca"])
 @pytest.mark.parametrize("name", list_classifiers())
 def test_every_classifier_learns_the_known_signal(feature_paths, tmp_path, name, features):
-    metrics, predictions = run_cell(feature_paths[features], name, tmp_path, n_boot=N_BOOT)
+    metrics, predictions = run_trial(feature_paths[features], name, tmp_path, n_boot=N_BOOT)
     test = metrics["test"]
     assert test["accuracy"] >= CHANCE + 0.3, test
     assert test["accuracy_low"] > CHANCE, test
@@ -144,14 +144,14 @@ def test_shuffled_training_labels_give_chance(feature_paths, tmp_path, name):
     accuracies = []
     for seed in range(PERMUTATIONS):
         shuffled = with_shuffled_training_labels(feature_paths["hog_pca"], tmp_path / f"shuffled{seed}.parquet", seed)
-        accuracies.append(run_cell(shuffled, name, tmp_path / str(seed))[0]["test"]["accuracy"])
+        accuracies.append(run_trial(shuffled, name, tmp_path / str(seed))[0]["test"]["accuracy"])
     assert abs(np.mean(accuracies) - CHANCE) <= 0.1, accuracies
     assert max(accuracies) < CHANCE + 0.25, accuracies  # every trained classifier reaches CHANCE + 0.3
 
 
 @pytest.mark.parametrize("name", list_classifiers())
 def test_four_classes_end_to_end(four_class_features, tmp_path, name):
-    metrics, predictions = run_cell(four_class_features, name, tmp_path)
+    metrics, predictions = run_trial(four_class_features, name, tmp_path)
     score_columns = [f"score_{c}" for c in FOUR_CLASSES]
     assert list(predictions.columns) == KERAS_PREDICTION_COLUMNS[:-1] + score_columns
     scores = predictions[score_columns].to_numpy()
@@ -163,8 +163,8 @@ def test_four_classes_end_to_end(four_class_features, tmp_path, name):
 # ----------------------------------------------------------------------------- outputs
 
 
-def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
-    metrics, predictions = run_cell(feature_paths["hog_pca"], "svm", tmp_path)
+def test_outputs_match_a_keras_trial(feature_paths, tmp_path):
+    metrics, predictions = run_trial(feature_paths["hog_pca"], "svm", tmp_path)
     assert list(predictions.columns) == KERAS_PREDICTION_COLUMNS
     np.testing.assert_array_equal(predictions["pred"], (predictions["score"] >= 0.5).astype(int))
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
@@ -173,9 +173,9 @@ def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
     subjects = predictions.groupby("split")["patient_id"].nunique()
     assert [row["n"] for row in on_disk if row["level"] == "subject"] == [subjects["val"], subjects["test"]]
     rows_on_disk = [row for row in on_disk if row["level"] == "cell"]
-    cell_keys = {"features", "classifier", "seed", "leaky", "level"}  # the cell, whether its store leaks augmented copies
+    trial_keys = {"features", "classifier", "seed", "leaky", "level"}  # the trial, whether its store leaks augmented copies
     interval_keys = {f"{m}_{end}" for m in METRIC_NAMES for end in ("low", "high")}
-    assert set(rows_on_disk[0]) == cell_keys | {"split", "n", "majority_rate"} | set(METRIC_NAMES) | interval_keys | TIMING_KEYS | {
+    assert set(rows_on_disk[0]) == trial_keys | {"split", "n", "majority_rate"} | set(METRIC_NAMES) | interval_keys | TIMING_KEYS | {
         "interval_groups", "interval_note", "metric_note", "calibration", "tta", "learned", "learned_note"}
     assert {(row["calibration"], row["tta"]) for row in on_disk} == {("none", "none")}  # the scores as the fit gave them
     assert rows_on_disk[1]["n"] == int((predictions["split"] == "test").sum())
@@ -190,27 +190,27 @@ def test_outputs_match_a_keras_cell(feature_paths, tmp_path):
     assert bundle["features"]["extractor"] == "hog_pca"
 
 
-def test_the_bootstrap_takes_the_evaluation_seed_and_the_classifier_the_cells(feature_paths, tmp_path):
-    """evaluation.seed seeds the intervals of every approach (a Keras cell's evaluation takes it too); the
-    cell's seed seeds the classifier only. Naive Bayes fits the same whatever its seed; shuffled training
+def test_the_bootstrap_takes_the_evaluation_seed_and_the_classifier_the_trials(feature_paths, tmp_path):
+    """evaluation.seed seeds the intervals of every approach (a Keras trial's evaluation takes it too); the
+    trial's seed seeds the classifier only. Naive Bayes fits the same whatever its seed; shuffled training
     labels keep its test scores away from a perfect score, whose intervals no resampling moves."""
     shuffled = with_shuffled_training_labels(feature_paths["hog_pca"], tmp_path / "shuffled.parquet")
 
     def intervals(out, **seeds):
-        metrics, _ = run_cell(shuffled, "nb", tmp_path / out, n_boot=N_BOOT, **seeds)
+        metrics, _ = run_trial(shuffled, "nb", tmp_path / out, n_boot=N_BOOT, **seeds)
         return pd.Series(metrics["test"]).filter(regex="_(low|high)$")
 
     reference = intervals("a", seed=0, bootstrap_seed=0)
     assert reference.notna().all() and (reference.filter(like="accuracy_") < 1).all(), reference
-    assert intervals("b", seed=7, bootstrap_seed=0).equals(reference)  # the cell's seed: the same intervals
+    assert intervals("b", seed=7, bootstrap_seed=0).equals(reference)  # the trial's seed: the same intervals
     assert not intervals("c", seed=0, bootstrap_seed=1).equals(reference)  # evaluation.seed: other resamples
     assert load_classical(tmp_path / "b" / "model.joblib")["seed"] == 7
 
 
 def test_metrics_csv_writes_the_integer_keys_of_every_approach_as_integers(feature_paths, tmp_path):
-    """A classical cell has no epochs nor batch size: beside a Keras cell's rows in metrics.csv its cells
-    are empty and the Keras cell's read 15 and 32, not 15.0 and 32.0."""
-    run_cell(feature_paths["pixels"], "nb", tmp_path / "classical")
+    """A classical trial has no epochs nor batch size: beside a Keras trial's rows in metrics.csv its trials
+    are empty and the Keras trial's read 15 and 32, not 15.0 and 32.0."""
+    run_trial(feature_paths["pixels"], "nb", tmp_path / "classical")
     rows = json.loads((tmp_path / "classical" / "metrics.json").read_text())
     keras = [{"approach": "cnn", "size": 32, "model": "abed_cnn", "epochs": 15, "batch_size": 32,
               **{k: v for k, v in row.items() if k not in ("features", "classifier")}} for row in rows]
@@ -236,17 +236,17 @@ def test_val_and_test_features_do_not_reach_the_fit(feature_paths, tmp_path, nam
     noisy = features.copy()
     noisy[test] = np.random.default_rng(0).uniform(size=noisy[test].shape).astype(np.float32)
     write_features(rows, noisy, metadata, tmp_path / "noisy.parquet")
-    _, original = run_cell(feature_paths["pixels"], name, tmp_path / "a")
-    _, altered = run_cell(tmp_path / "noisy.parquet", name, tmp_path / "b")
+    _, original = run_trial(feature_paths["pixels"], name, tmp_path / "a")
+    _, altered = run_trial(tmp_path / "noisy.parquet", name, tmp_path / "b")
     val = original["split"] == "val"
     np.testing.assert_array_equal(altered.loc[val, "score"], original.loc[val, "score"])
     assert not np.allclose(altered.loc[~val, "score"], original.loc[~val, "score"])
 
 
 def test_a_failing_fit_leaves_no_files(feature_paths, tmp_path):
-    out = tmp_path / "cell"
+    out = tmp_path / "trial"
     with pytest.raises(ValueError, match="C"):
-        run_cell(feature_paths["pixels"], "svm", out, params={"C": -1.0})
+        run_trial(feature_paths["pixels"], "svm", out, params={"C": -1.0})
     assert not out.exists() or list(out.iterdir()) == []
 
 
@@ -255,11 +255,11 @@ def test_a_train_split_of_one_class_is_refused(feature_paths, tmp_path):
     write_features(rows.assign(label=rows["label"].where(rows["split"] != "train", 1)), features, metadata,
                    tmp_path / "one_class.parquet")
     with pytest.raises(ValueError, match="fewer than two classes"):
-        run_cell(tmp_path / "one_class.parquet", "rf", tmp_path / "cell")
-    assert not (tmp_path / "cell").exists() or list((tmp_path / "cell").iterdir()) == []
+        run_trial(tmp_path / "one_class.parquet", "rf", tmp_path / "trial")
+    assert not (tmp_path / "trial").exists() or list((tmp_path / "trial").iterdir()) == []
 
 
 def test_an_unknown_classifier_fails_before_reading(tmp_path):
     with pytest.raises(ValueError, match="unknown classifier 'boost'"):
-        fit_classical_cell(tmp_path / "missing.parquet", "boost", tmp_path / "m", tmp_path / "p", {})
+        fit_classical_trial(tmp_path / "missing.parquet", "boost", tmp_path / "m", tmp_path / "p", {})
     assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from leukobench.keys import GRID_KEYS, HYBRID_KEYS
-from leukobench.plan.config import ConfigError, check_config, config_problems, grid_cells, training_options
+from leukobench.plan.config import ConfigError, check_config, config_problems, grid_trials, training_options
 
 from snakemake.utils import validate
 
@@ -48,9 +48,9 @@ def test_all_problems_are_reported_at_once():
 
 def test_grid_expands_to_every_combination_once():
     grid = {**{key: [0] for key in GRID_KEYS}, "size": [32, 48, 32], "model": ["a", "b"], "epochs": [5, 10, 25]}
-    cells = grid_cells(grid)
-    assert list(cells.columns) == list(GRID_KEYS)
-    assert len(cells) == 2 * 2 * 3 and not cells.duplicated().any()
+    trials = grid_trials(grid)
+    assert list(trials.columns) == list(GRID_KEYS)
+    assert len(trials) == 2 * 2 * 3 and not trials.duplicated().any()
 
 
 def with_grid(**changes) -> dict:
@@ -59,63 +59,63 @@ def with_grid(**changes) -> dict:
     return config
 
 
-def test_cells_below_a_models_minimum_size_are_excluded_with_a_message():
-    from leukobench.plan.config import keras_cells
+def test_trials_below_a_models_minimum_size_are_excluded_with_a_message():
+    from leukobench.plan.config import keras_trials
 
-    cells, messages = keras_cells(with_grid(model=["resnet50", "abed_cnn"], size=[16, 32]))
-    assert sorted(map(tuple, cells[["model", "size"]].to_numpy().tolist())) == [("abed_cnn", 32), ("resnet50", 32)]
+    trials, messages = keras_trials(with_grid(model=["resnet50", "abed_cnn"], size=[16, 32]))
+    assert sorted(map(tuple, trials[["model", "size"]].to_numpy().tolist())) == [("abed_cnn", 32), ("resnet50", 32)]
     assert any("resnet50 at 16 px" in m and "at least 32 px" in m for m in messages)
 
 
-def test_exclude_rules_drop_matching_cells_and_a_fully_excluded_grid_is_an_error():
-    from leukobench.plan.config import keras_cells
+def test_exclude_rules_drop_matching_trials_and_a_fully_excluded_grid_is_an_error():
+    from leukobench.plan.config import keras_trials
 
     config = with_grid(model=["abed_cnn", "varol_cnn1"], size=[32, 48])
     config["exclude"] = [{"model": "varol_cnn1", "size": 48, "reason": "too slow"}]
-    cells, messages = keras_cells(config)
-    assert len(cells) == 3 and "excluded 1 cell(s)" in messages[0]
+    trials, messages = keras_trials(config)
+    assert len(trials) == 3 and "excluded 1 trial(s)" in messages[0]
     config["exclude"] = [{"size": [32, 48]}]
-    assert "every cell is excluded" in " ".join(config_problems(config))
+    assert "every trial is excluded" in " ".join(config_problems(config))
     config["exclude"] = [{"colour": "rgb"}]
     assert "are not grid keys" in " ".join(config_problems(config))
 
 
-def test_hybrid_cells_follow_the_keras_cells_of_their_models():
-    from leukobench.plan.config import hybrid_cells, keras_cells
+def test_hybrid_trials_follow_the_keras_trials_of_their_models():
+    from leukobench.plan.config import hybrid_trials, keras_trials
 
     config = with_grid(model=["abed_cnn", "varol_cnn1"], optimizer=["adam", "sgd"], size=[32, 48])
     config["hybrid"] = {"models": ["varol_cnn1"], "classifiers": ["svm", "nb", "rf"]}
-    keras, _ = keras_cells(config)
-    hybrid = hybrid_cells(config, keras)
+    keras, _ = keras_trials(config)
+    hybrid = hybrid_trials(config, keras)
     assert list(hybrid.columns) == [key for key in HYBRID_KEYS if key != "fold"]  # no k-fold in this config
     assert len(hybrid) == 2 * 2 * 3 and set(hybrid["model"]) == {"varol_cnn1"}
     config["hybrid"]["classifiers"] = ["xgboost"]
     assert "hybrid.classifiers: 'xgboost'" in " ".join(config_problems(config))
 
 
-def test_classical_cells_and_their_checks():
-    from leukobench.plan.config import classical_cells
+def test_classical_trials_and_their_checks():
+    from leukobench.plan.config import classical_trials
 
     config = copy.deepcopy(BASE)
     config["classical"] = {"seed": [0]}  # what the schema's defaults give when the section is absent
-    assert classical_cells(config).empty
+    assert classical_trials(config).empty
     config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32],
                            "features": ["pixels", "hog_pca"], "classifier": ["svm", "knn"], "seed": [0]}
-    assert len(classical_cells(config)) == 4
+    assert len(classical_trials(config)) == 4
     config["classical"]["features"] = ["sift"]
     assert "classical.features: 'sift'" in " ".join(config_problems(config))
 
 
 def test_scale_shrinks_epochs_images_and_synthetic_data_without_touching_the_rest():
-    from leukobench.plan.config import apply_scale, keras_cells
+    from leukobench.plan.config import apply_scale, keras_trials
 
     config = with_grid(epochs=[25, 50, 100])
     config["variants"]["balanced"]["per_class"] = 1266
     config["scale"] = 0.5
-    assert set(keras_cells(apply_scale(config))[0]["epochs"]) == {12, 25}  # the first ceil(3 * 0.5) values, scaled
+    assert set(keras_trials(apply_scale(config))[0]["epochs"]) == {12, 25}  # the first ceil(3 * 0.5) values, scaled
     config["scale"] = 0.04
     scaled = apply_scale(config)
-    assert set(keras_cells(scaled)[0]["epochs"]) == {1}
+    assert set(keras_trials(scaled)[0]["epochs"]) == {1}
     assert scaled["variants"]["balanced"]["per_class"] == 51
     assert scaled["datasets"]["synthetic"]["synthetic"]["cells_per_subject"] == 10
     assert config["grid"]["epochs"] == [25, 50, 100]  # the original is left as it was
@@ -145,27 +145,27 @@ def test_imagenet_weights_not_on_disk_are_fetched_later_but_a_missing_weights_fi
     assert config_problems(config) == []
 
 
-def test_a_list_of_split_methods_runs_every_cell_on_each():
-    from leukobench.plan.config import classical_cells, keras_cells
+def test_a_list_of_split_methods_runs_every_trial_on_each():
+    from leukobench.plan.config import classical_trials, keras_trials
 
     config = with_grid(model=["abed_cnn"], size=[32])
     config["split"]["method"] = ["subject", "random"]
     config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32],
                            "features": ["pixels"], "classifier": ["lr"], "seed": [0]}
-    cells, _ = keras_cells(config)
-    assert sorted(cells["split_method"]) == ["random", "subject"] and "fold" not in cells
-    assert sorted(classical_cells(config)["split_method"]) == ["random", "subject"]
+    trials, _ = keras_trials(config)
+    assert sorted(trials["split_method"]) == ["random", "subject"] and "fold" not in trials
+    assert sorted(classical_trials(config)["split_method"]) == ["random", "subject"]
 
 
-def test_k_fold_adds_one_cell_per_fold_and_checks_the_folds_asked_for():
-    from leukobench.plan.config import keras_cells, parse_partition, partition
+def test_k_fold_adds_one_trial_per_fold_and_checks_the_folds_asked_for():
+    from leukobench.plan.config import keras_trials, parse_partition, partition
 
     config = with_grid(model=["abed_cnn"], size=[32])
     config["split"]["folds"] = 10
-    cells, _ = keras_cells(config)
-    assert sorted(cells["fold"]) == list(range(10))
+    trials, _ = keras_trials(config)
+    assert sorted(trials["fold"]) == list(range(10))
     config["grid"]["fold"] = [0, 3]
-    assert sorted(keras_cells(config)[0]["fold"]) == [0, 3]
+    assert sorted(keras_trials(config)[0]["fold"]) == [0, 3]
     config["grid"]["fold"] = [10]
     assert "grid.fold: [10] has folds outside 0..9" in " ".join(config_problems(config))
     config["split"]["folds"] = None
@@ -176,33 +176,33 @@ def test_k_fold_adds_one_cell_per_fold_and_checks_the_folds_asked_for():
 
 
 def test_scale_thins_every_grid_list_and_the_folds_but_keeps_every_model():
-    from leukobench.plan.config import apply_scale, keras_cells
+    from leukobench.plan.config import apply_scale, keras_trials
 
     config = with_grid(model=["abed_cnn", "varol_cnn1", "vgg16"], optimizer=["adam", "sgd", "rmsprop"],
                        size=[32, 48], epochs=[25, 50, 100])
     config["split"]["folds"] = 10
-    cells, _ = keras_cells(apply_scale({**config, "scale": 0.05}))
-    assert sorted(set(cells["model"])) == ["abed_cnn", "varol_cnn1", "vgg16"]
-    assert set(cells["optimizer"]) == {"adam"} and set(cells["epochs"]) == {1} and set(cells["fold"]) == {0}
+    trials, _ = keras_trials(apply_scale({**config, "scale": 0.05}))
+    assert sorted(set(trials["model"])) == ["abed_cnn", "varol_cnn1", "vgg16"]
+    assert set(trials["optimizer"]) == {"adam"} and set(trials["epochs"]) == {1} and set(trials["fold"]) == {0}
 
 
 def test_scale_keeps_every_model_whose_values_an_exclusion_sets_apart():
     """The reference preset's way: adamw for one model, adam for the others, tied by `exclude`. A smoke
     run that thinned optimizer to its first value would run one of the two groups only."""
-    from leukobench.plan.config import apply_scale, keras_cells
+    from leukobench.plan.config import apply_scale, keras_trials
 
     config = with_grid(model=["abed_cnn", "varol_cnn1", "reference_resnet_small"], optimizer=["adamw", "adam", "sgd"],
                        learning_rate=[0.01, 0.001], epochs=[10, 20])
     config["exclude"] = [{"model": ["abed_cnn", "varol_cnn1"], "optimizer": "adamw", "reason": "as published"},
                          {"model": "reference_resnet_small", "optimizer": ["adam", "sgd"], "reason": "the recipe"},
                          {"model": "varol_cnn1", "learning_rate": 0.01, "reason": "diverges"}]
-    full, _ = keras_cells(config)
-    cells, _ = keras_cells(apply_scale({**config, "scale": 0.05}))
-    assert cells.set_index("model")[["optimizer", "learning_rate", "epochs"]].to_dict("index") == {
+    full, _ = keras_trials(config)
+    trials, _ = keras_trials(apply_scale({**config, "scale": 0.05}))
+    assert trials.set_index("model")[["optimizer", "learning_rate", "epochs"]].to_dict("index") == {
         "abed_cnn": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 1},
         "varol_cnn1": {"optimizer": "adam", "learning_rate": 0.001, "epochs": 1},
         "reference_resnet_small": {"optimizer": "adamw", "learning_rate": 0.01, "epochs": 1}}
-    assert len(cells.merge(full.assign(epochs=1).drop_duplicates())) == len(cells)  # each a cell of the full grid, fewer epochs
+    assert len(trials.merge(full.assign(epochs=1).drop_duplicates())) == len(trials)  # each a trial of the full grid, fewer epochs
 
 
 @pytest.mark.parametrize("edit, key", [
@@ -247,9 +247,9 @@ def test_the_pixel_limit_defaults_to_the_readers_default():
     assert config["ingest"] == {"max_pixels": DEFAULT_MAX_PIXELS} == DEFAULT["ingest"]
 
 
-def test_transfer_options_reach_only_the_cells_of_transfer_models():
+def test_transfer_options_reach_only_the_trials_of_transfer_models():
     """The train rule's params (training_options): a change of training.weights or trainable_layers is a
-    change of the params of transfer-model cells only, so it retrains nothing else."""
+    change of the params of transfer-model trials only, so it retrains nothing else."""
     from leukobench.learn.models import list_models, transfer_models
     from leukobench.learn.train import TrainingSpec
 
@@ -346,7 +346,7 @@ NO_EFFECT = {  # an edit of the default config, and the key the warning names
     "classical seeds without classifier": (lambda c: c["classical"].update(classifier=[], seed=[1, 2]),
                                            "classical.seed: [1, 2]"),
     "hybrid classifiers without models": (lambda c: c["hybrid"].update(models=[]), "hybrid.classifiers: ['svm', 'nb', 'rf']"),
-    "hybrid models whose cells are all excluded": (
+    "hybrid models whose trials are all excluded": (
         lambda c: c["exclude"].append({"model": "abed_cnn", "reason": "x"}), "hybrid.models: ['abed_cnn']"),
     "pca without hog features": (lambda c: c.update(classical={**c["classical"], "features": ["pixels"]},
                                                     features={"pca_components": 50, "seed": 0}),

@@ -35,13 +35,13 @@ POLL_INTERVAL_S = 0.02  # how fast the server notices shutdown()
 
 
 def make_tree(root: Path) -> Path:
-    """A small dataset folder: BMP and PNG cells in the Kaggle C-NMC layout, plus a labels csv."""
+    """A small dataset folder: BMP and PNG trials in the Kaggle C-NMC layout, plus a labels csv."""
     base = root / "C-NMC_Leukemia"
     write_image(base / "training_data" / "fold_0" / "all" / "UID_1_1_1_all.bmp", seed=1)
     write_image(base / "training_data" / "fold_0" / "hem" / "UID_H1_1_1_hem.bmp", seed=2)
     png = np.random.default_rng(3).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
     (base / "validation_data").mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(base / "validation_data" / "cell.png"), png)
+    assert cv2.imwrite(str(base / "validation_data" / "trial.png"), png)
     (base / "validation_data" / "labels.csv").write_text("Patient_ID,new_names,labels\nH1,1.bmp,0\n")
     return root
 

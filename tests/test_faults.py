@@ -1,4 +1,4 @@
-"""Faults as a user meets them: a training killed mid-way, a cell that fails, a rerun with the same seed."""
+"""Faults as a user meets them: a training killed mid-way, a trial that fails, a rerun with the same seed."""
 
 from __future__ import annotations
 
@@ -46,13 +46,13 @@ def kill_a_training_mid_way(tmp_path: Path, config: dict) -> tuple[list[str], Pa
         run.wait(timeout=60)
     finished_before = epochs_logged(log)
     assert finished_before and max(finished_before) < config["grid"]["epochs"][0]
-    assert not list(tmp_path.glob("results/cells/**/model.keras"))
+    assert not list(tmp_path.glob("results/trials/**/model.keras"))
     return command, log
 
 
-def cell_of(log: Path, workdir: Path) -> Path:
-    """The cell folder (relative to ``workdir``) of a training's log."""
-    return Path("results/cells") / log.relative_to(workdir / "results/logs/train").with_suffix("")
+def trial_of(log: Path, workdir: Path) -> Path:
+    """The trial folder (relative to ``workdir``) of a training's log."""
+    return Path("results/trials") / log.relative_to(workdir / "results/logs/train").with_suffix("")
 
 
 def rerun_incomplete(command: list[str], *targets: str) -> None:
@@ -67,13 +67,13 @@ def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(tmp
     config["grid"].update(model=["abed_cnn"], epochs=[20])
     command, log = kill_a_training_mid_way(tmp_path, config)
     finished_before = epochs_logged(log)
-    cell = cell_of(log, tmp_path)
-    rerun_incomplete(command, str(cell / "history.csv"))  # the training only: evaluation and report add nothing here
+    trial = trial_of(log, tmp_path)
+    rerun_incomplete(command, str(trial / "history.csv"))  # the training only: evaluation and report add nothing here
     resumed = epochs_logged(log)
     # Keras backs an epoch up after it is logged: a kill in between repeats that one epoch, no more
     assert max(finished_before) <= resumed[0] <= max(finished_before) + 1, (finished_before, resumed)
     assert resumed[-1] == 20
-    history = pd.read_csv(tmp_path / cell / "history.csv")
+    history = pd.read_csv(tmp_path / trial / "history.csv")
     assert history["epoch"].tolist() == list(range(20))
 
 
@@ -81,21 +81,21 @@ def test_a_killed_training_rerun_on_another_split_starts_at_epoch_1(tmp_path):
     config = copy.deepcopy(TINY)
     config["grid"].update(model=["abed_cnn"], epochs=[20])
     command, log = kill_a_training_mid_way(tmp_path, config)
-    config["split"]["seed"] = 1  # the same cell folder, a store with other images in each split
+    config["split"]["seed"] = 1  # the same trial folder, a store with other images in each split
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    cell = cell_of(log, tmp_path)
-    rerun_incomplete(command, str(cell / "history.csv"))  # the training only: evaluation and report add nothing here
+    trial = trial_of(log, tmp_path)
+    rerun_incomplete(command, str(trial / "history.csv"))  # the training only: evaluation and report add nothing here
     assert epochs_logged(log) == list(range(1, 21))  # nothing of the backup, trained on the old split, was used
     set_aside = [line for line in log.read_text().splitlines() if "set aside" in line]
     assert len(set_aside) == 1 and "store content" in set_aside[0], set_aside
-    assert len(list((tmp_path / cell).glob(".train_backup.discarded-*"))) == 1
-    history = pd.read_csv(tmp_path / cell / "history.csv")
+    assert len(list((tmp_path / trial).glob(".train_backup.discarded-*"))) == 1
+    history = pd.read_csv(tmp_path / trial / "history.csv")
     assert history["epoch"].tolist() == list(range(20))
 
 
-def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_runs_only_it(tmp_path):
+def test_a_failing_trial_does_not_stop_the_others_and_a_rerun_runs_only_it(tmp_path):
     config = copy.deepcopy(TINY)
-    config["grid"].update(model=["abed_cnn"], size=[32, 48])  # one cell per size: one that fails, one that does not
+    config["grid"].update(model=["abed_cnn"], size=[32, 48])  # one trial per size: one that fails, one that does not
     stores = ["results/synthetic/store/subject/balanced/32px.parquet", "results/synthetic/store/subject/balanced/48px.parquet"]
     built = snakemake(tmp_path, config, "--cores", "2", *stores)  # options first: --configfile takes several values
     assert built.returncode == 0, built.stderr[-3000:]
@@ -106,13 +106,13 @@ def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_runs_only_it(tmp_pa
 
     failed = snakemake(tmp_path, config, "--cores", "2", "--resources", "gpu=1", "--keep-going")
     assert failed.returncode != 0
-    evaluated = sorted(p.parent.name for p in tmp_path.glob("results/cells/**/metrics.json"))
-    assert len(evaluated) == 1 and all("size~32" in str(p) for p in tmp_path.glob("results/cells/**/metrics.json"))
+    evaluated = sorted(p.parent.name for p in tmp_path.glob("results/trials/**/metrics.json"))
+    assert len(evaluated) == 1 and all("size~32" in str(p) for p in tmp_path.glob("results/trials/**/metrics.json"))
     assert "Error in rule train" in failed.stderr and "size~48" in failed.stderr
 
     corrupt.unlink()  # what a user does once the cause is found: remove the bad file
     plan = planned_jobs(snakemake(tmp_path, config, "-n"))
-    assert plan["store"] == 1 and plan["train"] == 1 and plan["evaluate"] == 1  # the 48 px cell only
+    assert plan["store"] == 1 and plan["train"] == 1 and plan["evaluate"] == 1  # the 48 px trial only
     assert plan["aggregate"] == 1
 
 
@@ -131,7 +131,7 @@ def test_the_same_seed_twice_gives_identical_splits_and_metrics(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
     first, second = (pd.read_parquet(w / "results/synthetic/splits/subject.parquet") for w in runs)
     pd.testing.assert_frame_equal(first, second)
-    first, second = (pd.read_csv(w / "results/report/metrics.csv").drop(columns=[*TIMING_COLUMNS, "cell"]) for w in runs)
+    first, second = (pd.read_csv(w / "results/report/metrics.csv").drop(columns=[*TIMING_COLUMNS, "trial"]) for w in runs)
     pd.testing.assert_frame_equal(first, second)
-    predictions = [pd.read_parquet(next(w.glob("results/cells/**/predictions.parquet"))) for w in runs]
+    predictions = [pd.read_parquet(next(w.glob("results/trials/**/predictions.parquet"))) for w in runs]
     pd.testing.assert_frame_equal(*predictions)

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leukobench.learn.feature_store import load_features, write_features
-from leukobench.learn.features import FEATURE_EXTRACTORS, extract_features, list_extractors
+from leukobench.learn.feature_extractors import FEATURE_EXTRACTORS, extract_features, list_extractors
 from leukobench.data.readers import read_dataset
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store, load_store

@@ -180,7 +180,7 @@ def write_trial(folder, losses, predicted, labels=None, chance=math.log(2), appr
     frame = predictions_of(labels, predicted)
     frame["split"] = np.where(np.arange(len(frame)) % 2 == 0, "val", "test")
     folder.mkdir(parents=True, exist_ok=True)
-    write_predictions(frame, folder / "predictions.parquet", cell={"approach": approach, "model": "m"},
+    write_predictions(frame, folder / "predictions.parquet", trial={"approach": approach, "model": "m"},
                       class_names=["c0", "c1"], train_seconds=1.0, predict_seconds=0.1, leaky=False,
                       chance_loss=chance if approach == "cnn" else None)
     if losses is not None:
@@ -218,7 +218,7 @@ def test_a_keras_trial_without_its_chance_loss_is_refused_naming_the_file(tmp_pa
     metadata = json.loads(table.schema.metadata[b"leukobench"])
     metadata.pop(CHANCE_LOSS)
     pq.write_table(table.replace_schema_metadata({b"leukobench": json.dumps(metadata)}), folder / "predictions.parquet")
-    with pytest.raises(ValueError, match=f"{folder / 'predictions.parquet'}.*chance_loss.*train the cell again"):
+    with pytest.raises(ValueError, match=f"{folder / 'predictions.parquet'}.*chance_loss.*train the trial again"):
         evaluated_rows(folder)
     assert not (folder / "metrics.json").exists()
 

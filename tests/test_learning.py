@@ -39,7 +39,7 @@ def store_path(tmp_path_factory):
 def trained_metrics_rows(store_path, tmp_path, training=TRAINING) -> list[dict]:
     """Train ``training`` on the store and evaluate it: the rows of its metrics.json."""
     train_from_store(store_path, training, tmp_path / "model.keras", tmp_path / "history.csv",
-                     cell={"model": training.model}, threads=2, predictions_path=tmp_path / "pred.parquet")
+                     trial={"model": training.model}, threads=2, predictions_path=tmp_path / "pred.parquet")
     evaluate_predictions(tmp_path / "pred.parquet", tmp_path / "metrics.json", tmp_path / "scoring.json",
                          model_path=tmp_path / "model.keras", n_boot=200)
     return json.loads((tmp_path / "metrics.json").read_text())
@@ -89,5 +89,5 @@ def test_the_reference_recipe_beats_the_studies_plain_cnn_on_held_out_subjects(s
            for name, row in (("plain", plain), ("recipe", recipe))})
     assert recipe["accuracy"] >= plain["accuracy"] + 0.1, (recipe, plain)
     assert recipe["balanced_accuracy"] > plain["balanced_accuracy"], (recipe, plain)
-    assert recipe["auc"] >= plain["auc"] - 0.01, (recipe, plain)  # it ranks the cells no worse
+    assert recipe["auc"] >= plain["auc"] - 0.01, (recipe, plain)  # it ranks the trials no worse
     assert recipe["accuracy_low"] > CHANCE + 0.2, recipe

@@ -460,32 +460,32 @@ def test_the_evaluation_rows_of_a_one_class_split_say_why_per_split():
     assert "no image of class 1 (all) in this split (one class only)" in rows[("test", "subject")]["metric_note"]
 
 
-def test_metrics_csv_gets_each_keras_cells_grad_cam_summary_or_the_reason_it_has_none(tmp_path):
-    """aggregate joins the Grad-CAM summaries, a dataset's list of chosen cells (evaluation.saliency: chosen)
-    or a cell's own saliency.json (all): a Keras cell without one says why; other approaches stay empty."""
+def test_metrics_csv_gets_each_keras_trials_grad_cam_summary_or_the_reason_it_has_none(tmp_path):
+    """aggregate joins the Grad-CAM summaries, a dataset's list of chosen trials (evaluation.saliency: chosen)
+    or a trial's own saliency.json (all): a Keras trial without one says why; other approaches stay empty."""
     import json
 
     from leukobench.metrics import NO_BACKGROUND_NOTE, NOT_CHOSEN_NOTE, aggregate_metrics
 
-    cells = {name: tmp_path / kind / name for name, kind in
-             (("chosen", "cells"), ("other", "cells"), ("smear", "cells"), ("forest", "classical"))}
-    for name, folder in cells.items():
+    trials = {name: tmp_path / kind / name for name, kind in
+             (("chosen", "trials"), ("other", "trials"), ("smear", "trials"), ("forest", "classical"))}
+    for name, folder in trials.items():
         folder.mkdir(parents=True)
         approach = "classical" if name == "forest" else "cnn"
         (folder / "metrics.json").write_text(json.dumps([{"approach": approach, "split": s, "accuracy": 0.5, "n": 4}
                                                          for s in ("val", "test")]))
     summary = {"saliency_on_cell": 0.7, "cell_area": 0.4}
     chosen = tmp_path / "saliency_best_synthetic.json"
-    chosen.write_text(json.dumps([{"cell": str(cells["chosen"]), **summary},
-                                  {"cell": str(cells["smear"]), "saliency_on_cell": None, "cell_area": None}]))
-    table = aggregate_metrics([folder / "metrics.json" for folder in cells.values()], tmp_path / "metrics.csv", [chosen])
-    by_cell = table.groupby("cell").first()
-    assert by_cell.loc[str(cells["chosen"]), ["saliency_on_cell", "cell_area"]].tolist() == [0.7, 0.4]
-    assert by_cell.loc[str(cells["chosen"]), "saliency_note"] == ""
-    assert by_cell.loc[str(cells["other"]), "saliency_note"] == NOT_CHOSEN_NOTE
-    assert by_cell.loc[str(cells["smear"]), "saliency_note"] == NO_BACKGROUND_NOTE
-    assert by_cell.loc[str(cells["forest"]), ["saliency_on_cell", "cell_area", "saliency_note"]].isna().all()
+    chosen.write_text(json.dumps([{"trial": str(trials["chosen"]), **summary},
+                                  {"trial": str(trials["smear"]), "saliency_on_cell": None, "cell_area": None}]))
+    table = aggregate_metrics([folder / "metrics.json" for folder in trials.values()], tmp_path / "metrics.csv", [chosen])
+    by_trial = table.groupby("trial").first()
+    assert by_trial.loc[str(trials["chosen"]), ["saliency_on_cell", "cell_area"]].tolist() == [0.7, 0.4]
+    assert by_trial.loc[str(trials["chosen"]), "saliency_note"] == ""
+    assert by_trial.loc[str(trials["other"]), "saliency_note"] == NOT_CHOSEN_NOTE
+    assert by_trial.loc[str(trials["smear"]), "saliency_note"] == NO_BACKGROUND_NOTE
+    assert by_trial.loc[str(trials["forest"]), ["saliency_on_cell", "cell_area", "saliency_note"]].isna().all()
     assert len(table) == 8 and pd.read_csv(tmp_path / "metrics.csv").shape == table.shape
-    (cells["chosen"] / "saliency.json").write_text(json.dumps(summary))  # every Keras cell its own (all)
-    own = aggregate_metrics([cells["chosen"] / "metrics.json"], tmp_path / "own.csv", [cells["chosen"] / "saliency.json"])
-    assert own["saliency_on_cell"].tolist() == [0.7, 0.7] and own["cell"].nunique() == 1
+    (trials["chosen"] / "saliency.json").write_text(json.dumps(summary))  # every Keras trial its own (all)
+    own = aggregate_metrics([trials["chosen"] / "metrics.json"], tmp_path / "own.csv", [trials["chosen"] / "saliency.json"])
+    assert own["saliency_on_cell"].tolist() == [0.7, 0.7] and own["trial"].nunique() == 1

@@ -1,4 +1,4 @@
-"""Tests of the figures, by audience: a cell's (leukobench.learn.figures), the store's sample sheet
+"""Tests of the figures, by audience: a trial's (leukobench.learn.figures), the store's sample sheet
 (leukobench.data.samples) and the grid's (leukobench.report.figures, with the tables it draws from
 leukobench.report.selection). Every figure is a valid PNG, written atomically, with no figure left open."""
 
@@ -14,7 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from leukobench.data.samples import plot_sample_sheet
-from leukobench.learn import figures as cell_figures
+from leukobench.learn import figures as trial_figures
 from leukobench.report import figures as grid_figures
 from leukobench.report import selection
 
@@ -46,7 +46,7 @@ def binary_scores(n: int = 200, seed: int = 0):
     return y, np.clip(0.4 * y + 0.6 * rng.random(n), 0, 1)
 
 
-# ----------------------------------------------------------------------- a cell's figures (leukobench.learn.figures)
+# ----------------------------------------------------------------------- a trial's figures (leukobench.learn.figures)
 
 
 def history_frame(epochs: int = 12) -> pd.DataFrame:
@@ -64,7 +64,7 @@ def history_frame(epochs: int = 12) -> pd.DataFrame:
 def test_plot_roc_binary(tmp_path):
     y, score = binary_scores()
     path = tmp_path / "nested" / "roc.png"  # parent folder is created
-    cell_figures.plot_roc(y, score, path, "ROC", class_names=["hem", "all"])
+    trial_figures.plot_roc(y, score, path, "ROC", class_names=["hem", "all"])
     assert_png(path)
 
 
@@ -72,37 +72,37 @@ def test_plot_roc_multiclass_and_single_class(tmp_path):
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 150)
     proba = rng.dirichlet(np.ones(3), 150)
-    cell_figures.plot_roc(y, proba, tmp_path / "roc3.png", "ROC one-vs-rest", class_names=["a", "b", "c"])
+    trial_figures.plot_roc(y, proba, tmp_path / "roc3.png", "ROC one-vs-rest", class_names=["a", "b", "c"])
     assert_png(tmp_path / "roc3.png")
-    cell_figures.plot_roc(np.ones(5, dtype=int), np.linspace(0, 1, 5), tmp_path / "roc1.png", "undefined ROC")
+    trial_figures.plot_roc(np.ones(5, dtype=int), np.linspace(0, 1, 5), tmp_path / "roc1.png", "undefined ROC")
     assert_png(tmp_path / "roc1.png")
 
 
 def test_plot_confusion(tmp_path):
     y, score = binary_scores()
-    cell_figures.plot_confusion(y, (score >= 0.5).astype(int), ["hem", "all"], tmp_path / "cm.png", "Confusion")
+    trial_figures.plot_confusion(y, (score >= 0.5).astype(int), ["hem", "all"], tmp_path / "cm.png", "Confusion")
     assert_png(tmp_path / "cm.png")
     empty_row = np.array([0, 0, 2, 2])  # class 1 never occurs: its row shows "–", no division error
-    cell_figures.plot_confusion(empty_row, np.array([0, 1, 2, 1]), ["a", "b", "c"], tmp_path / "cm3.png", "Confusion")
+    trial_figures.plot_confusion(empty_row, np.array([0, 1, 2, 1]), ["a", "b", "c"], tmp_path / "cm3.png", "Confusion")
     assert_png(tmp_path / "cm3.png")
 
 
 @pytest.mark.parametrize("epochs", [1, 12, 80])
 def test_plot_history(tmp_path, epochs):
     path = tmp_path / f"history_{epochs}.png"
-    cell_figures.plot_history(history_frame(epochs), path, "Training history")
+    trial_figures.plot_history(history_frame(epochs), path, "Training history")
     assert_png(path)
 
 
 @pytest.mark.parametrize("column", ["epoch", "loss", "accuracy"])
 def test_plot_history_missing_column_raises_naming_it(tmp_path, column):
     with pytest.raises(ValueError, match=column):
-        cell_figures.plot_history(history_frame().drop(columns=column), tmp_path / "h.png", "History")
+        trial_figures.plot_history(history_frame().drop(columns=column), tmp_path / "h.png", "History")
     assert not list(tmp_path.iterdir())
 
 
 def test_plot_history_without_a_validation_split(tmp_path):
-    cell_figures.plot_history(history_frame().drop(columns=["val_loss", "val_accuracy"]), tmp_path / "h.png",
+    trial_figures.plot_history(history_frame().drop(columns=["val_loss", "val_accuracy"]), tmp_path / "h.png",
                               "History")
     assert mpimg.imread(tmp_path / "h.png").shape[0] > 100
 
@@ -110,13 +110,13 @@ def test_plot_history_without_a_validation_split(tmp_path):
 def test_bad_labels_and_scores_raise(tmp_path):
     y, score = binary_scores()
     with pytest.raises(ValueError, match="y_score"):
-        cell_figures.plot_roc(y, score[:-1], tmp_path / "r.png", "ROC")
+        trial_figures.plot_roc(y, score[:-1], tmp_path / "r.png", "ROC")
     with pytest.raises(ValueError, match="class_names"):
-        cell_figures.plot_roc(y, score, tmp_path / "r.png", "ROC", class_names=["a", "b", "c"])
+        trial_figures.plot_roc(y, score, tmp_path / "r.png", "ROC", class_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="y_pred"):
-        cell_figures.plot_confusion(y, np.full_like(y, 2), ["hem", "all"], tmp_path / "c.png", "Confusion")
+        trial_figures.plot_confusion(y, np.full_like(y, 2), ["hem", "all"], tmp_path / "c.png", "Confusion")
     with pytest.raises(ValueError, match="y_pred"):
-        cell_figures.plot_confusion(y, y[:-1], ["hem", "all"], tmp_path / "c.png", "Confusion")
+        trial_figures.plot_confusion(y, y[:-1], ["hem", "all"], tmp_path / "c.png", "Confusion")
     assert not list(tmp_path.iterdir())
 
 
@@ -130,12 +130,12 @@ def test_failing_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch
     monkeypatch.setattr(Figure, "savefig", write_half_then_fail)
     y, score = binary_scores()
     with pytest.raises(OSError, match="disk full"):
-        cell_figures.plot_roc(y, score, path, "ROC")
+        trial_figures.plot_roc(y, score, path, "ROC")
     assert list(tmp_path.iterdir()) == []
 
     path.write_bytes(b"earlier figure")
     with pytest.raises(OSError, match="disk full"):
-        cell_figures.plot_history(history_frame(), path, "History")
+        trial_figures.plot_history(history_frame(), path, "History")
     assert list(tmp_path.iterdir()) == [path]
     assert path.read_bytes() == b"earlier figure"
 
@@ -243,7 +243,7 @@ def test_plot_comparison_missing_label_column_and_empty_frame(tmp_path):
     with pytest.raises(ValueError, match="no rows"):
         grid_figures.plot_comparison(comparison_frame(4).iloc[:0], tmp_path / "c.png")
     with pytest.raises(ValueError, match="no rows"):
-        cell_figures.plot_history(history_frame().iloc[:0], tmp_path / "h.png", "History")
+        trial_figures.plot_history(history_frame().iloc[:0], tmp_path / "h.png", "History")
 
 
 # -------------------------------------- report figures over the grid, and their tables (leukobench.report.selection)
@@ -251,11 +251,11 @@ def test_plot_comparison_missing_label_column_and_empty_frame(tmp_path):
 REPORT_METRICS = ("accuracy", "f1", "auc")
 
 
-def _cell_rows(rng, cell: dict, quality: float, images_per_second: float) -> list[dict]:
-    """A val and a test row of one cell, with metrics near ``quality`` and their intervals."""
+def _trial_rows(rng, trial: dict, quality: float, images_per_second: float) -> list[dict]:
+    """A val and a test row of one trial, with metrics near ``quality`` and their intervals."""
     rows = []
     for split in ("val", "test"):
-        row = {**cell, "split": split, "n": 200, "train_seconds": 30.0, "predict_seconds": 200 / images_per_second,
+        row = {**trial, "split": split, "n": 200, "train_seconds": 30.0, "predict_seconds": 200 / images_per_second,
                "images_per_second": images_per_second, "leaky": False}
         for metric in REPORT_METRICS:
             value = float(np.clip(quality + rng.normal(0, 0.02), 0.3, 0.995))
@@ -266,7 +266,7 @@ def _cell_rows(rng, cell: dict, quality: float, images_per_second: float) -> lis
 
 
 def report_frame(seed: int = 0) -> pd.DataFrame:
-    """A metrics.csv-like table: cnn, hybrid and classical cells, both split methods, val and test rows."""
+    """A metrics.csv-like table: cnn, hybrid and classical trials, both split methods, val and test rows."""
     rng = np.random.default_rng(seed)
     nan = np.nan
     keras = {"dataset": "synthetic", "variant": "balanced", "learning_rate": 1e-3, "loss": "auto",
@@ -274,22 +274,22 @@ def report_frame(seed: int = 0) -> pd.DataFrame:
     rows = []
     for model, size, epochs, optimizer, method in itertools.product(
             ["varol_cnn1", "abed_cnn"], [32, 48], [10.0, 20.0], ["adam", "sgd"], ["subject", "random"]):
-        cell = {"approach": "cnn", **keras, "split_method": method, "size": size, "model": model,
+        trial = {"approach": "cnn", **keras, "split_method": method, "size": size, "model": model,
                 "optimizer": optimizer, "epochs": epochs, "features": nan, "classifier": nan}
         quality = (0.8 + 0.04 * (model == "varol_cnn1") + 0.02 * (size == 48) + 0.03 * (epochs == 20)
                    - 0.05 * (optimizer == "sgd") + 0.06 * (method == "random"))
-        rows += _cell_rows(rng, cell, quality, 9000.0 / size * (2.5 if model == "abed_cnn" else 1.0))
+        rows += _trial_rows(rng, trial, quality, 9000.0 / size * (2.5 if model == "abed_cnn" else 1.0))
     for classifier, size, method in itertools.product(["svm", "lr"], [32, 48], ["subject", "random"]):
-        cell = {"approach": "hybrid", **keras, "split_method": method, "size": size, "model": "varol_cnn1",
+        trial = {"approach": "hybrid", **keras, "split_method": method, "size": size, "model": "varol_cnn1",
                 "optimizer": "adam", "epochs": 20.0, "features": nan, "classifier": classifier}
-        rows += _cell_rows(rng, cell, 0.83 + 0.05 * (method == "random"), 7000.0 / size)
+        rows += _trial_rows(rng, trial, 0.83 + 0.05 * (method == "random"), 7000.0 / size)
     for features, classifier, size, method in itertools.product(
             ["hog_pca", "pixels"], ["lr", "rf"], [32, 48], ["subject", "random"]):
-        cell = {"approach": "classical", "dataset": "synthetic", "variant": "balanced", "seed": 0,
+        trial = {"approach": "classical", "dataset": "synthetic", "variant": "balanced", "seed": 0,
                 "split_method": method, "size": size, "model": nan, "optimizer": nan, "learning_rate": nan,
                 "loss": nan, "epochs": nan, "batch_size": nan, "features": features, "classifier": classifier}
         quality = 0.62 + 0.08 * (features == "hog_pca") + 0.04 * (method == "random")
-        rows += _cell_rows(rng, cell, quality, (60000.0 if classifier == "lr" else 4000.0) / size)
+        rows += _trial_rows(rng, trial, quality, (60000.0 if classifier == "lr" else 4000.0) / size)
     return pd.DataFrame(rows)
 
 
@@ -308,7 +308,7 @@ def test_model_labels_name_approach_model_or_features_and_classifier():
 def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
     rng = np.random.default_rng(2)
     curves = [(f"cnn model{i}", *binary_scores(seed=i)) for i in range(10)]
-    fig = grid_figures.plot_roc_overlay(curves, tmp_path / "roc.png", "Best cells")
+    fig = grid_figures.plot_roc_overlay(curves, tmp_path / "roc.png", "Best trials")
     assert_png(tmp_path / "roc.png")
     entries = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert len(entries) == 11 and all("AUC = " in entry for entry in entries)
@@ -326,12 +326,12 @@ def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
     assert "micro-avg. AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
 
 
-def test_the_reliability_diagram_puts_a_calibrated_cell_on_the_diagonal_and_an_over_confident_one_below(tmp_path):
+def test_the_reliability_diagram_puts_a_calibrated_trial_on_the_diagonal_and_an_over_confident_one_below(tmp_path):
     rng = np.random.default_rng(5)
     p = rng.uniform(0.05, 0.95, 4000)
     y = (rng.random(4000) < p).astype(int)  # labels drawn with the scores' own probabilities
     curves = [("calibrated", y, p), ("over-confident", y, np.where(p >= 0.5, 0.99, 0.01))]
-    fig = grid_figures.plot_reliability(curves, tmp_path / "rel.png", "Best cells")
+    fig = grid_figures.plot_reliability(curves, tmp_path / "rel.png", "Best trials")
     assert_png(tmp_path / "rel.png")
     calibrated, confident = (np.column_stack(ax.get_lines()[1].get_data()) for ax in fig.axes[:2])  # [0]: diagonal
     assert np.abs(calibrated[:, 0] - calibrated[:, 1]).max() < 0.1  # each bin's score is about its hit rate
@@ -348,7 +348,7 @@ def test_the_reliability_diagram_shows_calibrated_scores_beside_the_given_ones(t
     y = (rng.random(4000) < p).astype(int)
     confident = np.where(p >= 0.5, 0.99, 0.01)
     fig = grid_figures.plot_reliability([("over-confident", y, confident), ("other", y, p)], tmp_path / "rel.png",
-                                        "Best cells", calibrated=[("recalibrated", p), None])
+                                        "Best trials", calibrated=[("recalibrated", p), None])
     assert_png(tmp_path / "rel.png")
     first, second = fig.axes
     assert [line.get_label() for line in first.get_lines()[1:]] == ["as given", "recalibrated"]
@@ -416,9 +416,9 @@ def test_plot_accuracy_vs_time(tmp_path):
     assert_png(tmp_path / "t.png")
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and "ms" in ax.get_xlabel()
-    assert "1 cell(s) without a prediction time" in ax.get_title(loc="left")
+    assert "1 trial(s) without a prediction time" in ax.get_title(loc="left")
     front = frame[selection.pareto_front(frame)]
-    assert len(ax.texts) == len(front) > 0  # one label per front cell
+    assert len(ax.texts) == len(front) > 0  # one label per front trial
     with pytest.raises(ValueError, match="images_per_second"):
         grid_figures.plot_accuracy_vs_time(frame.drop(columns="images_per_second"), tmp_path / "x.png")
     with pytest.raises(ValueError, match="positive images_per_second"):
@@ -426,7 +426,7 @@ def test_plot_accuracy_vs_time(tmp_path):
 
 
 def leakage_frame() -> pd.DataFrame:
-    """3 models x 2 split methods, and one subject-only cell without a partner."""
+    """3 models x 2 split methods, and one subject-only trial without a partner."""
     rows = []
     for model, method in itertools.product(["varol_cnn1", "abed_cnn", "resnet50"], ["subject", "random"]):
         value = 0.8 + 0.05 * (method == "random") + 0.01 * len(model)
@@ -439,9 +439,9 @@ def leakage_frame() -> pd.DataFrame:
     return pd.DataFrame([*rows, lone, classical, {**classical, "split_method": "random", "accuracy": 0.9}])
 
 
-def test_leakage_pairs_match_cells_differing_only_in_split_method():
+def test_leakage_pairs_match_trials_differing_only_in_split_method():
     pairs = selection.leakage_pairs(leakage_frame())
-    assert len(pairs) == 4  # 3 cnn models and the classical cell (NaN keys match NaN); size=128 has no partner
+    assert len(pairs) == 4  # 3 cnn models and the classical trial (NaN keys match NaN); size=128 has no partner
     assert set(pairs["label"]) == {"cnn varol_cnn1", "cnn abed_cnn", "cnn resnet50", "classical hog_pca + lr"}
     assert (pairs["size"] == 64).all()
     assert np.allclose(pairs["difference"], pairs["random"] - pairs["subject"])
@@ -467,7 +467,7 @@ def test_plot_leakage(tmp_path):
     fig = grid_figures.plot_leakage(report_test_rows(), tmp_path / "leak.png")
     image = assert_png(tmp_path / "leak.png")
     ax = fig.axes[0]
-    assert len(ax.get_yticks()) == 28  # every cell of report_frame has a partner
+    assert len(ax.get_yticks()) == 28  # every trial of report_frame has a partner
     assert len(ax.texts) == 28 and all(text.get_text().startswith("Δ = ") for text in ax.texts)
     assert "subject-disjoint vs cell-level random split" in " ".join(ax.get_title(loc="left").split())
     small = grid_figures.plot_leakage(leakage_frame(), tmp_path / "small.png", metric="accuracy")
@@ -513,7 +513,7 @@ def test_the_subject_sheet_of_three_classes_judges_by_the_arg_max_and_plots_each
     scores = np.array([own[s] for s in subjects])
     cells = pd.DataFrame({"patient_id": subjects, "label": labels, "score_x": scores[:, 0], "score_y": scores[:, 1],
                           "score_z": scores[:, 2]})
-    fig = grid_figures.plot_subject_verdicts([("cnn", cells)], tmp_path / "s3.png", "Best cells", class_names=("x", "y", "z"))
+    fig = grid_figures.plot_subject_verdicts([("cnn", cells)], tmp_path / "s3.png", "Best trials", class_names=("x", "y", "z"))
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels() if t.get_color() == "red"] == ["b1"]
     assert ax.get_ylabel() == "P(its own class)" and ax.get_xlabel() == "1 of 3 subjects misjudged"
@@ -529,22 +529,22 @@ def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_
     scores = np.clip(np.repeat([0.8, 0.3, 0.2, 0.1], 20) + rng.normal(0, 0.05, 80), 0, 1)  # s2: an ALL subject called healthy
     cells = pd.DataFrame({"patient_id": subjects, "label": labels, "score": scores})
     anonymous = cells.assign(patient_id="")
-    mixed = cells.assign(label=np.tile([0, 1], 40))
+    mixed = trials.assign(label=np.tile([0, 1], 40))
     fig = grid_figures.plot_subject_verdicts([("cnn", cells), ("no subjects", anonymous), ("mixed", mixed)],
-                                             tmp_path / "s.png", "Best cells", class_names=("hem", "all"))
+                                             tmp_path / "s.png", "Best trials", class_names=("hem", "all"))
     assert_png(tmp_path / "s.png")
     ax = fig.axes[0]
     red = [tick.get_text() for tick in ax.get_xticklabels() if tick.get_color() == "red"]
     assert red == ["s2"] and ax.get_xlabel() == "1 of 4 subjects misjudged"
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["s4", "s3", "s2", "s1"]  # ordered by verdict
     assert "name no subject" in fig.axes[1].texts[0].get_text()
-    assert "cells of two labels" in fig.axes[2].texts[0].get_text()
-    # a dataset without subjects (Aria): one panel says so, not one per cell, and no legend of verdicts
-    fig = grid_figures.plot_subject_verdicts([("cnn", anonymous), ("rf", anonymous)], tmp_path / "n.png", "Best cells")
+    assert "trials of two labels" in fig.axes[2].texts[0].get_text()
+    # a dataset without subjects (Aria): one panel says so, not one per trial, and no legend of verdicts
+    fig = grid_figures.plot_subject_verdicts([("cnn", anonymous), ("rf", anonymous)], tmp_path / "n.png", "Best trials")
     assert_png(tmp_path / "n.png")
     shown = [ax for ax in fig.axes if ax.get_visible()]
     assert len(shown) == 1 and "name no subject" in shown[0].texts[0].get_text() and not fig.legends
-    with pytest.raises(ValueError, match="cells is empty"):
+    with pytest.raises(ValueError, match="trials is empty"):
         grid_figures.plot_subject_verdicts([], tmp_path / "e.png", "x")
 
 
@@ -581,8 +581,8 @@ def test_names_holding_math_text_syntax_are_drawn_as_written_in_every_figure_fam
     plot_sample_sheet(frame, rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8), names, tmp_path / "sheet.png",
                       title=f"{MARKUP_NAMES[2]} sheet")
     y, score = binary_scores(60)
-    cell_figures.plot_roc(y, score, tmp_path / "roc.png", title=MARKUP_NAMES[3], class_names=names)
-    cell_figures.plot_confusion(y, (score > 0.5).astype(int), names, tmp_path / "confusion.png", title="c")
+    trial_figures.plot_roc(y, score, tmp_path / "roc.png", title=MARKUP_NAMES[3], class_names=names)
+    trial_figures.plot_confusion(y, (score > 0.5).astype(int), names, tmp_path / "confusion.png", title="c")
     patients = np.repeat(["$\\foo$P1", "$\\bar$P2", "P3 <&>", "P_4^"], 15)
     cells = pd.DataFrame({"patient_id": patients, "label": np.repeat([1, 0, 1, 0], 15),
                           "score": rng.uniform(0, 1, 60)})
@@ -623,4 +623,4 @@ def test_every_figure_is_made_and_saved_inside_the_style_modules_one_context():
                         for item in up.items)):
                     up = parents[up]
                 assert isinstance(up, ast.With), f"{module}:{node.lineno}: save_png outside `with drawing():`"
-    assert calls >= 10  # the sample sheet, a cell's figures, the saliency sheet, the grid's figures
+    assert calls >= 10  # the sample sheet, a trial's figures, the saliency sheet, the grid's figures

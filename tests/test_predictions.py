@@ -1,4 +1,4 @@
-"""A cell's predictions file: what every fit writes and the evaluation reads (no model loaded)."""
+"""A trial's predictions file: what every fit writes and the evaluation reads (no model loaded)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.predictions import prediction_frame, read_predictions, scores_of, write_predictions
 
-CELL = {"approach": "cnn", "model": "abed_cnn", "size": 32, "seed": 0}
+TRIAL = {"approach": "cnn", "model": "abed_cnn", "size": 32, "seed": 0}
 
 
 def rows(n: int, subjects: int = 12) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def rows(n: int, subjects: int = 12) -> pd.DataFrame:
 def written(tmp_path, scores, class_names=("hem", "all"), n=None, **metadata):
     frame = prediction_frame(rows(len(scores) if n is None else n), np.asarray(scores), list(class_names))
     path = tmp_path / "predictions.parquet"
-    write_predictions(frame, path, **{"cell": CELL, "class_names": list(class_names), "train_seconds": 12.5,
+    write_predictions(frame, path, **{"trial": TRIAL, "class_names": list(class_names), "train_seconds": 12.5,
                                       "predict_seconds": 0.5, "leaky": False, **metadata})
     return path, frame
 
@@ -37,7 +37,7 @@ def test_a_round_trip_keeps_the_scores_the_predicted_class_and_what_the_evaluati
     assert list(back.columns) == ["image_id", "patient_id", "split", "label", "class_name", "pred", "score"]
     pd.testing.assert_frame_equal(back, frame)
     np.testing.assert_array_equal(back["pred"], scores >= 0.5)
-    assert metadata == {"cell": CELL, "class_names": ["hem", "all"], "train_seconds": 12.5, "predict_seconds": 0.5,
+    assert metadata == {"trial": TRIAL, "class_names": ["hem", "all"], "train_seconds": 12.5, "predict_seconds": 0.5,
                         "leaky": False}
 
 
@@ -50,24 +50,24 @@ def test_class_scores_get_a_column_each_and_the_argmax_as_the_predicted_class(tm
     np.testing.assert_array_equal(back["pred"], scores.argmax(axis=1))
 
 
-def test_a_file_that_is_not_a_cells_predictions_is_refused_naming_it_and_what_it_lacks(tmp_path):
+def test_a_file_that_is_not_a_trials_predictions_is_refused_naming_it_and_what_it_lacks(tmp_path):
     path = tmp_path / "other.parquet"
     rows(10).to_parquet(path)
-    with pytest.raises(ValueError, match=r"other\.parquet is not a cell's predictions .*lacks cell, class_names, "
+    with pytest.raises(ValueError, match=r"other\.parquet is not a trial's predictions .*lacks trial, class_names, "
                                          r"train_seconds, predict_seconds, leaky, pred"):
         read_predictions(path)
 
 
-def test_the_evaluation_takes_the_cell_and_timings_from_the_file(tmp_path):
+def test_the_evaluation_takes_the_trial_and_timings_from_the_file(tmp_path):
     labels = rows(60)["label"].to_numpy()
-    path, _ = written(tmp_path, np.where(labels == 1, 0.9, 0.1), leaky=True)  # a perfect cell
+    path, _ = written(tmp_path, np.where(labels == 1, 0.9, 0.1), leaky=True)  # a perfect trial
     (tmp_path / "model.keras").write_bytes(b"the model its scoring.json names")
     evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "scoring.json", model_path=tmp_path / "model.keras",
                          n_boot=50, seed=0, min_groups=2)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [row["split"] for row in metrics] == ["val", "test"]
     for row in metrics:
-        assert {key: row[key] for key in CELL} == CELL and row["leaky"] is True
+        assert {key: row[key] for key in TRIAL} == TRIAL and row["leaky"] is True
         assert row["accuracy"] == row["auc"] == 1.0 and row["n"] == 30
         assert row["train_seconds"] == 12.5 and row["predict_seconds"] == pytest.approx(0.25)
 

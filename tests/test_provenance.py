@@ -107,12 +107,12 @@ def test_the_training_script_does_not_depend_on_the_report_code():
     assert not reached & {"tables.py", "figures.py", "classical.py", "config.py"}
 
 
-@pytest.mark.parametrize(("script", "figures"), [("samples", "samples.py"), ("cell_figures", "figures.py"),
+@pytest.mark.parametrize(("script", "figures"), [("samples", "samples.py"), ("trial_figures", "figures.py"),
                                                   ("saliency_sheet", "saliency_sheet.py"),
                                                   ("saliency_best_sheets", "saliency_sheet.py")])
-def test_the_figures_of_stores_and_cells_are_rules_of_their_own(script, figures):
+def test_the_figures_of_stores_and_trials_are_rules_of_their_own(script, figures):
     """The store, the evaluation and Grad-CAM draw nothing: their figures are drawn by rules of their own,
-    which reach the figures' look (style.py), not the cell keys, the config checks or the tables."""
+    which reach the figures' look (style.py), not the trial keys, the config checks or the tables."""
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
     assert {figures, "style.py"} <= reached
     assert not reached & {"tables.py", "config.py", "keys.py"}
@@ -124,15 +124,15 @@ LAYERS_NOT_REACHED = {
     "store": ("metrics.py", "report/", "learn/", "style.py"),  # editing a metric or a figure rebuilds no store
     "samples": ("metrics.py", "report/", "learn/"),  # the store's sample sheet
     "evaluate": ("report/", "style.py", "learn/figures.py"),  # editing a figure reruns no evaluation
-    "cell_figures": ("report/",),  # a cell's figures: editing a grid figure redraws none of them
+    "trial_figures": ("report/",),  # a trial's figures: editing a grid figure redraws none of them
     **{script: ("learn/", "data/")  # the grid's figures and tables: editing a model or a reader reruns no report
-       for script in ("aggregate", "best_cells", "figures", "leakage", "tables", "reproduction")},
+       for script in ("aggregate", "best_trials", "figures", "leakage", "tables", "reproduction")},
 }
 
 
 @pytest.mark.parametrize("script", sorted(LAYERS_NOT_REACHED))
 def test_each_scripts_figures_stay_in_its_own_layer(script):
-    """The sample sheet is in data/, a cell's figures in learn/, the grid's in report/, the shared look in style.py."""
+    """The sample sheet is in data/, a trial's figures in learn/, the grid's in report/, the shared look in style.py."""
     script_path = REPO / f"workflow/scripts/{script}.py"
     reached = {p.relative_to(PACKAGE_ROOT).as_posix() for p in imported_modules(script_path)}
     assert not {path for path in reached if path.startswith(LAYERS_NOT_REACHED[script])}
@@ -140,7 +140,7 @@ def test_each_scripts_figures_stay_in_its_own_layer(script):
 
 @pytest.mark.parametrize("script", ["tables", "reproduction"])
 def test_the_report_tables_do_not_depend_on_the_config_checks_or_the_registries(script):
-    """They scale a published cell as the grid was scaled (leukobench.keys), not through leukobench.plan.config."""
+    """They scale a published trial as the grid was scaled (leukobench.keys), not through leukobench.plan.config."""
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
     assert "tables.py" in reached and "keys.py" in reached
     assert not reached & {"config.py", "models.py", "classical.py"}

@@ -1,5 +1,5 @@
 """The reference recipe (presets/reference.yaml): each training option does what it says, reaches
-only the cells that take it, survives a killed training, and the preset is a valid run."""
+only the trials that take it, survives a killed training, and the preset is a valid run."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from leukobench.learn.backup import BACKUP_DIR, STATE
 from leukobench.learn.bundle import TrainedModel, predict_store
 from leukobench.learn.models import create_model, list_models, recipe_models, transfer_models
 from leukobench.learn.train import TrainingSpec, _loss_and_targets, _optimizer, train_from_store
-from leukobench.plan.config import RECIPE_OPTIONS, check_config, keras_cells, training_options
+from leukobench.plan.config import RECIPE_OPTIONS, check_config, keras_trials, training_options
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
@@ -74,7 +74,7 @@ def test_augmentation_without_jitter_gives_one_of_the_eight_symmetries_of_each_i
 @pytest.mark.slow
 def test_a_model_trained_with_augmentation_is_saved_without_it_and_predicts_the_same_twice(tiny_store, tmp_path):
     spec = TrainingSpec(model="reference_resnet_small", epochs=2, batch_size=8, **RECIPE)
-    train_from_store(tiny_store, spec, tmp_path / "model.keras", tmp_path / "history.csv", cell={"model": spec.model})
+    train_from_store(tiny_store, spec, tmp_path / "model.keras", tmp_path / "history.csv", trial={"model": spec.model})
     trained = TrainedModel.load(tmp_path / "model.keras")
     assert not any("augment" in layer.name for layer in trained.model.layers)
     first, _ = predict_store(trained, tiny_store)
@@ -195,10 +195,10 @@ def test_bad_recipe_options_are_refused():
         TrainingSpec(model="reference_resnet_small", weight_decay=-0.1)
 
 
-# --- what reaches which cell ------------------------------------------------------------------
+# --- what reaches which trial ------------------------------------------------------------------
 
 def test_recipe_options_reach_only_the_reference_models_and_weight_decay_only_adamw():
-    """The train rule's params: the studies' cells get exactly the options they had before the
+    """The train rule's params: the studies' trials get exactly the options they had before the
     recipe existed, so turning the recipe on (or adding the preset's grid) retrains none of them."""
     defaults = {"class_weight": False, "early_stopping_patience": 0, "weights": "imagenet", "trainable_layers": 0,
                 "augmentation": False, "lr_schedule": "constant", "warmup_epochs": 0, "label_smoothing": 0.0,
@@ -233,17 +233,17 @@ def preset_config() -> dict:
 def test_the_reference_preset_is_valid_and_runs_the_reference_beside_a_studies_cnn():
     config = preset_config()
     check_config(config)
-    cells, _ = keras_cells(config)
-    models = set(cells["model"])
+    trials, _ = keras_trials(config)
+    models = set(trials["model"])
     assert models & set(recipe_models()) and models - set(recipe_models()), "the reference and a study's CNN"
-    assert set(cells["split_method"]) == {"subject"}
-    reference = cells[cells["model"].isin(recipe_models())]
-    studies = cells[~cells["model"].isin(recipe_models())]
+    assert set(trials["split_method"]) == {"subject"}
+    reference = trials[trials["model"].isin(recipe_models())]
+    studies = trials[~trials["model"].isin(recipe_models())]
     assert set(reference["optimizer"]) == {"adamw"} and set(studies["optimizer"]) == {"adam"}
     assert set(reference["epochs"]) == set(studies["epochs"])  # the same budget
     training = config["training"]
     assert training["augmentation"] and training["lr_schedule"] == "cosine" and training["label_smoothing"] > 0
-    # the best validation epoch is kept, and no cell stops before its cosine schedule has run out
+    # the best validation epoch is kept, and no trial stops before its cosine schedule has run out
     assert training["early_stopping_patience"] >= max(config["grid"]["epochs"])
 
 
@@ -256,14 +256,14 @@ def test_the_presets_gpu_switch_adds_efficientnet_from_scratch_and_fine_tuned():
     assert {"efficientnetv2b0", "efficientnetv2b0_scratch"} <= set(models)
     config = copy.deepcopy(preset_config())
     config["grid"]["model"] = models
-    cells, _ = keras_cells(config)
-    assert {"efficientnetv2b0", "efficientnetv2b0_scratch"} <= set(cells["model"])
+    trials, _ = keras_trials(config)
+    assert {"efficientnetv2b0", "efficientnetv2b0_scratch"} <= set(trials["model"])
     assert "efficientnetv2b0" in transfer_models() and config["training"]["weights"] == "imagenet"
 
 
 # --- the comparison figure --------------------------------------------------------------------
 
-def test_the_comparison_figure_marks_the_cells_that_used_pretrained_weights(tmp_path, monkeypatch):
+def test_the_comparison_figure_marks_the_trials_that_used_pretrained_weights(tmp_path, monkeypatch):
     import matplotlib.axes
 
     from leukobench.report.figures import PRETRAINED_MARKER, plot_comparison

@@ -115,7 +115,7 @@ def test_a_reader_takes_options_exactly_when_its_entry_names_them():
     assert readers.READERS.attribute("folder", "options") == readers.FOLDER_OPTIONS
 
 
-def test_the_features_a_classical_cell_may_name_are_the_extractors_of_a_store():
+def test_the_features_a_classical_trial_may_name_are_the_extractors_of_a_store():
     assert features.FEATURE_EXTRACTORS.names() == sorted(plan_config.TABULAR_FEATURES)
 
 
@@ -174,7 +174,7 @@ TIES: dict[str, set] = {
     "grid.optimizer[]": set(train.OPTIMIZERS),
     "grid.loss[]": set(train.LOSSES),
     "training.lr_schedule": set(recipe.LR_SCHEDULES),
-    # features a store alone gives; 'cnn' features come from a trained cell (the hybrid section)
+    # features a store alone gives; 'cnn' features come from a trained trial (the hybrid section)
     "classical.features[]": set(plan_config.TABULAR_FEATURES),
     # a study's numbers are on its own val or test part; 'external' (C-NMC's preliminary test
     # phase, split.external_test) is an extra split of this workflow that no published number names

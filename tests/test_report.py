@@ -14,11 +14,11 @@ import yaml
 from scipy import stats
 from snakemake.utils import validate
 
-from leukobench.plan.config import classical_cells, hybrid_cells, keras_cells, repeated_seeds
+from leukobench.plan.config import classical_trials, hybrid_trials, keras_trials, repeated_seeds
 from leukobench.metrics import METRIC_NAMES
 from leukobench.published import mapped_datasets, published_problems
 from leukobench.report.figures import plot_seed_spread
-from leukobench.report.selection import (best_configurations, cell_folders, cell_level, chosen_keras_cells,
+from leukobench.report.selection import (best_configurations, trial_folders, cell_level, chosen_keras_trials,
                                          collapse_folds, collapse_seeds, datasets_without_subjects, with_subject_level)
 from leukobench.report.tables import (
     formatted,
@@ -32,13 +32,13 @@ REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
 
 
-def row(split: str, accuracy: float, **cell) -> dict:
+def row(split: str, accuracy: float, **trial) -> dict:
     values = {name: accuracy for name in METRIC_NAMES}
     bounds = {f"{name}_{side}": accuracy + delta for name in METRIC_NAMES for side, delta in (("low", -0.05), ("high", 0.05))}
     base = {"approach": "cnn", "dataset": "synthetic", "split_method": "subject", "variant": "balanced", "size": 32,
             "model": "varol_cnn3", "optimizer": "adam", "epochs": 50, "batch_size": 32, "seed": 0}
-    return {**base, **cell, "split": split, "n": 100, **values, **bounds, "images_per_second": 1000.0,
-            "cell": f"results/cells/{cell}"}
+    return {**base, **trial, "split": split, "n": 100, **values, **bounds, "images_per_second": 1000.0,
+            "trial": f"results/trials/{trial}"}
 
 
 def test_the_best_configuration_carries_its_test_splits_majority_rate_through_folds_and_seeds():
@@ -50,7 +50,7 @@ def test_the_best_configuration_carries_its_test_splits_majority_rate_through_fo
     assert best["abed_cnn"] == 0.25
 
 
-def test_folds_collapse_to_their_mean_with_a_t_interval_and_holdout_cells_stay():
+def test_folds_collapse_to_their_mean_with_a_t_interval_and_holdout_trials_stay():
     accuracies = [0.80, 0.85, 0.90]
     table = pd.DataFrame([row("test", a, fold=k) for k, a in enumerate(accuracies)] + [row("test", 0.7, model="abed_cnn")])
     summary = collapse_folds(table)
@@ -78,7 +78,7 @@ def test_the_best_configuration_is_chosen_on_validation_not_on_test():
 
 
 def test_the_reference_models_get_their_own_rows_in_the_best_configurations():
-    """presets/reference.yaml: the reference's cells are chosen on validation like any model's, beside the studies'."""
+    """presets/reference.yaml: the reference's trials are chosen on validation like any model's, beside the studies'."""
     table = pd.DataFrame([
         row("val", 0.80, model="abed_cnn"), row("test", 0.78, model="abed_cnn"),
         row("val", 0.90, model="reference_resnet_small", optimizer="adamw", epochs=30),
@@ -92,22 +92,22 @@ def test_the_reference_models_get_their_own_rows_in_the_best_configurations():
     assert best.loc["reference_resnet_small", "accuracy"] == pytest.approx(0.86)  # 30 epochs: the better on val
 
 
-def test_cell_folders_of_a_k_fold_configuration_are_all_its_folds():
+def test_trial_folders_of_a_k_fold_configuration_are_all_its_folds():
     table = pd.DataFrame([row("test", 0.8, fold=k) for k in range(3)] + [row("test", 0.8, optimizer="sgd", fold=0)])
     best = best_configurations(table)
     chosen = best[best["optimizer"] == "adam"].iloc[0]
-    assert len(cell_folders(table, chosen)) == 3
+    assert len(trial_folders(table, chosen)) == 3
 
 
 PUBLISHED = {
     "study": "Varol 2024",
     "data": {"C-NMC": "synthetic", "ALL-IDB": None},
     "results": [
-        {"source": "Table 4", "data": "C-NMC", "cell": {"approach": "cnn", "model": "varol_cnn3", "optimizer": "adam", "epochs": 50},
+        {"source": "Table 4", "data": "C-NMC", "trial": {"approach": "cnn", "model": "varol_cnn3", "optimizer": "adam", "epochs": 50},
          "accuracy": 0.87, "weighted_recall": 0.87, "weighted_precision": 0.87},
-        {"source": "Table 4", "data": "C-NMC", "cell": {"approach": "cnn", "model": "varol_cnn3", "optimizer": "rmsprop"}, "accuracy": 0.8},
-        {"source": "Table 5.2", "data": "ALL-IDB", "cell": {"model": "varol_cnn3"}, "accuracy": 0.99},
-        {"source": "Table 5.2", "data": "ALL-IDB", "cell": {"model": "varol_cnn3"}, "split": "val", "accuracy": 0.98},
+        {"source": "Table 4", "data": "C-NMC", "trial": {"approach": "cnn", "model": "varol_cnn3", "optimizer": "rmsprop"}, "accuracy": 0.8},
+        {"source": "Table 5.2", "data": "ALL-IDB", "trial": {"model": "varol_cnn3"}, "accuracy": 0.99},
+        {"source": "Table 5.2", "data": "ALL-IDB", "trial": {"model": "varol_cnn3"}, "split": "val", "accuracy": 0.98},
     ],
 }
 
@@ -121,18 +121,18 @@ def test_each_published_number_is_beside_ours_with_the_difference_and_whether_it
     assert recall["ours"] == pytest.approx(0.80) and "accuracy" in recall["note"]
     notes = dict(zip(table["metric"] + " " + table["configuration"], table["note"]))
     assert "does not compute" in notes[next(k for k in notes if k.startswith("weighted_precision"))]
-    assert "no cell of this run" in notes["accuracy approach=cnn, model=varol_cnn3, optimizer=rmsprop"]
+    assert "no trial of this run" in notes["accuracy approach=cnn, model=varol_cnn3, optimizer=rmsprop"]
     assert "not mapped" in notes["accuracy model=varol_cnn3"]
     assert set(table.loc[table["source"] == "Table 5.2", "split"]) == {"val", "test"}
-    assert len(table) == 6  # every published number has a row, a val and a test number of one cell included
+    assert len(table) == 6  # every published number has a row, a val and a test number of one trial included
     assert "6 published number(s): 2 comparison(s)" in reproduction_summary(table)
 
 
 def test_a_study_data_set_mapped_to_two_datasets_has_each_number_beside_both():
     """Zhang's Aria data read as its Original/ and its Segmented/ image sets: the bracket, not one choice."""
     published = {"study": "Zhang 2024", "data": {"Aria": ["aria_original", "aria_segmented"]}, "results": [
-        {"source": "Table 1", "data": "Aria", "cell": {"model": "varol_cnn3"}, "accuracy": 0.82},
-        {"source": "Table 1", "data": "Aria", "cell": {"model": "varol_cnn3"}, "split": "val", "accuracy": 0.80}]}
+        {"source": "Table 1", "data": "Aria", "trial": {"model": "varol_cnn3"}, "accuracy": 0.82},
+        {"source": "Table 1", "data": "Aria", "trial": {"model": "varol_cnn3"}, "split": "val", "accuracy": 0.80}]}
     assert published_problems(published) == []
     metrics = pd.DataFrame([row(split, accuracy, dataset=dataset) for split in ("val", "test")
                             for dataset, accuracy in (("aria_original", 0.62), ("aria_segmented", 0.908))])
@@ -142,7 +142,7 @@ def test_a_study_data_set_mapped_to_two_datasets_has_each_number_beside_both():
     assert ours[("test", "aria_original")] == pytest.approx(0.62) and ours[("test", "aria_segmented")] == pytest.approx(0.908)
     assert set(table["published"]) == {0.82, 0.80}
     only_one = reproduction_table(metrics[metrics["dataset"] == "aria_original"], published)
-    assert only_one["note"].str.contains("no cell of this run").sum() == 2  # the other image set said missing, not dropped
+    assert only_one["note"].str.contains("no trial of this run").sum() == 2  # the other image set said missing, not dropped
 
 
 def test_a_smoke_run_is_compared_at_its_scaled_epochs():
@@ -185,17 +185,17 @@ def test_the_reproduction_verdict_is_no_interval_where_ours_has_none():
 
 def test_bad_published_sections_are_named():
     bad = copy.deepcopy(PUBLISHED)
-    bad["results"][0]["cell"]["colour"] = "rgb"
+    bad["results"][0]["trial"]["colour"] = "rgb"
     bad["results"][1]["acuracy"] = 0.8
     bad["results"][2]["data"] = "Aria"
     problems = " ".join(published_problems(bad))
-    assert "['colour'] are not cell keys" in problems
+    assert "['colour'] are not trial keys" in problems
     assert "'acuracy' is not a metric" in problems
     assert "'Aria' is not a key of published.data" in problems
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
-def test_every_published_number_of_a_preset_names_a_cell_of_its_own_grid(preset):
+def test_every_published_number_of_a_preset_names_a_trial_of_its_own_grid(preset):
     config = yaml.safe_load(preset.read_text())
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
     if "published" not in config:  # the reference (presets/reference.yaml) is no study: nothing published
@@ -203,16 +203,16 @@ def test_every_published_number_of_a_preset_names_a_cell_of_its_own_grid(preset)
         return
     published = config["published"]
     assert published_problems(published) == []
-    keras, _ = keras_cells(config)
-    cells = pd.concat([keras.assign(approach="cnn"), hybrid_cells(config, keras).assign(approach="hybrid"),
-                       classical_cells(config).assign(approach="classical")], ignore_index=True)
+    keras, _ = keras_trials(config)
+    trials = pd.concat([keras.assign(approach="cnn"), hybrid_trials(config, keras).assign(approach="hybrid"),
+                       classical_trials(config).assign(approach="classical")], ignore_index=True)
     for entry in published["results"]:
-        match = cells
-        for key, value in entry["cell"].items():
+        match = trials
+        for key, value in entry["trial"].items():
             match = match[match[key] == value]
-        assert len(match) >= 1, f"{preset.name}: {entry['source']} {entry['cell']} is no cell of the preset's grid"
+        assert len(match) >= 1, f"{preset.name}: {entry['source']} {entry['trial']} is no trial of the preset's grid"
         for dataset in mapped_datasets(published, entry["data"]):  # on each dataset the study's data set stands for
-            assert dataset in set(match["dataset"]), f"{preset.name}: {entry['source']} has no cell on {dataset}"
+            assert dataset in set(match["dataset"]), f"{preset.name}: {entry['source']} has no trial on {dataset}"
 
 
 def test_tables_are_written_as_markdown_and_html(tmp_path):
@@ -223,8 +223,8 @@ def test_tables_are_written_as_markdown_and_html(tmp_path):
     assert "<h2>Approach 1</h2>" in page and "<td>0.870 [0.84, 0.90]</td>" in page
 
 
-def test_the_best_configurations_carry_the_subject_verdicts_of_the_same_cell():
-    """Chosen on the cells' validation accuracy, then shown with the subject level of that very cell."""
+def test_the_best_configurations_carry_the_subject_verdicts_of_the_same_trial():
+    """Chosen on the trials' validation accuracy, then shown with the subject level of that very trial."""
     from leukobench.report.selection import best_configurations, cell_level, with_subject_level
     from leukobench.report.tables import formatted
 
@@ -249,17 +249,17 @@ def test_the_best_configurations_carry_the_subject_verdicts_of_the_same_cell():
 
 
 # --- repeated seeds ------------------------------------------------------------------------------
-def seeded(split: str, accuracy: float, seed: int, **cell) -> dict:
-    return row(split, accuracy, seed=seed, **cell) | {"cell": f"results/cells/{cell}/seed~{seed}"}
+def seeded(split: str, accuracy: float, seed: int, **trial) -> dict:
+    return row(split, accuracy, seed=seed, **trial) | {"trial": f"results/trials/{trial}/seed~{seed}"}
 
 
-def test_repeats_add_the_following_seeds_to_every_cell():
+def test_repeats_add_the_following_seeds_to_every_trial():
     assert repeated_seeds({"seed": [0, 10], "repeats": 3}) == [0, 1, 2, 10, 11, 12]
     assert repeated_seeds({"seed": [4]}) == [4]
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["grid"]["repeats"] = 2
-    once = keras_cells({**config, "grid": {k: v for k, v in config["grid"].items() if k != "repeats"}})[0]
-    twice = keras_cells(config)[0]
+    once = keras_trials({**config, "grid": {k: v for k, v in config["grid"].items() if k != "repeats"}})[0]
+    twice = keras_trials(config)[0]
     assert len(twice) == 2 * len(once) and sorted(set(twice["seed"])) == [0, 1]
 
 
@@ -273,7 +273,7 @@ def test_a_lucky_seed_does_not_win_the_best_configuration_the_mean_over_seeds_do
     ])
     best = best_configurations(table).iloc[0]
     assert best["optimizer"] == "sgd" and best["seeds"] == 3 and best["selection"] == pytest.approx(0.8)
-    assert best["configurations"] == 2  # two configurations competed, not six cells
+    assert best["configurations"] == 2  # two configurations competed, not six trials
     adam = collapse_seeds(table).query("optimizer == 'adam' and split == 'test'").iloc[0]
     assert (adam["accuracy"], adam["accuracy_min"], adam["accuracy_max"]) == pytest.approx((0.7, 0.6, 0.9))
     assert adam["accuracy_sd"] == pytest.approx(np.std([0.9, 0.6, 0.6], ddof=1)) and pd.isna(adam["seed"])
@@ -284,7 +284,7 @@ def test_a_published_number_is_judged_against_the_spread_over_seeds_too():
     # each seed's bootstrap interval (± 0.05) misses 0.78 for two of three seeds; the seeds' range holds it
     table = pd.DataFrame([seeded("test", accuracy, seed) for seed, accuracy in enumerate([0.62, 0.70, 0.80])])
     published = {"study": "s", "data": {"Cells": "synthetic"},
-                 "results": [{"source": "T1", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.78}]}
+                 "results": [{"source": "T1", "data": "Cells", "trial": {"model": "varol_cnn3"}, "accuracy": 0.78}]}
     result = reproduction_table(table, published)
     assert result["inside"].tolist() == [False, False, True]
     assert result["inside_seeds"].tolist() == [True] * 3 and (result["seeds"] == 3).all()
@@ -337,9 +337,9 @@ def test_a_configuration_of_several_seeds_shows_its_subject_verdicts_as_their_me
 # ----------------------------------------------------------------- trials that did not learn (leukobench.learned)
 
 
-def dead_and_alive(dead_seeds=(0, 1), seeds=3, **cell) -> list[dict]:
+def dead_and_alive(dead_seeds=(0, 1), seeds=3, **trial) -> list[dict]:
     """A configuration of ``seeds`` seeds, those in ``dead_seeds`` at chance (0.25 of four classes)."""
-    return [seeded(split, 0.25 if seed in dead_seeds else 0.734, seed, **cell)
+    return [seeded(split, 0.25 if seed in dead_seeds else 0.734, seed, **trial)
             | {"learned": seed not in dead_seeds, "learned_note": "at chance" if seed in dead_seeds else "learned"}
             for seed in range(seeds) for split in ("val", "test")]
 
@@ -376,7 +376,7 @@ def test_folds_that_did_not_learn_are_counted_and_a_table_without_verdicts_says_
 def test_the_reproduction_table_names_a_comparison_with_a_trial_that_did_not_learn():
     table = pd.DataFrame([r for r in dead_and_alive() if r["split"] == "test"])
     published = {"study": "s", "data": {"Cells": "synthetic"},
-                 "results": [{"source": "T1", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.7,
+                 "results": [{"source": "T1", "data": "Cells", "trial": {"model": "varol_cnn3"}, "accuracy": 0.7,
                               "note": "their best"}]}
     result = reproduction_table(table, published)
     assert result["did_not_learn"].tolist() == [1, 1, 0] and (result["seeds_did_not_learn"] == 2).all()
@@ -434,7 +434,7 @@ SCRIPT_NOTE = "</script><img src=x onerror=alert(4)>"
 @pytest.mark.workflow
 def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path):
     """Class folders and patients named with $, \\, <, > and &, a study note that closes a <script>: the store's
-    sample sheet, best_cells' figures and the tables are drawn, and report.html holds the note as text only."""
+    sample sheet, best_trials' figures and the tables are drawn, and report.html holds the note as text only."""
     import os
     import subprocess
     import sys
@@ -458,8 +458,8 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
         "grid": {"dataset": ["lab"], "variant": ["balanced"], "size": [32], "model": ["abed_cnn"], "epochs": [1],
                  "batch_size": [16]},
         "evaluation": {"bootstrap": 100, "min_interval_groups": 2},
-        "published": {"study": f"A study $\\foo$ <&> {SCRIPT_NOTE}", "data": {"Cells <b>&": "lab"}, "results": [
-            {"source": f"Table 1 {SCRIPT_NOTE}", "data": "Cells <b>&", "cell": {"model": "abed_cnn"}, "accuracy": 0.8,
+        "published": {"study": f"A study $\\foo$ <&> {SCRIPT_NOTE}", "data": {"Trials <b>&": "lab"}, "results": [
+            {"source": f"Table 1 {SCRIPT_NOTE}", "data": "Trials <b>&", "trial": {"model": "abed_cnn"}, "accuracy": 0.8,
              "note": SCRIPT_NOTE}]},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
@@ -484,7 +484,7 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
     # params as Snakemake recorded them, every rule of the run (ingest's reader options and reproduction's published)
     records = [json.loads(path.read_text()) for path in (tmp_path / ".snakemake/metadata").rglob("*") if path.is_file()]
     params = json.dumps([record.get("params") for record in records])
-    assert {record["rule"] for record in records} >= {"ingest", "store", "train", "reproduction", "best_cells"}
+    assert {record["rule"] for record in records} >= {"ingest", "store", "train", "reproduction", "best_trials"}
     assert "onerror" not in params and "blast" not in params and "patient" not in params
     # the settings files rerun what reads them, as params did: nothing when unchanged, the reproduction alone
     # when the published note changes
@@ -496,9 +496,9 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
     assert jobs == {"reproduction": "1", "all": "1"}, planned[-2000:]
 
 
-def test_the_chosen_keras_cells_are_the_ones_behind_each_models_best_configuration():
-    """evaluation.saliency: chosen draws these: per Keras model and split method the cell chosen on validation
-    (not on test), a configuration of several seeds by its first seed; no hybrid or classical cell."""
+def test_the_chosen_keras_trials_are_the_ones_behind_each_models_best_configuration():
+    """evaluation.saliency: chosen draws these: per Keras model and split method the trial chosen on validation
+    (not on test), a configuration of several seeds by its first seed; no hybrid or classical trial."""
     table = pd.DataFrame([
         row("val", 0.90, optimizer="adam"), row("test", 0.70, optimizer="adam"),
         row("val", 0.80, optimizer="sgd"), row("test", 0.95, optimizer="sgd"),
@@ -506,9 +506,9 @@ def test_the_chosen_keras_cells_are_the_ones_behind_each_models_best_configurati
         *(seeded(split, 0.8, seed, model="abed_cnn") for seed in (3, 1) for split in ("val", "test")),
         row("val", 0.99, approach="hybrid", classifier="svm"), row("test", 0.99, approach="hybrid", classifier="svm"),
     ])
-    assert dict(chosen_keras_cells(table)) == {
-        "varol_cnn3_subject_balanced": "results/cells/{'optimizer': 'adam'}",
-        "varol_cnn3_random_balanced": "results/cells/{'split_method': 'random'}",
-        "abed_cnn_subject_balanced": "results/cells/{'model': 'abed_cnn'}/seed~1",
+    assert dict(chosen_keras_trials(table)) == {
+        "varol_cnn3_subject_balanced": "results/trials/{'optimizer': 'adam'}",
+        "varol_cnn3_random_balanced": "results/trials/{'split_method': 'random'}",
+        "abed_cnn_subject_balanced": "results/trials/{'model': 'abed_cnn'}/seed~1",
     }
-    assert chosen_keras_cells(table[table["approach"] != "cnn"]) == []
+    assert chosen_keras_trials(table[table["approach"] != "cnn"]) == []

@@ -1,6 +1,6 @@
 """Grad-CAM (leukobench.learn.saliency) is tested by where it points: a CNN trained on images whose
 class signal lies in one known quadrant looks at that quadrant, an untrained one does not; a linear
-model's map is its evidence; every registered model gives a map; the cell share and the saliency
+model's map is its evidence; every registered model gives a map; the trial share and the saliency
 sheet do what they say."""
 
 from __future__ import annotations
@@ -191,16 +191,16 @@ def test_a_model_without_a_spatial_map_is_refused():
         feature_map_layer(keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs)))
 
 
-# ------------------------------------------------------------------ cell share
+# ------------------------------------------------------------------ trial share
 
 
 def cell_on_black(n: int = 2, side: int = 20) -> np.ndarray:
-    """A bright disc (the cell) on pure black, with a dim noisy rim below the threshold."""
+    """A bright disc (the trial) on pure black, with a dim noisy rim below the threshold."""
     yy, xx = np.mgrid[:side, :side]
     disc = (yy - side / 2) ** 2 + (xx - side / 2) ** 2 < (side / 3) ** 2
     images = np.zeros((n, side, side, 3), dtype=np.uint8)
     images[:, disc] = (120, 40, 90)
-    images[:, 0, :, 1] = 5  # faint background noise, not cell
+    images[:, 0, :, 1] = 5  # faint background noise, not trial
     return images
 
 
@@ -313,10 +313,10 @@ def test_the_saliency_jobs_panels_draw_the_sheet_of_every_image(tmp_path, no_ope
     assert np.array_equal(assert_png(tmp_path / "sheet.png"), assert_png(tmp_path / "all.png"))
 
 
-def test_the_chosen_cells_job_refuses_a_cell_it_has_no_model_of_and_writes_nothing(tmp_path):
-    from leukobench.learn.saliency import saliency_of_chosen_cells
+def test_the_chosen_trials_job_refuses_a_trial_it_has_no_model_of_and_writes_nothing(tmp_path):
+    from leukobench.learn.saliency import saliency_of_chosen_trials
 
-    with pytest.raises(ValueError, match=r"chosen cells \['results/cells/b'\] are not among"):
-        saliency_of_chosen_cells([("b", "results/cells/b")], ["results/cells/a/model.keras"], ["store.parquet"],
+    with pytest.raises(ValueError, match=r"chosen trials \['results/trials/b'\] are not among"):
+        saliency_of_chosen_trials([("b", "results/trials/b")], ["results/trials/a/model.keras"], ["store.parquet"],
                                  tmp_path / "summary.json", tmp_path / "panels")
     assert not list(tmp_path.iterdir())

@@ -33,7 +33,7 @@ CONFIG = copy.deepcopy(TINY)
 CONFIG["grid"]["model"] = ["abed_cnn"]
 TARGET = "results/report/metrics.csv"
 SLURM_RULES = {"ingest", "store", "train", "saliency_best", "evaluate"}  # the rest are `localrule`s: they run beside snakemake
-GPU_RULES = {"train", "saliency_best"}  # the jobs that run a Keras model (the chosen cells' Grad-CAM: evaluation.saliency chosen)
+GPU_RULES = {"train", "saliency_best"}  # the jobs that run a Keras model (the chosen trials' Grad-CAM: evaluation.saliency chosen)
 TIMING_COLUMNS = {"train_seconds", "predict_seconds", "images_per_second"}
 # Hard bound of each run: snakemake never returns when the plugin loses its jobs (see tests/slurm/cluster.py).
 RUN_TIMEOUT = 420
@@ -140,7 +140,7 @@ def test_slurm_gives_the_results_of_a_local_run(runs):
     assert runs["local"]["rc"] == 0, runs["local"]["out"][-6000:]
     assert runs["slurm"]["rc"] == 0, "the SLURM run failed (see test_the_workflow_finishes_on_slurm)"
     local, slurm = (pd.read_csv(runs[name]["dir"] / TARGET) for name in ("local", "slurm"))
-    assert len(local) == len(slurm) == 4  # val and test of one cell, each for its images and for its subjects
+    assert len(local) == len(slurm) == 4  # val and test of one trial, each for its images and for its subjects
     columns = [c for c in local.columns if c not in TIMING_COLUMNS]  # timings differ from run to run
     numeric = [c for c in columns if local[c].dtype.kind in "fi"]
     assert local[[c for c in columns if c not in numeric]].equals(slurm[[c for c in columns if c not in numeric]])
@@ -148,13 +148,13 @@ def test_slurm_gives_the_results_of_a_local_run(runs):
                                equal_nan=True, err_msg=str(numeric))
     # Same seed, same threads: the same weights, so the same score for every image.
     local_dir, slurm_dir = runs["local"]["dir"], runs["slurm"]["dir"]
-    cells = sorted(p.relative_to(local_dir) for p in (local_dir / "results" / "cells").rglob("predictions.parquet"))
-    assert cells
-    for cell in cells:
-        a, b = (pd.read_parquet(folder / cell).sort_values("image_id", ignore_index=True) for folder in (local_dir, slurm_dir))
-        assert a.drop(columns="score").equals(b.drop(columns="score")), cell
-        np.testing.assert_allclose(b["score"], a["score"], rtol=0, atol=1e-6, err_msg=str(cell))
-        history = cell.parent / "history.csv"
+    trials = sorted(p.relative_to(local_dir) for p in (local_dir / "results" / "trials").rglob("predictions.parquet"))
+    assert trials
+    for trial in trials:
+        a, b = (pd.read_parquet(folder / trial).sort_values("image_id", ignore_index=True) for folder in (local_dir, slurm_dir))
+        assert a.drop(columns="score").equals(b.drop(columns="score")), trial
+        np.testing.assert_allclose(b["score"], a["score"], rtol=0, atol=1e-6, err_msg=str(trial))
+        history = trial.parent / "history.csv"
         pd.testing.assert_frame_equal(pd.read_csv(slurm_dir / history), pd.read_csv(local_dir / history))
 
 

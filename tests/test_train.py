@@ -38,9 +38,9 @@ def tiny_store(tmp_path_factory):
     return paths
 
 
-def train(store, tmp_path, cell=None, code=None, **options):
+def train(store, tmp_path, trial=None, code=None, **options):
     spec = TrainingSpec(model="abed_cnn", epochs=options.pop("epochs", 2), batch_size=8, **options)
-    bundle = train_from_store(store, spec, tmp_path / "model.keras", tmp_path / "history.csv", cell=cell, code=code)
+    bundle = train_from_store(store, spec, tmp_path / "model.keras", tmp_path / "history.csv", trial=trial, code=code)
     return bundle, pd.read_csv(tmp_path / "history.csv")
 
 
@@ -122,7 +122,7 @@ RESUME_CHANGES = {  # what changed between the killed training and its rerun, an
     "learning_rate": ({}, {"learning_rate": 0.01}, "training spec (learning_rate)"),
     "model_options": ({}, {"model_options": {"trainable_layers": 2}}, "training spec (model_options)"),
     "code": ({"code": "digest-a"}, {"code": "digest-b"}, "code digest"),
-    "cell": ({"cell": {"split_seed": 0}}, {"cell": {"split_seed": 1}}, "cell parameters (split_seed)"),
+    "trial": ({"trial": {"split_seed": 0}}, {"trial": {"split_seed": 1}}, "trial parameters (split_seed)"),
 }
 
 
@@ -152,7 +152,7 @@ def test_a_backup_of_another_training_is_set_aside_and_training_starts_at_epoch_
 
 @pytest.mark.slow
 def test_a_matching_backup_resumes_without_setting_anything_aside(tiny_store, tmp_path, monkeypatch, capsys):
-    options = {"code": "digest-a", "cell": {"split_seed": 0}, "model_options": {"trainable_layers": 2}}
+    options = {"code": "digest-a", "trial": {"split_seed": 0}, "model_options": {"trainable_layers": 2}}
     killed_at_epoch_2(monkeypatch, tiny_store["none"], tmp_path, **options)
     losses = recording_epochs(monkeypatch)
     _, history = train(tiny_store["none"], tmp_path, epochs=5, **options)

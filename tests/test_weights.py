@@ -209,12 +209,12 @@ def test_imagenet_weights_are_fetched_by_a_local_rule_before_the_trainings(tmp_p
     workdir.mkdir()
     jobs, output = plan(workdir, {"weights": "imagenet", "weights_folder": str(tmp_path / "w")},
                         "abed_cnn", "vgg16", seeds=(0, 1))
-    assert jobs["imagenet_weights"] == 1 and jobs["train"] == 4  # two vgg16 cells, one file: fetched once
+    assert jobs["imagenet_weights"] == 1 and jobs["train"] == 4  # two vgg16 trials, one file: fetched once
     receipt = f"resources/imagenet/{FNAME}.json"
     (fetch,) = jobs_of(output, "imagenet_weights")
     assert f"output: {receipt}" in fetch
     trains = jobs_of(output, "train")
-    assert sum(receipt in block.split("\n    output:")[0] for block in trains) == 2  # the vgg16 cells' input
+    assert sum(receipt in block.split("\n    output:")[0] for block in trains) == 2  # the vgg16 trials' input
     assert all((receipt in block) == ("model=vgg16" in block) for block in trains)
     assert output.index(fetch) < min(output.index(block) for block in trains if receipt in block)
     assert not (tmp_path / "w").exists()  # planning fetches nothing
@@ -272,7 +272,7 @@ def test_a_real_run_fetches_the_file_once_and_then_reads_the_cache(served, tmp_p
 
 
 @pytest.mark.workflow
-def test_a_transfer_cell_trains_on_the_fetched_weights(served, tmp_path):
+def test_a_transfer_trial_trains_on_the_fetched_weights(served, tmp_path):
     """A real run up to the training: the file fetched into the configured folder (Keras' own cache
     stays empty) is the one the training job loads: its frozen base holds the served weights."""
     import h5py
@@ -289,7 +289,7 @@ def test_a_transfer_cell_trains_on_the_fetched_weights(served, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert files_in(folder) == [FNAME] and not (tmp_path / "empty_keras_home" / "models").exists()
     assert len(served.requests) == 1
-    (model_file,) = (workdir / "results" / "cells").rglob("model.keras")
+    (model_file,) = (workdir / "results" / "trials").rglob("model.keras")
     assert "model~vgg16" in str(model_file)
     base = keras.saving.load_model(model_file).get_layer("base")
     for loaded, fetched in zip(base.get_weights(), donor.get_weights(), strict=True):

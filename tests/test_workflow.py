@@ -31,16 +31,16 @@ TINY = {
              "epochs": [1], "batch_size": [16]},
     "evaluation": {"bootstrap": 100, "min_interval_groups": 2},  # 3 subjects per split: intervals all the same
     "published": {"study": "A tiny study", "data": {"Cells": "synthetic"}, "results": [
-        {"source": "Table 1", "data": "Cells", "cell": {"approach": "cnn", "model": "abed_cnn"}, "accuracy": 0.8, "auc": 0.85},
-        {"source": "Table 2", "data": "Cells", "cell": {"model": "varol_cnn3"}, "accuracy": 0.9}]},
+        {"source": "Table 1", "data": "Cells", "trial": {"approach": "cnn", "model": "abed_cnn"}, "accuracy": 0.8, "auc": 0.85},
+        {"source": "Table 2", "data": "Cells", "trial": {"model": "varol_cnn3"}, "accuracy": 0.9}]},
 }
-REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best_cells": 1, "reproduction": 1, "all": 1}
+REPORT_JOBS = {"aggregate": 1, "comparison": 1, "tables": 1, "figures": 1, "best_trials": 1, "reproduction": 1, "all": 1}
 
 
-def retrained(cells: int) -> dict[str, int]:
-    """The jobs of Keras cells trained again: the training, its evaluation and figures, and the Grad-CAM of the
-    dataset's chosen cells (evaluation.saliency: chosen, the default: one job, whose models changed, and its sheets)."""
-    return {"train": cells, "evaluate": cells, "cell_figures": cells, "saliency_best": 1, "saliency_best_sheets": 1}
+def retrained(trials: int) -> dict[str, int]:
+    """The jobs of Keras trials trained again: the training, its evaluation and figures, and the Grad-CAM of the
+    dataset's chosen trials (evaluation.saliency: chosen, the default: one job, whose models changed, and its sheets)."""
+    return {"train": trials, "evaluate": trials, "trial_figures": trials, "saliency_best": 1, "saliency_best_sheets": 1}
 
 
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -50,7 +50,7 @@ def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) 
 
 
 def keras_trainings(jobs: dict[str, int]) -> int:
-    """The Keras cells a plan trains: rule train, and train_with_features for the cells hybrid cells read."""
+    """The Keras trials a plan trains: rule train, and train_with_features for the trials hybrid trials read."""
     return jobs.get("train", 0) + jobs.get("train_with_features", 0)
 
 
@@ -78,7 +78,7 @@ def finished_run(tmp_path_factory):
 def test_tiny_run_writes_every_contracted_output(finished_run):
     metrics = pd.read_csv(finished_run / "results/report/metrics.csv")
     assert set(metrics["split"]) == {"val", "test"} and len(metrics) == 8
-    # each cell and split at the level of its images and of its subjects (3 per split: one verdict each)
+    # each trial and split at the level of its images and of its subjects (3 per split: one verdict each)
     assert metrics.groupby("level").size().to_dict() == {"cell": 4, "subject": 4}
     subjects = metrics[metrics["level"] == "subject"]
     assert (subjects["n"] == 3).all() and (subjects["subject_aggregation"] == "mean").all()
@@ -87,9 +87,9 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     assert (~metrics["leaky"]).all()  # augmented copies stayed in the training split
     # whether each trial learned, one verdict per trial, said also by the last line of its training log
     assert metrics["learned"].isin([True, False]).all() and metrics["learned_note"].str.len().gt(0).all()
-    assert (metrics.groupby("cell")[["learned", "learned_note"]].nunique() == 1).all().all()
-    for cell, note in metrics.groupby("cell")["learned_note"].first().items():
-        training_log = finished_run / "results/logs/train" / f"{Path(cell).relative_to('results/cells')}.log"
+    assert (metrics.groupby("trial")[["learned", "learned_note"]].nunique() == 1).all().all()
+    for trial, note in metrics.groupby("trial")["learned_note"].first().items():
+        training_log = finished_run / "results/logs/train" / f"{Path(trial).relative_to('results/trials')}.log"
         assert training_log.read_text().strip().splitlines()[-1].endswith(note), training_log
     assert (metrics["accuracy_low"] <= metrics["accuracy"]).all() and (metrics["accuracy"] <= metrics["accuracy_high"]).all()
     for name in ("comparison.png", "best_configurations.html", "best_configurations.md", "hyperparameters.png",
@@ -99,35 +99,35 @@ def test_tiny_run_writes_every_contracted_output(finished_run):
     assert len(reproduction) == 3 and reproduction["ours"].notna().sum() == 2  # varol_cnn3 is not in the grid
     assert not (finished_run / "results/report/leakage.png").exists()  # one split method: no leakage figure
     assert (finished_run / "results/synthetic/rejected.tsv").exists()
-    cells = list((finished_run / "results/cells").rglob("model.keras"))
-    assert len(cells) == 2
-    for cell in cells:
+    trials = list((finished_run / "results/trials").rglob("model.keras"))
+    assert len(trials) == 2
+    for trial in trials:
         for name in ("model.json", "history.csv", "predictions.parquet", "roc.png", "confusion.png", "training_curves.png", "train_benchmark.tsv"):
-            assert (cell.parent / name).stat().st_size > 0, name
+            assert (trial.parent / name).stat().st_size > 0, name
     splits = pd.read_parquet(finished_run / "results/synthetic/splits/subject.parquet")
     assert splits.groupby("patient_id")["split"].nunique().max() == 1
     log = next((finished_run / "results/logs/train").rglob("*.log")).read_text()
     assert re.search(r"epoch 1/1: .*val_accuracy=", log)
     # the job's share of the GPU reached it, and it says where TensorFlow ran (no GPU here)
     assert "GPU slots held (the workflow's gpu resource): 1" in log and "runs on the CPU (no GPU visible)" in log
-    # Grad-CAM of the chosen cells (both: one configuration per model), beside metrics.csv and the tables
+    # Grad-CAM of the chosen trials (both: one configuration per model), beside metrics.csv and the tables
     sheets = sorted(p.name for p in (finished_run / "results/report/saliency_best_synthetic").glob("*.png"))
     assert sheets == ["abed_cnn_subject_balanced.png", "varol_cnn1_subject_balanced.png"]
     keras = metrics[metrics["approach"] == "cnn"]
     assert keras["saliency_on_cell"].between(0, 1).all() and keras["cell_area"].between(0, 1).all()
     assert keras["saliency_note"].isna().all()  # measured: no reason to give
-    assert not list((finished_run / "results/cells").rglob("saliency.png"))  # no sheet in the cells' folders
+    assert not list((finished_run / "results/trials").rglob("saliency.png"))  # no sheet in the trials' folders
     best = pd.read_csv(finished_run / "results/report/best_configurations.csv")
     assert best["saliency_on_cell"].notna().all()
 
 
 @pytest.mark.workflow
-def test_each_keras_cell_starts_tensorflow_once_and_nothing_else_does(finished_run):
-    """Planning, the evaluations and the report never import TensorFlow; each cell's training job does,
-    once, and so does the one job of the dataset that draws its chosen cells' Grad-CAM (evaluation.saliency:
-    chosen, the default; tta is none): no other job per cell runs a model."""
+def test_each_keras_trial_starts_tensorflow_once_and_nothing_else_does(finished_run):
+    """Planning, the evaluations and the report never import TensorFlow; each trial's training job does,
+    once, and so does the one job of the dataset that draws its chosen trials' Grad-CAM (evaluation.saliency:
+    chosen, the default; tta is none): no other job per trial runs a model."""
     scripts = [line.rsplit(".", 2)[-2] for line in (finished_run / TF_PROBE).read_text().splitlines()]
-    assert sorted(scripts) == ["saliency_best", "train", "train"], scripts  # the tiny grid's two Keras cells
+    assert sorted(scripts) == ["saliency_best", "train", "train"], scripts  # the tiny grid's two Keras trials
 
 
 @pytest.mark.workflow
@@ -138,7 +138,7 @@ def test_a_finished_run_has_nothing_to_do(finished_run):
 
 @pytest.mark.workflow
 def test_a_model_deleted_from_a_finished_run_is_trained_again(finished_run, tmp_path):
-    model = next((finished_run / "results/cells").rglob("model.keras"))
+    model = next((finished_run / "results/trials").rglob("model.keras"))
     kept = Path(shutil.move(model, tmp_path / "model.keras"))
     try:
         assert planned_jobs(snakemake(finished_run, TINY, "-n")) == {**retrained(1), **REPORT_JOBS}
@@ -164,8 +164,8 @@ def test_changing_the_evaluation_reruns_the_evaluations_and_no_training(finished
 
 @pytest.mark.workflow
 def test_transfer_model_options_retrain_nothing_on_a_grid_without_transfer_models(finished_run):
-    """training.weights and trainable_layers reach only the cells of transfer models (common.smk keras_training);
-    the options every Keras cell takes still retrain them all."""
+    """training.weights and trainable_layers reach only the trials of transfer models (common.smk keras_training);
+    the options every Keras trial takes still retrain them all."""
     config = copy.deepcopy(TINY)
     config["training"] = {"weights": None, "trainable_layers": -1}
     assert planned_jobs(snakemake(finished_run, config, "-n")) == {}
@@ -174,7 +174,7 @@ def test_transfer_model_options_retrain_nothing_on_a_grid_without_transfer_model
 
 
 @pytest.mark.workflow
-def test_adding_a_size_adds_only_its_store_and_its_cells(finished_run):
+def test_adding_a_size_adds_only_its_store_and_its_trials(finished_run):
     config = copy.deepcopy(TINY)
     config["grid"]["size"] = [32, 40]
     assert planned_jobs(snakemake(finished_run, config, "-n")) == {"store": 1, "samples": 1, **retrained(2), **REPORT_JOBS}
@@ -188,7 +188,7 @@ def test_html_report_holds_the_figures_and_the_table(finished_run):
     for name in ("comparison.png", "metrics.csv", "roc.png", "confusion.png", "training_curves.png", "samples.png",
                  "best_configurations.html", "reproduction.html", "hyperparameters.png", "roc_best_synthetic.png"):
         assert name in html, name
-    assert "varol_cnn1_subject_balanced.png" in html  # the chosen cells' Grad-CAM sheets
+    assert "varol_cnn1_subject_balanced.png" in html  # the chosen trials' Grad-CAM sheets
     for category in ("Data", "Models", "Comparison", "Reproduction", "Saliency"):
         assert category in html, category
 
@@ -210,7 +210,7 @@ def test_a_bad_config_stops_before_any_job(tmp_path, edit, message):
 
 @pytest.mark.workflow
 def test_predict_gives_the_scores_of_the_evaluation(finished_run, tmp_path):
-    model = next((finished_run / "results/cells").rglob("model.keras"))
+    model = next((finished_run / "results/trials").rglob("model.keras"))
     evaluated = pd.read_parquet(model.parent / "predictions.parquet").query("split == 'test'").head(6)
     manifest = pd.read_parquet(finished_run / "results/synthetic/manifest.parquet").set_index("image_id")
     files = [str(finished_run / manifest.loc[i, "path"]) for i in evaluated["image_id"]]
@@ -238,11 +238,11 @@ CLASSICAL = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "f
     ({"grid": {**TINY["grid"], "seed": [0, 1]}}, True),  # seeds listed, no repeats
     ({"grid": {**TINY["grid"], "repeats": 2}}, True),
     ({"classical": {**CLASSICAL, "repeats": 3}}, True),
-    ({"classical": {**CLASSICAL, "classifier": [], "repeats": 3}}, False),  # repeats of no cell (a preset's empty classical)
+    ({"classical": {**CLASSICAL, "classifier": [], "repeats": 3}}, False),  # repeats of no trial (a preset's empty classical)
 ])
 def test_the_seeds_figure_is_drawn_when_a_planned_configuration_has_several_seeds(tmp_path, sections, drawn):
     """Not when a `repeats` key is set somewhere: the reference preset kept the default's classical
-    repeats with no classical cell, and its run failed at the last step, with nothing to draw."""
+    repeats with no classical trial, and its run failed at the last step, with nothing to draw."""
     assert ("seeds" in planned_jobs(snakemake(tmp_path, {**TINY, **sections}, "-n"))) == drawn
 
 
@@ -250,8 +250,8 @@ def test_the_seeds_figure_is_drawn_when_a_planned_configuration_has_several_seed
 
 @pytest.mark.workflow
 @pytest.mark.parametrize("saliency, planned", [
-    ("none", {}),  # the chosen cells' Grad-CAM is dropped: metrics.csv again, without it
-    ("all", {"inspect": 2, "saliency_sheet": 2}),  # each Keras cell's own Grad-CAM job and its sheet: no training, no evaluation
+    ("none", {}),  # the chosen trials' Grad-CAM is dropped: metrics.csv again, without it
+    ("all", {"inspect": 2, "saliency_sheet": 2}),  # each Keras trial's own Grad-CAM job and its sheet: no training, no evaluation
 ])
 def test_the_saliency_setting_reruns_grad_cam_and_the_report_only(finished_run, saliency, planned):
     config = copy.deepcopy(TINY)
@@ -259,8 +259,8 @@ def test_the_saliency_setting_reruns_grad_cam_and_the_report_only(finished_run, 
     assert planned_jobs(snakemake(finished_run, config, "-n")) == {**planned, **REPORT_JOBS}
 
 
-# The tiny run with a second configuration of each Keras model (a chosen cell and one that is not), a
-# hybrid cell on each abed_cnn cell and a classical cell: every kind of evaluation.
+# The tiny run with a second configuration of each Keras model (a chosen trial and one that is not), a
+# hybrid trial on each abed_cnn trial and a classical trial: every kind of evaluation.
 EVERY_APPROACH = {**TINY, "grid": {**TINY["grid"], "batch_size": [16, 32]},
                   "hybrid": {"models": ["abed_cnn"], "classifiers": ["nb"]}, "classical": CLASSICAL}
 EVALUATIONS = {"evaluate": 4, "evaluate_hybrid": 2, "evaluate_classical": 1}
@@ -277,23 +277,23 @@ def every_approach_run(finished_run, tmp_path_factory):
 
 
 @pytest.mark.workflow
-def test_grad_cam_is_drawn_for_the_chosen_cells_and_the_others_say_why_not(every_approach_run):
+def test_grad_cam_is_drawn_for_the_chosen_trials_and_the_others_say_why_not(every_approach_run):
     metrics = pd.read_csv(every_approach_run / "results/report/metrics.csv")
     best = pd.read_csv(every_approach_run / "results/report/best_configurations.csv").query("approach == 'cnn'")
     keras = metrics[metrics["approach"] == "cnn"]
     measured = keras[keras["saliency_on_cell"].notna()]
     assert set(zip(measured["model"], measured["batch_size"])) == set(zip(best["model"], best["batch_size"]))
-    assert measured["cell"].nunique() == 2 and keras["cell"].nunique() == 4  # the best of each model, of 4 Keras cells
+    assert measured["trial"].nunique() == 2 and keras["trial"].nunique() == 4  # the best of each model, of 4 Keras trials
     others = keras[keras["saliency_on_cell"].isna()]
-    assert others["cell"].nunique() == 2 and others["saliency_note"].str.startswith("not a chosen cell").all()
+    assert others["trial"].nunique() == 2 and others["saliency_note"].str.startswith("not a chosen trial").all()
     assert metrics.loc[metrics["approach"] != "cnn", ["saliency_on_cell", "saliency_note"]].isna().all().all()
     assert best["saliency_on_cell"].notna().all()
 
 
 @pytest.mark.workflow
 @pytest.mark.parametrize("evaluation, planned", [
-    ({"tta": "rot8"}, {"tta": 4, "evaluate": 4}),  # the Keras cells' pass and their evaluations; hybrid and classical have none
-    ({"tta": "flips", "saliency": "all"}, {"inspect": 4, "saliency_sheet": 4, "evaluate": 4}),  # both passes of a cell in one job
+    ({"tta": "rot8"}, {"tta": 4, "evaluate": 4}),  # the Keras trials' pass and their evaluations; hybrid and classical have none
+    ({"tta": "flips", "saliency": "all"}, {"inspect": 4, "saliency_sheet": 4, "evaluate": 4}),  # both passes of a trial in one job
     ({"calibration": "temperature"}, EVALUATIONS),  # every evaluation, no model pass, no Grad-CAM
     ({"bootstrap": 200, "seed": 1}, EVALUATIONS),
     ({"min_interval_groups": 3}, EVALUATIONS),
@@ -307,7 +307,7 @@ def test_each_evaluation_setting_reruns_only_the_jobs_that_use_it(every_approach
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
 
 
-def test_split_methods_and_folds_multiply_the_stores_and_cells(tmp_path):
+def test_split_methods_and_folds_multiply_the_stores_and_trials(tmp_path):
     config = copy.deepcopy(TINY)
     config["split"].update(method=["subject", "random"], folds=3)
     jobs = planned_jobs(snakemake(tmp_path, config, "-n"))
@@ -322,9 +322,9 @@ def test_every_preset_plans(preset, tmp_path):
                             capture_output=True, text=True, timeout=300)
     jobs = planned_jobs(result)
     assert keras_trainings(jobs) >= 1 and jobs["aggregate"] == 1
-    # only the study's own data: none of the default config's cells (its synthetic dataset) comes along
+    # only the study's own data: none of the default config's trials (its synthetic dataset) comes along
     assert "synthetic" not in re.findall(r"wildcards: dataset=(\w+)", result.stdout)
-    if preset.stem == "varol2024":  # the cells of the four hybrid models write their conv features as they train
+    if preset.stem == "varol2024":  # the trials of the four hybrid models write their conv features as they train
         assert jobs["train"] == 324 // 6 * 2 and jobs["train_with_features"] == 324 * 4 // 6
         assert jobs["fit_hybrid"] == jobs["evaluate_hybrid"] == 324 * 4 // 6 * 3
     # its smoke run trains every model of it, whatever `exclude` ties to which model (the reference's optimizers)
@@ -427,33 +427,33 @@ def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
 
 # A real one-line edit of a package module (a new name bound), and the jobs a finished tiny run then plans (the
 # README's promises). A job that reruns rewrites its outputs, so what reads them reruns too: "evaluate" brings the report.
-FIGURE_JOBS = {"samples": 1, "cell_figures": 2, "saliency_best_sheets": 1, "comparison": 1, "figures": 1, "best_cells": 1,
+FIGURE_JOBS = {"samples": 1, "trial_figures": 2, "saliency_best_sheets": 1, "comparison": 1, "figures": 1, "best_trials": 1,
                "all": 1}
 GRAD_CAM_JOBS = {"saliency_best": 1, "saliency_best_sheets": 1}  # evaluation.saliency: chosen, the default
 EDITS = {
-    # re-evaluates from the predictions (no TensorFlow job but the chosen cells' Grad-CAM: the choosing code is in its reach)
-    "metrics.py": {"evaluate": 2, "cell_figures": 2, **GRAD_CAM_JOBS, **REPORT_JOBS},
+    # re-evaluates from the predictions (no TensorFlow job but the chosen trials' Grad-CAM: the choosing code is in its reach)
+    "metrics.py": {"evaluate": 2, "trial_figures": 2, **GRAD_CAM_JOBS, **REPORT_JOBS},
     "learn/evaluate.py": {"evaluate": 2, **REPORT_JOBS},
     "scoring.py": {"evaluate": 2, **REPORT_JOBS},  # temperatures are fitted on the predictions: no retraining
     "learn/saliency.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # Grad-CAM again, no training, no evaluation
-    "report/selection.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # the choice of the cells drawn, and the report
+    "report/selection.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # the choice of the trials drawn, and the report
     "learn/saliency_sheet.py": {"saliency_best_sheets": 1, "all": 1},  # the sheets redrawn, Grad-CAM not run again
-    "learn/figures.py": {"cell_figures": 2, "all": 1},  # a cell's figures are a rule of their own: no evaluation
+    "learn/figures.py": {"trial_figures": 2, "all": 1},  # a trial's figures are a rule of their own: no evaluation
     "data/samples.py": {"samples": 1, "all": 1},  # the sample sheet is a rule of its own: no store rebuilt
     "style.py": FIGURE_JOBS,  # the figures' look: every figure redrawn, nothing else
-    "keys.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # the names of a cell's keys: the report's columns and the choice of the
-    # cells whose Grad-CAM is drawn (report.selection); no evaluation, no training
+    "keys.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # the names of a trial's keys: the report's columns and the choice of the
+    # trials whose Grad-CAM is drawn (report.selection); no evaluation, no training
     "subjects.py": {"split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},  # who is a subject: the splits
     "published.py": {"tables": 1, "reproduction": 1, "all": 1},  # the published numbers' names
     "plan/joblog.py": {},  # job logging: what a log says, in no digest
     "predictions.py": {**retrained(2), **REPORT_JOBS},  # the file every fit writes and the evaluation reads
     "learned.py": {**retrained(2), **REPORT_JOBS},  # the training's chance loss, the verdict of the evaluation
-    "report/figures.py": {"comparison": 1, "figures": 1, "best_cells": 1, "all": 1},  # the grid figures only
+    "report/figures.py": {"comparison": 1, "figures": 1, "best_trials": 1, "all": 1},  # the grid figures only
     "report/tables.py": {"tables": 1, "reproduction": 1, "all": 1},
     "data/readers.py": {"ingest": 1, "split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},
     "data/splits.py": {"split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},  # not the ingest
     "learn/models.py": {**retrained(2), **REPORT_JOBS},
-    "learn/classical.py": {},  # no Keras job (and this tiny grid has no classical cell to refit)
+    "learn/classical.py": {},  # no Keras job (and this tiny grid has no classical trial to refit)
 }
 
 

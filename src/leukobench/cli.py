@@ -1,6 +1,6 @@
-"""The ``leukobench`` command: apply a trained cell to new images.
+"""The ``leukobench`` command: apply a trained trial to new images.
 
-    leukobench predict results/cells/<cell>/ new_cells/ more.bmp -o predictions.csv
+    leukobench predict results/trials/<trial>/ new_cells/ more.bmp -o predictions.csv
 
 The work is done by :mod:`leukobench.learn.predict` (its docstring says what each error does); this
 module only parses the command line, and ends a run stopped by Ctrl-C (exit 130) or ``SIGTERM``
@@ -34,15 +34,15 @@ def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="leukobench", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser(
-        "predict", help="classify image files with a trained Keras cell",
-        description="Classify image files with a trained Keras cell; one CSV row per image.",
+        "predict", help="classify image files with a trained Keras trial",
+        description="Classify image files with a trained Keras trial; one CSV row per image.",
         epilog="Exit status: 0 when at least one image was classified (unreadable ones get a row with "
                "status 'error' and a line on standard error); 2 for a wrong model path or model files, "
                "no image in the inputs, a bad option, a --by-subject pattern refused, or an output (-o, "
                "--subjects-output, --saliency) that is one of the inputs or model files, lies inside a folder given "
                "as input, or cannot be written (the message names the file); 3 when no image could be classified; 141 when the output's reader went "
                "away (e.g. | head), quietly; 130 on Ctrl-C and 143 on SIGTERM (no partial output file is left).")
-    predict.add_argument("model", help="a trained cell's folder (results/cells/.../, holding model.keras and "
+    predict.add_argument("model", help="a trained trial's folder (results/trials/.../, holding model.keras and "
                                        "model.json) or its model.keras")
     predict.add_argument("images", nargs="+", help="image files, or folders searched recursively for images")
     predict.add_argument("-o", "--output", help="CSV to write (default: standard output); a regular file appears "
@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
                          help="threads decoding images (default: all cores)")
     predict.add_argument("--by-subject", nargs="?", const=CNMC_SUBJECT, metavar="PATTERN",
                          help="also write one row per subject (its cells' aggregate score, predicted class and number "
-                              "of cells) to --subjects-output, or beside -o as <output stem>_subjects.csv when -o is a "
+                              "of trials) to --subjects-output, or beside -o as <output stem>_subjects.csv when -o is a "
                               "regular file; PATTERN, a regular expression with a group (?P<subject>...), finds the "
                               "subject in each file name (default: C-NMC's, %(const)s). An image whose name gives an "
                               "empty subject gets an error row; a name it does not match is left out of the subjects' "
@@ -75,10 +75,10 @@ def parser() -> argparse.ArgumentParser:
                               "model file)")
     predict.add_argument("--tta", choices=TTA_MODES, default=None,
                          help="test-time augmentation: average each image's scores over its flips or its 8 rotations "
-                              "and reflections (default: the cell's evaluation.tta, from its scoring.json)")
+                              "and reflections (default: the trial's evaluation.tta, from its scoring.json)")
     predict.add_argument("--uncalibrated", action="store_true",
-                         help="the model's own scores, without the temperature the cell's evaluation fitted "
-                              "(scoring.json, with evaluation.calibration: temperature); also applies a cell whose "
+                         help="the model's own scores, without the temperature the trial's evaluation fitted "
+                              "(scoring.json, with evaluation.calibration: temperature); also applies a trial whose "
                               "scoring.json is missing or refused (made from another model file, values the "
                               "evaluation does not write), saying so on standard error")
     return main_parser

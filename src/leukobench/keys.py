@@ -1,8 +1,8 @@
-"""What names a cell (a point of the experiment grid): the planning side and the report read it.
+"""What names a trial (a point of the experiment grid): the planning side and the report read it.
 
-The keys that name a cell, in the order of its folder names and of the columns of metrics.csv;
+The keys that name a trial, in the order of its folder names and of the columns of metrics.csv;
 and how a smoke run (``scale`` < 1) scales the values of two of them (the planning side scales the
-grid, the report compares a published number with the cell a scaled run really ran). No training,
+grid, the report compares a published number with the trial a scaled run really ran). No training,
 fit or evaluation reaches this module: editing it reruns the aggregation and the report only.
 What an image's subject is lives in :mod:`leukobench.subjects`.
 """
@@ -13,7 +13,7 @@ GRID_KEYS = ("dataset", *PARTITION_KEYS, "variant", "size", "model", "optimizer"
              "batch_size", "seed")
 HYBRID_KEYS = (*GRID_KEYS, "classifier")
 CLASSICAL_KEYS = ("dataset", *PARTITION_KEYS, "variant", "size", "features", "classifier", "seed")
-CELL_KEYS = ("approach", *GRID_KEYS[:6], "features", "classifier", *GRID_KEYS[6:])  # every column naming a cell
+TRIAL_KEYS = ("approach", *GRID_KEYS[:6], "features", "classifier", *GRID_KEYS[6:])  # every column naming a trial
 
 SMOKE_MIN_SIZE = 32  # the smallest size every registered model accepts
 

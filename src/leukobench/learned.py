@@ -115,9 +115,9 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     missing = [column for column in VERDICT_HISTORY_COLUMNS if column not in history]
     if missing:
         raise ValueError(f"{path} lacks column(s) {', '.join(missing)} of a Keras training history "
-                         f"(it has {list(history.columns)}); train the cell again")
+                         f"(it has {list(history.columns)}); train the trial again")
     if history.empty:
-        raise ValueError(f"{path} holds no epoch; train the cell again")
+        raise ValueError(f"{path} holds no epoch; train the trial again")
     return history.sort_values("epoch", kind="stable").reset_index(drop=True)
 
 

@@ -535,12 +535,12 @@ def majority_rate(y_true: np.ndarray) -> float:
     return float(np.unique(labels, return_counts=True)[1].max() / len(labels)) if len(labels) else float("nan")
 
 
-# ----------------------------------------------------------------------------- a cell's metrics rows
+# ----------------------------------------------------------------------------- a trial's metrics rows
 
-def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, predict_seconds: float,
+def metric_rows(predictions: pd.DataFrame, trial: dict, train_seconds: float, predict_seconds: float,
                 n_boot: int, seed: int, min_groups: int = MIN_INTERVAL_GROUPS,
                 subject_aggregation: str = "mean", class_names: Sequence[str] | None = None) -> list[dict]:
-    """Per evaluated split, a ``level`` ``cell`` row: the cell's parameters, the metrics of its
+    """Per evaluated split, a ``level`` ``cell`` row: the trial's parameters, the metrics of its
     images and their intervals (none where a split has fewer than ``min_groups`` subjects), why a
     metric is n/a (``metric_note``, classes named by ``class_names``), timings; and, where the split's images name subjects, a ``level`` ``subject`` row: the metrics
     of one verdict per subject (:func:`subject_scores`), ``n`` subjects, intervals over subjects."""
@@ -552,7 +552,7 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
             "predict_seconds": predict_seconds * len(part) / total,
             "images_per_second": total / predict_seconds if predict_seconds > 0 else float("nan"),
         }
-        row = {**cell, "split": split, "level": "cell"}
+        row = {**trial, "split": split, "level": "cell"}
         row |= metrics_table(part["label"].to_numpy(), scores_of(part), groups=part["patient_id"].to_numpy(),
                              n_boot=n_boot, seed=seed, min_groups=min_groups, class_names=class_names)
         rows.append(row | timings)
@@ -563,7 +563,7 @@ def metric_rows(predictions: pd.DataFrame, cell: dict, train_seconds: float, pre
             continue
         subjects = subject_scores(part, subject_aggregation)
         if len(subjects):
-            row = {**cell, "split": split, "level": "subject", "subject_aggregation": subject_aggregation}
+            row = {**trial, "split": split, "level": "subject", "subject_aggregation": subject_aggregation}
             row |= metrics_table(subjects["label"].to_numpy(), scores_of(subjects), n_boot=n_boot, seed=seed,
                                  min_groups=min_groups, class_names=class_names)
             rows.append(row | timings)
@@ -636,36 +636,36 @@ def subject_scores(predictions: pd.DataFrame, aggregation: str = "mean") -> pd.D
     return subjects.reset_index()
 
 
-SALIENCY_COLUMNS = ("saliency_on_cell", "cell_area", "saliency_note")  # a Keras cell's Grad-CAM summary, or why none
-NOT_CHOSEN_NOTE = ("not a chosen cell: Grad-CAM drawn for the best configuration of each model only "
-                   "(evaluation.saliency: chosen; all: every Keras cell)")
+SALIENCY_COLUMNS = ("saliency_on_cell", "cell_area", "saliency_note")  # a Keras trial's Grad-CAM summary, or why none
+NOT_CHOSEN_NOTE = ("not a chosen trial: Grad-CAM drawn for the best configuration of each model only "
+                   "(evaluation.saliency: chosen; all: every Keras trial)")
 NO_BACKGROUND_NOTE = "no test image on a dark background: the heat's share on the cell is not measured"
 
 
 def saliency_rows(saliency_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """The Grad-CAM summaries of :mod:`leukobench.learn.saliency`, one row per Keras cell (``cell``: its
-    folder, and :data:`SALIENCY_COLUMNS`): a cell's own ``saliency.json`` (an object, the cell being
+    """The Grad-CAM summaries of :mod:`leukobench.learn.saliency`, one row per Keras trial (``trial``: its
+    folder, and :data:`SALIENCY_COLUMNS`): a trial's own ``saliency.json`` (an object, the trial being
     its folder; ``evaluation.saliency: all``) or a dataset's ``saliency_best_<dataset>.json`` (a list
-    of such objects, each naming its ``cell``; ``evaluation.saliency: chosen``)."""
+    of such objects, each naming its ``trial``; ``evaluation.saliency: chosen``)."""
     rows = []
     for path in saliency_files:
         read = json.loads(Path(path).read_text())
-        for summary in read if isinstance(read, list) else [{**read, "cell": str(Path(path).parent)}]:
-            rows.append({"cell": summary["cell"], "saliency_on_cell": summary["saliency_on_cell"],
+        for summary in read if isinstance(read, list) else [{**read, "trial": str(Path(path).parent)}]:
+            rows.append({"trial": summary["trial"], "saliency_on_cell": summary["saliency_on_cell"],
                          "cell_area": summary["cell_area"],
                          "saliency_note": "" if summary["saliency_on_cell"] is not None else NO_BACKGROUND_NOTE})
-    return pd.DataFrame(rows, columns=["cell", *SALIENCY_COLUMNS])
+    return pd.DataFrame(rows, columns=["trial", *SALIENCY_COLUMNS])
 
 
 def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.PathLike,
                       saliency_files: Sequence[str | os.PathLike] = ()) -> pd.DataFrame:
-    """Concatenate every cell's metrics.json into results/report/metrics.csv (:func:`metrics_of_cells`);
-    with ``saliency_files`` (:func:`saliency_rows`), each Keras cell's rows get its
-    :data:`SALIENCY_COLUMNS`, and a Keras cell without a summary (not chosen) the reason in
+    """Concatenate every trial's metrics.json into results/report/metrics.csv (:func:`metrics_of_trials`);
+    with ``saliency_files`` (:func:`saliency_rows`), each Keras trial's rows get its
+    :data:`SALIENCY_COLUMNS`, and a Keras trial without a summary (not chosen) the reason in
     ``saliency_note``; the other approaches' rows stay empty (no Keras model to explain)."""
-    table = metrics_of_cells(metric_files)
+    table = metrics_of_trials(metric_files)
     if saliency_files:
-        table = table.merge(saliency_rows(saliency_files), on="cell", how="left")
+        table = table.merge(saliency_rows(saliency_files), on="trial", how="left")
         keras = table["approach"] == "cnn" if "approach" in table else pd.Series(True, index=table.index)
         table.loc[keras & table["saliency_note"].isna(), "saliency_note"] = NOT_CHOSEN_NOTE
     with atomic_path(out_csv) as tmp:
@@ -673,14 +673,14 @@ def aggregate_metrics(metric_files: list[str | os.PathLike], out_csv: str | os.P
     return table
 
 
-def metrics_of_cells(metric_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """Every cell's metrics.json as one table, with a column ``cell``: the cell's folder (its model,
+def metrics_of_trials(metric_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Every trial's metrics.json as one table, with a column ``trial``: the trial's folder (its model,
     predictions and figures).
 
     The integer keys (size, fold, epochs, batch_size, seed, n, interval_groups) are pandas ``Int64``:
-    a cell without one (a classical cell has no epochs) leaves it empty, and the others read ``15``,
+    a trial without one (a classical trial has no epochs) leaves it empty, and the others read ``15``,
     not ``15.0`` as a float column with NaN would write them."""
-    rows = [{**row, "cell": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
+    rows = [{**row, "trial": str(Path(path).parent)} for path in metric_files for row in json.loads(Path(path).read_text())]
     table = pd.DataFrame(rows)
     for column in ("size", "fold", "epochs", "batch_size", "seed", "n", "interval_groups"):
         if column in table:
@@ -688,17 +688,17 @@ def metrics_of_cells(metric_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
     return table
 
 
-def plain_metrics_of_cells(prediction_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """Per cell and evaluated split, the metrics of the cell's own scores over its images, point
+def plain_metrics_of_trials(prediction_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Per trial and evaluated split, the metrics of the trial's own scores over its images, point
     estimates only (:func:`point_metrics`: the values of metrics.csv's cell-level rows of
-    ``calibration: none`` and ``tta: none``, without intervals), with the cell's keys, ``leaky`` and
-    ``cell`` (its folder), from its ``predictions.parquet`` alone: what choosing cells on validation
-    needs, with no evaluation setting in it (the chosen cells' Grad-CAM job reruns with no evaluation)."""
+    ``calibration: none`` and ``tta: none``, without intervals), with the trial's keys, ``leaky`` and
+    ``trial`` (its folder), from its ``predictions.parquet`` alone: what choosing trials on validation
+    needs, with no evaluation setting in it (the chosen trials' Grad-CAM job reruns with no evaluation)."""
     rows = []
     for path in prediction_files:
         predictions, metadata = read_predictions(path)
         for split, part in predictions.groupby("split", sort=False):
-            rows.append({**metadata["cell"], "leaky": metadata["leaky"], "split": split, "cell": str(Path(path).parent),
+            rows.append({**metadata["trial"], "leaky": metadata["leaky"], "split": split, "trial": str(Path(path).parent),
                          **point_metrics(part["label"].to_numpy(), scores_of(part))})
     return pd.DataFrame(rows)
 

@@ -1,4 +1,4 @@
-"""A cell's predictions: the file every fit writes and the evaluation reads.
+"""A trial's predictions: the file every fit writes and the evaluation reads.
 
 A Keras training and a classical or hybrid fit each end by applying their model to the evaluated
 splits (:data:`EVALUATED_SPLITS`) and writing ``predictions.parquet``; metrics, intervals and
@@ -6,14 +6,14 @@ figures are computed from it by jobs that load no model (so they never start Ten
 editing the metrics reruns no training). Its columns: ``image_id``, ``patient_id``, ``split``,
 ``label``, ``class_name``, ``pred``, then ``score`` (two classes: P(label 1)) or
 ``score_<class name>`` for each class. Its Parquet key-value metadata (``leukobench``, JSON) holds
-what the evaluation needs besides: the ``cell`` (its ``approach`` and grid parameters), the
+what the evaluation needs besides: the ``trial`` (its ``approach`` and grid parameters), the
 ``class_names``, ``train_seconds``, ``predict_seconds`` and ``leaky`` (the training split may share
 sources with the evaluated ones: augmented copies made before the split); a Keras training adds
 ``chance_loss``, the training loss of answering its training split's class shares, by which the
 evaluation tells whether the trial learned (:mod:`leukobench.learned`).
 
 The predicted class is the score's: ``score >= 0.5``, or the argmax of the class scores
-(:func:`predict_labels`), for every kind of cell, so ``pred`` and the scores always agree.
+(:func:`predict_labels`), for every kind of trial, so ``pred`` and the scores always agree.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import pyarrow.parquet as pq
 
 from leukobench.io import METADATA_KEY, atomic_path
 
-EVALUATED_SPLITS = ("val", "test", "external")  # the splits a cell is evaluated on (never train)
+EVALUATED_SPLITS = ("val", "test", "external")  # the splits a trial is evaluated on (never train)
 ROW_COLUMNS = ["image_id", "patient_id", "split", "label", "class_name"]
 BINARY_THRESHOLD = 0.5
-TTA_MODES = ("none", "flips", "rot8")  # evaluation.tta: a Keras cell's test-time augmentation (learn.bundle.tta_views)
-METADATA_FIELDS = ("cell", "class_names", "train_seconds", "predict_seconds", "leaky")
+TTA_MODES = ("none", "flips", "rot8")  # evaluation.tta: a Keras trial's test-time augmentation (learn.bundle.tta_views)
+METADATA_FIELDS = ("trial", "class_names", "train_seconds", "predict_seconds", "leaky")
 CHANCE_LOSS = "chance_loss"  # metadata of a Keras training's predictions only (leukobench.learned.chance_loss)
 
 
@@ -75,12 +75,12 @@ def prediction_frame(rows: pd.DataFrame, scores: np.ndarray, class_names: list[s
     return frame
 
 
-def write_predictions(frame: pd.DataFrame, path: str | os.PathLike, *, cell: dict, class_names: list[str],
+def write_predictions(frame: pd.DataFrame, path: str | os.PathLike, *, trial: dict, class_names: list[str],
                       train_seconds: float, predict_seconds: float, leaky: bool,
                       chance_loss: float | None = None) -> None:
-    """Write a cell's predictions and what the evaluation needs with them (atomically); a Keras
+    """Write a trial's predictions and what the evaluation needs with them (atomically); a Keras
     training passes its ``chance_loss`` (:func:`leukobench.learned.chance_loss`)."""
-    metadata = {"cell": cell, "class_names": list(class_names), "train_seconds": float(train_seconds),
+    metadata = {"trial": trial, "class_names": list(class_names), "train_seconds": float(train_seconds),
                 "predict_seconds": float(predict_seconds), "leaky": bool(leaky),
                 **({CHANCE_LOSS: float(chance_loss)} if chance_loss is not None else {})}
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -90,13 +90,13 @@ def write_predictions(frame: pd.DataFrame, path: str | os.PathLike, *, cell: dic
 
 
 def read_predictions(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
-    """A cell's predictions and their metadata; ``ValueError`` naming the file when it is not one."""
+    """A trial's predictions and their metadata; ``ValueError`` naming the file when it is not one."""
     table = pq.read_table(path)
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
     metadata = json.loads(raw) if raw else {}
     missing = [name for name in METADATA_FIELDS if name not in metadata]
     missing += [column for column in (*ROW_COLUMNS, "pred") if column not in table.column_names]
     if missing:
-        raise ValueError(f"{path} is not a cell's predictions as a leukobench fit writes them (it lacks "
-                         f"{', '.join(missing)}); run the workflow to fit the cell again")
+        raise ValueError(f"{path} is not a trial's predictions as a leukobench fit writes them (it lacks "
+                         f"{', '.join(missing)}); run the workflow to fit the trial again")
     return table.to_pandas(), metadata

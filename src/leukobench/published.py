@@ -8,7 +8,7 @@ planning layer does not import the report.
 
 from __future__ import annotations
 
-from leukobench.keys import CELL_KEYS
+from leukobench.keys import TRIAL_KEYS
 from leukobench.metrics import METRIC_NAMES
 
 # a published metric that is the same quantity as one of ours under another name
@@ -22,19 +22,19 @@ PUBLISHED_METRICS = (*METRIC_NAMES, *METRIC_ALIASES, *NOT_COMPUTED)
 
 
 def published_problems(published: dict) -> list[str]:
-    """What is wrong with a ``published`` section: unknown cell keys or metric names, unmapped data sets."""
+    """What is wrong with a ``published`` section: unknown trial keys or metric names, unmapped data sets."""
     problems = []
     data = published.get("data", {})
     for i, entry in enumerate(published.get("results", [])):
         where = f"published.results[{i}] ({entry.get('source', '?')})"
-        unknown = sorted(set(entry.get("cell", {})) - set(CELL_KEYS) - {"dataset"})
+        unknown = sorted(set(entry.get("trial", {})) - set(TRIAL_KEYS) - {"dataset"})
         if unknown:
-            problems.append(f"{where}.cell: {unknown} are not cell keys; allowed: {list(CELL_KEYS)}")
-        if "dataset" in entry.get("cell", {}):
-            problems.append(f"{where}.cell.dataset: name the study's data set with `data:` instead, mapped in published.data")
+            problems.append(f"{where}.trial: {unknown} are not trial keys; allowed: {list(TRIAL_KEYS)}")
+        if "dataset" in entry.get("trial", {}):
+            problems.append(f"{where}.trial.dataset: name the study's data set with `data:` instead, mapped in published.data")
         if entry.get("data") not in data:
             problems.append(f"{where}.data: '{entry.get('data')}' is not a key of published.data {sorted(data)}")
-        metrics = sorted(set(entry) - {"source", "data", "cell", "split", "note"})
+        metrics = sorted(set(entry) - {"source", "data", "trial", "split", "note"})
         if not metrics:
             problems.append(f"{where}: no metric value given")
         for name in metrics:

@@ -1,13 +1,13 @@
-"""How a cell's scores are made for new images: temperature scaling, and the cell's ``scoring.json``.
+"""How a trial's scores are made for new images: temperature scaling, and the trial's ``scoring.json``.
 
-**Temperature scaling** (Guo et al., 2017): one number that makes a cell's scores mean what they
+**Temperature scaling** (Guo et al., 2017): one number that makes a trial's scores mean what they
 say. A network trained to low loss is often over-confident: of the images it scores 0.95, fewer than
 95 % are right. Temperature scaling divides the model's logits by one temperature ``T`` (> 1 softens,
 < 1 sharpens), fitted on the validation split by minimising the negative log-likelihood. Dividing
 every logit by the same positive number keeps their order, so no predicted class changes; only how
 sure the scores are. The test split never takes part in the fit.
 
-It works on the scores a cell has already written (:mod:`leukobench.predictions`), so calibrating
+It works on the scores a trial has already written (:mod:`leukobench.predictions`), so calibrating
 needs no model: a sigmoid score ``p`` has the logit ``log(p / (1 - p))``; softmax scores ``p_k`` have
 the logits ``log p_k`` up to a constant per image, which softmax ignores. Scores are clipped to
 ``[EPSILON, 1 - EPSILON]`` first, so a score of exactly 0 or 1 has a finite logit.
@@ -20,14 +20,14 @@ stopped, not what the scores need). Such a calibration is not applied: the evalu
 rows say why, its log says so in one line, ``scoring.json`` records it and ``leukobench predict``
 gives the model's own scores and says so.
 
-**scoring.json** (:class:`Scoring`): how to apply a trained and evaluated cell, written once by its
-evaluation (:func:`write_scoring`) in the cell's folder and read back by one reader
+**scoring.json** (:class:`Scoring`): how to apply a trained and evaluated trial, written once by its
+evaluation (:func:`write_scoring`) in the trial's folder and read back by one reader
 (:func:`read_scoring`) wherever it is used (``leukobench predict``, the report's figures): the
 calibration asked (``method``), what became of its fit (``fit``: ``fitted``, ``not fitted: <why>``,
 or ``none``), the ``temperature`` (``null`` unless fitted) and the validation images it was fitted
-on, the test-time augmentation (``tta``, Keras cells: :data:`leukobench.predictions.TTA_MODES`), and
+on, the test-time augmentation (``tta``, Keras trials: :data:`leukobench.predictions.TTA_MODES`), and
 ``made_from``: the sha256 of the model file and of the predictions files it was computed from, by
-file name in the cell's folder. The reader refuses a file that is not one (a folder, unreadable, not
+file name in the trial's folder. The reader refuses a file that is not one (a folder, unreadable, not
 JSON, a key missing or unknown, a value outside what the evaluation writes: a temperature outside
 what the fit can give, a ``tta`` that is not a mode) and one whose sources changed since (a retrain
 whose evaluation did not run again), naming the file and what differs.
@@ -52,8 +52,8 @@ from leukobench.io import atomic_path, file_sha256
 from leukobench.predictions import TTA_MODES
 
 CALIBRATIONS = ("none", "temperature")  # evaluation.calibration
-SCORING_FILE = "scoring.json"  # in a cell's folder
-METRICS_FILE = "metrics.json"  # written by the same evaluation beside it: the cell was evaluated
+SCORING_FILE = "scoring.json"  # in a trial's folder
+METRICS_FILE = "metrics.json"  # written by the same evaluation beside it: the trial was evaluated
 EPSILON = 1e-7
 LOG_TEMPERATURE_BOUNDS = (-4.0, 4.0)  # T from about 0.018 to 55: the fit's search interval
 # A fitted log T this close to a bound is on the bound (the bounded search stops within 1e-5 of it):
@@ -62,7 +62,7 @@ BOUND_TOLERANCE = 1e-3
 FITTED_TEMPERATURES = (math.exp(LOG_TEMPERATURE_BOUNDS[0] + BOUND_TOLERANCE),
                        math.exp(LOG_TEMPERATURE_BOUNDS[1] - BOUND_TOLERANCE))
 # One number fitted on fewer validation images than this says more about those images than about the
-# cell: the calibration is not fitted (and the plain scores stay).
+# trial: the calibration is not fitted (and the plain scores stay).
 MIN_FIT_IMAGES = 20
 FITTED, NOT_FITTED, NO_FIT = "fitted", "not fitted: ", "none"  # scoring.json's "fit"
 SCORING_KEYS = ("method", "fit", "temperature", "fitted_on_val_images", "tta", "made_from")
@@ -125,14 +125,14 @@ def fit_temperature(labels: np.ndarray, scores: np.ndarray, class_names: list[st
 
 @dataclass(frozen=True)
 class Scoring:
-    """How to apply a trained and evaluated cell (its ``scoring.json``, see the module docstring)."""
+    """How to apply a trained and evaluated trial (its ``scoring.json``, see the module docstring)."""
 
     method: str = "none"  # the calibration asked: CALIBRATIONS
     fit: str = NO_FIT  # FITTED, NOT_FITTED + why, or NO_FIT (method none)
     temperature: float | None = None  # the fitted temperature; None unless fit is FITTED
     fitted_on_val_images: int = 0
     tta: str = "none"  # the views the evaluation averaged: TTA_MODES
-    made_from: dict = field(default_factory=dict)  # file name in the cell's folder: its sha256
+    made_from: dict = field(default_factory=dict)  # file name in the trial's folder: its sha256
 
     @property
     def not_fitted(self) -> str:
@@ -151,7 +151,7 @@ class Scoring:
         return self.temperature if self.calibrates(tta) else None
 
     def scaled(self, scores: np.ndarray, tta: str) -> np.ndarray:
-        """``scores`` (averaged over ``tta``'s views) as this cell's scoring gives them: temperature-
+        """``scores`` (averaged over ``tta``'s views) as this trial's scoring gives them: temperature-
         scaled where :meth:`temperature_for` says so, else as they are."""
         temperature = self.temperature_for(tta)
         return scores if temperature is None else apply_temperature(scores, temperature)
@@ -177,7 +177,7 @@ def digests(folder: str | os.PathLike, names) -> dict[str, str]:
 
 
 def write_scoring(path: str | os.PathLike, scoring: Scoring) -> None:
-    """Write ``scoring`` as ``path`` (the cell's ``scoring.json``), whole or not at all; it is checked
+    """Write ``scoring`` as ``path`` (the trial's ``scoring.json``), whole or not at all; it is checked
     as :func:`read_scoring` checks it, so nothing is written that would be refused on reading."""
     record = {"method": scoring.method, "fit": scoring.fit, "temperature": scoring.temperature,
               "fitted_on_val_images": int(scoring.fitted_on_val_images), "tta": scoring.tta,
@@ -235,33 +235,33 @@ def _problem(record) -> str:
     return ""
 
 
-def read_scoring(cell_folder: str | os.PathLike, model_path: str | os.PathLike | None = None) -> Scoring | None:
-    """The scoring its evaluation wrote in a cell's folder, checked; None when the cell was not
+def read_scoring(trial_folder: str | os.PathLike, model_path: str | os.PathLike | None = None) -> Scoring | None:
+    """The scoring its evaluation wrote in a trial's folder, checked; None when the trial was not
     evaluated (neither ``scoring.json`` nor the ``metrics.json`` its evaluation writes beside it).
 
     :class:`ScoringError`, naming the file and what is wrong, when ``scoring.json`` is missing
-    although the cell was evaluated, is not a file (a folder), cannot be read, is not what the evaluation writes (see :func:`_problem`), or was
+    although the trial was evaluated, is not a file (a folder), cannot be read, is not what the evaluation writes (see :func:`_problem`), or was
     made from other files than the folder holds now: every file named in ``made_from`` that is in
     the folder must have its recorded sha256; with ``model_path`` (the model about to be applied)
     that file must be one of them, with its digest."""
-    folder = Path(cell_folder)
+    folder = Path(trial_folder)
     path = folder / SCORING_FILE
-    again = "rerun the cell's evaluation (the workflow rewrites it), or restore the file"
+    again = "rerun the trial's evaluation (the workflow rewrites it), or restore the file"
     if not path.exists() and not path.is_symlink():
         if (folder / METRICS_FILE).exists():
-            raise ScoringError(f"{path}: missing, but the cell was evaluated ({METRICS_FILE} beside it): how its "
+            raise ScoringError(f"{path}: missing, but the trial was evaluated ({METRICS_FILE} beside it): how its "
                                f"evaluation scored it is unknown; {again}")
         return None
     if not path.is_file():
         kind = "a folder" if path.is_dir() else "not a regular file"
-        raise ScoringError(f"{path}: is {kind}, not the cell's scoring that the evaluation writes; remove it and {again}")
+        raise ScoringError(f"{path}: is {kind}, not the trial's scoring that the evaluation writes; remove it and {again}")
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ScoringError(f"{path}: cannot be read as the cell's scoring ({error}); {again}") from None
+        raise ScoringError(f"{path}: cannot be read as the trial's scoring ({error}); {again}") from None
     problem = _problem(record)
     if problem:
-        raise ScoringError(f"{path} is not a cell's scoring as the evaluation writes it: {problem}; {again}")
+        raise ScoringError(f"{path} is not a trial's scoring as the evaluation writes it: {problem}; {again}")
     made_from = record["made_from"]
     checked = {name: folder / name for name in made_from if (folder / name).exists()}
     if model_path is not None:
@@ -274,6 +274,6 @@ def read_scoring(cell_folder: str | os.PathLike, model_path: str | os.PathLike |
     changed = [f"{checked[name]} (sha256 {digest[:12]}…, recorded {made_from[name][:12]}…)"
                for name, digest in sorted(found.items()) if digest != made_from[name]]
     if changed:
-        raise ScoringError(f"{path} was made from other files than the cell holds now: {'; '.join(changed)} changed "
+        raise ScoringError(f"{path} was made from other files than the trial holds now: {'; '.join(changed)} changed "
                            f"since its evaluation (retrained without evaluating again?); {again}")
     return Scoring(**record)

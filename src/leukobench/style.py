@@ -1,6 +1,6 @@
 """The look every figure shares: backend, resolution, palette, font sizes, the atomic PNG write.
 
-Each figure module (the store's sample sheet in ``leukobench.data.samples``, a cell's figures in
+Each figure module (the store's sample sheet in ``leukobench.data.samples``, a trial's figures in
 ``leukobench.learn.figures`` and its saliency sheet in ``leukobench.learn.saliency_sheet``, the grid's in
 ``leukobench.report.figures``) draws with these, each in a workflow rule that only draws: editing the
 look redraws the figures and reruns no store, training, model pass, evaluation or table. Every

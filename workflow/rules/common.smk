@@ -11,13 +11,13 @@ from leukobench.plan.config import (
     SPLIT_METHOD_PATTERN,
     apply_scale,
     check_config,
-    classical_cells,
+    classical_trials,
     data_source,
     dataset_path,
-    hybrid_cells,
+    hybrid_trials,
     kaggle_sources,
     ineffective_keys,
-    keras_cells,
+    keras_trials,
     parse_partition,
     partition,
     reader_format,
@@ -38,21 +38,21 @@ for message in ineffective_keys(config):
     logger.warning(message)
 config = apply_scale(config)
 
-KERAS_CELLS, EXCLUDED = keras_cells(config)
+KERAS_TRIALS, EXCLUDED = keras_trials(config)
 for message in EXCLUDED:
     logger.warning(message)
-CELLS = Paramspace(KERAS_CELLS)
-CELL = f"results/cells/{CELLS.wildcard_pattern}"
-HYBRIDS = Paramspace(hybrid_cells(config, KERAS_CELLS))
+TRIALS = Paramspace(KERAS_TRIALS)
+TRIAL = f"results/trials/{TRIALS.wildcard_pattern}"
+HYBRIDS = Paramspace(hybrid_trials(config, KERAS_TRIALS))
 HYBRID = f"results/hybrid/{HYBRIDS.wildcard_pattern}"
-KERAS_MODELS = set(KERAS_CELLS.get("model", []))
-HYBRID_MODELS = set(HYBRIDS.dataframe.get("model", []))  # their cells' training also writes conv features
-CLASSICALS = Paramspace(classical_cells(config))
+KERAS_MODELS = set(KERAS_TRIALS.get("model", []))
+HYBRID_MODELS = set(HYBRIDS.dataframe.get("model", []))  # their trials' training also writes conv features
+CLASSICALS = Paramspace(classical_trials(config))
 CLASSICAL = f"results/classical/{CLASSICALS.wildcard_pattern}"
-STORE = "results/{dataset}/store/{partition}/{variant}/{size}px.parquet"  # written by store, read by every cell
+STORE = "results/{dataset}/store/{partition}/{variant}/{size}px.parquet"  # written by store, read by every trial
 FEATURES = "results/{dataset}/features/{partition}/{variant}/{size}px_{features}.parquet"
 METRICS = "results/report/metrics.csv"  # written by aggregate, read by every report rule
-CELL_LABELS = {"model": "{model}", "size": "{size} px", "cell": CELLS.wildcard_pattern}  # a Keras cell's report figures
+TRIAL_LABELS = {"model": "{model}", "size": "{size} px", "trial": TRIALS.wildcard_pattern}  # a Keras trial's report figures
 
 
 wildcard_constraints:
@@ -82,16 +82,16 @@ def gpu_slots(wildcards):
     return WHOLE_GPU if MODELS.attribute(wildcards.model, "transfer") else 1
 
 
-def cell_parameters(space):
-    """A params function giving a job its cell's parameters: as Paramspace.instance, from a table
+def trial_parameters(space):
+    """A params function giving a job its trial's parameters: as Paramspace.instance, from a table
     built once (instance builds a pandas Series per call; a 1,500-job dry run spent 1.5 s on it),
     as plain Python values (to_dict gives int, float, str, not numpy scalars), ready for JSON."""
     rows = dict(zip(space.instance_patterns, space.dataframe.to_dict("records")))
 
-    def parameters_of_cell(wildcards):
+    def parameters_of_trial(wildcards):
         return rows[space.wildcard_pattern.format(**dict(wildcards.items()))]
 
-    return parameters_of_cell
+    return parameters_of_trial
 
 
 def code_of(script):
@@ -209,24 +209,24 @@ def fold_of_partition(wildcards):
     return parse_partition(wildcards.partition)[1]
 
 
-def partition_of_cell(wildcards):
+def partition_of_trial(wildcards):
     return partition(wildcards.split_method, getattr(wildcards, "fold", None))
 
 
-def features_of_cell(wildcards):
-    return FEATURES.format(**dict(wildcards.items()), partition=partition_of_cell(wildcards))
+def features_of_trial(wildcards):
+    return FEATURES.format(**dict(wildcards.items()), partition=partition_of_trial(wildcards))
 
 
-def store_of_cell(wildcards):
-    return STORE.format(**dict(wildcards.items()), partition=partition_of_cell(wildcards))
+def store_of_trial(wildcards):
+    return STORE.format(**dict(wildcards.items()), partition=partition_of_trial(wildcards))
 
 
 def keras_training(wildcards):
-    """The training: options the cell's model takes (leukobench.plan.config.training_options): changing
-    training.weights or training.trainable_layers reruns the transfer-model cells only, a recipe option
-    (training.augmentation, lr_schedule, warmup_epochs, label_smoothing) the reference models' cells only,
-    training.weight_decay the adamw cells only. A settings file per model and optimizer (training.weights
-    may be a file's path, free text; see settings_of), so an edit reruns exactly the cells it reaches."""
+    """The training: options the trial's model takes (leukobench.plan.config.training_options): changing
+    training.weights or training.trainable_layers reruns the transfer-model trials only, a recipe option
+    (training.augmentation, lr_schedule, warmup_epochs, label_smoothing) the reference models' trials only,
+    training.weight_decay the adamw trials only. A settings file per model and optimizer (training.weights
+    may be a file's path, free text; see settings_of), so an edit reruns exactly the trials it reaches."""
     return training_options(config["training"], wildcards.model, wildcards.optimizer)
 
 
@@ -234,7 +234,7 @@ IMAGENET = "resources/imagenet/{weights_file}.json"  # written by imagenet_weigh
 
 
 def imagenet_application(model):
-    """The keras.applications base whose ImageNet weights the cells of ``model`` load (training.weights:
+    """The keras.applications base whose ImageNet weights the trials of ``model`` load (training.weights:
     imagenet, and a builder that takes weights), else None."""
     if training_options(config["training"], model)["model_options"].get("weights") != "imagenet":
         return None
@@ -245,7 +245,7 @@ IMAGENET_FILES = {app.weights_file: app for app in map(imagenet_application, sor
 
 
 def imagenet_receipt(wildcards):
-    """A Keras cell's input: the receipt of the ImageNet weights file its model loads (none without).
+    """A Keras trial's input: the receipt of the ImageNet weights file its model loads (none without).
     Ancient: fetching again (a new training.weights_url or weights_folder, an edit of the fetching
     code) retrains nothing; the file is Keras' own, checked by its hash."""
     application = imagenet_application(wildcards.model)
@@ -267,22 +267,22 @@ def imagenet_source(wildcards):
 
 
 def pretrained_models(wildcards):
-    """The grid's models whose cells start from pretrained weights (training.weights imagenet or a
-    file, for a builder that takes weights): the comparison figure marks their cells (hybrid ones too)."""
+    """The grid's models whose trials start from pretrained weights (training.weights imagenet or a
+    file, for a builder that takes weights): the comparison figure marks their trials (hybrid ones too)."""
     return sorted(model for model in KERAS_MODELS
                   if training_options(config["training"], model)["model_options"].get("weights") is not None)
 
 
 # Each evaluation: setting reaches only the jobs it changes (a change reruns those alone): the bootstrap,
-# subject verdicts and calibration every cell's evaluation; tta the Keras cells' inspection pass and their
-# evaluations (hybrid and classical cells have no test-time augmentation); saliency which Grad-CAM jobs run.
+# subject verdicts and calibration every trial's evaluation; tta the Keras trials' inspection pass and their
+# evaluations (hybrid and classical trials have no test-time augmentation); saliency which Grad-CAM jobs run.
 EVALUATION_OPTIONS = ("bootstrap", "seed", "min_interval_groups", "subject_aggregation", "calibration")
 SALIENCY = config["evaluation"]["saliency"]  # none | chosen | all (leukobench.learn.saliency.SALIENCY_MODES)
 TTA = config["evaluation"]["tta"]  # none | flips | rot8
 
 
 def evaluation_options(wildcards):
-    """evaluation: what every cell's evaluation takes, whatever its approach: the bootstrap of its intervals
+    """evaluation: what every trial's evaluation takes, whatever its approach: the bootstrap of its intervals
     (resamples, seed, minimum groups), its subjects' verdicts and its calibration."""
     return {key: config["evaluation"][key] for key in EVALUATION_OPTIONS}
 
@@ -297,120 +297,120 @@ def published_results(wildcards):
     return config.get("published", {})
 
 
-def cell_files(name):
-    """One path per cell of every kind (Keras, hybrid, classical), e.g. every metrics.json."""
+def trial_files(name):
+    """One path per trial of every kind (Keras, hybrid, classical), e.g. every metrics.json."""
     return [
-        f"results/{kind}/{cell}/{name}"
-        for kind, space in (("cells", CELLS), ("hybrid", HYBRIDS), ("classical", CLASSICALS))
-        for cell in space.instance_patterns
+        f"results/{kind}/{trial}/{name}"
+        for kind, space in (("trials", TRIALS), ("hybrid", HYBRIDS), ("classical", CLASSICALS))
+        for trial in space.instance_patterns
     ]
 
 
 def features_of_hybrid(wildcards):
-    """The conv features of the Keras cell a hybrid cell uses (its wildcards minus the classifier)."""
-    return f"{CELL}/features.parquet".format(**wildcards)
+    """The conv features of the Keras trial a hybrid trial uses (its wildcards minus the classifier)."""
+    return f"{TRIAL}/features.parquet".format(**wildcards)
 
 
 def of_dataset(name):
-    """An input function: ``name`` (e.g. predictions.parquet) of every cell of the job's dataset."""
+    """An input function: ``name`` (e.g. predictions.parquet) of every trial of the job's dataset."""
 
     def files(wildcards):
-        return [path for path in cell_files(name) if f"/dataset~{wildcards.dataset}/" in path]
+        return [path for path in trial_files(name) if f"/dataset~{wildcards.dataset}/" in path]
 
     return files
 
 
 def tta_mode(wildcards):
-    """evaluation.tta: the views a Keras cell's test-time augmentation averages (none: no such pass)."""
+    """evaluation.tta: the views a Keras trial's test-time augmentation averages (none: no such pass)."""
     return TTA
 
 
 def tta_predictions(wildcards):
-    """A Keras cell's test-time-augmented predictions, which its evaluation reads beside the plain ones."""
-    return [] if TTA == "none" else [f"{CELL}/predictions_tta.parquet".format(**wildcards)]
+    """A Keras trial's test-time-augmented predictions, which its evaluation reads beside the plain ones."""
+    return [] if TTA == "none" else [f"{TRIAL}/predictions_tta.parquet".format(**wildcards)]
 
 
 def inspect_outputs():
-    """The outputs of a Keras cell's one inspection job (evaluation.saliency all: the inspect rule): its Grad-CAM
+    """The outputs of a Keras trial's one inspection job (evaluation.saliency all: the inspect rule): its Grad-CAM
     summary and the panels of its sheet (drawn by rule saliency_sheet), and with evaluation.tta its
     test-time-augmented predictions, from one model load."""
-    outputs = {"summary": f"{CELL}/saliency.json", "panels": f"{CELL}/saliency_panels.npz"}
-    return outputs | ({} if TTA == "none" else {"tta": f"{CELL}/predictions_tta.parquet"})
+    outputs = {"summary": f"{TRIAL}/saliency.json", "panels": f"{TRIAL}/saliency_panels.npz"}
+    return outputs | ({} if TTA == "none" else {"tta": f"{TRIAL}/predictions_tta.parquet"})
 
 
 def keras_datasets():
-    return sorted(set(KERAS_CELLS.get("dataset", [])))
+    return sorted(set(KERAS_TRIALS.get("dataset", [])))
 
 
-def keras_cells_of(dataset):
-    """The Keras cells of ``dataset``: (folder pattern, parameters), in the grid's order."""
-    return [(cell, row) for cell, row in zip(CELLS.instance_patterns, CELLS.dataframe.to_dict("records"))
+def keras_trials_of(dataset):
+    """The Keras trials of ``dataset``: (folder pattern, parameters), in the grid's order."""
+    return [(trial, row) for trial, row in zip(TRIALS.instance_patterns, TRIALS.dataframe.to_dict("records"))
             if row["dataset"] == dataset]
 
 
-def keras_cells_of_dataset(name):
-    """An input function: ``name`` (e.g. model.keras) of every Keras cell of the job's dataset."""
+def keras_trials_of_dataset(name):
+    """An input function: ``name`` (e.g. model.keras) of every Keras trial of the job's dataset."""
 
     def files(wildcards):
-        return [f"results/cells/{cell}/{name}" for cell, _ in keras_cells_of(wildcards.dataset)]
+        return [f"results/trials/{trial}/{name}" for trial, _ in keras_trials_of(wildcards.dataset)]
 
     return files
 
 
-def stores_of_keras_cells(wildcards):
-    """The store of every Keras cell of the job's dataset, in the order of keras_cells_of_dataset (a store
-    is named once per cell that reads it)."""
+def stores_of_keras_trials(wildcards):
+    """The store of every Keras trial of the job's dataset, in the order of keras_trials_of_dataset (a store
+    is named once per trial that reads it)."""
     return [STORE.format(**row, partition=partition(row["split_method"], row.get("fold")))
-            for _, row in keras_cells_of(wildcards.dataset)]
+            for _, row in keras_trials_of(wildcards.dataset)]
 
 
 def dataset_gpu_slots(wildcards):
-    """gpu_slots of the dataset's job that loads its chosen Keras cells one after the other: the GPU alone
+    """gpu_slots of the dataset's job that loads its chosen Keras trials one after the other: the GPU alone
     when one of them may be a transfer model."""
-    models = {model for model, dataset in zip(KERAS_CELLS.get("model", []), KERAS_CELLS.get("dataset", []))
+    models = {model for model, dataset in zip(KERAS_TRIALS.get("model", []), KERAS_TRIALS.get("dataset", []))
               if dataset == wildcards.dataset}
     return WHOLE_GPU if any(MODELS.attribute(model, "transfer") for model in models) else 1
 
 
 def saliency_files(wildcards):
-    """The Grad-CAM summaries aggregate joins to metrics.csv: every Keras cell's saliency.json
-    (evaluation.saliency: all), or each dataset's summary of its chosen cells (chosen), or none."""
+    """The Grad-CAM summaries aggregate joins to metrics.csv: every Keras trial's saliency.json
+    (evaluation.saliency: all), or each dataset's summary of its chosen trials (chosen), or none."""
     if SALIENCY == "all":
-        return [f"results/cells/{cell}/saliency.json" for cell in CELLS.instance_patterns]
+        return [f"results/trials/{trial}/saliency.json" for trial in TRIALS.instance_patterns]
     if SALIENCY == "chosen":
         return [f"results/report/saliency_best_{dataset}.json" for dataset in keras_datasets()]
     return []
 
 
 def sample_sheets():
-    """The sample sheet of every store a cell of the grid reads (Keras, hybrid through its Keras cell,
+    """The sample sheet of every store a trial of the grid reads (Keras, hybrid through its Keras trial,
     classical): drawn by rule samples, once per store."""
     stores = set()
-    for cells in (KERAS_CELLS, CLASSICALS.dataframe):
-        for cell in cells.to_dict("records"):
-            stores.add(STORE.format(**cell, partition=partition(cell["split_method"], cell.get("fold"))))
+    for trials in (KERAS_TRIALS, CLASSICALS.dataframe):
+        for trial in trials.to_dict("records"):
+            stores.add(STORE.format(**trial, partition=partition(trial["split_method"], trial.get("fold"))))
     return sorted(store.removesuffix(".parquet") + "_samples.png" for store in stores)
 
 
 def evaluated_datasets():
-    return sorted({*KERAS_CELLS.get("dataset", []), *CLASSICALS.dataframe.get("dataset", [])})
+    return sorted({*KERAS_TRIALS.get("dataset", []), *CLASSICALS.dataframe.get("dataset", [])})
 
 
 def final_outputs():
     """The report: metrics, tables and figures, the stores' sample sheets; the reproduction table when the config has a study's
-    published numbers, the leakage figure when cells ran on both split methods, the seeds' spread
-    when a configuration trains with several seeds; and every cell's
+    published numbers, the leakage figure when trials ran on both split methods, the seeds' spread
+    when a configuration trains with several seeds; and every trial's
     model, so that a model deleted from a finished run is trained again by the next run (Snakemake
     rebuilds a missing file only when something asks for it)."""
     outputs = [
-        *(f"results/cells/{cell}/model.keras" for cell in CELLS.instance_patterns),
-        *(f"results/cells/{cell}/{figure}.png" for cell in CELLS.instance_patterns
-          for figure in ("roc", "confusion", "training_curves")),  # rule cell_figures
-        *(f"results/{kind}/{cell}/classifier.joblib"
-          for kind, space in (("hybrid", HYBRIDS), ("classical", CLASSICALS)) for cell in space.instance_patterns),
+        *(f"results/trials/{trial}/model.keras" for trial in TRIALS.instance_patterns),
+        *(f"results/trials/{trial}/{figure}.png" for trial in TRIALS.instance_patterns
+          for figure in ("roc", "confusion", "training_curves")),  # rule trial_figures
+        *(f"results/{kind}/{trial}/classifier.joblib"
+          for kind, space in (("hybrid", HYBRIDS), ("classical", CLASSICALS)) for trial in space.instance_patterns),
         METRICS,
         *sample_sheets(),
-        *(f"results/cells/{cell}/saliency.png" for cell in CELLS.instance_patterns if SALIENCY == "all"),  # saliency_sheet
+        *(f"results/trials/{trial}/saliency.png" for trial in TRIALS.instance_patterns if SALIENCY == "all"),  # saliency_sheet
         "results/report/comparison.png",
         "results/report/best_configurations.html",
         "results/report/hyperparameters.png",
@@ -422,7 +422,7 @@ def final_outputs():
         outputs.append("results/report/reproduction.html")
     if len(split_methods(config)) > 1:
         outputs.append("results/report/leakage.png")
-    if several_seeds(KERAS_CELLS, CLASSICALS.dataframe):
+    if several_seeds(KERAS_TRIALS, CLASSICALS.dataframe):
         outputs.append("results/report/seeds.png")
     if SALIENCY == "chosen":
         outputs.extend(f"results/report/saliency_best_{dataset}" for dataset in keras_datasets())

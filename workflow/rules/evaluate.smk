@@ -1,16 +1,16 @@
-# A Keras cell's inspection passes, which run its model again: Grad-CAM (evaluation.saliency: all) and
+# A Keras trial's inspection passes, which run its model again: Grad-CAM (evaluation.saliency: all) and
 # test-time augmentation (evaluation.tta), in one TensorFlow job that loads the model and the store once.
-# At most one such job per cell besides its training; none with saliency none or chosen and tta none.
+# At most one such job per trial besides its training; none with saliency none or chosen and tta none.
 rule inspect:
     input:
-        model=f"{CELL}/model.keras",
-        bundle=f"{CELL}/model.json",
-        predictions=f"{CELL}/predictions.parquet",
-        store=store_of_cell,
+        model=f"{TRIAL}/model.keras",
+        bundle=f"{TRIAL}/model.json",
+        predictions=f"{TRIAL}/predictions.parquet",
+        store=store_of_trial,
     output:
         **inspect_outputs(),
     log:
-        f"results/logs/inspect/{CELLS.wildcard_pattern}.log",
+        f"results/logs/inspect/{TRIALS.wildcard_pattern}.log",
     params:
         code=code_of("inspect"),
         tta=tta_mode,
@@ -27,18 +27,18 @@ rule inspect:
         "../scripts/inspect.py"
 
 
-# Test-time augmentation alone (evaluation.tta, with saliency none or chosen: no Grad-CAM of every cell),
+# Test-time augmentation alone (evaluation.tta, with saliency none or chosen: no Grad-CAM of every trial),
 # in its own script, so that an edit of the Grad-CAM code reruns none of these passes.
 rule tta:
     input:
-        model=f"{CELL}/model.keras",
-        bundle=f"{CELL}/model.json",
-        predictions=f"{CELL}/predictions.parquet",
-        store=store_of_cell,
+        model=f"{TRIAL}/model.keras",
+        bundle=f"{TRIAL}/model.json",
+        predictions=f"{TRIAL}/predictions.parquet",
+        store=store_of_trial,
     output:
-        predictions=f"{CELL}/predictions_tta.parquet",
+        predictions=f"{TRIAL}/predictions_tta.parquet",
     log:
-        f"results/logs/tta/{CELLS.wildcard_pattern}.log",
+        f"results/logs/tta/{TRIALS.wildcard_pattern}.log",
     params:
         code=code_of("tta"),
         tta=tta_mode,
@@ -55,24 +55,24 @@ rule tta:
         "../scripts/tta.py"
 
 
-# Every cell is evaluated from the predictions its fit wrote, by a light job that loads no model
+# Every trial is evaluated from the predictions its fit wrote, by a light job that loads no model
 # (no TensorFlow): editing the metrics, or changing evaluation:, reruns these only.
 # The model file is an input for its digest only: scoring.json names what it was made from.
 rule evaluate:
     input:
-        model=f"{CELL}/model.keras",
-        predictions=f"{CELL}/predictions.parquet",
-        history=f"{CELL}/history.csv",  # whether the trial learned: its training loss (leukobench.learned)
+        model=f"{TRIAL}/model.keras",
+        predictions=f"{TRIAL}/predictions.parquet",
+        history=f"{TRIAL}/history.csv",  # whether the trial learned: its training loss (leukobench.learned)
         tta=tta_predictions,
     output:
-        metrics=f"{CELL}/metrics.json",
-        scoring=f"{CELL}/scoring.json",
+        metrics=f"{TRIAL}/metrics.json",
+        scoring=f"{TRIAL}/scoring.json",
     log:
-        f"results/logs/evaluate/{CELLS.wildcard_pattern}.log",
+        f"results/logs/evaluate/{TRIALS.wildcard_pattern}.log",
     params:
         code=code_of("evaluate"),
         evaluation=evaluation_options,
-        tta=tta_mode,  # a Keras cell's rows of its test-time-augmented scores (none for hybrid and classical cells)
+        tta=tta_mode,  # a Keras trial's rows of its test-time-augmented scores (none for hybrid and classical trials)
     threads: 1
     resources:
         mem_mb=2000,
@@ -82,20 +82,20 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-# A Keras cell's Grad-CAM sheet (evaluation.saliency: all), drawn from the panels its inspect job chose:
+# A Keras trial's Grad-CAM sheet (evaluation.saliency: all), drawn from the panels its inspect job chose:
 # editing the figures' look (leukobench.style) redraws it and runs no model again.
 rule saliency_sheet:
     input:
-        panels=f"{CELL}/saliency_panels.npz",
+        panels=f"{TRIAL}/saliency_panels.npz",
     output:
         sheet=report(
-            f"{CELL}/saliency.png",
+            f"{TRIAL}/saliency.png",
             caption="../report/saliency.rst",
             category="Saliency",
-            labels=CELL_LABELS,
+            labels=TRIAL_LABELS,
         ),
     log:
-        f"results/logs/saliency_sheet/{CELLS.wildcard_pattern}.log",
+        f"results/logs/saliency_sheet/{TRIALS.wildcard_pattern}.log",
     params:
         code=code_of("saliency_sheet"),
     localrule: True  # a few small figures from small files: no cluster job
@@ -108,39 +108,39 @@ rule saliency_sheet:
         "../scripts/saliency_sheet.py"
 
 
-# A Keras cell's figures (ROC, confusion matrix, training curves), drawn from its predictions and
+# A Keras trial's figures (ROC, confusion matrix, training curves), drawn from its predictions and
 # history by a job of their own: editing a figure or their look (leukobench.style) redraws them and
 # reruns no evaluation, so nothing of the report's tables.
-rule cell_figures:
+rule trial_figures:
     input:
-        predictions=f"{CELL}/predictions.parquet",
-        history=f"{CELL}/history.csv",
+        predictions=f"{TRIAL}/predictions.parquet",
+        history=f"{TRIAL}/history.csv",
     output:
         roc=report(
-            f"{CELL}/roc.png",
+            f"{TRIAL}/roc.png",
             caption="../report/roc.rst",
             category="Models",
             subcategory="ROC curves",
-            labels=CELL_LABELS,
+            labels=TRIAL_LABELS,
         ),
         confusion=report(
-            f"{CELL}/confusion.png",
+            f"{TRIAL}/confusion.png",
             caption="../report/confusion.rst",
             category="Models",
             subcategory="Confusion matrices",
-            labels=CELL_LABELS,
+            labels=TRIAL_LABELS,
         ),
         curves=report(
-            f"{CELL}/training_curves.png",
+            f"{TRIAL}/training_curves.png",
             caption="../report/training_curves.rst",
             category="Models",
             subcategory="Training curves",
-            labels=CELL_LABELS,
+            labels=TRIAL_LABELS,
         ),
     log:
-        f"results/logs/cell_figures/{CELLS.wildcard_pattern}.log",
+        f"results/logs/trial_figures/{TRIALS.wildcard_pattern}.log",
     params:
-        code=code_of("cell_figures"),
+        code=code_of("trial_figures"),
     localrule: True  # a few small figures from small files: no cluster job
     threads: 1
     resources:
@@ -148,10 +148,10 @@ rule cell_figures:
     conda:
         "../../envs/leukobench.yaml"
     script:
-        "../scripts/cell_figures.py"
+        "../scripts/trial_figures.py"
 
 
-# A hybrid or classical cell: its metrics (no training curves; the report draws the best cells' ROC), and
+# A hybrid or classical trial: its metrics (no training curves; the report draws the best trials' ROC), and
 # no test-time augmentation: evaluation.tta reruns none of these.
 use rule evaluate as evaluate_hybrid with:
     input:
@@ -179,17 +179,17 @@ use rule evaluate as evaluate_classical with:
         tta="none",
 
 
-# Grad-CAM of the cells a reader looks at (evaluation.saliency: chosen): per dataset, one TensorFlow job
-# draws the sheet of the cell behind each Keras model's best configuration, chosen on validation as the
-# best-configuration tables choose it (leukobench.report.selection.chosen_keras_cells), from the cells'
-# own scores (their predictions): no evaluation: setting reruns it; a retrained or added cell, or an edit
+# Grad-CAM of the trials a reader looks at (evaluation.saliency: chosen): per dataset, one TensorFlow job
+# draws the sheet of the trial behind each Keras model's best configuration, chosen on validation as the
+# best-configuration tables choose it (leukobench.report.selection.chosen_keras_trials), from the trials'
+# own scores (their predictions): no evaluation: setting reruns it; a retrained or added trial, or an edit
 # of the choosing code (its digest), does.
 rule saliency_best:
     input:
-        predictions=keras_cells_of_dataset("predictions.parquet"),
-        models=keras_cells_of_dataset("model.keras"),
-        bundles=keras_cells_of_dataset("model.json"),
-        stores=stores_of_keras_cells,
+        predictions=keras_trials_of_dataset("predictions.parquet"),
+        models=keras_trials_of_dataset("model.keras"),
+        bundles=keras_trials_of_dataset("model.json"),
+        stores=stores_of_keras_trials,
     output:
         summary="results/report/saliency_best_{dataset}.json",
         panels=directory("results/report/saliency_best_{dataset}_panels"),
@@ -210,7 +210,7 @@ rule saliency_best:
         "../scripts/saliency_best.py"
 
 
-# The chosen cells' sheets, drawn from the panels their Grad-CAM job chose: editing the figures' look
+# The chosen trials' sheets, drawn from the panels their Grad-CAM job chose: editing the figures' look
 # (leukobench.style) redraws them and runs no model again.
 rule saliency_best_sheets:
     input:
@@ -221,7 +221,7 @@ rule saliency_best_sheets:
             patterns=["{name}.png"],
             caption="../report/saliency_best.rst",
             category="Saliency",
-            labels={"figure": "Grad-CAM of the best cells: {name}", "dataset": "{dataset}"},
+            labels={"figure": "Grad-CAM of the best trials: {name}", "dataset": "{dataset}"},
         ),
     log:
         "results/logs/saliency_best_sheets/{dataset}.log",

@@ -1,13 +1,13 @@
 rule aggregate:
     input:
-        metrics=cell_files("metrics.json"),
+        metrics=trial_files("metrics.json"),
         saliency=saliency_files,
     output:
         table=report(
             METRICS,
             caption="../report/metrics.rst",
             category="Comparison",
-            labels={"table": "metrics of every cell and split"},
+            labels={"table": "metrics of every trial and split"},
         ),
     log:
         "results/logs/aggregate.log",
@@ -28,7 +28,7 @@ rule comparison:
             "results/report/comparison.png",
             caption="../report/comparison.rst",
             category="Comparison",
-            labels={"figure": "test accuracy of every cell"},
+            labels={"figure": "test accuracy of every trial"},
         ),
     log:
         "results/logs/comparison.log",
@@ -159,7 +159,7 @@ rule seeds:
         "../scripts/seeds.py"
 
 
-rule best_cells:
+rule best_trials:
     input:
         metrics=METRICS,
         predictions=of_dataset("predictions.parquet"),
@@ -169,27 +169,27 @@ rule best_cells:
             "results/report/roc_best_{dataset}.png",
             caption="../report/roc_best.rst",
             category="Comparison",
-            labels={"figure": "ROC of the best cells", "dataset": "{dataset}"},
+            labels={"figure": "ROC of the best trials", "dataset": "{dataset}"},
         ),
         reliability=report(
             "results/report/reliability_best_{dataset}.png",
             caption="../report/reliability_best.rst",
             category="Calibration",
-            labels={"figure": "reliability of the best cells", "dataset": "{dataset}"},
+            labels={"figure": "reliability of the best trials", "dataset": "{dataset}"},
         ),
         subjects=report(
             "results/report/subjects_best_{dataset}.png",
             caption="../report/subjects_best.rst",
             category="Subjects",
-            labels={"figure": "subjects' verdicts by the best cells", "dataset": "{dataset}"},
+            labels={"figure": "subjects' verdicts by the best trials", "dataset": "{dataset}"},
         ),
     log:
-        "results/logs/best_cells/{dataset}.log",
+        "results/logs/best_trials/{dataset}.log",
     params:
-        code=code_of("best_cells"),
+        code=code_of("best_trials"),
         subject_aggregation=subject_aggregation,
     localrule: True
     conda:
         "../../envs/leukobench.yaml"
     script:
-        "../scripts/best_cells.py"
+        "../scripts/best_trials.py"

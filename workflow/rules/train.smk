@@ -20,26 +20,26 @@ rule imagenet_weights:
         "../scripts/imagenet_weights.py"
 
 
-# A Keras cell runs in one job, one TensorFlow start: it trains the model, then, with the model in
+# A Keras trial runs in one job, one TensorFlow start: it trains the model, then, with the model in
 # memory, writes the predictions of the evaluated splits (the evaluation reads them, loading no
-# model) and, for a cell whose conv features a hybrid cell uses, those features.
+# model) and, for a trial whose conv features a hybrid trial uses, those features.
 rule train:
     input:
-        store=store_of_cell,
+        store=store_of_trial,
         imagenet=imagenet_receipt,  # transfer models with training.weights: imagenet (rule imagenet_weights)
         training=settings_of("training/{model}/{optimizer}", keras_training),
     output:
-        model=f"{CELL}/model.keras",
-        bundle=f"{CELL}/model.json",
-        history=f"{CELL}/history.csv",
-        predictions=f"{CELL}/predictions.parquet",
+        model=f"{TRIAL}/model.keras",
+        bundle=f"{TRIAL}/model.json",
+        history=f"{TRIAL}/history.csv",
+        predictions=f"{TRIAL}/predictions.parquet",
     log:
-        f"results/logs/train/{CELLS.wildcard_pattern}.log",
+        f"results/logs/train/{TRIALS.wildcard_pattern}.log",
     benchmark:
-        f"{CELL}/train_benchmark.tsv"
+        f"{TRIAL}/train_benchmark.tsv"
     params:
         code=code_of("train"),
-        cell=cell_parameters(CELLS),
+        trial=trial_parameters(TRIALS),
     wildcard_constraints:
         model=one_of(KERAS_MODELS - HYBRID_MODELS),
     threads: 2
@@ -53,14 +53,14 @@ rule train:
         "../scripts/train.py"
 
 
-# The cells of the models in hybrid.models: the same training, and their conv features too.
+# The trials of the models in hybrid.models: the same training, and their conv features too.
 use rule train as train_with_features with:
     output:
-        model=f"{CELL}/model.keras",
-        bundle=f"{CELL}/model.json",
-        history=f"{CELL}/history.csv",
-        predictions=f"{CELL}/predictions.parquet",
-        features=f"{CELL}/features.parquet",
+        model=f"{TRIAL}/model.keras",
+        bundle=f"{TRIAL}/model.json",
+        history=f"{TRIAL}/history.csv",
+        predictions=f"{TRIAL}/predictions.parquet",
+        features=f"{TRIAL}/features.parquet",
     wildcard_constraints:
         model=one_of(HYBRID_MODELS),
 
@@ -77,7 +77,7 @@ rule fit_hybrid:
         f"{HYBRID}/fit_benchmark.tsv"
     params:
         code=code_of("fit_classical"),
-        cell=cell_parameters(HYBRIDS),
+        trial=trial_parameters(HYBRIDS),
     threads: 2
     resources:
         mem_mb=8000,
@@ -90,7 +90,7 @@ rule fit_hybrid:
 
 rule fit_classical:
     input:
-        features=features_of_cell,
+        features=features_of_trial,
     output:
         model=f"{CLASSICAL}/classifier.joblib",
         predictions=f"{CLASSICAL}/predictions.parquet",
@@ -100,7 +100,7 @@ rule fit_classical:
         f"{CLASSICAL}/fit_benchmark.tsv"
     params:
         code=code_of("fit_classical"),
-        cell=cell_parameters(CLASSICALS),
+        trial=trial_parameters(CLASSICALS),
     threads: 2
     resources:
         mem_mb=8000,

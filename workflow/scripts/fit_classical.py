@@ -2,9 +2,9 @@ from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.learn.classical import fit_classical_cell
+from leukobench.learn.classical import fit_classical_trial
 
-cell = snakemake.params.cell  # plain Python values (common.smk cell_parameters)
-cell = {"approach": "hybrid" if "model" in cell else "classical", **cell}
-fit_classical_cell(snakemake.input.features, cell["classifier"], snakemake.output.model, snakemake.output.predictions,
-                   cell, seed=cell["seed"], threads=snakemake.threads)
+trial = snakemake.params.trial  # plain Python values (common.smk trial_parameters)
+trial = {"approach": "hybrid" if "model" in trial else "classical", **trial}
+fit_classical_trial(snakemake.input.features, trial["classifier"], snakemake.output.model, snakemake.output.predictions,
+                   trial, seed=trial["seed"], threads=snakemake.threads)

@@ -2,7 +2,7 @@ from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.learn.features import extract_features
+from leukobench.learn.feature_extractors import extract_features
 
 extract_features(
     snakemake.input.store, snakemake.wildcards.features, snakemake.output.features,

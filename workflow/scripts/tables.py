@@ -7,13 +7,13 @@ import pandas as pd
 from leukobench.io import atomic_path
 from leukobench.report.selection import (CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS, DID_NOT_LEARN, SUBJECT_PREFIX,
                                          SUBJECT_TABLE_METRICS, TABLE_METRICS, TTA_PREFIX, TTA_TABLE_METRICS,
-                                         best_configurations, cell_keys, cell_level, collapse_folds,
+                                         best_configurations, trial_keys, cell_level, collapse_folds,
                                          datasets_without_subjects, with_calibrated, with_subject_level, with_tta)
 from leukobench.report.tables import APPROACH_TITLES, formatted, write_tables
 
 every_level = pd.read_csv(snakemake.input.metrics)
 metrics = cell_level(every_level)
-best = with_subject_level(best_configurations(metrics), every_level)  # chosen on cells, judged on subjects too
+best = with_subject_level(best_configurations(metrics), every_level)  # chosen on trials, judged on subjects too
 best = with_tta(with_calibrated(best, every_level), every_level)
 shown = (*TABLE_METRICS, *(f"{SUBJECT_PREFIX}{name}" for name in SUBJECT_TABLE_METRICS),
          *(f"{CALIBRATED_PREFIX}{name}" for name in CALIBRATED_TABLE_METRICS),
@@ -27,7 +27,7 @@ sections = [
      "configurations = how many competed; majority_rate = the accuracy of always answering the test split's most "
      "frequent class (what accuracy is to beat); did_not_learn: how many of the configuration's seeds (or folds) did not "
      "learn (metrics.csv's learned: the training never left chance, one class for nearly every image), kept in the mean "
-     "over the seeds and in the choice on validation; subject_*: the same cell's verdicts per subject (subjects = how many); "
+     "over the seeds and in the choice on validation; subject_*: the same trial's verdicts per subject (subjects = how many); "
      "calibrated_*: its ECE and Brier score after temperature scaling (fitted on the validation split) by temperature; "
      "tta_*: its accuracy and AUC with test-time augmentation (the mean over the views named in tta).",
      formatted(best[best["approach"] == approach], shown).drop(columns=["approach"]))
@@ -36,15 +36,15 @@ sections = [
 summary = collapse_folds(metrics)
 if (summary["folds"] > 1).any():
     folds = summary[(summary["folds"] > 1) & (summary["split"] == "test")]
-    folds = folds[[*cell_keys(folds), "folds", "n", *([DID_NOT_LEARN] if DID_NOT_LEARN in folds else []),
+    folds = folds[[*trial_keys(folds), "folds", "n", *([DID_NOT_LEARN] if DID_NOT_LEARN in folds else []),
                    *(f"{m}{s}" for m in TABLE_METRICS for s in ("", "_low", "_high", "_sd"))]]
     sections.append(("k-fold cross-validation: every configuration",
                      "Test metrics as mean ± standard deviation over the folds.", formatted(folds)))
 unjudged = datasets_without_subjects(every_level)
-if unjudged:  # said once, here, rather than as empty subject_* cells without a reason
+if unjudged:  # said once, here, rather than as empty subject_* entries without a reason
     sections.insert(0, ("Datasets without subjects", f"{', '.join(unjudged)}: the images name no subject (patient), so "
                         "there is no subject-level verdict (subject_* columns empty) and every interval resamples "
                         "images one by one.", None))
 write_tables(sections, snakemake.output.markdown, snakemake.output.html, "Best configuration of each model",
-             "Test-split metrics of the cells of this run, in the shape of the studies' result tables.")
+             "Test-split metrics of the trials of this run, in the shape of the studies' result tables.")
 print(formatted(best, shown).to_string(index=False))

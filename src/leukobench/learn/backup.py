@@ -5,7 +5,7 @@ the model: every variable of the model being fitted (weights, and the random str
 dropout and augmentation layers), every variable of the optimizer (its moments and its step, which
 is the learning-rate schedule's position), early stopping's best value, best epoch, wait, best
 weights and whether it decided to stop, the per-epoch history, and the fingerprint of what made
-the training (the store's content, the training spec, the cell, the code digest). It is written
+the training (the store's content, the training spec, the trial, the code digest). It is written
 whole to a temporary file in the same folder and moved onto the last one (``os.replace``), so a
 kill at any instant leaves either the state of the last finished epoch or the one before: a
 resumed training repeats no finished epoch, skips none, and a training whose early stopping had
@@ -13,7 +13,7 @@ decided to stop does not train on.
 
 A backup of another training, or one that does not read back in full, is set aside
 (``.train_backup.discarded-<UTC time>``, with its partial history as a CSV) and the training starts
-at epoch 1; :func:`leukobench.learn.train.train_cell` decides, this module checks.
+at epoch 1; :func:`leukobench.learn.train.train_trial` decides, this module checks.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ BACKUP_DIR = ".train_backup"  # beside model.keras: lets a killed training resum
 STATE = "state.npz"  # inside BACKUP_DIR: the whole training state, written whole or not at all
 PARTIAL_HISTORY = ".history.partial.csv"  # the epochs of a backup set aside, as a CSV beside its state
 STATE_LAYOUT = 1  # bumped when what STATE holds changes: an older one is set aside, not misread
-FINGERPRINT_PARTS = {"store": "store content", "training": "training spec", "cell": "cell parameters",
+FINGERPRINT_PARTS = {"store": "store content", "training": "training spec", "trial": "trial parameters",
                      "code": "code digest"}
 
 
@@ -54,14 +54,14 @@ def _json_value(value):
     return value.item() if hasattr(value, "item") else str(value)
 
 
-def training_fingerprint(store: Store, spec, cell: dict | None, code: str | None) -> dict:
+def training_fingerprint(store: Store, spec, trial: dict | None, code: str | None) -> dict:
     """What a training is made from; a backup resumes only a training with the same one."""
-    fingerprint = {"store": store_digest(store), "training": asdict(spec), "cell": cell or {}, "code": code}
+    fingerprint = {"store": store_digest(store), "training": asdict(spec), "trial": trial or {}, "code": code}
     return json.loads(json.dumps(fingerprint, sort_keys=True, default=_json_value))  # as it reads back from JSON
 
 
 def fingerprint_difference(recorded: dict, current: dict) -> str | None:
-    """Which parts of two fingerprints differ, in words (keys named for the spec and the cell); None if none."""
+    """Which parts of two fingerprints differ, in words (keys named for the spec and the trial); None if none."""
     missing = object()
     parts = []
     for key, name in FINGERPRINT_PARTS.items():

@@ -1,5 +1,5 @@
-"""A trained Keras cell as saved: ``model.keras`` and, beside it, ``model.json`` with what is
-needed to apply it to new images (the preparation, the class names, the cell), and the scores it
+"""A trained Keras trial as saved: ``model.keras`` and, beside it, ``model.json`` with what is
+needed to apply it to new images (the preparation, the class names, the trial), and the scores it
 gives. Written by training, which also scores the store's evaluated splits with it
 (:func:`predict_store`); read by ``leukobench predict``.
 """
@@ -54,7 +54,7 @@ def bundle_path(model_path: str | os.PathLike) -> Path:
 @dataclass
 class TrainedModel:
     """A saved model with what is needed to apply it to new images. How its evaluation scored it
-    (temperature, test-time augmentation) is the cell's own record, :class:`leukobench.scoring.Scoring`."""
+    (temperature, test-time augmentation) is the trial's own record, :class:`leukobench.scoring.Scoring`."""
 
     model: object
     bundle: dict
@@ -112,19 +112,19 @@ def predict_store(model: TrainedModel, store: Store | str | os.PathLike, tta: st
 
 def write_tta_predictions(model: TrainedModel | str | os.PathLike, store: Store | str | os.PathLike,
                           predictions_path: str | os.PathLike, out_path: str | os.PathLike, tta: str) -> pd.DataFrame:
-    """The cell's predictions again with test-time augmentation ``tta`` (:data:`TTA_MODES`), written
-    to ``out_path`` with the metadata of the training's ``predictions_path`` (its cell, classes,
+    """The trial's predictions again with test-time augmentation ``tta`` (:data:`TTA_MODES`), written
+    to ``out_path`` with the metadata of the training's ``predictions_path`` (its trial, classes,
     training time) and this pass's prediction time; the evaluation reads them as its ``tta`` rows.
     ``model`` (its ``model.keras``) and ``store`` are paths, or loaded where the job's other pass
     (Grad-CAM) uses them too."""
     from leukobench.predictions import read_predictions, write_predictions
 
     if tta == "none":
-        raise ValueError("evaluation.tta is none: the training's predictions are the cell's only ones")
+        raise ValueError("evaluation.tta is none: the training's predictions are the trial's only ones")
     plain, metadata = read_predictions(predictions_path)
     source = "the store" if isinstance(store, Store) else store
     predictions, seconds = predict_store(model if isinstance(model, TrainedModel) else TrainedModel.load(model), store, tta)
     if not predictions["image_id"].equals(plain["image_id"]):
-        raise ValueError(f"{source} holds other evaluated images than {predictions_path}: train the cell again")
+        raise ValueError(f"{source} holds other evaluated images than {predictions_path}: train the trial again")
     write_predictions(predictions, out_path, **{**metadata, "predict_seconds": seconds})
     return predictions

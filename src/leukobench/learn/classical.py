@@ -1,4 +1,4 @@
-"""Classical classifiers (scikit-learn) on a feature store, evaluated like a Keras cell.
+"""Classical classifiers (scikit-learn) on a feature store, evaluated like a Keras trial.
 
 The registry ``CLASSIFIERS`` (a :class:`leukobench.registry.Registry`) maps a name to a builder
 that returns an unfitted, seeded ``Pipeline``: a ``StandardScaler`` first where the method depends on the features' scale (SVM,
@@ -13,16 +13,16 @@ These are Varol's Approach 2 heads (SVM, NB, RF on FEM-k features) and Rezayi's 
 KNN, RF, SGD, LR, MLP), with scikit-learn's defaults unless a comment says otherwise.
 
 Probabilities. Every classifier gives ``predict_proba``, and the predicted class is taken from it
-as for the Keras cells (:func:`leukobench.predictions.predict_labels`: ``score >= 0.5`` or argmax),
+as for the Keras trials (:func:`leukobench.predictions.predict_labels`: ``score >= 0.5`` or argmax),
 so ``pred`` and ``score`` always agree. The SVM's probabilities come from Platt scaling:
 ``CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False)`` fits the sigmoid on
 5-fold out-of-fold decision values of the train split, then one SVC on the whole train split.
 That is what ``SVC(probability=True)`` did, which scikit-learn 1.9 deprecates in favour of this.
 
-:func:`fit_classical_cell` fits on the train split only (val is not used for fitting: nothing
+:func:`fit_classical_trial` fits on the train split only (val is not used for fitting: nothing
 here selects on it), predicts the evaluated splits, and writes the fitted model (joblib) and
-``predictions.parquet`` in the form a Keras cell's training writes it
-(:mod:`leukobench.predictions`); the evaluation computes the metrics from it, as for every cell.
+``predictions.parquet`` in the form a Keras trial's training writes it
+(:mod:`leukobench.predictions`); the evaluation computes the metrics from it, as for every trial.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def create_classifier(name: str, seed: int = 0, threads: int = 1, class_weight=N
 
 
 def class_scores(probabilities: np.ndarray, fitted_classes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Scores as the Keras cells give them: ``(n,)`` P(label 1) for two classes, ``(n, k)`` otherwise.
+    """Scores as the Keras trials give them: ``(n,)`` P(label 1) for two classes, ``(n, k)`` otherwise.
 
     A class absent from the train split has no column in ``predict_proba``; it scores 0.
     """
@@ -173,22 +173,22 @@ def class_scores(probabilities: np.ndarray, fitted_classes: np.ndarray, n_classe
     return full[:, 1] if n_classes == 2 else full
 
 
-def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_out: str | os.PathLike,
-                       predictions_out: str | os.PathLike, cell: dict, *, seed: int = 0, threads: int = 1,
+def fit_classical_trial(features_path: str | os.PathLike, classifier: str, model_out: str | os.PathLike,
+                       predictions_out: str | os.PathLike, trial: dict, *, seed: int = 0, threads: int = 1,
                        params: dict | None = None) -> pd.DataFrame:
     """Fit a classifier on the train split of a feature store and predict the evaluated splits.
 
     Args:
-        features_path: a feature store (:mod:`leukobench.learn.features`).
+        features_path: a feature store (:mod:`leukobench.learn.feature_extractors`).
         classifier: a name from :func:`list_classifiers`.
         model_out: the fitted model, a joblib file of a dict: ``estimator`` (the fitted
             pipeline), ``classifier``, ``params``, ``class_names``, ``features`` (the feature
-            store's metadata), ``cell``, ``train_seconds``, ``train_images``, ``sklearn_version``.
-        predictions_out: ``predictions.parquet`` (:mod:`leukobench.predictions`): a Keras cell's
+            store's metadata), ``trial``, ``train_seconds``, ``train_images``, ``sklearn_version``.
+        predictions_out: ``predictions.parquet`` (:mod:`leukobench.predictions`): a Keras trial's
             columns (``score`` with two classes: P(label 1); ``score_<class name>`` per class
             otherwise) and metadata.
-        cell: the cell (its ``approach`` and grid parameters), kept in both files.
-        seed: seeds the classifier (the cell's seed).
+        trial: the trial (its ``approach`` and grid parameters), kept in both files.
+        seed: seeds the classifier (the trial's seed).
         threads: cores for fitting and prediction (``n_jobs`` and the BLAS thread pool).
         params: constructor parameters of the classifier (``class_weight`` among them).
 
@@ -228,17 +228,17 @@ def fit_classical_cell(features_path: str | os.PathLike, classifier: str, model_
                                    class_names)
     bundle = {
         "estimator": estimator, "classifier": classifier, "params": params, "seed": seed,
-        "class_names": class_names, "features": metadata, "features_path": str(features_path), "cell": cell,
+        "class_names": class_names, "features": metadata, "features_path": str(features_path), "trial": trial,
         "train_seconds": train_seconds, "train_images": int(train.sum()), "sklearn_version": sklearn.__version__,
     }
     with atomic_path(model_out) as tmp_model:  # in place only once the predictions are too
         joblib.dump(bundle, tmp_model)
-        write_predictions(predictions, predictions_out, cell=cell, class_names=class_names,
+        write_predictions(predictions, predictions_out, trial=trial, class_names=class_names,
                           train_seconds=train_seconds, predict_seconds=predict_seconds,
                           leaky=bool(metadata.get("store_metadata", {}).get("leaky", False)))
     return predictions
 
 
 def load_classical(model_path: str | os.PathLike) -> dict:
-    """The dict written by :func:`fit_classical_cell` (``estimator`` is the fitted pipeline)."""
+    """The dict written by :func:`fit_classical_trial` (``estimator`` is the fitted pipeline)."""
     return joblib.load(model_path)

@@ -1,7 +1,7 @@
-"""A trained Keras cell's conv features (Varol's FEM-k, Approach 2), for its hybrid cells.
+"""A trained Keras trial's conv features (Varol's FEM-k, Approach 2), for its hybrid trials.
 
-Written by the cell's training job with the model still in memory (no second TensorFlow start), in
-the layout of every feature store (:mod:`leukobench.learn.features`), which the hybrid cells' fits
+Written by the trial's training job with the model still in memory (no second TensorFlow start), in
+the layout of every feature store (:mod:`leukobench.learn.feature_extractors`), which the hybrid trials' fits
 read like the pixel and HOG features of the classical ones. A module of its own: the feature
 stores' module is read by every classical and hybrid fit, which must not reach the Keras models
 (a rule's code digest follows imports: editing a CNN would refit every pixel and HOG classifier).
@@ -44,7 +44,7 @@ def write_conv_features(trained: TrainedModel, store: Store, store_path: str | o
                          f"expects {trained.bundle['preparation']}: extract from the store the model was trained on")
     features = conv_features(trained, store.images, batch_size)
     print(f"cnn: {features.shape[1]} features per image from layer '{FEATURE_LAYER}'", flush=True)
-    parameters = {"layer": FEATURE_LAYER, "model": trained.bundle.get("model"), "model_cell": trained.bundle.get("cell", {}),
+    parameters = {"layer": FEATURE_LAYER, "model": trained.bundle.get("model"), "model_trial": trained.bundle.get("trial", {}),
                   "batch_size": batch_size}
     return write_store_features(store, store_path, "cnn", features, parameters, {"batch_size": batch_size}, out_path,
                                 model_path=model_path)

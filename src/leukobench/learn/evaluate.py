@@ -1,13 +1,13 @@
-"""Evaluate a cell from its predictions: the metrics rows of ``metrics.json``.
+"""Evaluate a trial from its predictions: the metrics rows of ``metrics.json``.
 
-Every cell, Keras, hybrid or classical, is evaluated the same way, from the ``predictions.parquet``
+Every trial, Keras, hybrid or classical, is evaluated the same way, from the ``predictions.parquet``
 its fit wrote (:mod:`leukobench.predictions`), by a job that loads no model: it never starts
 TensorFlow, and editing the metrics or changing ``evaluation:`` reruns these jobs, not the fits.
 
-With ``evaluation.calibration: temperature`` the cell's scores are also temperature-scaled
+With ``evaluation.calibration: temperature`` the trial's scores are also temperature-scaled
 (:mod:`leukobench.scoring`, fitted on the validation split) and evaluated again: those rows say
 ``calibration: temperature`` (and the ``temperature``), the plain ones ``calibration: none``. With
-``evaluation.tta``, a Keras cell's test-time-augmented predictions (a model pass of their own,
+``evaluation.tta``, a Keras trial's test-time-augmented predictions (a model pass of their own,
 :func:`leukobench.learn.bundle.write_tta_predictions`) give rows marked ``tta: flips`` or ``rot8``.
 A temperature that cannot be fitted (:class:`leukobench.scoring.NotFitted`: too few validation
 images, one class, an optimum on a bound of the search) is not applied: the calibrated rows keep
@@ -38,7 +38,7 @@ def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str 
                          history_path: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
     """Write ``metrics.json`` (per evaluated split, the cell-level row and, where images name
     subjects, the subject-level row: :func:`leukobench.metrics.metric_rows`; with ``calibration``
-    ``temperature``, the same rows again from the temperature-scaled scores) and the cell's
+    ``temperature``, the same rows again from the temperature-scaled scores) and the trial's
     ``scoring.json`` (:class:`leukobench.scoring.Scoring`, made from ``model_path`` and the
     predictions, all in the folder of ``scoring_path``); with ``tta_path``, the rows of the
     test-time-augmented predictions too, marked ``tta`` (the plain ones ``tta: none``); return the
@@ -52,16 +52,16 @@ def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str 
     folder = Path(scoring_path).parent
     elsewhere = [str(p) for p in sources if p.parent.resolve() != folder.resolve()]
     if elsewhere:
-        raise ValueError(f"{scoring_path}: its sources {elsewhere} must lie in the cell's folder {folder}")
+        raise ValueError(f"{scoring_path}: its sources {elsewhere} must lie in the trial's folder {folder}")
     predictions, metadata = read_predictions(predictions_path)
     if predictions.empty:
-        raise ValueError(f"{predictions_path} holds no predictions: the cell has no images in an evaluated split")
+        raise ValueError(f"{predictions_path} holds no predictions: the trial has no images in an evaluated split")
     class_names = metadata["class_names"]
     verdict = _verdict(predictions, metadata, predictions_path, history_path)
     print(verdict.log_line(), flush=True)
 
     def rows_of(frame: pd.DataFrame, marks: dict, predict_seconds: float = metadata["predict_seconds"]) -> list[dict]:
-        rows = metric_rows(frame, {**metadata["cell"], "leaky": metadata["leaky"]}, metadata["train_seconds"],
+        rows = metric_rows(frame, {**metadata["trial"], "leaky": metadata["leaky"]}, metadata["train_seconds"],
                            predict_seconds, n_boot, seed, min_groups, subject_aggregation, class_names)
         return [row | verdict.columns() | {"calibration": "none", "tta": "none"} | marks for row in rows]
 
@@ -69,12 +69,12 @@ def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str 
     if tta_path is not None:
         augmented, augmented_metadata = read_predictions(tta_path)
         if not augmented["image_id"].equals(predictions["image_id"]):
-            raise ValueError(f"{tta_path} scores other images than {predictions_path}: rerun the cell's test-time "
+            raise ValueError(f"{tta_path} scores other images than {predictions_path}: rerun the trial's test-time "
                              "augmentation (rule tta, or inspect with evaluation.saliency: all)")
         variants.append((tta, augmented, rows_of(augmented, {"tta": tta}, augmented_metadata["predict_seconds"])))
     val = predictions[predictions["split"] == "val"]
     if calibration == "temperature" and val.empty:
-        raise ValueError(f"{predictions_path}: evaluation.calibration is temperature, but the cell has no "
+        raise ValueError(f"{predictions_path}: evaluation.calibration is temperature, but the trial has no "
                          "validation images to fit the temperature on; set evaluation.calibration: none")
     fit, temperature = calibration_of(calibration, val["label"].to_numpy(), scores_of(val), class_names)
     scoring = Scoring(method=calibration, fit=fit, temperature=temperature,
@@ -117,5 +117,5 @@ def _verdict(predictions: pd.DataFrame, metadata: dict, predictions_path, histor
         return judge_predictions(predictions, metadata["class_names"])
     if CHANCE_LOSS not in metadata:
         raise ValueError(f"{predictions_path} lacks the training's {CHANCE_LOSS} (written by an older leukobench); "
-                         "train the cell again")
+                         "train the trial again")
     return judge_keras(read_history(history_path), predictions, metadata["class_names"], metadata[CHANCE_LOSS])

@@ -1,7 +1,7 @@
 """The feature store: one fixed-length float32 vector per image of an image store, in one file.
 
-Written by the extractors of a store (:mod:`leukobench.learn.features`: pixels, HOG + PCA) and by
-a Keras cell's training (:mod:`leukobench.learn.cnn_features`: its conv features); read by the
+Written by the extractors of a store (:mod:`leukobench.learn.feature_extractors`: pixels, HOG + PCA) and by
+a Keras trial's training (:mod:`leukobench.learn.cnn_features`: its conv features); read by the
 classical and hybrid fits (:mod:`leukobench.learn.classical`), which reach this module and not
 the extractors or the Keras code.
 

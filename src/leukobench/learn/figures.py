@@ -1,6 +1,6 @@
-"""The figures of one cell: ROC curve, confusion matrix and training curves of its test split.
+"""The figures of one trial: ROC curve, confusion matrix and training curves of its test split.
 
-Drawn by the workflow's rule ``cell_figures`` from the cell's predictions and history, not by its
+Drawn by the workflow's rule ``trial_figures`` from the trial's predictions and history, not by its
 evaluation, with the shared look of :mod:`leukobench.style` (one PNG each, written atomically, no
 pyplot state; bad input raises ``ValueError`` naming the argument or column): editing them or the
 look reruns no evaluation. Reaches the ground floor only, never the report.
@@ -95,7 +95,7 @@ def plot_confusion(
     path: str | os.PathLike,
     title: str,
 ) -> None:
-    """Confusion matrix: count and row-normalised percentage (share of the true class) per cell."""
+    """Confusion matrix: count and row-normalised percentage (share of the true class) per trial."""
     names = [str(name) for name in class_names]
     if not names:
         raise ValueError("class_names is empty")
@@ -184,12 +184,12 @@ def _draw_history_panel(
     ax.grid(alpha=0.3)
 
 
-def plot_cell(predictions: pd.DataFrame, metadata: dict, history_path: str | os.PathLike,
+def plot_trial(predictions: pd.DataFrame, metadata: dict, history_path: str | os.PathLike,
               roc_path: str | os.PathLike, confusion_path: str | os.PathLike, curves_path: str | os.PathLike) -> None:
-    """A Keras cell's three figures: the ROC and the confusion matrix of its test split, from its
+    """A Keras trial's three figures: the ROC and the confusion matrix of its test split, from its
     predictions (:func:`leukobench.predictions.read_predictions`), and its training curves."""
-    cell = metadata["cell"]
-    title = f"{cell['model']}, {cell['size']} px, {cell['optimizer']}, {cell['epochs']} epochs"
+    trial = metadata["trial"]
+    title = f"{trial['model']}, {trial['size']} px, {trial['optimizer']}, {trial['epochs']} epochs"
     test = predictions[predictions["split"] == "test"]
     names = metadata["class_names"]
     plot_roc(test["label"].to_numpy(), scores_of(test), roc_path, title=f"ROC, test split: {title}", class_names=names)

@@ -68,7 +68,7 @@ MODELS: Registry[Builder] = Registry("model", attributes={"min_input_size": 1, "
 
 #: Smallest image side (height and width, pixels) each registered model accepts; smaller images
 #: leave no pixels for a later convolution or pooling layer (or are refused by keras.applications).
-#: A read-only view of :data:`MODELS`' ``min_input_size``; the workflow uses it to skip grid cells
+#: A read-only view of :data:`MODELS`' ``min_input_size``; the workflow uses it to skip grid trials
 #: that cannot build.
 MIN_INPUT_SIZE: Mapping[str, int] = MODELS.view("min_input_size")
 
@@ -430,7 +430,7 @@ def reference_resnet_small(input_shape: tuple[int, int, int], n_classes: int = 2
     """The reference's small residual CNN (``presets/reference.yaml``), quick on a CPU.
 
     A ResNet in miniature (He et al. 2016): a 3x3 stem of 32 filters (stride 2 from 64 px up, as
-    ResNets downsample first: it quarters the cost, and a 64 px cell keeps 32 px of detail; stride 1
+    ResNets downsample first: it quarters the cost, and a 64 px trial keeps 32 px of detail; stride 1
     below, as CIFAR's ResNets at 32 px), then three stages of one residual block each (two 3x3 convolutions with batch
     normalisation; 32, 64 and 128 filters; the second and third stages halve the side with a
     stride-2 convolution and a 1x1 projection on the shortcut), global average pooling

@@ -1,18 +1,18 @@
-"""Apply a trained Keras cell to image files: what ``leukobench predict`` does.
+"""Apply a trained Keras trial to image files: what ``leukobench predict`` does.
 
-    leukobench predict results/cells/<cell>/ new_cells/ more.bmp -o predictions.csv
+    leukobench predict results/trials/<trial>/ new_cells/ more.bmp -o predictions.csv
 
-The cell is given as its folder (``results/cells/.../``, holding ``model.keras`` and
+The trial is given as its folder (``results/trials/.../``, holding ``model.keras`` and
 ``model.json``) or as its ``model.keras``. Images are files and/or folders; a folder is searched
 recursively and its images (suffixes of :data:`leukobench.data.images.IMAGE_SUFFIXES`, any case) are
-taken in sorted order. Each image is prepared exactly as the cell's store was (the preparation
+taken in sorted order. Each image is prepared exactly as the trial's store was (the preparation
 saved in ``model.json``: decode with OpenCV, colour mode, resize; scaling and normalisation are
 layers of the model), so an image of the test split gets the score the evaluation gave it.
 Images are decoded in chunks of ``batch_size`` (the next chunk decodes on worker threads while the
 model classifies the current one), so at most two chunks are in memory whatever the folder holds.
 
 Output: one CSV row per image, in input order, with the columns ``path``, ``status`` (``ok`` or
-``error``), ``predicted_class``, ``score_<class>`` for every class of the cell (probabilities that
+``error``), ``predicted_class``, ``score_<class>`` for every class of the trial (probabilities that
 sum to 1; for a one-unit sigmoid model ``score_<class 1>`` is its output and ``score_<class 0>``
 one minus it) and ``error`` (empty when ``ok``).
 
@@ -26,8 +26,8 @@ What can go wrong, and what was decided:
   is tried; in a folder, files without an image suffix and hidden files or folders (name starting
   with ``.``, e.g. macOS ``._*`` companions) are skipped, with a count on standard error (below).
 * **Images the model cannot take**: none once decoded. Any size, aspect ratio, colour layout
-  (gray, BGR, BGRA) or depth (8 or 16 bit) is brought to the cell's size, colour mode and uint8
-  by the preparation (a grayscale cell given colour images converts them to gray, an RGB cell
+  (gray, BGR, BGRA) or depth (8 or 16 bit) is brought to the trial's size, colour mode and uint8
+  by the preparation (a grayscale trial given colour images converts them to gray, an RGB trial
   given gray images repeats the channel). An image the one decoding rule refuses
   (:func:`leukobench.data.images.to_8bit`: e.g. a float TIFF with values outside [0, 1]) is
   reported like an unreadable one, with the store's own reason (:func:`leukobench.data.store.prepared_image`).
@@ -35,9 +35,9 @@ What can go wrong, and what was decided:
   on; feeding another size would fail or silently change the model, so the size always comes from
   ``model.json`` and there is no option to change it (and no "smaller than the model's minimum"
   case to handle).
-* **How the cell's scores are made** is its evaluation's record, ``scoring.json`` beside the model
+* **How the trial's scores are made** is its evaluation's record, ``scoring.json`` beside the model
   (:class:`leukobench.scoring.Scoring`, read by the one reader :func:`leukobench.scoring.read_scoring`,
-  :func:`cell_scoring`): the views averaged (``evaluation.tta``; ``--tta`` overrides) and the fitted
+  :func:`trial_scoring`): the views averaged (``evaluation.tta``; ``--tta`` overrides) and the fitted
   temperature (``evaluation.calibration: temperature``; ``--uncalibrated`` leaves it out; it
   applies to the plain scores only). The record is refused (exit code 2, naming the file and what
   differs, before TensorFlow starts) when it was made from another ``model.keras`` or predictions
@@ -46,15 +46,15 @@ What can go wrong, and what was decided:
   mode), is a folder or unreadable, or is missing beside the ``metrics.json`` of an evaluation.
   ``--uncalibrated`` then gives the model's own scores (one view unless ``--tta``) and says why on
   standard error. A calibration its evaluation could not fit (one class, too few images, the
-  optimum on a bound) is not applied: the model's own scores, said on standard error. A cell never
+  optimum on a bound) is not applied: the model's own scores, said on standard error. A trial never
   evaluated (no ``scoring.json``, no ``metrics.json``) gives its model's own scores, said likewise.
 * **A wrong model path** (:class:`ModelError`, exit code 2, the message names the path and what to
   give): the path does not exist; a folder without ``model.keras`` (the message says when it is a
-  classical or hybrid cell, whose ``classifier.joblib`` this command does not apply, or when
-  cells lie below it); a file that is not a ``.keras`` file; ``model.keras`` without
+  classical or hybrid trial, whose ``classifier.joblib`` this command does not apply, or when
+  trials lie below it); a file that is not a ``.keras`` file; ``model.keras`` without
   ``model.json`` beside it; ``model.json`` that is not JSON or lacks ``preparation`` or
   ``class_names``, or whose preparation is invalid; ``model.keras`` that Keras cannot load.
-* **model.keras and model.json that disagree** (e.g. files copied from two cells): the model's
+* **model.keras and model.json that disagree** (e.g. files copied from two trials): the model's
   input shape must be ``(size, size, channels)`` of the preparation and its output must have one
   unit for two classes (sigmoid) or one unit per class; otherwise :class:`ModelError` names both
   files and both shapes, before any image is read.
@@ -91,7 +91,7 @@ The outputs (``-o``, ``--by-subject``'s CSV, ``--saliency``'s overlays): every f
 writes passes one check, :class:`OutputGuard`, before the model is loaded or an image read:
 
 * **Never one of the command's own files.** Each output is compared with every input image (given
-  by name or found in a folder) and with the cell's ``model.keras``, ``model.json`` and
+  by name or found in a folder) and with the trial's ``model.keras``, ``model.json`` and
   ``scoring.json`` by identity (device and inode, so a symbolic link, a hard link, a relative path
   or ``..`` cannot hide it; an output that does not exist yet is compared by resolved path with
   the inputs that do not exist either), and with the run's other outputs. A match is refused with
@@ -173,12 +173,12 @@ EXIT_USAGE = 2  # wrong model path or files, no images, bad option, output not w
 EXIT_NONE_CLASSIFIED = 3  # images were found but none could be classified
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: the output's reader went away (what a shell reports for cat)
 MODEL_FILE = "model.keras"
-WHAT_TO_GIVE = ("give a trained cell's folder (results/cells/.../, holding model.keras and model.json) "
+WHAT_TO_GIVE = ("give a trained trial's folder (results/trials/.../, holding model.keras and model.json) "
                 "or its model.keras")
 
 
 class ModelError(ValueError):
-    """The model path does not lead to a usable trained cell."""
+    """The model path does not lead to a usable trained trial."""
 
 
 class NoImagesError(ValueError):
@@ -196,7 +196,7 @@ class SubjectPatternError(ValueError):
 # --- the model ---------------------------------------------------------------------------------
 
 def model_file(path: str | os.PathLike) -> Path:
-    """``model.keras`` of a cell given as its folder or as the file itself; :class:`ModelError` otherwise."""
+    """``model.keras`` of a trial given as its folder or as the file itself; :class:`ModelError` otherwise."""
     path = Path(path)
     if path.is_dir():
         candidate = path / MODEL_FILE
@@ -204,14 +204,14 @@ def model_file(path: str | os.PathLike) -> Path:
             return candidate
         hint = ""
         if (path / "classifier.joblib").is_file():
-            hint = " (it is a classical or hybrid cell: its classifier.joblib is not applied by leukobench predict)"
+            hint = " (it is a classical or hybrid trial: its classifier.joblib is not applied by leukobench predict)"
         else:
             below = next(path.rglob(MODEL_FILE), None)
             if below is not None:
-                hint = f" (cells lie below it, e.g. {below.parent})"
+                hint = f" (trials lie below it, e.g. {below.parent})"
         raise ModelError(f"{path}: folder holds no {MODEL_FILE}{hint}; {WHAT_TO_GIVE}")
     if not path.exists():
-        raise ModelError(f"{path}: no such model file or cell folder; {WHAT_TO_GIVE}")
+        raise ModelError(f"{path}: no such model file or trial folder; {WHAT_TO_GIVE}")
     if path.suffix != ".keras":
         raise ModelError(f"{path}: not a .keras model file; {WHAT_TO_GIVE}")
     return path
@@ -226,7 +226,7 @@ def _read_bundle(model_path: Path) -> dict:
         bundle = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"{json_path}: not a readable model.json ({error}); it is written by training beside "
-                         f"{model_path.name}, retrain the cell or restore the file") from None
+                         f"{model_path.name}, retrain the trial or restore the file") from None
     missing = [key for key in ("preparation", "class_names") if not isinstance(bundle, dict) or key not in bundle]
     if missing:
         raise ModelError(f"{json_path}: lacks {', '.join(missing)}; it is not a model.json written by training")
@@ -246,34 +246,34 @@ def check_model(model: TrainedModel, model_path: Path) -> None:
     json_path = bundle_path(model_path)
     if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
         raise ModelError(f"{model_path}: a model with {len(keras_model.inputs)} inputs and "
-                         f"{len(keras_model.outputs)} outputs is not a leukobench cell (one image in, one score out)")
+                         f"{len(keras_model.outputs)} outputs is not a leukobench trial (one image in, one score out)")
     given = tuple(keras_model.inputs[0].shape[1:])
     wanted = (prep.size, prep.size, prep.channels)
     if len(given) != 3 or any(g is not None and g != w for g, w in zip(given, wanted)):
         raise ModelError(
             f"{model_path} takes images of shape {given} but {json_path} prepares them as {wanted} "
-            f"(size {prep.size}, colour {prep.color}); the two files come from different cells: "
+            f"(size {prep.size}, colour {prep.color}); the two files come from different trials: "
             f"{WHAT_TO_GIVE} as training wrote them")
     units, classes = keras_model.outputs[0].shape[-1], len(model.class_names)
     if not (units == classes or (units == 1 and classes == 2)):
         raise ModelError(
             f"{model_path} has {units} output unit(s) but {json_path} names {classes} classes "
-            f"({', '.join(model.class_names)}); the two files come from different cells")
+            f"({', '.join(model.class_names)}); the two files come from different trials")
 
 
-def cell_scoring(path: str | os.PathLike, calibrated: bool = True, tta: str | None = None,
+def trial_scoring(path: str | os.PathLike, calibrated: bool = True, tta: str | None = None,
                  notes: list[str] | None = None) -> Scoring:
-    """How to apply the cell given as its folder or its ``model.keras``: its evaluation's record,
+    """How to apply the trial given as its folder or its ``model.keras``: its evaluation's record,
     ``scoring.json`` beside the model (:func:`leukobench.scoring.read_scoring`, checked against the
     model file), with ``tta`` (``--tta``) in place of its test-time augmentation and, without
     ``calibrated`` (``--uncalibrated``), no temperature. What is applied, and why not more, is said
     in ``notes`` (for standard error).
 
     :class:`ModelError` when the record is refused (a folder, unreadable, values the evaluation
-    does not write, made from another model file or predictions) or missing although the cell was
-    evaluated: applying the cell as its evaluation did is not possible then. With ``--uncalibrated``
+    does not write, made from another model file or predictions) or missing although the trial was
+    evaluated: applying the trial as its evaluation did is not possible then. With ``--uncalibrated``
     such a record is not needed: the model's own scores are given (one view unless ``--tta``), and
-    a note says why. A cell that was never evaluated has no record: its model's own scores."""
+    a note says why. A trial that was never evaluated has no record: its model's own scores."""
     model_path = model_file(path)
     notes = [] if notes is None else notes
     try:
@@ -284,31 +284,31 @@ def cell_scoring(path: str | os.PathLike, calibrated: bool = True, tta: str | No
         notes.append(f"{error}: not applied (--uncalibrated): the model's own scores")
         scoring = Scoring()
     if scoring is None:
-        notes.append(f"{model_path.parent / SCORING_FILE}: none, the cell has not been evaluated: the model's own "
+        notes.append(f"{model_path.parent / SCORING_FILE}: none, the trial has not been evaluated: the model's own "
                      "scores")
         scoring = Scoring()
     if scoring.not_fitted and calibrated:
-        notes.append(f"the cell's calibration was not fitted ({scoring.not_fitted}; {SCORING_FILE}): the model's "
+        notes.append(f"the trial's calibration was not fitted ({scoring.not_fitted}; {SCORING_FILE}): the model's "
                      "own scores")
     applied = replace(scoring, tta=scoring.tta if tta is None else tta,
                       temperature=scoring.temperature if calibrated else None)
     if applied.tta != "none":
         notes.append(f"scores averaged over each image's '{applied.tta}' views (test-time augmentation: "
-                     f"{'--tta' if tta is not None else 'the cell evaluation.tta, in ' + SCORING_FILE}; --tta none "
+                     f"{'--tta' if tta is not None else 'the trial evaluation.tta, in ' + SCORING_FILE}; --tta none "
                      "for one view)")
     temperature = applied.temperature_for(applied.tta)
     if temperature is not None:
-        notes.append(f"scores temperature-scaled by the cell's T = {temperature:.3f} ({SCORING_FILE}; "
+        notes.append(f"scores temperature-scaled by the trial's T = {temperature:.3f} ({SCORING_FILE}; "
                      "--uncalibrated gives the model's own)")
     elif applied.temperature is not None:
-        notes.append(f"the cell's temperature (T = {applied.temperature:.3f}) was fitted on its plain scores and is "
+        notes.append(f"the trial's temperature (T = {applied.temperature:.3f}) was fitted on its plain scores and is "
                      "not applied to test-time-augmented ones")
     return applied
 
 
-def load_cell(path: str | os.PathLike) -> TrainedModel:
-    """Load a trained cell given as its folder or its ``model.keras``, checked; :class:`ModelError`
-    otherwise. How its evaluation scored it is :func:`cell_scoring`'s."""
+def load_trial(path: str | os.PathLike) -> TrainedModel:
+    """Load a trained trial given as its folder or its ``model.keras``, checked; :class:`ModelError`
+    otherwise. How its evaluation scored it is :func:`trial_scoring`'s."""
     model_path = model_file(path)
     bundle = _read_bundle(model_path)
     share_gpus()  # beside a running workflow, take only the GPU memory this model needs
@@ -533,7 +533,7 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
                  threads: int | None = None, saliency_dir: Path | None = None,
                  scoring: Scoring | None = None) -> Iterator[dict]:
     """One row per file, in order, as each chunk of ``batch_size`` images is classified, its scores
-    made as ``scoring`` says (:func:`cell_scoring`: views averaged, temperature; the model's own
+    made as ``scoring`` says (:func:`trial_scoring`: views averaged, temperature; the model's own
     scores without one); with ``saliency_dir``, each classified image's Grad-CAM overlay written
     there (:func:`saliency_file`)."""
     if batch_size < 1:
@@ -566,16 +566,16 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
 def predict_table(model: TrainedModel | str | os.PathLike, inputs: Iterable[str | os.PathLike],
                   batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
                   scoring: Scoring | None = None) -> pd.DataFrame:
-    """The predictions as a table (the CSV's rows and columns); for notebooks and tests. A cell
-    given by path is applied as its evaluation scored it (:func:`cell_scoring`), a loaded model as
+    """The predictions as a table (the CSV's rows and columns); for notebooks and tests. A trial
+    given by path is applied as its evaluation scored it (:func:`trial_scoring`), a loaded model as
     ``scoring`` says (its own scores without one).
 
     When a file name is not UTF-8 the ``path`` column has dtype ``object`` (its ``str`` holds the
     name's surrogate escapes, as ``os`` gives them), which pandas' string dtype cannot hold.
     """
     if not isinstance(model, TrainedModel):
-        scoring = scoring or cell_scoring(model)
-        model = load_cell(model)
+        scoring = scoring or trial_scoring(model)
+        model = load_trial(model)
     rows = list(predict_rows(model, find_images(inputs), batch_size, threads, scoring=scoring))
     paths = [row.pop("path") for row in rows]
     table = pd.DataFrame(rows, columns=columns(model)[1:])
@@ -596,7 +596,7 @@ class Summary:
         return EXIT_OK if self.classified else EXIT_NONE_CLASSIFIED
 
 
-def _cell(value) -> str:
+def _csv_field(value) -> str:
     return repr(value) if isinstance(value, float) else ("" if value is None else str(value))
 
 
@@ -623,7 +623,7 @@ def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch
                 summary.unnamed += 1
             else:
                 row["subject"] = subjects[position]
-        writer.writerow([_cell(row.get(name)) for name in header])
+        writer.writerow([_csv_field(row.get(name)) for name in header])
         if row["status"] == "ok":
             summary.classified += 1
             if classified is not None:
@@ -639,7 +639,7 @@ def write_csv(header: list[str], rows: Iterable[list], stream: TextIO) -> None:
     """Rows as CSV on ``stream``; floats with ``repr`` (read back exactly), None as empty."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
+    writer.writerows([_csv_field(value) for value in row] for row in rows)
 
 
 # --- subjects (--by-subject) -------------------------------------------------------------------
@@ -808,9 +808,9 @@ def tell(stream: TextIO, message: str) -> None:
 # --- the output --------------------------------------------------------------------------------
 
 def bundle_files(model_path: Path) -> list[tuple[str, Path]]:
-    """The files of a cell that predict reads beside its ``model.keras``: never an output."""
+    """The files of a trial that predict reads beside its ``model.keras``: never an output."""
     return [("the model file", model_path), ("the model's", bundle_path(model_path)),
-            ("the cell's", model_path.parent / SCORING_FILE)]
+            ("the trial's", model_path.parent / SCORING_FILE)]
 
 
 class OutputGuard:
@@ -818,7 +818,7 @@ class OutputGuard:
 
     A file to write (:meth:`file`) is refused (:class:`OutputError`, naming the option, the path and
     why) when it is one of the command's own files: an input image (given by name or found in a
-    folder) or a file of the cell (:func:`bundle_files`), compared by device and inode, which a
+    folder) or a file of the trial (:func:`bundle_files`), compared by device and inode, which a
     symbolic link, hard link, relative path or ``..`` cannot hide (a path that does not exist yet
     by resolved path); another output of the same run; a folder, or a path that cannot be looked
     up; or a file that would land inside a folder being read (resolved, so a link cannot hide it).
@@ -830,7 +830,7 @@ class OutputGuard:
     def __init__(self, model_path: Path, identities: dict, inputs: Iterable[str | os.PathLike]):
         self.own = {}
         for what, path in bundle_files(model_path):
-            if path.exists():  # a missing model.json is named by load_cell
+            if path.exists():  # a missing model.json is named by load_trial
                 self.own[_identity(path)] = f"{what} {path}"
         for key, path in identities.items():
             self.own.setdefault(key, f"the input image {path}")
@@ -979,7 +979,7 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
         stdout: TextIO | None = None, stderr: TextIO | None = None, calibrated: bool = True,
         by_subject: str | None = None, aggregation: str = "mean", saliency: str | os.PathLike | None = None,
         tta: str | None = None, subjects_file: str | os.PathLike | None = None) -> int:
-    """The whole command: load and check the cell, classify, write the CSV (and with ``by_subject``,
+    """The whole command: load and check the trial, classify, write the CSV (and with ``by_subject``,
     a pattern finding the subject in a file name, the subjects' CSV: ``subjects_file``, or beside
     ``output``, :func:`subjects_output`); returns the exit code. Every file it writes passes the
     one :class:`OutputGuard` before the model is loaded or an image read."""
@@ -1023,8 +1023,8 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
                 guard.file(saliency_file(saliency_dir, position, path), "--saliency")
         subjects = find_subjects(pattern, files) if pattern is not None else None
         scoring_notes: list[str] = []
-        scoring = cell_scoring(model_path, calibrated, tta, scoring_notes)  # before TensorFlow starts
-        model = load_cell(model_path)
+        scoring = trial_scoring(model_path, calibrated, tta, scoring_notes)  # before TensorFlow starts
+        model = load_trial(model_path)
         if saliency_dir is not None:
             with _writing(saliency_dir, "the Grad-CAM overlays (--saliency): the folder cannot be made"):
                 saliency_dir.mkdir(parents=True, exist_ok=True)

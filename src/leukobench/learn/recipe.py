@@ -3,7 +3,7 @@ adds to a plain ``compile`` + ``fit``, each a ``training:`` option that is off b
 
 * :func:`cell_augmentation`: online augmentation of the training images, fresh every epoch, in a
   layer that runs only in training: a random flip and a random multiple
-  of 90 degrees (together the eight symmetries of a square; a cell on a slide has no up or left),
+  of 90 degrees (together the eight symmetries of a square; a trial on a slide has no up or left),
   and a small jitter of brightness, contrast and the gain of each colour channel (stain and
   illumination differ from slide to slide). It wraps the model for ``fit`` only
   (:func:`with_augmentation`): the saved model is the plain one, so ``leukobench predict``, the

@@ -1,4 +1,4 @@
-"""Where a trained Keras cell looks: Grad-CAM heat maps, and how much of their mass lies on the cell.
+"""Where a trained Keras trial looks: Grad-CAM heat maps, and how much of their mass lies on the cell.
 
 A classifier of segmented cells can score well for the wrong reason: the outline, the size of the
 black margin, a stain shift of one subject, an artefact at the border. Grad-CAM (Selvaraju et al.,
@@ -13,13 +13,13 @@ map's channels; their weighted sum, rectified (only evidence *for* the class), i
 * :func:`cell_share`: the share of each heat map's mass that lies on the cell rather than on the
   black background (C-NMC cells and the synthetic ones are segmented on pure black), one number per
   image that says whether a model looks at the cell.
-* :func:`saliency_of_cell`: a trained cell's ``saliency.json`` of its test images, and the sheet's
+* :func:`saliency_of_trial`: a trained trial's ``saliency.json`` of its test images, and the sheet's
   panels (images, heat maps, predictions) in ``saliency_panels.npz``
   (:mod:`leukobench.learn.saliency_panels`), written by its ``inspect`` job
   (``evaluation.saliency: all``); the sheet itself is drawn from them by the rule ``saliency_sheet``
   (:mod:`leukobench.learn.saliency_sheet`, with the shared look of :mod:`leukobench.style`), so
   that editing the look redraws it without running Grad-CAM, a model pass, again.
-* :func:`saliency_of_chosen_cells`: the sheets' panels and the summaries of the chosen cells of a
+* :func:`saliency_of_chosen_trials`: the sheets' panels and the summaries of the chosen trials of a
   dataset, in its one ``saliency_best`` job (``evaluation.saliency: chosen``); the local rule
   ``saliency_best_sheets`` draws them (:func:`leukobench.learn.saliency_sheet.draw_saliency_sheets`).
 
@@ -48,12 +48,12 @@ if TYPE_CHECKING:
     from leukobench.learn.bundle import TrainedModel
 
 __all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "SALIENCY_MODES", "cell_mask", "cell_share",
-           "feature_map_layer", "grad_cam", "saliency_of_cell", "saliency_of_chosen_cells", "share_text"]
+           "feature_map_layer", "grad_cam", "saliency_of_trial", "saliency_of_chosen_trials", "share_text"]
 
 SALIENCY_BATCH = 64  # images per gradient pass
-#: evaluation.saliency: which Keras cells get a Grad-CAM sheet. ``chosen``: the cell behind the best
+#: evaluation.saliency: which Keras trials get a Grad-CAM sheet. ``chosen``: the trial behind the best
 #: configuration of each model (chosen on validation; one job per dataset draws them after the
-#: evaluations); ``all``: every Keras cell (in the one job of its inspection passes); ``none``: no Grad-CAM.
+#: evaluations); ``all``: every Keras trial (in the one job of its inspection passes); ``none``: no Grad-CAM.
 SALIENCY_MODES = ("none", "chosen", "all")
 
 #: A pixel belongs to the cell when its brightest channel is above this level (0–255). The
@@ -249,16 +249,16 @@ def _on_dark_background(mask: np.ndarray) -> np.ndarray:
     return mask.mean(axis=(1, 2)) <= MAX_CELL_AREA
 
 
-def saliency_of_cell(model: "TrainedModel | str | os.PathLike", store: "Store | str | os.PathLike",
+def saliency_of_trial(model: "TrainedModel | str | os.PathLike", store: "Store | str | os.PathLike",
                      summary_path: str | os.PathLike | None, panels_path: str | os.PathLike, split: str = "test") -> dict:
-    """Where a trained cell looks on the images of one split of its store: its Grad-CAM sheet's
+    """Where a trained trial looks on the images of one split of its store: its Grad-CAM sheet's
     panels (:func:`leukobench.learn.saliency_panels.write_sheet_panels`, drawn by
     :func:`leukobench.learn.saliency_sheet.draw_saliency_sheet`) and its summary: the mean share of
-    the heat on the cell (``saliency_on_cell``, over the images with any heat and a dark background,
+    the heat on the trial (``saliency_on_cell``, over the images with any heat and a dark background,
     ``images_on_background`` of them; the background-only baseline is their mean area share,
     ``cell_area``; both None where no image has one), per true class too, the feature map
     explained and the threshold. ``model`` and ``store`` are paths, or loaded where the job's other
-    pass (test-time augmentation) uses them too. Writes the summary to ``summary_path`` (the cell's
+    pass (test-time augmentation) uses them too. Writes the summary to ``summary_path`` (the trial's
     ``saliency.json``; None: not written) and returns it."""
     from leukobench.data.store import Store, load_store
     from leukobench.learn.bundle import TrainedModel, predict_store
@@ -294,27 +294,27 @@ def saliency_of_cell(model: "TrainedModel | str | os.PathLike", store: "Store | 
     return summary
 
 
-def saliency_of_chosen_cells(chosen: Sequence[tuple[str, str]], models: Sequence[str | os.PathLike],
+def saliency_of_chosen_trials(chosen: Sequence[tuple[str, str]], models: Sequence[str | os.PathLike],
                              stores: Sequence[str | os.PathLike], summary_path: str | os.PathLike,
                              panels_folder: str | os.PathLike) -> list[dict]:
     """What ``evaluation.saliency: chosen`` does for a dataset, in one job: the Grad-CAM sheet's panels
-    of each chosen cell (``chosen``: name and cell folder, as
-    :func:`leukobench.report.selection.chosen_keras_cells` gives them), ``<name>.npz`` in
+    of each chosen trial (``chosen``: name and trial folder, as
+    :func:`leukobench.report.selection.chosen_keras_trials` gives them), ``<name>.npz`` in
     ``panels_folder`` (drawn by :func:`leukobench.learn.saliency_sheet.draw_saliency_sheets`, so that
-    the figures' look runs no model again), and one summary file, a list of :func:`saliency_of_cell`'s
-    summaries each with its ``cell`` and ``name``. ``models`` are the dataset's Keras cells'
-    ``model.keras`` files and ``stores`` their stores, in the same order; each chosen cell's model is
+    the figures' look runs no model again), and one summary file, a list of :func:`saliency_of_trial`'s
+    summaries each with its ``trial`` and ``name``. ``models`` are the dataset's Keras trials'
+    ``model.keras`` files and ``stores`` their stores, in the same order; each chosen trial's model is
     loaded once. The folder and the file appear only complete."""
     store_of = {str(Path(model).parent): store for model, store in zip(models, stores, strict=True)}
     unknown = [folder for _, folder in chosen if folder not in store_of]
     if unknown:
-        raise ValueError(f"chosen cells {unknown} are not among the given models' cells {sorted(store_of)}")
+        raise ValueError(f"chosen trials {unknown} are not among the given models' trials {sorted(store_of)}")
     summaries = []
     with atomic_folder(panels_folder) as folder:
-        for name, cell in chosen:
-            summary = saliency_of_cell(Path(cell) / "model.keras", store_of[cell], None, folder / f"{name}.npz")
-            summaries.append({"cell": cell, "name": name, **summary})
-            print(f"{name} ({cell}): {share_text(summary)}", flush=True)
+        for name, trial in chosen:
+            summary = saliency_of_trial(Path(trial) / "model.keras", store_of[trial], None, folder / f"{name}.npz")
+            summaries.append({"trial": trial, "name": name, **summary})
+            print(f"{name} ({trial}): {share_text(summary)}", flush=True)
     with atomic_path(summary_path) as tmp:
         tmp.write_text(json.dumps(summaries, indent=2))
     return summaries

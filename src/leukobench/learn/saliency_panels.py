@@ -1,6 +1,6 @@
-"""Which images a cell's saliency sheet shows, and the file that carries them from the model pass to the figure.
+"""Which images a trial's saliency sheet shows, and the file that carries them from the model pass to the figure.
 
-The ``saliency`` job (a model pass, :func:`leukobench.learn.saliency.saliency_of_cell`) keeps the
+The ``saliency`` job (a model pass, :func:`leukobench.learn.saliency.saliency_of_trial`) keeps the
 sheet's images with their heat maps (:func:`write_sheet_panels`, ``saliency_panels.npz``); the
 ``saliency_sheet`` job draws them (:mod:`leukobench.learn.saliency_sheet`) with the same choice
 (:func:`sheet_panels`), so the sheet is the one drawn from every image, and redrawing it runs no

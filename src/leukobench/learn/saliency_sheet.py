@@ -1,7 +1,7 @@
-"""A trained cell's saliency sheet: Grad-CAM heat maps over the images they explain.
+"""A trained trial's saliency sheet: Grad-CAM heat maps over the images they explain.
 
 The figure of the workflow's rule ``saliency_sheet``, drawn from the panels the ``saliency`` job
-chose and wrote (:func:`leukobench.learn.saliency.saliency_of_cell`) with the shared look of
+chose and wrote (:func:`leukobench.learn.saliency.saliency_of_trial`) with the shared look of
 :mod:`leukobench.style` (one PNG, written atomically, no pyplot state): editing the look or this
 module redraws the sheet and runs no model again. Bad input raises ``ValueError`` naming it.
 """
@@ -63,7 +63,7 @@ def plot_saliency_sheet(
     per_group: int = SHEET_PER_GROUP,
     title: str = "Where the model looks (Grad-CAM of the predicted class)",
 ) -> None:
-    """A cell's saliency sheet: for each true class a row of correct predictions and a row of wrong
+    """A trial's saliency sheet: for each true class a row of correct predictions and a row of wrong
     ones, most confident first, each panel the heat map over its image with the predicted class and
     its score; an empty group says "none".
 
@@ -114,14 +114,14 @@ def plot_saliency_sheet(
 
 
 def draw_saliency_sheet(panels_path: str | os.PathLike, sheet_path: str | os.PathLike) -> None:
-    """The sheet of the panels a ``saliency`` job wrote (:func:`leukobench.learn.saliency.saliency_of_cell`)."""
+    """The sheet of the panels a ``saliency`` job wrote (:func:`leukobench.learn.saliency.saliency_of_trial`)."""
     with np.load(panels_path, allow_pickle=False) as panels:
         plot_saliency_sheet(panels["images"], panels["heatmaps"], panels["labels"], panels["predicted"], panels["scores"],
                             panels["class_names"].tolist(), sheet_path, title=str(panels["title"]))
 
 
 def draw_saliency_sheets(panels_folder: str | os.PathLike, sheets_folder: str | os.PathLike) -> list[str]:
-    """Every sheet of a folder of panels (``<name>.npz``, :func:`leukobench.learn.saliency.saliency_of_chosen_cells`)
+    """Every sheet of a folder of panels (``<name>.npz``, :func:`leukobench.learn.saliency.saliency_of_chosen_trials`)
     as ``<name>.png`` in ``sheets_folder``, which appears only complete; return the names drawn."""
     names = sorted(path.stem for path in Path(panels_folder).glob("*.npz"))
     with atomic_folder(sheets_folder) as folder:

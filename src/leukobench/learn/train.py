@@ -1,12 +1,12 @@
-"""Train one Keras cell of the grid: the workflow's one TensorFlow job per cell.
+"""Train one Keras trial of the grid: the workflow's one TensorFlow job per trial.
 
-A cell is trained with ``compile`` + ``fit`` on the store's train split, validated on its val
+A trial is trained with ``compile`` + ``fit`` on the store's train split, validated on its val
 split each epoch (logged, never used to pick the reported weights: the model of the last epoch is
 the one evaluated, as in the studies), and saved as ``model.keras`` beside ``model.json``, which
-holds what is needed to apply it to new images: the preparation, the class names and the cell.
+holds what is needed to apply it to new images: the preparation, the class names and the trial.
 :func:`train_from_store`, the job, then applies the model still in memory to the store: the
 predictions of the evaluated splits, which the evaluation reads without loading a model, and for
-the cells of hybrid models their conv features.
+the trials of hybrid models their conv features.
 
 The reference recipe's options (:mod:`leukobench.learn.recipe`; all off by default, and taken only
 by the reference models, :func:`leukobench.learn.models.recipe_models`) add online augmentation,
@@ -60,7 +60,7 @@ LOSSES = ("auto", "binary_crossentropy", "categorical_crossentropy")
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    """The hyperparameters of one Keras cell."""
+    """The hyperparameters of one Keras trial."""
 
     model: str
     optimizer: str = "adam"
@@ -190,15 +190,15 @@ def epoch_logger(epochs: int):
     return keras.callbacks.LambdaCallback(on_epoch_begin=begin, on_epoch_end=end)
 
 
-def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, history_path: str | os.PathLike,
-               cell: dict | None = None, *, code: str | None = None,
+def train_trial(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, history_path: str | os.PathLike,
+               trial: dict | None = None, *, code: str | None = None,
                store_path: str | os.PathLike | None = None) -> TrainedModel:
     """Train, then save the model bundle and the per-epoch history.
 
     A training killed mid-way resumes at its last backed-up epoch with everything it was then
     (:mod:`leukobench.learn.backup`), so its history and best epoch are those of a training never
     killed; but only from a backup the same training made: its fingerprint (the store's content,
-    the spec, the cell, the code digest) must match and its file must read back in full; otherwise
+    the spec, the trial, the code digest) must match and its file must read back in full; otherwise
     the backup is set aside and training starts afresh.
 
     Args:
@@ -206,7 +206,7 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         spec: the hyperparameters.
         model_path: ``model.keras``; ``model.json`` is written beside it.
         history_path: per-epoch CSV (as Keras' ``CSVLogger`` writes it), one row per epoch of the whole training.
-        cell: the grid parameters of this cell, recorded in ``model.json``.
+        trial: the grid parameters of this trial, recorded in ``model.json``.
         code: the digest of the code that trains (the rule's ``params.code``), part of the fingerprint.
         store_path: the store's file, named in errors.
 
@@ -225,7 +225,7 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         raise ValueError("the training split holds a single class; nothing can be learned")
     backup = Path(model_path).parent / BACKUP_DIR
     backup.parent.mkdir(parents=True, exist_ok=True)
-    fingerprint = training_fingerprint(store, spec, cell, code)
+    fingerprint = training_fingerprint(store, spec, trial, code)
     remove_temporaries(backup)
     try:
         resumed = read_backup(backup, fingerprint)
@@ -278,7 +278,7 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
         "training": asdict(spec),
         "preparation": store.metadata["preparation"],
         "class_names": store.class_names,
-        "cell": cell or {},
+        "trial": trial or {},
         "train_images": int(len(x_train)),
         "train_seconds": time.perf_counter() - started,
         "chance_loss": training_chance_loss(spec, y_train, n_classes),  # leukobench.learned: did it learn
@@ -295,20 +295,20 @@ def train_cell(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, 
 
 
 def train_from_store(store_path: str | os.PathLike, spec: TrainingSpec, model_path, history_path,
-                     cell: dict | None = None, threads: int = 1, code: str | None = None, *,
+                     trial: dict | None = None, threads: int = 1, code: str | None = None, *,
                      predictions_path: str | os.PathLike | None = None,
                      features_path: str | os.PathLike | None = None) -> dict:
-    """The workflow's Keras job, everything a cell needs its model for in one TensorFlow process:
+    """The workflow's Keras job, everything a trial needs its model for in one TensorFlow process:
     seed, read the store, train (``code``: the rule's code digest); then, with the model in memory,
     write the predictions of the evaluated splits (``predictions_path``, read by the evaluation;
     then the log's line on whether the trial learned) and the conv features of every image
-    (``features_path``, read by the hybrid cells). Returns the content of ``model.json``."""
+    (``features_path``, read by the hybrid trials). Returns the content of ``model.json``."""
     configure_runtime(threads, spec.seed)
     store = load_store(store_path)
-    trained = train_cell(store, spec, model_path, history_path, cell, code=code, store_path=store_path)
+    trained = train_trial(store, spec, model_path, history_path, trial, code=code, store_path=store_path)
     if predictions_path is not None:
         predictions, seconds = predict_store(trained, store)
-        write_predictions(predictions, predictions_path, cell={"approach": "cnn", **(cell or {})},
+        write_predictions(predictions, predictions_path, trial={"approach": "cnn", **(trial or {})},
                           class_names=trained.class_names, train_seconds=trained.bundle["train_seconds"],
                           predict_seconds=seconds, leaky=bool(store.metadata.get("leaky", False)),
                           chance_loss=trained.bundle["chance_loss"])

@@ -3,8 +3,8 @@
 The schema (workflow/schemas/config.schema.yaml) checks types, ranges and enumerations. Here:
 model names against the registry, split ratios summing to 1, dataset paths that exist, grid
 values that name declared datasets and variants, the smoke-run scale, and the grids expanded
-into cells: Keras cells, hybrid cells (a Keras cell's conv features to a classical classifier)
-and classical cells (pixels or HOG + PCA features to a classical classifier).
+into trials: Keras trials, hybrid trials (a Keras trial's conv features to a classical classifier)
+and classical trials (pixels or HOG + PCA features to a classical classifier).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from leukobench.data.augment import Augmentation
 from leukobench.data.splits import SPLIT_METHODS, check_ratios
 
 GENERATED_FORMATS = ("synthetic",)
-TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical cell reads from a store (cnn ones come from a cell)
+TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical trial reads from a store (cnn ones come from a trial)
 NAME_PATTERN = r"[A-Za-z0-9_-]+"  # dataset and variant names: folders of results/, and the rules' wildcards
 MAX_SIZE = 1024  # px: a 1024 px RGB image is 3 MB in a store and in memory; 10,000 px would be 300 MB each
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (Keras' set_random_seed) and scikit-learn's random_state take no more
@@ -147,7 +147,7 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         check_ratios(config["split"]["ratios"])
     except ValueError as error:
         problems.append(f"split.ratios: {error}")
-    folds, asked = config["split"].get("folds"), config["grid"].get("fold", [])  # classical cells take the grid's folds
+    folds, asked = config["split"].get("folds"), config["grid"].get("fold", [])  # classical trials take the grid's folds
     if asked and not folds:
         problems.append(f"grid.fold: {asked} given but split.folds is not set; set split.folds (e.g. 10) or drop grid.fold")
     elif [f for f in asked if f >= folds]:
@@ -166,8 +166,8 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
     hybrid_models, grid_models = (config.get("hybrid") or {}).get("models", []), config["grid"].get("model", [])
     unused = [m for m in hybrid_models if m in known["model"] and m not in grid_models]
     if unused and (config.get("hybrid") or {}).get("classifiers") and set(grid_models) <= set(known["model"]):
-        problems.append(f"hybrid.models: {unused} not in grid.model {grid_models}: a hybrid cell "
-                        "feeds the conv features of a trained Keras cell of the grid; add the model to grid.model "
+        problems.append(f"hybrid.models: {unused} not in grid.model {grid_models}: a hybrid trial "
+                        "feeds the conv features of a trained Keras trial of the grid; add the model to grid.model "
                         "or drop it from hybrid.models")
     for rule in config.get("exclude", []):
         unknown = set(rule) - set(GRID_KEYS) - {"reason"}
@@ -186,8 +186,8 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         from leukobench.published import published_problems
 
         problems += published_problems(config["published"])
-    if not problems and config["grid"] and keras_cells(config)[0].empty:
-        problems.append("grid: every cell is excluded (see the messages above); nothing would be trained")
+    if not problems and config["grid"] and keras_trials(config)[0].empty:
+        problems.append("grid: every trial is excluded (see the messages above); nothing would be trained")
     return problems
 
 
@@ -244,18 +244,18 @@ def ineffective_keys(config: dict) -> list[str]:
     if not classical.get("classifier"):
         for key, value in changed("classical").items():
             if key != "classifier":
-                unused(f"classical.{key}", value, "classical.classifier is empty, so no classical cell is planned")
+                unused(f"classical.{key}", value, "classical.classifier is empty, so no classical trial is planned")
     elif "hog_pca" not in classical.get("features", []):
         for key, value in changed("features").items():
-            unused(f"features.{key}", value, "no classical cell uses the hog_pca features (classical.features)")
+            unused(f"features.{key}", value, "no classical trial uses the hog_pca features (classical.features)")
     if not classical.get("classifier"):
         for key, value in changed("features").items():
-            unused(f"features.{key}", value, "no classical cell is planned (classical.classifier is empty)")
+            unused(f"features.{key}", value, "no classical trial is planned (classical.classifier is empty)")
     for key, other in (("models", "classifiers"), ("classifiers", "models")):
         if hybrid.get(key) and not hybrid.get(other):
-            unused(f"hybrid.{key}", hybrid[key], f"hybrid.{other} is empty, so no hybrid cell is planned")
-    if hybrid.get("models") and hybrid.get("classifiers") and grid and hybrid_cells(config, keras_cells(config)[0]).empty:
-        unused("hybrid.models", hybrid["models"], "every Keras cell of these models is excluded, so no hybrid cell is planned")
+            unused(f"hybrid.{key}", hybrid[key], f"hybrid.{other} is empty, so no hybrid trial is planned")
+    if hybrid.get("models") and hybrid.get("classifiers") and grid and hybrid_trials(config, keras_trials(config)[0]).empty:
+        unused("hybrid.models", hybrid["models"], "every Keras trial of these models is excluded, so no hybrid trial is planned")
     used = {section: set(grid.get(section, [])) | (set(classical.get(section, [])) if classical.get("classifier") else set())
             for section in ("dataset", "variant")}
     for section, key in (("datasets", "dataset"), ("variants", "variant")):
@@ -284,11 +284,11 @@ def ineffective_keys(config: dict) -> list[str]:
 
 
 def _ineffective_training_options(config: dict, options: dict) -> list[str]:
-    """``training:`` options set that no planned Keras cell takes (:func:`training_options`)."""
+    """``training:`` options set that no planned Keras trial takes (:func:`training_options`)."""
     if not options:
         return []
-    cells, _ = keras_cells(config) if config.get("grid") else (pd.DataFrame(), [])
-    pairs = set(zip(cells.get("model", []), cells.get("optimizer", ["adam"] * len(cells))))
+    trials, _ = keras_trials(config) if config.get("grid") else (pd.DataFrame(), [])
+    pairs = set(zip(trials.get("model", []), trials.get("optimizer", ["adam"] * len(trials))))
     taken = set()
     for model, optimizer in pairs:
         spec = training_options({**TRAINING_DEFAULTS, **(config.get("training") or {})}, model, optimizer)
@@ -300,7 +300,7 @@ def _ineffective_training_options(config: dict, options: dict) -> list[str]:
     for key, value in options.items():
         if key not in taken:
             models = sorted({model for model, _ in pairs})
-            messages.append(f"training.{key}: {value!r} has no effect: no planned Keras cell takes it "
+            messages.append(f"training.{key}: {value!r} has no effect: no planned Keras trial takes it "
                             f"(models {models}{', optimizers ' + str(sorted({o for _, o in pairs})) if key == 'weight_decay' else ''})")
     no_validation = not config.get("split", {}).get("ratios", {}).get("val", 0)
     if "early_stopping_patience" in options and "early_stopping_patience" in taken and no_validation:
@@ -310,20 +310,20 @@ def _ineffective_training_options(config: dict, options: dict) -> list[str]:
 
 
 def _ineffective_exclusions(config: dict) -> list[str]:
-    """``exclude`` rules that match no cell of the Keras grid."""
+    """``exclude`` rules that match no trial of the Keras grid."""
     if not config.get("grid") or not config.get("exclude"):
         return []
-    cells = grid_cells({**config["grid"], "seed": repeated_seeds(config["grid"]), **partition_grid(config)})
+    trials = grid_trials({**config["grid"], "seed": repeated_seeds(config["grid"]), **partition_grid(config)})
     messages = []
     for rule in config["exclude"]:
         keys = [key for key in rule if key != "reason"]
-        if any(key not in cells for key in keys) or not _matches(cells, rule).any():
-            messages.append(f"exclude: {rule} has no effect: it matches no cell of the grid")
+        if any(key not in trials for key in keys) or not _matches(trials, rule).any():
+            messages.append(f"exclude: {rule} has no effect: it matches no trial of the grid")
     return messages
 
 
-def grid_cells(grid: dict, keys: tuple[str, ...] = GRID_KEYS) -> pd.DataFrame:
-    """Every combination of the grid's lists, one row per cell, columns in ``keys`` order
+def grid_trials(grid: dict, keys: tuple[str, ...] = GRID_KEYS) -> pd.DataFrame:
+    """Every combination of the grid's lists, one row per trial, columns in ``keys`` order
     (keys the grid does not have, such as ``fold`` without k-fold, are left out)."""
     keys = [key for key in keys if key in grid]
     values = [list(dict.fromkeys(grid[key])) for key in keys]
@@ -360,100 +360,100 @@ def parse_partition(name: str) -> tuple[str, int | None]:
     return method, int(fold) if fold else None
 
 
-def _matches(cells: pd.DataFrame, rule: dict) -> pd.Series:
-    mask = pd.Series(True, index=cells.index)
+def _matches(trials: pd.DataFrame, rule: dict) -> pd.Series:
+    mask = pd.Series(True, index=trials.index)
     for key, value in rule.items():
         if key != "reason":
-            mask &= cells[key].isin(value if isinstance(value, list) else [value])
+            mask &= trials[key].isin(value if isinstance(value, list) else [value])
     return mask
 
 
 def repeated_seeds(section: dict) -> list[int]:
     """The seeds of a grid section (``grid`` or ``classical``): each listed seed and, with
-    ``repeats: n``, the n - 1 that follow it, so every cell is trained n times without listing them."""
+    ``repeats: n``, the n - 1 that follow it, so every trial is trained n times without listing them."""
     repeats = section.get("repeats", 1)
     return list(dict.fromkeys(seed + k for seed in section.get("seed", [0]) for k in range(repeats)))
 
 
-def several_seeds(*cell_tables: pd.DataFrame) -> bool:
-    """Whether some planned configuration (a cell but for its seed) trains with more than one seed,
+def several_seeds(*trial_tables: pd.DataFrame) -> bool:
+    """Whether some planned configuration (a trial but for its seed) trains with more than one seed,
     by ``repeats`` or by seeds listed: what the seeds' figure needs, whichever section set it."""
-    for cells in cell_tables:
-        if len(cells) and "seed" in cells:
-            if (cells.groupby([key for key in cells if key != "seed"])["seed"].nunique() > 1).any():
+    for trials in trial_tables:
+        if len(trials) and "seed" in trials:
+            if (trials.groupby([key for key in trials if key != "seed"])["seed"].nunique() > 1).any():
                 return True
     return False
 
 
-def keras_cells(config: dict) -> tuple[pd.DataFrame, list[str]]:
-    """The Keras cells of the grid, less the excluded ones, and one message per exclusion.
+def keras_trials(config: dict) -> tuple[pd.DataFrame, list[str]]:
+    """The Keras trials of the grid, less the excluded ones, and one message per exclusion.
 
-    A cell is excluded when its image size is below what its model accepts (e.g. ResNet50 below
-    32 px) or when it matches a rule of ``exclude`` (a partial cell, with a ``reason``).
+    A trial is excluded when its image size is below what its model accepts (e.g. ResNet50 below
+    32 px) or when it matches a rule of ``exclude`` (a partial trial, with a ``reason``).
     """
     if not config["grid"]:
-        return grid_cells({key: [] for key in GRID_KEYS}), []
-    cells = grid_cells({**config["grid"], "seed": repeated_seeds(config["grid"]), **partition_grid(config)})
+        return grid_trials({key: [] for key in GRID_KEYS}), []
+    trials = grid_trials({**config["grid"], "seed": repeated_seeds(config["grid"]), **partition_grid(config)})
     messages = []
-    too_small = cells["size"] < cells["model"].map(lambda m: MIN_INPUT_SIZE.get(m, 1))
-    for (model, size), _ in cells[too_small].groupby(["model", "size"]):
+    too_small = trials["size"] < trials["model"].map(lambda m: MIN_INPUT_SIZE.get(m, 1))
+    for (model, size), _ in trials[too_small].groupby(["model", "size"]):
         messages.append(f"excluded {model} at {size} px: it needs images of at least {MIN_INPUT_SIZE[model]} px")
     keep = ~too_small
     for rule in config.get("exclude", []):
-        hit = keep & _matches(cells, rule)
+        hit = keep & _matches(trials, rule)
         if hit.any():
-            messages.append(f"excluded {hit.sum()} cell(s) matching {rule}")
+            messages.append(f"excluded {hit.sum()} trial(s) matching {rule}")
         keep &= ~hit
-    cells = cells[keep].reset_index(drop=True)
+    trials = trials[keep].reset_index(drop=True)
     scale = config.get("scale", 1.0)
-    return (cells if scale == 1.0 else _thinned_per_model(cells, scale)), messages
+    return (trials if scale == 1.0 else _thinned_per_model(trials, scale)), messages
 
 
-def _thinned_per_model(cells: pd.DataFrame, scale: float) -> pd.DataFrame:
-    """A smoke run's Keras cells: for each model (each dataset, variant, partition and seed),
-    the first ceil(n * scale) of the n values its cells take, key by key in grid order."""
-    groups = [key for key in cells if key not in SCALE_THINS_PER_MODEL]
+def _thinned_per_model(trials: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """A smoke run's Keras trials: for each model (each dataset, variant, partition and seed),
+    the first ceil(n * scale) of the n values its trials take, key by key in grid order."""
+    groups = [key for key in trials if key not in SCALE_THINS_PER_MODEL]
     kept = []
-    for _, group in cells.groupby(groups, sort=False):
+    for _, group in trials.groupby(groups, sort=False):
         for key in SCALE_THINS_PER_MODEL:
             if key in group:
                 group = group[group[key].isin(_thinned(group[key].unique(), scale))]
         kept.append(group)
-    return pd.concat(kept).sort_index().reset_index(drop=True) if kept else cells
+    return pd.concat(kept).sort_index().reset_index(drop=True) if kept else trials
 
 
-def hybrid_cells(config: dict, keras: pd.DataFrame) -> pd.DataFrame:
-    """Varol's Approach 2: every Keras cell of the hybrid models times each classifier."""
+def hybrid_trials(config: dict, keras: pd.DataFrame) -> pd.DataFrame:
+    """Varol's Approach 2: every Keras trial of the hybrid models times each classifier."""
     hybrid = config.get("hybrid") or {}
     base = keras[keras["model"].isin(hybrid.get("models", []))]
     classifiers = pd.DataFrame({"classifier": list(dict.fromkeys(hybrid.get("classifiers", [])))})
     return base.merge(classifiers, how="cross")[[key for key in HYBRID_KEYS if key in (*base, "classifier")]]
 
 
-def classical_cells(config: dict) -> pd.DataFrame:
+def classical_trials(config: dict) -> pd.DataFrame:
     """Classical classifiers on store features (pixels, HOG + PCA)."""
     classical = config.get("classical") or {}
     if not classical.get("classifier"):
         return pd.DataFrame(columns=list(CLASSICAL_KEYS))
-    return grid_cells({**classical, "seed": repeated_seeds(classical), **partition_grid(config)}, CLASSICAL_KEYS)
+    return grid_trials({**classical, "seed": repeated_seeds(classical), **partition_grid(config)}, CLASSICAL_KEYS)
 
 
-TRAINING_OPTIONS = ("class_weight", "early_stopping_patience")  # training: keys every Keras cell takes
+TRAINING_OPTIONS = ("class_weight", "early_stopping_patience")  # training: keys every Keras trial takes
 MODEL_OPTIONS = ("weights", "trainable_layers")  # training: keys only a builder that names them takes (transfer models)
 # training: keys only the reference models take (leukobench.learn.models.recipe_models; leukobench.learn.recipe)
 RECIPE_OPTIONS = ("augmentation", "lr_schedule", "warmup_epochs", "label_smoothing")
-OPTIMIZER_OPTIONS = {"adamw": ("weight_decay",)}  # training: keys only the cells of that grid optimizer take
+OPTIMIZER_OPTIONS = {"adamw": ("weight_decay",)}  # training: keys only the trials of that grid optimizer take
 
 
 def training_options(training: dict, model: str, optimizer: str | None = None) -> dict:
-    """The ``training:`` options one Keras cell of ``model`` (and grid ``optimizer``) uses, as
+    """The ``training:`` options one Keras trial of ``model`` (and grid ``optimizer``) uses, as
     keywords of :class:`leukobench.learn.train.TrainingSpec`: ``class_weight`` and
     ``early_stopping_patience`` for every model; the reference recipe's options
     (:data:`RECIPE_OPTIONS`) for the reference models only; ``weight_decay`` for the ``adamw``
-    cells only; and in ``model_options`` the model options its builder takes (``weights`` and
+    trials only; and in ``model_options`` the model options its builder takes (``weights`` and
     ``trainable_layers`` for the transfer models, none for a CNN built from scratch). The train
-    rule's params: a change of an option reruns only the cells whose model uses it, and the
-    studies' cells keep the params they had before the recipe existed."""
+    rule's params: a change of an option reruns only the trials whose model uses it, and the
+    studies' trials keep the params they had before the recipe existed."""
     taken = builder_parameters(model)
     recipe = RECIPE_OPTIONS if model in recipe_models() else ()
     return {**{key: training[key] for key in (*TRAINING_OPTIONS, *recipe, *OPTIMIZER_OPTIONS.get(optimizer, ()))},
@@ -477,7 +477,7 @@ def apply_scale(config: dict) -> dict:
     class and synthetic datasets in proportion (never below what a run needs), and keeps the
     first ceil(n * scale) values of each grid list (and of the folds), except datasets, models,
     variants, classifiers and features, which all still run. The Keras grid's other lists are
-    thinned per model by :func:`keras_cells`, after the exclusions."""
+    thinned per model by :func:`keras_trials`, after the exclusions."""
     scale = config.get("scale", 1.0)
     if scale == 1.0:
         return config

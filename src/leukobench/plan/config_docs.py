@@ -94,7 +94,7 @@ def default(node: dict, required: bool) -> str:
     return f"`{yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).removesuffix(chr(10)).removesuffix('...').strip()}`"
 
 
-def cell(text: str) -> str:
+def table_cell(text: str) -> str:
     """Text that stays inside one cell of a Markdown table, a ``<name>`` outside code shown as written."""
     parts = re.sub(r"\s+", " ", text).replace("|", "\\|").strip().split("`")
     return "`".join(part if i % 2 else part.replace("<", "&lt;").replace(">", "&gt;") for i, part in enumerate(parts))
@@ -106,14 +106,14 @@ def reference(schema: dict) -> str:
     lines = [BEGIN, ""]
     sections = schema_keys(schema)
     for section, node, required in (key for key in sections if "." not in key[0]):
-        lines += [f"### `{section}`", "", cell(node.get("description", "")) + (" Required." if required else ""), ""]
+        lines += [f"### `{section}`", "", table_cell(node.get("description", "")) + (" Required." if required else ""), ""]
         rows = [key for key in sections if key[0].startswith(section + ".")]
         if not rows:
             lines += [f"Takes {kind(node)}; default {default(node, required)}.", ""]
             continue
         lines += ["| key | takes | default | meaning |", "|---|---|---|---|"]
-        lines += [f"| `{path}` | {cell(kind(child))} | {cell(default(child, child_required))} | "
-                  f"{cell(child.get('description', ''))} |" for path, child, child_required in rows]
+        lines += [f"| `{path}` | {table_cell(kind(child))} | {table_cell(default(child, child_required))} | "
+                  f"{table_cell(child.get('description', ''))} |" for path, child, child_required in rows]
         lines.append("")
     return "\n".join([*lines, END])
 

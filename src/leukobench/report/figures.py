@@ -2,9 +2,9 @@
 accuracy vs prediction time and the subject-vs-random (leakage) pairs.
 
 Drawn with the shared look of :mod:`leukobench.style` (one PNG each, written atomically, no
-pyplot state). Which cells to show and how to name them comes from
+pyplot state). Which trials to show and how to name them comes from
 :mod:`leukobench.report.selection`. The functions read the report's metric table
-(``results/report/metrics.csv``, one row per evaluated cell; the caller passes the test rows);
+(``results/report/metrics.csv``, one row per evaluated trial; the caller passes the test rows);
 all but :func:`plot_comparison` return the Figure they saved (for tests). Inputs are checked
 before drawing and bad input raises ``ValueError`` naming the argument or any required column
 the table lacks. Imports the ground floor and :mod:`leukobench.report.selection` only.
@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from leukobench.keys import CELL_KEYS
+from leukobench.keys import TRIAL_KEYS
 from leukobench.learned import LEARNED, LEARNED_NOTE, NOT_LEARNED_LABEL
 from leukobench.subjects import unknown_subjects
 from leukobench.metrics import (INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, SALIENCY_COLUMNS, calibration_bins,
@@ -89,7 +89,7 @@ def plot_comparison(
     pretrained: str | None = None,
     learned: str | None = LEARNED,
 ) -> None:
-    """Dot plot of ``metric`` per grid cell with its 95 % interval, best at the top.
+    """Dot plot of ``metric`` per grid trial with its 95 % interval, best at the top.
 
     Rows are labelled by ``label_columns`` (default: the non-metric columns that vary); the
     constant ones are listed under the title. ``reference`` is what the metric is to beat: a number
@@ -98,7 +98,7 @@ def plot_comparison(
     dashed line where every row has the same, a grey tick on each row where they differ, as
     between datasets of 2 and 4 classes; nothing when the table lacks the column); ``None`` for
     none. ``pretrained`` names
-    a boolean column: its true rows (cells that started from pretrained, ImageNet, weights) get a
+    a boolean column: its true rows (trials that started from pretrained, ImageNet, weights) get a
     diamond instead of a dot, and the legend says which is which.
     """
     bounds = (metric, f"{metric}_low", f"{metric}_high")
@@ -106,7 +106,7 @@ def plot_comparison(
     marked = None
     if pretrained is not None:
         if pretrained not in table.columns:
-            raise ValueError(f"metrics lacks the column {pretrained!r} (which cells used pretrained weights)")
+            raise ValueError(f"metrics lacks the column {pretrained!r} (which trials used pretrained weights)")
         marked = table.pop(pretrained).fillna(False).astype(bool)
     failed = did_not_learn(table.pop(learned)).eq(1) if learned is not None and learned in table else None
     if label_columns is not None:
@@ -179,7 +179,7 @@ def _row_labels(table: pd.DataFrame, metric: str, label_columns: list[str] | Non
     varying = [c for c in candidates if table[c].nunique(dropna=False) > 1]
     columns = label_columns if label_columns is not None else (varying or candidates)
     fixed = {c: table[c].iloc[0] for c in candidates if c not in columns and c not in varying}
-    # a parameter a row does not have (NaN: e.g. the optimizer of a classical cell) is left out
+    # a parameter a row does not have (NaN: e.g. the optimizer of a classical trial) is left out
     labels = [", ".join(f"{c}={format_value(row[c])}" for c in columns if not pd.isna(row[c]))
               for _, row in table.iterrows()]
     labels = [label or f"row {i}" for i, label in enumerate(labels)]
@@ -213,14 +213,14 @@ def _draw_intervals(ax: Axes, table: pd.DataFrame, bounds: tuple[str, str, str])
         ax.text(1.02, row, _interval_text(record, bounds), transform=values, va="center", fontsize=9)
 
 
-PRETRAINED_MARKER = "D"  # comparison chart: a cell that started from pretrained weights
+PRETRAINED_MARKER = "D"  # comparison chart: a trial that started from pretrained weights
 
 
 def _mark_pretrained(ax: Axes, table: pd.DataFrame, metric: str) -> list[Line2D]:
-    """Diamonds over the dots of the cells that started from pretrained weights; their legend entries."""
+    """Diamonds over the dots of the trials that started from pretrained weights; their legend entries."""
     rows = np.flatnonzero(table["_pretrained"].to_numpy(dtype=bool))
     if rows.size == 0:
-        return []  # every cell trained from scratch: nothing to tell apart
+        return []  # every trial trained from scratch: nothing to tell apart
     colour = OKABE_ITO[0]
     ax.plot(table[metric].to_numpy(dtype=float)[rows], rows, linestyle="none", marker=PRETRAINED_MARKER,
             markersize=8, markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.6)
@@ -308,11 +308,11 @@ def plot_roc_overlay(
     path: str | os.PathLike,
     title: str,
 ) -> Figure:
-    """ROC curves of several cells (e.g. the best of one dataset) on one axes, AUC in the legend.
+    """ROC curves of several trials (e.g. the best of one dataset) on one axes, AUC in the legend.
 
     Args:
-        curves: ``(label, y_true, y_score)`` per cell; ``y_score`` of shape ``(n,)`` (binary,
-            probability of label 1) or ``(n, k)``. A multi-class cell is drawn as its
+        curves: ``(label, y_true, y_score)`` per trial; ``y_score`` of shape ``(n,)`` (binary,
+            probability of label 1) or ``(n, k)``. A multi-class trial is drawn as its
             micro-average one-vs-rest curve (all classes' indicator/score pairs pooled), and its
             legend entry and the title say so.
         path: the PNG to write.
@@ -329,7 +329,7 @@ def plot_roc_overlay(
             _draw_overlay_curve(ax, index, label, labels, scores)
         ax.plot([0, 1], [0, 1], linestyle="--", color=NEUTRAL, linewidth=1, label="chance (AUC = 0.500)")
         ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal")
-        ax.set_title(title + ("\nmulti-class cells: micro-average one-vs-rest ROC" if multiclass else ""))
+        ax.set_title(title + ("\nmulti-class trials: micro-average one-vs-rest ROC" if multiclass else ""))
         ax.set_xlabel("False positive rate (1 − specificity)")
         ax.set_ylabel("True positive rate (sensitivity)")
         ax.grid(alpha=0.3)
@@ -369,21 +369,21 @@ def plot_reliability(
     title: str,
     calibrated: Sequence[tuple[str, np.ndarray] | None] | None = None,
 ) -> Figure:
-    """Reliability diagrams of several cells (e.g. the best of one dataset), one panel each, ECE in its title.
+    """Reliability diagrams of several trials (e.g. the best of one dataset), one panel each, ECE in its title.
 
     A panel's points are the non-empty bins of :func:`leukobench.metrics.calibration_bins`: the
-    mean score of the predicted class against how often it is right; a calibrated cell lies on the
+    mean score of the predicted class against how often it is right; a calibrated trial lies on the
     diagonal, an over-confident one below it. A point's area grows with its bin's images, and the
     bins of fewer than 5 images are hollow (their share right is mostly chance). The axes start at
-    1/k, the lowest score a predicted class can have among k classes. A cell with calibrated
+    1/k, the lowest score a predicted class can have among k classes. A trial with calibrated
     scores (e.g. temperature-scaled, :mod:`leukobench.scoring`) also gets their points, in a
     second colour, and both ECEs in its title.
 
     Args:
-        curves: ``(label, y_true, y_score)`` per cell, as for :func:`plot_roc_overlay`.
+        curves: ``(label, y_true, y_score)`` per trial, as for :func:`plot_roc_overlay`.
         path: the PNG to write.
         title: the figure title.
-        calibrated: per cell, ``(legend label, calibrated scores of the same images)``, or None.
+        calibrated: per trial, ``(legend label, calibrated scores of the same images)``, or None.
 
     Returns the saved Figure.
     """
@@ -433,13 +433,13 @@ SUBJECT_PANEL_WIDTH = 0.28  # inches per subject of a subject-verdict panel
 
 
 def plot_subject_verdicts(
-    cells: Sequence[tuple[str, pd.DataFrame]],
+    trials: Sequence[tuple[str, pd.DataFrame]],
     path: str | os.PathLike,
     title: str,
     aggregation: str = "mean",
     class_names: Sequence[str] = ("negative", "positive"),
 ) -> Figure:
-    """Per cell (e.g. the best of one dataset), one panel: each subject's cells' scores (P(class 1);
+    """Per trial (e.g. the best of one dataset), one panel: each subject's cells' scores (P(class 1);
     with more than two classes, P(the subject's own class)) as dots, its verdict
     (:func:`leukobench.metrics.subject_scores`) as a black bar, the 0.5 threshold (with more classes
     the verdict is the arg-max of the aggregate), colours by the subject's truth; subjects ordered by verdict, the misjudged ones named
@@ -447,20 +447,20 @@ def plot_subject_verdicts(
     doubtful ones).
 
     Args:
-        cells: ``(label, predictions)`` per cell, its test predictions (:mod:`leukobench.predictions`).
+        trials: ``(label, predictions)`` per trial, its test predictions (:mod:`leukobench.predictions`).
         path: the PNG to write.
         title: the figure title.
         aggregation: how a subject's cells make its verdict.
         class_names: the names of classes 0 and 1, for the legend.
 
-    A cell whose images name no subject gets a panel saying so, and one whose subjects carry two
-    labels that they have no truth to judge by; where no cell has a verdict (a dataset without
+    A trial whose images name no subject gets a panel saying so, and one whose subjects carry two
+    labels that they have no truth to judge by; where no trial has a verdict (a dataset without
     subjects), the figure is that one panel. Returns the saved Figure.
     """
-    if not len(cells):
-        raise ValueError("cells is empty: give at least one (label, predictions) pair")
+    if not len(trials):
+        raise ValueError("trials is empty: give at least one (label, predictions) pair")
     panels = []
-    for label, predictions in cells:
+    for label, predictions in trials:
         known = predictions.loc[~unknown_subjects(predictions["patient_id"])]
         if known.empty:
             why = "its images name no subject: no subject-level verdict"
@@ -562,11 +562,11 @@ def plot_hyperparameter_effects(
 ) -> Figure:
     """One panel per hyperparameter that takes more than one value: ``metric`` against its values.
 
-    Every row (cell) is a point with its 95 % interval as error bar, one colour/marker per model
-    label (:func:`model_labels`), the series dodged sideways; cells of one series that share an
+    Every row (trial) is a point with its 95 % interval as error bar, one colour/marker per model
+    label (:func:`model_labels`), the series dodged sideways; trials of one series that share an
     x value (they differ in other parameters) are spread within the series' slot, and a line
     joins the series' mean per value. Values are sorted numerically when all are numbers. A row
-    without the parameter (NaN, e.g. the optimizer of a classical cell) is left out of that
+    without the parameter (NaN, e.g. the optimizer of a classical trial) is left out of that
     panel; a parameter the table lacks counts as constant. With no varying parameter the figure
     is a single panel saying so. Requires ``approach``, ``metric``, ``<metric>_low`` and
     ``<metric>_high``. Returns the saved Figure.
@@ -603,7 +603,7 @@ def plot_hyperparameter_effects(
                        for i in range(len(series))]
             fig.legend(handles, series, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                        ncols=min(len(series), 3), frameon=False,
-                       title=f"one point per cell with its {CONFIDENCE_LABEL}; line: mean per value")
+                       title=f"one point per trial with its {CONFIDENCE_LABEL}; line: mean per value")
         save_png(fig, path)
     return fig
 
@@ -633,7 +633,7 @@ def _draw_parameter_panel(ax: Axes, table: pd.DataFrame, labels: pd.Series, seri
     ax.set_xticks(range(len(values)), names, rotation=30 if slanted else 0, ha="right" if slanted else "center")
     ax.set_xlim(-0.5, len(values) - 0.5)
     ax.set_xlabel(PARAMETER_LABELS.get(parameter, parameter))
-    ax.set_title(f"{parameter} ({table[parameter].notna().sum()} cells)")
+    ax.set_title(f"{parameter} ({table[parameter].notna().sum()} trials)")
     ax.grid(axis="y", alpha=0.3)
     ax.tick_params(axis="y", labelleft=True)
 
@@ -641,7 +641,7 @@ def _draw_parameter_panel(ax: Axes, table: pd.DataFrame, labels: pd.Series, seri
 def _draw_nothing_varies(ax: Axes, table: pd.DataFrame, parameters: list[str]) -> None:
     constant = [f"{p}={format_value(table[p].dropna().iloc[0])}" if p in table and table[p].notna().any()
                 else f"{p}: not in the table" for p in parameters]
-    text = (f"No hyperparameter takes more than one value\namong the {len(table)} test cell(s).\n\n"
+    text = (f"No hyperparameter takes more than one value\namong the {len(table)} test trial(s).\n\n"
             + "\n".join(textwrap.wrap("; ".join(constant), 60, break_long_words=False, break_on_hyphens=False)))
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11)
     ax.set_axis_off()
@@ -658,10 +658,10 @@ def plot_accuracy_vs_time(
     """``metric`` against prediction time per image (ms, log scale), one marker per approach.
 
     Time per image is ``1000 / images_per_second``; the error bars are the 95 % intervals. The
-    cells of the Pareto front (:func:`pareto_front`: no other cell both faster and more accurate)
+    trials of the Pareto front (:func:`pareto_front`: no other trial both faster and more accurate)
     are ringed, joined by a step line and numbered; a key below the axes gives each number's
-    short label (:func:`model_labels`, with the keys that tell apart cells sharing one), value
-    and time. Cells without a
+    short label (:func:`model_labels`, with the keys that tell apart trials sharing one), value
+    and time. Trials without a
     prediction time are left out (the subtitle counts them). Requires ``approach``,
     ``images_per_second``, ``metric``, ``<metric>_low`` and ``<metric>_high``. Returns the
     saved Figure.
@@ -695,10 +695,10 @@ def plot_accuracy_vs_time(
         ax.set_yticks([tick for tick in ax.get_yticks() if low <= tick <= min(top, 1.0)])
         ax.set_xlabel("Prediction time per image (ms, log scale)")
         ax.set_ylabel(f"{metric_label}, test split\n(point, {CONFIDENCE_LABEL})")
-        note = f"\n{left_out} cell(s) without a prediction time left out" if left_out else ""
-        ax.set_title(f"{metric_label} vs prediction time, test split ({len(table)} cells){note}", loc="left")
+        note = f"\n{left_out} trial(s) without a prediction time left out" if left_out else ""
+        ax.set_title(f"{metric_label} vs prediction time, test split ({len(table)} trials){note}", loc="left")
         ax.grid(alpha=0.3, which="major")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="approach (cells)", alignment="left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="approach (trials)", alignment="left")
         fig.tight_layout()
         _annotate_front(fig, ax, front, metric)
         save_png(fig, path)
@@ -717,8 +717,8 @@ def _draw_approaches(ax: Axes, table: pd.DataFrame, metric: str) -> None:
 
 
 def _distinct_labels(rows: pd.DataFrame) -> list[str]:
-    """The rows' short labels, extended by the cell keys that tell apart rows sharing a label."""
-    keys = [key for key in CELL_KEYS if key in rows.columns and key not in MODEL_NAME_COLUMNS]
+    """The rows' short labels, extended by the trial keys that tell apart rows sharing a label."""
+    keys = [key for key in TRIAL_KEYS if key in rows.columns and key not in MODEL_NAME_COLUMNS]
     labels = list(rows["_label"])
     for label in {label for label in labels if labels.count(label) > 1}:
         same = rows[rows["_label"] == label]
@@ -731,7 +731,7 @@ def _distinct_labels(rows: pd.DataFrame) -> list[str]:
 
 
 def _annotate_front(fig: Figure, ax: Axes, front: pd.DataFrame, metric: str) -> None:
-    """Number the front's points, fastest first, up-left of each (a region no cell occupies, by
+    """Number the front's points, fastest first, up-left of each (a region no trial occupies, by
     definition of the front), and list number, short label, value and time in a key below the axes.
 
     A number is moved up where it would overlap an earlier one.
@@ -774,7 +774,7 @@ def _renderer(fig: Figure):
 
 
 def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "accuracy") -> Figure:
-    """Same model, subject-disjoint vs cell-level random split: ``metric`` of each pair of cells.
+    """Same model, subject-disjoint vs cell-level random split: ``metric`` of each pair of trials.
 
     One row per pair (:func:`leakage_pairs`), largest difference at the top: the subject-disjoint
     and the random-split value, each with its 95 % interval, joined by a line, and the difference
@@ -785,7 +785,7 @@ def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "
     pairs = leakage_pairs(metrics, metric)
     if pairs.empty:
         counts = metrics["split_method"].value_counts().to_dict()
-        raise ValueError(f"metrics has no pair of cells differing only in split_method (subject vs random); "
+        raise ValueError(f"metrics has no pair of trials differing only in split_method (subject vs random); "
                          f"rows per split_method: {counts}")
     pairs = pairs.iloc[::-1].reset_index(drop=True)  # largest difference on the top row
     labels = ["\n".join(textwrap.wrap(label, LABEL_WRAP_CHARS, break_long_words=False)) for label in pairs["label"]]
@@ -794,7 +794,7 @@ def plot_leakage(metrics: pd.DataFrame, path: str | os.PathLike, metric: str = "
     width = min(MAX_WIDTH_IN, PLOT_WIDTH_IN + 1.4 + CHAR_WIDTH_IN * longest)
     height = BASE_HEIGHT_IN + 0.9 + (PAIR_ROW_HEIGHT_IN + LINE_HEIGHT_IN * (lines - 1)) * max(len(pairs), 2)
     metric_label = METRIC_LABELS.get(metric, metric)
-    keys = [key for key in (*CELL_KEYS, "split") if key in pairs.columns]
+    keys = [key for key in (*TRIAL_KEYS, "split") if key in pairs.columns]
     fixed = {key: pairs[key].iloc[0] for key in keys
              if pairs[key].nunique(dropna=False) == 1 and not pd.isna(pairs[key].iloc[0])}
     with drawing():

@@ -1,6 +1,6 @@
-"""Which cells the report shows, and how it names them: tables computed from the report's metrics.
+"""Which trials the report shows, and how it names them: tables computed from the report's metrics.
 
-k-fold cells collapsed over their folds, the best configuration of each model (chosen on the
+k-fold trials collapsed over their folds, the best configuration of each model (chosen on the
 validation split), short model labels, the speed/quality Pareto front and the subject-vs-random
 pairs of the leakage figure, as pandas objects that :mod:`leukobench.report.tables` writes and
 :mod:`leukobench.report.figures` draws. Nothing here draws or writes. Bad input raises
@@ -16,12 +16,12 @@ import pandas as pd
 
 from scipy import stats
 
-from leukobench.keys import CELL_KEYS
+from leukobench.keys import TRIAL_KEYS
 from leukobench.learned import LEARNED
 from leukobench.metrics import (INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, METRIC_NOTE, SALIENCY_COLUMNS,
                                 checked_frame)
 
-MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a cell names
+MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a trial names
 SPLIT_METHOD_NAMES = {"subject": "subject-disjoint", "random": "cell-level random"}
 MODEL_KEYS = ("approach", "dataset", "split_method", "variant", "model", "features", "classifier")
 HYPERPARAMETERS = ("size", "optimizer", "learning_rate", "loss", "epochs", "batch_size", "seed")
@@ -89,7 +89,7 @@ def model_labels(metrics: pd.DataFrame) -> pd.Series:
     """Short label of each row: approach, model (or features) and classifier.
 
     E.g. ``"cnn varol_cnn1"``, ``"hybrid varol_cnn1 + svm"``, ``"classical hog_pca + lr"``; a
-    column the table lacks or a NaN (a key this kind of cell does not have) is left out.
+    column the table lacks or a NaN (a key this kind of trial does not have) is left out.
     """
     if "approach" not in metrics.columns:
         raise ValueError(f"metrics lacks column 'approach'; it has {list(metrics.columns)}")
@@ -129,25 +129,25 @@ def pareto_front(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.Series:
 
 
 def leakage_pairs(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Pairs of cells that differ only in ``split_method`` (``subject`` vs ``random``).
+    """Pairs of trials that differ only in ``split_method`` (``subject`` vs ``random``).
 
-    Cells are matched on every cell key the table has (:data:`leukobench.keys.CELL_KEYS`, and
+    Trials are matched on every trial key the table has (:data:`leukobench.keys.TRIAL_KEYS`, and
     ``split`` when present) except ``split_method``, a missing value matching a missing value.
-    A cell without a partner is left out. Returns one row per pair: the keys, ``label`` (the
+    A trial without a partner is left out. Returns one row per pair: the keys, ``label`` (the
     short model label and the keys that vary between pairs), ``subject``, ``subject_low``,
     ``subject_high``, ``random``, ``random_low``, ``random_high`` and ``difference`` (random −
     subject), largest difference first. Raises ValueError when a key combination repeats
     within one split method (the pairing would be ambiguous).
     """
     table = metric_table(metrics, metric, other=("split_method",))
-    keys = [key for key in (*CELL_KEYS, "split") if key in table.columns and key != "split_method"]
+    keys = [key for key in (*TRIAL_KEYS, "split") if key in table.columns and key != "split_method"]
     bounds = {metric: "", f"{metric}_low": "_low", f"{metric}_high": "_high"}
     parts = []
     for method in SPLIT_METHOD_NAMES:
         part = table[table["split_method"] == method]
         repeated = part.duplicated(keys, keep=False) if keys else pd.Series(len(part) > 1, index=part.index)
         if repeated.any():
-            raise ValueError(f"metrics has {int(repeated.sum())} split_method={method!r} rows sharing all cell keys "
+            raise ValueError(f"metrics has {int(repeated.sum())} split_method={method!r} rows sharing all trial keys "
                              f"({', '.join(keys)}); cannot pair them unambiguously")
         parts.append(part[[*keys, *bounds]].rename(columns={c: method + s for c, s in bounds.items()}))
     pairs = parts[0].merge(parts[1], on=keys, how="inner") if keys else parts[0].merge(parts[1], how="cross")
@@ -160,7 +160,7 @@ def _pair_labels(pairs: pd.DataFrame, keys: list[str]) -> list[str]:
     named = "approach" in pairs.columns
     base = list(model_labels(pairs)) if named else [""] * len(pairs)
     varying = [key for key in keys if (key not in MODEL_NAME_COLUMNS or not named)
-               and pairs[key].nunique(dropna=True) > 1]  # NaN: a key this kind of cell does not have
+               and pairs[key].nunique(dropna=True) > 1]  # NaN: a key this kind of trial does not have
     labels = []
     for head, (_, row) in zip(base, pairs.iterrows()):
         extra = ", ".join(f"{key}={format_value(row[key])}" for key in varying if not pd.isna(row[key]))
@@ -171,12 +171,12 @@ def _pair_labels(pairs: pd.DataFrame, keys: list[str]) -> list[str]:
 # ----------------------------------------------------------------------------- folds
 
 
-def cell_keys(metrics: pd.DataFrame, without: tuple[str, ...] = ()) -> list[str]:
-    return [key for key in CELL_KEYS if key in metrics and key not in without]
+def trial_keys(metrics: pd.DataFrame, without: tuple[str, ...] = ()) -> list[str]:
+    return [key for key in TRIAL_KEYS if key in metrics and key not in without]
 
 
 def cell_level(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The rows of metrics.csv about the cells' images (``level`` ``cell``) and their scores as given
+    """The rows of metrics.csv about the trials' images (``level`` ``cell``) and their scores as given
     (``calibration`` ``none``), which the grid's figures and tables show; the subject-level and the
     temperature-scaled rows are left out (a table without those columns is all such rows)."""
     rows = metrics[_plain(metrics)]
@@ -186,9 +186,9 @@ def cell_level(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell and split, k-fold cells averaged over their folds (see the module docstring).
+    """One row per trial and split, k-fold trials averaged over their folds (see the module docstring).
 
-    Adds ``folds`` (1 for a cell without folds), ``<metric>_sd`` (NaN without folds) and, where
+    Adds ``folds`` (1 for a trial without folds), ``<metric>_sd`` (NaN without folds) and, where
     metrics.csv says whether the trials learned, :data:`DID_NOT_LEARN` (how many of the folds did not).
     """
     table = metrics.copy()
@@ -200,7 +200,7 @@ def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
     if "fold" not in table or table["fold"].isna().all():
         return table.drop(columns=["fold"], errors="ignore")
     plain_rows = table[table["fold"].isna()].drop(columns=["fold"])
-    keys = [*cell_keys(table, without=("fold",)), "split"]
+    keys = [*trial_keys(table, without=("fold",)), "split"]
     collapsed = []
     for key, group in table[table["fold"].notna()].groupby(keys, dropna=False, sort=False):
         row = dict(zip(keys, key))
@@ -237,7 +237,7 @@ def collapse_seeds(metrics: pd.DataFrame) -> pd.DataFrame:
         table[DID_NOT_LEARN] = did_not_learn(table[LEARNED])
     if "seed" not in table or table.empty:
         return table
-    keys = [*cell_keys(table, without=("seed", "fold")), *(["folds"] if "folds" in table else []), "split"]
+    keys = [*trial_keys(table, without=("seed", "fold")), *(["folds"] if "folds" in table else []), "split"]
     counts = table.groupby(keys, dropna=False)["seed"].transform("nunique")
     collapsed = []
     for key, group in table[counts > 1].groupby(keys, dropna=False, sort=False):
@@ -270,7 +270,7 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
     seeds that did not learn stay in that mean (a recipe that often fails to start is less reliable),
     and :data:`DID_NOT_LEARN` counts them beside it."""
     summary = collapse_seeds(collapse_folds(metrics))
-    keys = cell_keys(summary)
+    keys = trial_keys(summary)
     test = summary[summary["split"] == "test"].set_index(keys, drop=False)
     val = summary[summary["split"] == "val"].set_index(keys)[SELECTION_METRIC]
     test = test.assign(selection=val.reindex(test.index).to_numpy())
@@ -289,24 +289,24 @@ def best_configurations(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(best, columns=[c for c in columns if c in test or c == "configurations"])
 
 
-def cell_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
-    """The folders of the cells behind a row of :func:`best_configurations` (one per fold for k-fold,
+def trial_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
+    """The folders of the trials behind a row of :func:`best_configurations` (one per fold for k-fold,
     one per seed for a configuration of several seeds)."""
     test = metrics[metrics["split"] == "test"]
     mask = pd.Series(True, index=test.index)
-    for key in cell_keys(test, without=("fold", "seed") if chosen.get("seeds", 1) > 1 else ("fold",)):
+    for key in trial_keys(test, without=("fold", "seed") if chosen.get("seeds", 1) > 1 else ("fold",)):
         value = chosen.get(key)
         mask &= test[key].isna() if pd.isna(value) else test[key] == value
-    return sorted(test.loc[mask, "cell"])
+    return sorted(test.loc[mask, "trial"])
 
 
-OVERLAID_CELLS = 10  # at most this many best cells in one overlay figure
+OVERLAID_TRIALS = 10  # at most this many best trials in one overlay figure
 
 
-def best_cells_of_dataset(metrics: pd.DataFrame, dataset: str) -> list[tuple[str, list[str]]]:
-    """The cells the overlay figures of a dataset show (ROC, reliability): of each model, the
+def best_trials_of_dataset(metrics: pd.DataFrame, dataset: str) -> list[tuple[str, list[str]]]:
+    """The trials the overlay figures of a dataset show (ROC, reliability): of each model, the
     variant whose best configuration did best on validation, on the subject-disjoint split where
-    the run has one, at most :data:`OVERLAID_CELLS`; each as its label and its cell folders."""
+    the run has one, at most :data:`OVERLAID_TRIALS`; each as its label and its trial folders."""
     metrics = metrics[metrics["dataset"] == dataset]
     best = best_configurations(metrics)
     if (best["split_method"] == "subject").any():
@@ -314,28 +314,28 @@ def best_cells_of_dataset(metrics: pd.DataFrame, dataset: str) -> list[tuple[str
     best = best.sort_values("selection", ascending=False)
     best["model_label"] = model_labels(best).to_numpy()
     models = ["approach", *(k for k in ("model", "features", "classifier") if k in best)]
-    chosen = best.groupby(models, dropna=False, sort=False).head(1).head(OVERLAID_CELLS)
+    chosen = best.groupby(models, dropna=False, sort=False).head(1).head(OVERLAID_TRIALS)
     return [(f"{row['model_label']} ({row['split_method']}, {row['variant']}, {row['size']:.0f} px"
              + (f", seed {_first_seed(metrics, row)} of {row['seeds']})" if row.get("seeds", 1) > 1 else ")"),
              _first_seed_folders(metrics, row)) for _, row in chosen.iterrows()]
 
 
 def _first_seed(metrics: pd.DataFrame, chosen: pd.Series) -> int:
-    folders = set(cell_folders(metrics, chosen))
-    return int(metrics.loc[metrics["cell"].isin(folders), "seed"].min())
+    folders = set(trial_folders(metrics, chosen))
+    return int(metrics.loc[metrics["trial"].isin(folders), "seed"].min())
 
 
 def _first_seed_folders(metrics: pd.DataFrame, chosen: pd.Series) -> list[str]:
-    """The figures of one cell's test images show a configuration of several seeds by its first seed."""
-    folders = cell_folders(metrics, chosen)
+    """The figures of one trial's test images show a configuration of several seeds by its first seed."""
+    folders = trial_folders(metrics, chosen)
     if chosen.get("seeds", 1) <= 1:
         return folders
-    first = metrics[metrics["cell"].isin(folders) & (metrics["seed"] == _first_seed(metrics, chosen))]
-    return sorted(set(first["cell"]))
+    first = metrics[metrics["trial"].isin(folders) & (metrics["seed"] == _first_seed(metrics, chosen))]
+    return sorted(set(first["trial"]))
 
 
-def chosen_keras_cells(metrics: pd.DataFrame) -> list[tuple[str, str]]:
-    """The Keras cells a reader looks at: the cell behind each best configuration of a Keras model
+def chosen_keras_trials(metrics: pd.DataFrame) -> list[tuple[str, str]]:
+    """The Keras trials a reader looks at: the trial behind each best configuration of a Keras model
     (:func:`best_configurations`, chosen on validation; a configuration of several seeds or folds by
     its first seed and fold), each as a name (its model keys but approach and dataset, e.g.
     ``varol_cnn1_subject_balanced``: unique within a dataset) and its folder. What
@@ -357,14 +357,14 @@ CALIBRATED_TABLE_METRICS = ("ece", "brier")
 CALIBRATED_PREFIX = "calibrated_"  # ... of the temperature-scaled scores
 TTA_TABLE_METRICS = ("accuracy", "auc")
 TTA_PREFIX = "tta_"  # ... and of the test-time-augmented scores
-SAME_CELL_PREFIXES = (SUBJECT_PREFIX, CALIBRATED_PREFIX, TTA_PREFIX)
+SAME_TRIAL_PREFIXES = (SUBJECT_PREFIX, CALIBRATED_PREFIX, TTA_PREFIX)
 
 
-SCORE_VARIANTS = ("calibration", "tta")  # metrics.csv's marks of rows from other scores than the cell's own
+SCORE_VARIANTS = ("calibration", "tta")  # metrics.csv's marks of rows from other scores than the trial's own
 
 
 def _plain(metrics: pd.DataFrame) -> pd.Series:
-    """The rows of the scores as the cells gave them (not temperature-scaled, no test-time augmentation)."""
+    """The rows of the scores as the trials gave them (not temperature-scaled, no test-time augmentation)."""
     plain = pd.Series(True, index=metrics.index)
     for column in SCORE_VARIANTS:
         if column in metrics:
@@ -372,19 +372,19 @@ def _plain(metrics: pd.DataFrame) -> pd.Series:
     return plain
 
 
-def _with_same_cell_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.DataFrame, prefix: str,
+def _with_same_trial_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.DataFrame, prefix: str,
                          names: Sequence[str], extra: dict[str, str]) -> pd.DataFrame:
-    """``best`` with, per chosen cell, ``<prefix><metric>`` (and ``_low``, ``_high``,
+    """``best`` with, per chosen trial, ``<prefix><metric>`` (and ``_low``, ``_high``,
     ``<prefix>interval_note``, ``<prefix>metric_note``) of its test row among ``rows``, and the ``extra`` columns (name: the
     row's column). A configuration of several seeds gets the mean over its seeds' rows, without an
-    interval (the note says so). Empty where the cell has no such row or is a k-fold configuration
+    interval (the note says so). Empty where the trial has no such row or is a k-fold configuration
     (each fold's rows are in metrics.csv)."""
-    rows = rows[rows["split"] == "test"].set_index("cell")
-    cells = cell_level(metrics)
+    rows = rows[rows["split"] == "test"].set_index("trial")
+    trials = cell_level(metrics)
     columns = [f"{name}{end}" for name in names for end in ("", "_low", "_high")] + ["interval_note", METRIC_NOTE]
     values = []
     for _, chosen in best.iterrows():
-        folders = cell_folders(cells, chosen)
+        folders = trial_folders(trials, chosen)
         found = rows.loc[folders[0]] if len(folders) == 1 and folders[0] in rows.index else None
         if chosen.get("seeds", 1) > 1 and set(folders) <= set(rows.index):
             seeds = rows.loc[folders]
@@ -402,17 +402,17 @@ def _with_same_cell_rows(best: pd.DataFrame, metrics: pd.DataFrame, rows: pd.Dat
 
 def with_subject_level(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     """The best configurations (chosen at the cell level) with the subject-level test metrics of the
-    same cell: ``subjects`` (how many were judged) and ``subject_<metric>`` with ``_low``/``_high``
-    and ``subject_interval_note``. Empty where the cell has no subject level (its images name no
+    same trial: ``subjects`` (how many were judged) and ``subject_<metric>`` with ``_low``/``_high``
+    and ``subject_interval_note``. Empty where the trial has no subject level (its images name no
     subject) or is a k-fold configuration."""
     if "level" not in metrics or not (metrics["level"] == "subject").any():
         return best
     rows = metrics[(metrics["level"] == "subject") & _plain(metrics)]
-    return _with_same_cell_rows(best, metrics, rows, SUBJECT_PREFIX, SUBJECT_TABLE_METRICS, {"subjects": "n"})
+    return _with_same_trial_rows(best, metrics, rows, SUBJECT_PREFIX, SUBJECT_TABLE_METRICS, {"subjects": "n"})
 
 
 def with_calibrated(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """The best configurations with the same cell's test ECE and Brier score after temperature
+    """The best configurations with the same trial's test ECE and Brier score after temperature
     scaling (``calibrated_ece``, ``calibrated_brier``, with intervals) and its ``temperature``,
     where the run has them (``evaluation.calibration: temperature``)."""
     if "calibration" not in metrics or not (metrics["calibration"] == "temperature").any():
@@ -420,28 +420,28 @@ def with_calibrated(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     rows = metrics[metrics["calibration"] == "temperature"]
     if "level" in rows:
         rows = rows[rows["level"] == "cell"]
-    return _with_same_cell_rows(best, metrics, rows, CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS,
+    return _with_same_trial_rows(best, metrics, rows, CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS,
                                 {"temperature": "temperature"})
 
 
 def with_tta(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """The best configurations with the same cell's test accuracy and AUC under test-time
+    """The best configurations with the same trial's test accuracy and AUC under test-time
     augmentation (``tta_accuracy``, ``tta_auc``, with intervals) and its views (``tta``), where the
-    run has them (``evaluation.tta``: Keras cells only)."""
+    run has them (``evaluation.tta``: Keras trials only)."""
     if "tta" not in metrics or not (metrics["tta"].fillna("none") != "none").any():
         return best
     rows = metrics[metrics["tta"].fillna("none") != "none"]
     if "level" in rows:
         rows = rows[rows["level"] == "cell"]
-    return _with_same_cell_rows(best, metrics, rows, TTA_PREFIX, TTA_TABLE_METRICS, {"tta": "tta"})
+    return _with_same_trial_rows(best, metrics, rows, TTA_PREFIX, TTA_TABLE_METRICS, {"tta": "tta"})
 
 
 def seed_spread(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """The configurations trained with several seeds: per configuration (every cell key but
+    """The configurations trained with several seeds: per configuration (every trial key but
     ``seed``) and seed, ``metric`` with its interval, and the configuration's ``label``, sorted by
     the configuration's mean (best first). Empty when no configuration has two seeds."""
     table = metric_table(metrics, metric, other=("seed",))
-    keys = cell_keys(table, without=("seed",))
+    keys = trial_keys(table, without=("seed",))
     table = table.assign(seeds=table.groupby(keys, dropna=False)["seed"].transform("nunique"))
     table = table[table["seeds"] > 1].copy()
     if table.empty:

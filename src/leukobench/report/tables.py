@@ -1,9 +1,9 @@
 """The report's tables: the best configuration of each model in the studies' own shape, k-fold
 summaries, and the reproduction table (each published number beside ours on the same protocol).
 
-Everything starts from ``results/report/metrics.csv`` (one row per evaluated cell and split).
+Everything starts from ``results/report/metrics.csv`` (one row per evaluated trial and split).
 
-* **k-fold cells** are first collapsed over their folds: the value of a metric is the mean over
+* **k-fold trials** are first collapsed over their folds: the value of a metric is the mean over
   the folds, its interval the 95 % t-interval of that mean (``mean ± t(k-1) · sd / √k``, within [0, 1]), and the
   standard deviation over folds is kept beside it (``<metric>_sd``).
 * **Best configuration**: per approach, dataset, split method, variant and model (and features /
@@ -11,7 +11,7 @@ Everything starts from ``results/report/metrics.csv`` (one row per evaluated cel
   metrics. The studies chose on the test split; choosing on it would make the winner's test score
   optimistic, so it is used only when a grid has no validation split (the table says which).
 * **Reproduction**: a preset's ``published`` section lists each number a study reports with the
-  cell that reproduces it (keys of ``CELL_KEYS``; :mod:`leukobench.published` checks the section when
+  trial that reproduces it (keys of ``TRIAL_KEYS``; :mod:`leukobench.published` checks the section when
   the run starts) and the study's data set; ``data`` maps that
   data set to the dataset of this run that stands for it (the embedded synthetic cells as
   shipped, the real data once a user points a dataset at it). Epochs and sizes are scaled as the
@@ -45,7 +45,7 @@ from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.learned import LEARNED_NOTE
 from leukobench.metrics import NO_INTERVAL_VERDICT, no_interval_text
 from leukobench.published import METRIC_ALIASES, NOT_COMPUTED, mapped_datasets
-from leukobench.report.selection import (DID_NOT_LEARN, SAME_CELL_PREFIXES, TABLE_METRICS, cell_keys, collapse_folds,
+from leukobench.report.selection import (DID_NOT_LEARN, SAME_TRIAL_PREFIXES, TABLE_METRICS, trial_keys, collapse_folds,
                                          did_not_learn_text)
 
 APPROACH_TITLES = {
@@ -82,7 +82,7 @@ def _metric_text(row: pd.Series, name: str) -> str:
     low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
     if pd.notna(low) and pd.notna(high):
         return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-    prefix = next((p for p in SAME_CELL_PREFIXES if name.startswith(p)), "")  # another row's note for its columns
+    prefix = next((p for p in SAME_TRIAL_PREFIXES if name.startswith(p)), "")  # another row's note for its columns
     note = row.get(f"{prefix}interval_note")
     return no_interval_text(value, note)
 
@@ -101,23 +101,23 @@ def _text(value) -> str:
 
 
 def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.0) -> pd.DataFrame:
-    """Every published number beside ours: one row per number and matching cell of this run, for
-    each dataset the study's data set is mapped to (a row with ``ours`` empty when no cell of the
+    """Every published number beside ours: one row per number and matching trial of this run, for
+    each dataset the study's data set is mapped to (a row with ``ours`` empty when no trial of the
     run matches, saying why)."""
     summary = collapse_folds(metrics)
     rows = []
     for entry, dataset in ((entry, dataset) for entry in published["results"]
                            for dataset in mapped_datasets(published, entry["data"]) or [None]):
-        cell = _scaled_cell(entry.get("cell", {}), scale)
+        trial = _scaled_cell(entry.get("trial", {}), scale)
         split = entry.get("split", "test")
         candidates = summary[summary["split"] == split]
         candidates = candidates[candidates["dataset"] == dataset] if dataset else candidates.iloc[0:0]
-        for key, value in cell.items():
+        for key, value in trial.items():
             candidates = candidates[candidates[key] == value] if key in candidates else candidates.iloc[0:0]
         base = {"source": entry["source"], "data": entry["data"], "dataset": dataset or "",
-                "configuration": _describe(entry.get("cell", {})), "split": split}
+                "configuration": _describe(entry.get("trial", {})), "split": split}
         for name, value in entry.items():
-            if name in ("source", "data", "cell", "split", "note"):
+            if name in ("source", "data", "trial", "split", "note"):
                 continue
             ours_name = METRIC_ALIASES.get(name, name)
             line = {**base, "metric": name, "published": float(value)}
@@ -126,10 +126,10 @@ def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.
                 continue
             if candidates.empty:
                 why = (f"the study's data set {entry['data']} is not mapped to a dataset of this run" if not dataset
-                       else "no cell of this run has this configuration")
+                       else "no trial of this run has this configuration")
                 rows.append({**line, "note": why})
                 continue
-            configurations = candidates.groupby(cell_keys(candidates, without=("seed",)), dropna=False)
+            configurations = candidates.groupby(trial_keys(candidates, without=("seed",)), dropna=False)
             over_seeds = configurations[ours_name]
             spread = pd.DataFrame({what: over_seeds.transform(what) for what in ("count", "min", "max")})
             failed = (configurations[DID_NOT_LEARN].transform(lambda v: v.sum(min_count=1))
@@ -142,7 +142,7 @@ def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.
                 repeated = {"seeds": int(seeds["count"]), "seed_min": seeds["min"], "seed_max": seeds["max"],
                             "inside_seeds": bool(seeds["min"] <= line["published"] <= seeds["max"])
                             if seeds["count"] > 1 else None, "seeds_did_not_learn": failed.loc[index]}
-                rows.append({**line, "cell": _describe(ours[cell_keys(summary, without=("approach",))].dropna().to_dict()),
+                rows.append({**line, "trial": _describe(ours[trial_keys(summary, without=("approach",))].dropna().to_dict()),
                              "ours": value, "low": low, "high": high, "folds": ours["folds"],
                              "difference": value - line["published"], "inside": inside,
                              "interval_note": note if isinstance(note, str) else "", **repeated,
@@ -150,7 +150,7 @@ def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.
                              "note": "same quantity as accuracy" if name in METRIC_ALIASES else entry.get("note", "")})
     columns = ["source", "data", "dataset", "configuration", "split", "metric", "published", "ours", "low", "high",
                "difference", "inside", "interval_note", "seeds", "seed_min", "seed_max", "inside_seeds",
-               "seeds_did_not_learn", "folds", "did_not_learn", LEARNED_NOTE, "cell", "note"]
+               "seeds_did_not_learn", "folds", "did_not_learn", LEARNED_NOTE, "trial", "note"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
@@ -214,10 +214,10 @@ def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
     return display
 
 
-def _scaled_cell(cell: dict, scale: float) -> dict:
+def _scaled_cell(trial: dict, scale: float) -> dict:
     if scale == 1.0:
-        return dict(cell)
-    scaled = dict(cell)
+        return dict(trial)
+    scaled = dict(trial)
     if "epochs" in scaled:
         scaled["epochs"] = scaled_epochs(scaled["epochs"], scale)
     if "size" in scaled:
@@ -225,8 +225,8 @@ def _scaled_cell(cell: dict, scale: float) -> dict:
     return scaled
 
 
-def _describe(cell: dict) -> str:
-    return ", ".join(f"{key}={_text(value)}" for key, value in cell.items())
+def _describe(trial: dict) -> str:
+    return ", ".join(f"{key}={_text(value)}" for key, value in trial.items())
 
 
 def reproduction_summary(table: pd.DataFrame) -> str:
@@ -236,7 +236,7 @@ def reproduction_summary(table: pd.DataFrame) -> str:
     compared = table.dropna(subset=["ours"])
     unjudged = int(compared["inside"].isna().sum())
     dead = int((compared.get(DID_NOT_LEARN, pd.Series(dtype=float)) > 0).sum())
-    return (f"{len(numbers)} published number(s): {len(compared)} comparison(s) with cells of this run, "
+    return (f"{len(numbers)} published number(s): {len(compared)} comparison(s) with trials of this run, "
             f"{compared['inside'].eq(True).sum()} inside our 95 % interval"
             + (f", {unjudged} not judged (ours has no interval)" if unjudged else "")
             + (f", {dead} with a trial that did not learn (the note says so)" if dead else "")
@@ -252,26 +252,26 @@ MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|$&~^])")  # inline markdown
 MARKDOWN_LINE_START = re.compile(r"^(\s*(?:\d+)?)([-=.)])")  # what starts a list, a thematic break or a heading underline
 
 
-def markdown_text(value: object, cell: bool = False) -> str:
+def markdown_text(value: object, trial: bool = False) -> str:
     """``value`` as markdown that shows it as written: one line (a line break would end a table row
     or start a block), every character that markdown, GitHub's tables and math or raw HTML give a
     meaning escaped with a backslash (CommonMark's escape of ASCII punctuation), so that a study
     note ``</script><img src=x onerror=alert(4)>``, a class ``blast$\\foo$`` or a name with ``|``
-    stays text; outside a table ``cell`` also what would start a list, a rule or a heading."""
+    stays text; outside a table ``trial`` also what would start a list, a rule or a heading."""
     text = MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).splitlines()))
-    return text if cell else MARKDOWN_LINE_START.sub(r"\1\\\2", text)
+    return text if trial else MARKDOWN_LINE_START.sub(r"\1\\\2", text)
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
-    shown = table.astype(object).where(table.notna(), "").map(lambda value: markdown_text(value, cell=True))
-    shown.columns = [markdown_text(column, cell=True) for column in table.columns]
+    shown = table.astype(object).where(table.notna(), "").map(lambda value: markdown_text(value, trial=True))
+    shown.columns = [markdown_text(column, trial=True) for column in table.columns]
     return shown.to_markdown(index=False, disable_numparse=True)
 
 
 def write_tables(sections: list[tuple[str, str, pd.DataFrame | None]], markdown_path: str | os.PathLike,
                  html_path: str | os.PathLike, title: str, intro: str) -> None:
     """Write ``(heading, text, table)`` sections as one markdown and one standalone HTML file (a
-    section whose table is None is its text alone). Every heading, text and table cell is written
+    section whose table is None is its text alone). Every heading, text and table trial is written
     as text (:func:`markdown_text`, :func:`html.escape`), never as markup."""
     markdown = [f"# {markdown_text(title)}", "", markdown_text(intro), ""]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>"]

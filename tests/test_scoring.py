@@ -1,8 +1,8 @@
-"""Temperature scaling and the cell's scoring record (:mod:`leukobench.scoring`): fitted on
+"""Temperature scaling and the trial's scoring record (:mod:`leukobench.scoring`): fitted on
 validation scores, it makes an over-confident model's held-out scores honest without changing a
 predicted class; the evaluation reports it as its own rows; a fit that cannot be trusted is not
 applied; ``scoring.json`` is read back only when it is what the evaluation wrote, from the files the
-cell holds now."""
+trial holds now."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_a_temperature_that_is_not_positive_is_refused(temperature):
 
 # --- through the evaluation --------------------------------------------------------------------
 def predictions_file(tmp_path, splits=("val", "test"), val_label: int | None = None) -> tuple:
-    """A cell's predictions.parquet (and a model file beside it); with ``val_label``, a validation
+    """A trial's predictions.parquet (and a model file beside it); with ``val_label``, a validation
     split of that class only."""
     parts = over_confident_scores(2, seed=1)
     frames = []
@@ -89,14 +89,14 @@ def predictions_file(tmp_path, splits=("val", "test"), val_label: int | None = N
                              "split": split, "label": labels, "class_name": np.where(labels == 1, "all", "hem")})
         frames.append(prediction_frame(rows, scores, ["hem", "all"]))
     path = tmp_path / "predictions.parquet"
-    write_predictions(pd.concat(frames, ignore_index=True), path, cell={"approach": "cnn", "model": "m"},
+    write_predictions(pd.concat(frames, ignore_index=True), path, trial={"approach": "cnn", "model": "m"},
                       class_names=["hem", "all"], train_seconds=1.0, predict_seconds=1.0, leaky=False)
     (tmp_path / "model.keras").write_bytes(b"the weights of one training")
     return path
 
 
 def evaluate(tmp_path, path, **options):
-    """The cell's evaluation, as its rule runs it: the model file beside the predictions."""
+    """The trial's evaluation, as its rule runs it: the model file beside the predictions."""
     return evaluate_predictions(path, tmp_path / "metrics.json", tmp_path / "scoring.json",
                                 model_path=tmp_path / "model.keras", **{"n_boot": 100, **options})
 
@@ -113,12 +113,12 @@ def test_the_evaluation_adds_temperature_scaled_rows_and_writes_the_temperature(
     assert sorted(plain.index) == sorted(scaled.index) == [("test", "cell"), ("test", "subject"),
                                                             ("val", "cell"), ("val", "subject")]
     assert (scaled["temperature"] == calibration.temperature).all() and (scaled["metric_note"] == "").all()
-    assert scaled.loc[("test", "cell"), "ece"] < plain.loc[("test", "cell"), "ece"]
+    assert scaled.loc[("test", "trial"), "ece"] < plain.loc[("test", "trial"), "ece"]
     for metric in ("accuracy", "sensitivity", "specificity"):  # the same classes, so the same counts
-        assert scaled.loc[("test", "cell"), metric] == plain.loc[("test", "cell"), metric]
+        assert scaled.loc[("test", "trial"), metric] == plain.loc[("test", "trial"), metric]
 
 
-def test_without_calibration_the_cell_records_none_and_predict_would_apply_nothing(tmp_path):
+def test_without_calibration_the_trial_records_none_and_predict_would_apply_nothing(tmp_path):
     evaluate(tmp_path, predictions_file(tmp_path))
     rows = json.loads((tmp_path / "metrics.json").read_text())
     assert {row["calibration"] for row in rows} == {"none"} and not any("temperature" in row for row in rows)
@@ -130,14 +130,14 @@ def test_without_calibration_the_cell_records_none_and_predict_would_apply_nothi
 def test_temperature_without_a_validation_split_stops_naming_the_file_and_the_key(tmp_path):
     path = predictions_file(tmp_path, splits=("test",))
     with pytest.raises(ValueError, match=r"predictions\.parquet: evaluation\.calibration is temperature, but the "
-                                         r"cell has no validation images"):
+                                         r"trial has no validation images"):
         evaluate(tmp_path, path, calibration="temperature")
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "scoring.json").exists()
 
 
 def test_a_damaged_calibration_file_is_an_error_naming_it(tmp_path):
     (tmp_path / "scoring.json").write_text('{"method": "temperature", "temperature": -2}')
-    with pytest.raises(ScoringError, match=r"scoring\.json is not a cell's scoring .*lacks fit.*rerun the cell's "
+    with pytest.raises(ScoringError, match=r"scoring\.json is not a trial's scoring .*lacks fit.*rerun the trial's "
                                            r"evaluation"):
         read_scoring(tmp_path)
     assert read_scoring(tmp_path / "elsewhere") is None
@@ -192,14 +192,14 @@ def test_the_temperature_applies_to_the_plain_scores_only():
     np.testing.assert_allclose(scoring.scaled(scores, "none"), apply_temperature(scores, 2.0))
 
 
-# --- scoring.json read back: only what the evaluation wrote, from the files the cell holds ---------
-def evaluated_cell(tmp_path):
+# --- scoring.json read back: only what the evaluation wrote, from the files the trial holds ---------
+def evaluated_trial(tmp_path):
     evaluate(tmp_path, predictions_file(tmp_path), calibration="temperature")
     return tmp_path
 
 
-def edited(cell, **changes) -> None:
-    path = cell / "scoring.json"
+def edited(trial, **changes) -> None:
+    path = trial / "scoring.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
@@ -228,11 +228,11 @@ LOW, HIGH = (math.exp(bound) for bound in LOG_TEMPERATURE_BOUNDS)
     ({"calibrated": True}, r"has unknown key\(s\) calibrated"),
 ])
 def test_a_scoring_file_with_values_the_evaluation_does_not_write_is_refused_naming_it(tmp_path, changes, message):
-    cell = evaluated_cell(tmp_path)
-    edited(cell, **changes)
-    with pytest.raises(ScoringError, match=rf"{cell / 'scoring.json'} is not a cell's scoring as the evaluation "
+    trial = evaluated_trial(tmp_path)
+    edited(trial, **changes)
+    with pytest.raises(ScoringError, match=rf"{trial / 'scoring.json'} is not a trial's scoring as the evaluation "
                                            rf"writes it: {message}"):
-        read_scoring(cell)
+        read_scoring(trial)
 
 
 def test_the_evaluation_writes_nothing_the_reader_would_refuse(tmp_path):
@@ -244,41 +244,41 @@ def test_the_evaluation_writes_nothing_the_reader_would_refuse(tmp_path):
 
 
 @pytest.mark.parametrize("changed", ["model.keras", "predictions.parquet"])
-def test_a_scoring_file_made_from_other_files_than_the_cell_holds_is_refused_naming_them(tmp_path, changed):
+def test_a_scoring_file_made_from_other_files_than_the_trial_holds_is_refused_naming_them(tmp_path, changed):
     """A retrain whose evaluation did not run again: the record names the digests it was made from."""
-    cell = evaluated_cell(tmp_path)
-    assert set(read_scoring(cell).made_from) == {"model.keras", "predictions.parquet"}
-    with open(cell / changed, "ab") as stream:
+    trial = evaluated_trial(tmp_path)
+    assert set(read_scoring(trial).made_from) == {"model.keras", "predictions.parquet"}
+    with open(trial / changed, "ab") as stream:
         stream.write(b"retrained")
-    for model in (None, cell / "model.keras"):
-        with pytest.raises(ScoringError, match=rf"scoring\.json was made from other files than the cell holds now: "
-                                               rf"{cell / changed} \(sha256 [0-9a-f]{{12}}…, recorded [0-9a-f]{{12}}…\) "
+    for model in (None, trial / "model.keras"):
+        with pytest.raises(ScoringError, match=rf"scoring\.json was made from other files than the trial holds now: "
+                                               rf"{trial / changed} \(sha256 [0-9a-f]{{12}}…, recorded [0-9a-f]{{12}}…\) "
                                                rf"changed since its evaluation"):
-            read_scoring(cell, model)
+            read_scoring(trial, model)
 
 
 def test_a_model_the_record_was_not_made_from_is_refused(tmp_path):
-    cell = evaluated_cell(tmp_path)
+    trial = evaluated_trial(tmp_path)
     other = tmp_path / "copy" / "best.keras"
     other.parent.mkdir()
-    other.write_bytes((cell / "model.keras").read_bytes())
+    other.write_bytes((trial / "model.keras").read_bytes())
     with pytest.raises(ScoringError, match=r"made from model\.keras, predictions\.parquet, not from the model .*best\.keras"):
-        read_scoring(cell, other)
-    assert read_scoring(cell, cell / "model.keras").fit == "fitted"
+        read_scoring(trial, other)
+    assert read_scoring(trial, trial / "model.keras").fit == "fitted"
 
 
 def test_a_folder_in_place_of_the_scoring_file_or_none_beside_an_evaluation_is_refused(tmp_path):
-    cell = evaluated_cell(tmp_path)
-    (cell / "scoring.json").unlink()
-    with pytest.raises(ScoringError, match=r"scoring\.json: missing, but the cell was evaluated \(metrics\.json beside"):
-        read_scoring(cell)
-    (cell / "scoring.json").mkdir()
-    with pytest.raises(ScoringError, match=r"scoring\.json: is a folder, not the cell's scoring"):
-        read_scoring(cell)
-    (cell / "scoring.json").rmdir()
-    (cell / "scoring.json").write_bytes(b"\xff\xfe")
-    with pytest.raises(ScoringError, match=r"scoring\.json: cannot be read as the cell's scoring"):
-        read_scoring(cell)
-    (cell / "scoring.json").unlink()
-    (cell / "metrics.json").unlink()
-    assert read_scoring(cell) is None  # never evaluated
+    trial = evaluated_trial(tmp_path)
+    (trial / "scoring.json").unlink()
+    with pytest.raises(ScoringError, match=r"scoring\.json: missing, but the trial was evaluated \(metrics\.json beside"):
+        read_scoring(trial)
+    (trial / "scoring.json").mkdir()
+    with pytest.raises(ScoringError, match=r"scoring\.json: is a folder, not the trial's scoring"):
+        read_scoring(trial)
+    (trial / "scoring.json").rmdir()
+    (trial / "scoring.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(ScoringError, match=r"scoring\.json: cannot be read as the trial's scoring"):
+        read_scoring(trial)
+    (trial / "scoring.json").unlink()
+    (trial / "metrics.json").unlink()
+    assert read_scoring(trial) is None  # never evaluated
