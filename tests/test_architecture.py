@@ -1,7 +1,7 @@
 """The package's layers, and what each rule's code reaches (so what a code edit reruns).
 
 ``src/leukobench`` is a ground floor (``io``, ``keys``, ``subjects``, ``learned``, ``metrics``, ``scoring``,
-``predictions``, ``published``, ``registry``, ``settings``, ``style``) under three layers: ``data/`` (raw files to image
+``score_variants``, ``predictions``, ``published``, ``registry``, ``settings``, ``style``) under three layers: ``data/`` (raw files to image
 stores), ``learn/`` (models, training, features, classifiers, evaluation, prediction) and ``report/`` (tables
 and figures of a whole grid); ``plan/`` (config checks, code digests, job logging), used by the Snakefile and
 every script, sits on the ground floor, data and learn, never on the report; ``cli.py`` on top. Imports only
@@ -50,7 +50,7 @@ def test_the_tree_shows_the_layers():
     assert {"data", "learn", "report", "plan"} <= entries
     loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
     assert loose == {"cli", "io", "keys", "learned", "metrics", "predictions", "published", "registry", "scoring",
-                     "settings", "style", "subjects"}, \
+                     "score_variants", "settings", "style", "subjects"}, \
         "only the ground floor and the command lie loose"
 
 
@@ -67,7 +67,10 @@ def test_imports_only_go_downward(module):
 # out. The rule reruns when one of them changes; nothing else reruns it. Job logging (plan/joblog),
 # which every script calls first, is in no digest.
 DATA_STORE = {"data/augment", "data/images", "data/store", "io"}
-REPORT = {"report/selection", "learned", "metrics", "subjects", "predictions", "keys", "io"}
+# the registry of score variants (leukobench.score_variants): what the evaluation, the tables and a model
+# pass of test-time augmentation read; no training or fit reaches it
+SCORE_VARIANTS = "score_variants"
+REPORT = {"report/selection", "learned", "metrics", "subjects", "predictions", "keys", "io", SCORE_VARIANTS, "registry"}
 FIGURE_LOOK = "style"
 REACH = {
     "synthesize": {"data/synthetic"},
@@ -88,19 +91,22 @@ REACH = {
                            "registry", "settings"},
     # a Keras trial's one inspection job (evaluation.saliency: all): Grad-CAM on its test images (the sheet's
     # panels) and, with evaluation.tta, its scores again over views of each image, from one model load
-    "inspect": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices", "predictions"},
+    "inspect": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices", "predictions",
+                             SCORE_VARIANTS, "registry"},
     # the sheet drawn from those panels, running no model
     "saliency_sheet": {"learn/saliency_sheet", "learn/saliency_panels", "predictions", "io", FIGURE_LOOK},
     # a Keras trial's test-time augmentation alone (evaluation.tta without saliency all): no Grad-CAM code
-    "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions"},
+    "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions", SCORE_VARIANTS, "registry"},
     # Grad-CAM of a dataset's chosen trials (evaluation.saliency: chosen): chosen from their predictions as
     # the tables choose, so the choosing code (selection, metrics) is in its reach; the sheets' panels only
     "saliency_best": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices",
-                                   "predictions", "metrics", "subjects", "learned", "report/selection", "keys"},
+                                   "predictions", "metrics", "subjects", "learned", "report/selection", "keys",
+                                   SCORE_VARIANTS, "registry"},
     # their sheets, drawn from the panels, running no model
     "saliency_best_sheets": {"learn/saliency_sheet", "learn/saliency_panels", "predictions", "io", FIGURE_LOOK},
     # every trial's evaluation: from its predictions (and a Keras trial's history), no model, no store, no figure
-    "evaluate": {"learn/evaluate", "learned", "scoring", "metrics", "subjects", "predictions", "io"},
+    "evaluate": {"learn/evaluate", "learned", "scoring", "metrics", "subjects", "predictions", "io", SCORE_VARIANTS,
+                 "registry"},
     # a Keras trial's figures, from its predictions and history
     "trial_figures": {"learn/figures", "learned", "metrics", "subjects", "predictions", "io", FIGURE_LOOK},
     "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
@@ -168,3 +174,10 @@ def test_no_fit_reaches_the_report_the_trial_keys_or_job_logging():
 def test_the_planning_layer_does_not_import_the_report():
     for module in (PACKAGE_ROOT / "plan").glob("*.py"):
         assert not {name(target) for target in direct_imports(module) if layer(target) == "report"}, name(module)
+
+
+def test_of_the_fits_only_the_test_time_augmentation_passes_reach_the_score_variants():
+    """A variant's views are what a TTA pass runs the model on, so an edit of the registry reruns those
+    passes (rule tta, or inspect); the training's own scores need no variant, so no training, fit or
+    store reaches it (learn/bundle takes the views from its caller), and adding a variant retrains nothing."""
+    assert {script for script in FIT_RULES if SCORE_VARIANTS in REACH[script]} == {"tta", "inspect"}

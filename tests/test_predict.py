@@ -28,11 +28,12 @@ from leukobench.learn.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EX
 from leukobench.data.store import Preparation, build_store, load_store
 from leukobench.scoring import (MIN_FIT_IMAGES, Scoring, apply_temperature, digests, read_scoring,
                                 write_scoring)
-from leukobench.learn.bundle import TrainedModel, class_scores, tta_views, write_tta_predictions
+from leukobench.learn.bundle import TrainedModel, class_scores, write_tta_predictions
 from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.metrics import subject_scores
 from leukobench.predictions import predict_labels, read_predictions, scores_of, write_predictions
 from leukobench.learn.train import TrainingSpec, train_from_store
+from leukobench.score_variants import pass_views
 
 # Nearly every test applies the two trials the module's fixture trains, through the command: make test-fast leaves them out
 pytestmark = pytest.mark.slow
@@ -273,9 +274,9 @@ def test_test_time_augmentation_is_evaluated_and_applied_by_predict_as_the_trial
     folder = tmp_path / "trial"
     shutil.copytree(trial["folder"], folder)
     augmented = write_tta_predictions(folder / "model.keras", trial["store"], folder / "predictions.parquet",
-                                      folder / "predictions_tta.parquet", "rot8")
+                                      folder / "predictions_tta.parquet", pass_views("rot8"))
     images = load_store(trial["store"]).frame["split"].isin(["val", "test"]).to_numpy()
-    views = tta_views(load_store(trial["store"]).images[images], "rot8")
+    views = pass_views("rot8")(load_store(trial["store"]).images[images])
     by_hand = np.mean([class_scores(trial["model"].model.predict(np.ascontiguousarray(v), verbose=0)) for v in views], axis=0)
     np.testing.assert_allclose(scores_of(augmented), by_hand, atol=1e-5)
     assert not np.allclose(scores_of(augmented), scores_of(trial["evaluated"]), atol=1e-4)  # the views differ
@@ -297,17 +298,6 @@ def test_test_time_augmentation_is_evaluated_and_applied_by_predict_as_the_trial
     assert run(str(folder), files, output=str(tmp_path / "one.csv"), stdout=io.StringIO(), stderr=io.StringIO(),
                tta="none", calibrated=False) == EXIT_OK
     np.testing.assert_allclose(scores(pd.read_csv(tmp_path / "one.csv")), evaluated_scores(trial), atol=1e-6)
-
-
-def test_the_views_of_test_time_augmentation_are_the_symmetries_of_the_square():
-    image = np.arange(2 * 3 * 3 * 1, dtype=np.uint8).reshape(2, 3, 3, 1)  # no symmetry: every view differs
-    assert tta_views(image, "none") == [image] or np.array_equal(tta_views(image, "none")[0], image)
-    for mode, count in (("flips", 4), ("rot8", 8)):
-        views = tta_views(image, mode)
-        assert len({view.tobytes() for view in views}) == count and np.array_equal(views[0], image)
-        assert all(np.array_equal(np.sort(v, axis=None), np.sort(image, axis=None)) for v in views)  # moved, not changed
-    with pytest.raises(ValueError, match="test-time augmentation 'rot4' unknown; allowed: none, flips, rot8"):
-        tta_views(image, "rot4")
 
 
 def test_the_command_line_takes_by_subject_with_and_without_a_pattern():

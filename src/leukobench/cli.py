@@ -16,7 +16,7 @@ import sys
 from contextlib import contextmanager
 
 from leukobench.metrics import SUBJECT_AGGREGATIONS
-from leukobench.predictions import TTA_MODES
+from leukobench.score_variants import choices
 
 CNMC_SUBJECT = r"UID_(?P<subject>H?\d+)_"  # --by-subject's default: the subject in C-NMC's file names
 
@@ -73,9 +73,11 @@ def parser() -> argparse.ArgumentParser:
                               "image as the model saw it, to DIR/<input number>_<name>.png (DIR is made if missing; "
                               "never a folder given as input nor inside one, and no overlay is ever an input or "
                               "model file)")
-    predict.add_argument("--tta", choices=TTA_MODES, default=None,
-                         help="test-time augmentation: average each image's scores over its flips or its 8 rotations "
-                              "and reflections (default: the trial's evaluation.tta, from its scoring.json)")
+    predict.add_argument("--tta", choices=choices("tta"), default=None,
+                         help="test-time augmentation: average each image's scores over the views that a score "
+                              "variant of evaluation.tta gives, one of %(choices)s (leukobench.score_variants, e.g. "
+                              "flips: the image mirrored and upside down; none: the image alone; default: the trial's "
+                              "evaluation.tta, from its scoring.json)")
     predict.add_argument("--uncalibrated", action="store_true",
                          help="the model's own scores, without the temperature the trial's evaluation fitted "
                               "(scoring.json, with evaluation.calibration: temperature); also applies a trial whose "

@@ -31,7 +31,6 @@ from leukobench.io import METADATA_KEY, atomic_path
 EVALUATED_SPLITS = ("val", "test", "external")  # the splits a trial is evaluated on (never train)
 ROW_COLUMNS = ["image_id", "patient_id", "split", "label", "class_name"]
 BINARY_THRESHOLD = 0.5
-TTA_MODES = ("none", "flips", "rot8")  # evaluation.tta: a Keras trial's test-time augmentation (learn.bundle.tta_views)
 METADATA_FIELDS = ("trial", "class_names", "train_seconds", "predict_seconds", "leaky")
 CHANCE_LOSS = "chance_loss"  # metadata of a Keras training's predictions only (leukobench.learned.chance_loss)
 

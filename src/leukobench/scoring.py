@@ -25,7 +25,8 @@ evaluation (:func:`write_scoring`) in the trial's folder and read back by one re
 (:func:`read_scoring`) wherever it is used (``leukobench predict``, the report's figures): the
 calibration asked (``method``), what became of its fit (``fit``: ``fitted``, ``not fitted: <why>``,
 or ``none``), the ``temperature`` (``null`` unless fitted) and the validation images it was fitted
-on, the test-time augmentation (``tta``, Keras trials: :data:`leukobench.predictions.TTA_MODES`), and
+on, the test-time augmentation (``tta``, Keras trials: ``none`` or a score variant of setting ``tta``,
+:mod:`leukobench.score_variants`), and
 ``made_from``: the sha256 of the model file and of the predictions files it was computed from, by
 file name in the trial's folder. The reader refuses a file that is not one (a folder, unreadable, not
 JSON, a key missing or unknown, a value outside what the evaluation writes: a temperature outside
@@ -33,7 +34,8 @@ what the fit can give, a ``tta`` that is not a mode) and one whose sources chang
 whose evaluation did not run again), naming the file and what differs.
 
 The temperature was fitted on the plain scores, so it applies only to them, never to
-test-time-augmented ones: :meth:`Scoring.temperature_for`, the one place that rule lives.
+test-time-augmented ones: the registry of score variants says what combines
+(:func:`leukobench.score_variants.combined`), :meth:`Scoring.temperature_for` applies it.
 """
 
 from __future__ import annotations
@@ -49,9 +51,8 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_softmax, softmax
 
 from leukobench.io import atomic_path, file_sha256
-from leukobench.predictions import TTA_MODES
+from leukobench.score_variants import NONE, choices, combined, scaled_by_temperature
 
-CALIBRATIONS = ("none", "temperature")  # evaluation.calibration
 SCORING_FILE = "scoring.json"  # in a trial's folder
 METRICS_FILE = "metrics.json"  # written by the same evaluation beside it: the trial was evaluated
 EPSILON = 1e-7
@@ -127,11 +128,11 @@ def fit_temperature(labels: np.ndarray, scores: np.ndarray, class_names: list[st
 class Scoring:
     """How to apply a trained and evaluated trial (its ``scoring.json``, see the module docstring)."""
 
-    method: str = "none"  # the calibration asked: CALIBRATIONS
+    method: str = NONE  # the calibration asked: choices("calibration")
     fit: str = NO_FIT  # FITTED, NOT_FITTED + why, or NO_FIT (method none)
     temperature: float | None = None  # the fitted temperature; None unless fit is FITTED
     fitted_on_val_images: int = 0
-    tta: str = "none"  # the views the evaluation averaged: TTA_MODES
+    tta: str = NONE  # the views the evaluation averaged: choices("tta")
     made_from: dict = field(default_factory=dict)  # file name in the trial's folder: its sha256
 
     @property
@@ -139,11 +140,11 @@ class Scoring:
         """Why the calibration asked was not fitted; empty when it was, or when none was asked."""
         return self.fit[len(NOT_FITTED):] if self.fit.startswith(NOT_FITTED) else ""
 
-    @staticmethod
-    def calibrates(tta: str) -> bool:
-        """Whether the calibration applies to scores averaged over ``tta``'s views: the temperature
-        is fitted on the plain scores (``tta`` ``none``), so it applies to those only."""
-        return tta == "none"
+    def calibrates(self, tta: str) -> bool:
+        """Whether the calibration applies to scores averaged over ``tta``'s views: as the score
+        variants combine (:func:`leukobench.score_variants.combined`; the temperature is fitted on
+        the plain scores, ``tta`` ``none``, so it applies to those only)."""
+        return combined(self.method, tta)
 
     def temperature_for(self, tta: str) -> float | None:
         """The temperature to apply to scores averaged over ``tta``'s views, or None (none asked, not
@@ -161,9 +162,9 @@ def calibration_of(method: str, labels: np.ndarray, scores: np.ndarray,
                    class_names: list[str] | None = None) -> tuple[str, float | None]:
     """The ``fit`` and ``temperature`` of :class:`Scoring` for calibration ``method`` on these
     validation labels and scores: ``(FITTED, T)``, ``(NOT_FITTED + why, None)`` or ``(NO_FIT, None)``."""
-    if method not in CALIBRATIONS:
-        raise ValueError(f"calibration '{method}' unknown; allowed: {', '.join(CALIBRATIONS)}")
-    if method == "none":
+    if method not in choices("calibration"):
+        raise ValueError(f"calibration '{method}' unknown; allowed: {', '.join(choices('calibration'))}")
+    if not scaled_by_temperature(method):
         return NO_FIT, None
     try:
         return FITTED, fit_temperature(labels, scores, class_names)
@@ -203,18 +204,18 @@ def _problem(record) -> str:
         return ", ".join(filter(None, [missing and f"lacks {', '.join(missing)}",
                                        unknown and f"has unknown key(s) {', '.join(map(str, unknown))}"]))
     method, fit, temperature = record["method"], record["fit"], record["temperature"]
-    if method not in CALIBRATIONS:
-        return f"method {method!r} unknown; allowed: {', '.join(CALIBRATIONS)}"
-    if record["tta"] not in TTA_MODES:
-        return f"tta {record['tta']!r} unknown; allowed: {', '.join(TTA_MODES)}"
+    if method not in choices("calibration"):
+        return f"method {method!r} unknown; allowed: {', '.join(choices('calibration'))}"
+    if record["tta"] not in choices("tta"):
+        return f"tta {record['tta']!r} unknown; allowed: {', '.join(choices('tta'))}"
     if not isinstance(record["fitted_on_val_images"], int) or isinstance(record["fitted_on_val_images"], bool) \
             or record["fitted_on_val_images"] < 0:
         return f"fitted_on_val_images {record['fitted_on_val_images']!r} is not a count of images"
     if not isinstance(fit, str):
         return f"fit {fit!r} is not text"
-    if method == "none" and (fit != NO_FIT or temperature is not None):
+    if method == NONE and (fit != NO_FIT or temperature is not None):
         return f"method none with fit {fit!r} and temperature {temperature!r} (none has fit 'none', temperature null)"
-    if method == "temperature":
+    if scaled_by_temperature(method):
         if fit == FITTED:
             low, high = FITTED_TEMPERATURES
             if not _is_number(temperature) or not low <= temperature <= high:

@@ -26,6 +26,7 @@ from leukobench.plan.config import (
     training_options,
 )
 from leukobench.plan.provenance import code_digest
+from leukobench.score_variants import needs_model_pass
 from leukobench.data import kaggle
 from leukobench.settings import SETTINGS, write_settings
 from leukobench.learn.models import MODELS
@@ -278,7 +279,8 @@ def pretrained_models(wildcards):
 # evaluations (hybrid and classical trials have no test-time augmentation); saliency which Grad-CAM jobs run.
 EVALUATION_OPTIONS = ("bootstrap", "seed", "min_interval_groups", "subject_aggregation", "calibration")
 SALIENCY = config["evaluation"]["saliency"]  # none | chosen | all (leukobench.learn.saliency.SALIENCY_MODES)
-TTA = config["evaluation"]["tta"]  # none | flips | rot8
+TTA = config["evaluation"]["tta"]  # none, or a score variant of setting tta (leukobench.score_variants)
+TTA_PASS = needs_model_pass(TTA)  # its scores need the Keras trials' models run again (rule tta, or inspect)
 
 
 def evaluation_options(wildcards):
@@ -327,7 +329,7 @@ def tta_mode(wildcards):
 
 def tta_predictions(wildcards):
     """A Keras trial's test-time-augmented predictions, which its evaluation reads beside the plain ones."""
-    return [] if TTA == "none" else [f"{TRIAL}/predictions_tta.parquet".format(**wildcards)]
+    return [f"{TRIAL}/predictions_tta.parquet".format(**wildcards)] if TTA_PASS else []
 
 
 def inspect_outputs():
@@ -335,7 +337,7 @@ def inspect_outputs():
     summary and the panels of its sheet (drawn by rule saliency_sheet), and with evaluation.tta its
     test-time-augmented predictions, from one model load."""
     outputs = {"summary": f"{TRIAL}/saliency.json", "panels": f"{TRIAL}/saliency_panels.npz"}
-    return outputs | ({} if TTA == "none" else {"tta": f"{TRIAL}/predictions_tta.parquet"})
+    return outputs | ({"tta": f"{TRIAL}/predictions_tta.parquet"} if TTA_PASS else {})
 
 
 def keras_datasets():

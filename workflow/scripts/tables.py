@@ -5,19 +5,17 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.io import atomic_path
-from leukobench.report.selection import (CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS, DID_NOT_LEARN, SUBJECT_PREFIX,
-                                         SUBJECT_TABLE_METRICS, TABLE_METRICS, TTA_PREFIX, TTA_TABLE_METRICS,
+from leukobench.report.selection import (DID_NOT_LEARN, SUBJECT_PREFIX, SUBJECT_TABLE_METRICS, TABLE_METRICS,
                                          best_configurations, trial_keys, cell_level, collapse_folds,
-                                         datasets_without_subjects, with_calibrated, with_subject_level, with_tta)
+                                         datasets_without_subjects, score_variant_columns, score_variant_legend,
+                                         with_score_variants, with_subject_level)
 from leukobench.report.tables import APPROACH_TITLES, formatted, write_tables
 
 every_level = pd.read_csv(snakemake.input.metrics)
 metrics = cell_level(every_level)
 best = with_subject_level(best_configurations(metrics), every_level)  # chosen on trials, judged on subjects too
-best = with_tta(with_calibrated(best, every_level), every_level)
-shown = (*TABLE_METRICS, *(f"{SUBJECT_PREFIX}{name}" for name in SUBJECT_TABLE_METRICS),
-         *(f"{CALIBRATED_PREFIX}{name}" for name in CALIBRATED_TABLE_METRICS),
-         *(f"{TTA_PREFIX}{name}" for name in TTA_TABLE_METRICS))
+best = with_score_variants(best, every_level)  # the same trial's temperature-scaled, test-time-augmented, ... scores
+shown = (*TABLE_METRICS, *(f"{SUBJECT_PREFIX}{name}" for name in SUBJECT_TABLE_METRICS), *score_variant_columns())
 with atomic_path(snakemake.output.csv) as tmp:
     best.to_csv(tmp, index=False)
 sections = [
@@ -28,8 +26,7 @@ sections = [
      "frequent class (what accuracy is to beat); did_not_learn: how many of the configuration's seeds (or folds) did not "
      "learn (metrics.csv's learned: the training never left chance, one class for nearly every image), kept in the mean "
      "over the seeds and in the choice on validation; subject_*: the same trial's verdicts per subject (subjects = how many); "
-     "calibrated_*: its ECE and Brier score after temperature scaling (fitted on the validation split) by temperature; "
-     "tta_*: its accuracy and AUC with test-time augmentation (the mean over the views named in tta).",
+     f"{score_variant_legend()}.",
      formatted(best[best["approach"] == approach], shown).drop(columns=["approach"]))
     for approach in APPROACH_TITLES if (best["approach"] == approach).any()
 ]

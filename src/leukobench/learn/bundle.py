@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,25 +17,13 @@ import numpy as np
 import pandas as pd
 
 from leukobench.data.store import Preparation, Store, load_store
-from leukobench.predictions import EVALUATED_SPLITS, ROW_COLUMNS, TTA_MODES, prediction_frame
+from leukobench.predictions import EVALUATED_SPLITS, ROW_COLUMNS, prediction_frame
 
 PREDICT_BATCH = 256
-
-
-def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
-    """The views of ``images`` (``(n, H, W, C)``, square) that test-time augmentation ``mode``
-    (:data:`leukobench.predictions.TTA_MODES`) averages. A segmented cell has no up, down, left or
-    right, so its flips (``flips``: itself, mirrored left-right, upside down, and both) and the eight
-    symmetries of the square (``rot8``: the four quarter turns, each also mirrored) are the same cell;
-    Prellberg & Kramer average eight such views on C-NMC."""
-    if mode not in TTA_MODES:
-        raise ValueError(f"test-time augmentation '{mode}' unknown; allowed: {', '.join(TTA_MODES)}")
-    if mode == "none":
-        return [images]
-    if mode == "flips":
-        return [images, images[:, :, ::-1], images[:, ::-1], images[:, ::-1, ::-1]]
-    turns = [np.rot90(images, k, axes=(1, 2)) for k in range(4)]
-    return [*turns, *(turn[:, :, ::-1] for turn in turns)]
+# The views a test-time augmentation averages are a score variant's (leukobench.score_variants), given to
+# these functions by their callers: this module, which the training runs, does not import the registry,
+# so that adding or editing a variant reruns no training.
+Views = Callable[[np.ndarray], list[np.ndarray]]
 
 
 def check_labels(labels, class_names: list[str], source: str | os.PathLike) -> None:
@@ -73,18 +62,19 @@ class TrainedModel:
     def class_names(self) -> list[str]:
         return self.bundle["class_names"]
 
-    def predict_scores(self, images: np.ndarray, tta: str = "none") -> np.ndarray:
-        """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k)); with ``tta``,
-        the mean over the views of :func:`tta_views`."""
+    def predict_scores(self, images: np.ndarray, views: Views | None = None) -> np.ndarray:
+        """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k)); with ``views``
+        (a test-time augmentation's), the mean over the views it gives."""
         return view_averaged_scores(lambda view: self.model.predict(view, batch_size=PREDICT_BATCH, verbose=0),
-                                    images, tta)
+                                    images, views)
 
 
-def view_averaged_scores(predict, images: np.ndarray, tta: str) -> np.ndarray:
+def view_averaged_scores(predict, images: np.ndarray, views: Views | None = None) -> np.ndarray:
     """The scores (:func:`class_scores`) of ``images`` as ``predict`` (a model's raw output for an
-    array of images) gives them, averaged over the views of :func:`tta_views` (one view: ``none``)."""
-    views = tta_views(images, tta)
-    return sum(class_scores(np.asarray(predict(np.ascontiguousarray(view)))) for view in views) / len(views)
+    array of images) gives them, averaged over the views that ``views`` gives of them (a score
+    variant's, :func:`leukobench.score_variants.views_of`; None: the images as they are)."""
+    shown = [images] if views is None else views(images)
+    return sum(class_scores(np.asarray(predict(np.ascontiguousarray(view)))) for view in shown) / len(shown)
 
 
 def class_scores(output: np.ndarray) -> np.ndarray:
@@ -93,9 +83,10 @@ def class_scores(output: np.ndarray) -> np.ndarray:
     return output[:, 0] if output.shape[1] == 1 else output
 
 
-def predict_store(model: TrainedModel, store: Store | str | os.PathLike, tta: str = "none") -> tuple[pd.DataFrame, float]:
+def predict_store(model: TrainedModel, store: Store | str | os.PathLike,
+                  views: Views | None = None) -> tuple[pd.DataFrame, float]:
     """The predictions (:func:`leukobench.predictions.prediction_frame`) of every image of the
-    store's evaluated splits (with ``tta``, averaged over its views), and the seconds prediction
+    store's evaluated splits (with ``views``, averaged over the views it gives), and the seconds prediction
     took. The store (a path or a loaded one) must be prepared as the model's was."""
     source = "the store" if isinstance(store, Store) else store
     store = store if isinstance(store, Store) else load_store(store)
@@ -106,24 +97,23 @@ def predict_store(model: TrainedModel, store: Store | str | os.PathLike, tta: st
     rows = store.frame.loc[mask, ROW_COLUMNS]
     check_labels(rows["label"], model.class_names, source)
     started = time.perf_counter()
-    scores = model.predict_scores(store.images[mask], tta)
+    scores = model.predict_scores(store.images[mask], views)
     return prediction_frame(rows, scores, model.class_names), time.perf_counter() - started
 
 
 def write_tta_predictions(model: TrainedModel | str | os.PathLike, store: Store | str | os.PathLike,
-                          predictions_path: str | os.PathLike, out_path: str | os.PathLike, tta: str) -> pd.DataFrame:
-    """The trial's predictions again with test-time augmentation ``tta`` (:data:`TTA_MODES`), written
-    to ``out_path`` with the metadata of the training's ``predictions_path`` (its trial, classes,
-    training time) and this pass's prediction time; the evaluation reads them as its ``tta`` rows.
+                          predictions_path: str | os.PathLike, out_path: str | os.PathLike, views: Views) -> pd.DataFrame:
+    """The trial's predictions again, averaged over the ``views`` of a test-time augmentation
+    (:func:`leukobench.score_variants.pass_views`), written to ``out_path`` with the metadata of the
+    training's ``predictions_path`` (its trial, classes, training time) and this pass's prediction
+    time; the evaluation reads them as its ``tta`` rows.
     ``model`` (its ``model.keras``) and ``store`` are paths, or loaded where the job's other pass
     (Grad-CAM) uses them too."""
     from leukobench.predictions import read_predictions, write_predictions
 
-    if tta == "none":
-        raise ValueError("evaluation.tta is none: the training's predictions are the trial's only ones")
     plain, metadata = read_predictions(predictions_path)
     source = "the store" if isinstance(store, Store) else store
-    predictions, seconds = predict_store(model if isinstance(model, TrainedModel) else TrainedModel.load(model), store, tta)
+    predictions, seconds = predict_store(model if isinstance(model, TrainedModel) else TrainedModel.load(model), store, views)
     if not predictions["image_id"].equals(plain["image_id"]):
         raise ValueError(f"{source} holds other evaluated images than {predictions_path}: train the trial again")
     write_predictions(predictions, out_path, **{**metadata, "predict_seconds": seconds})

@@ -4,11 +4,14 @@ Every trial, Keras, hybrid or classical, is evaluated the same way, from the ``p
 its fit wrote (:mod:`leukobench.predictions`), by a job that loads no model: it never starts
 TensorFlow, and editing the metrics or changing ``evaluation:`` reruns these jobs, not the fits.
 
-With ``evaluation.calibration: temperature`` the trial's scores are also temperature-scaled
-(:mod:`leukobench.scoring`, fitted on the validation split) and evaluated again: those rows say
-``calibration: temperature`` (and the ``temperature``), the plain ones ``calibration: none``. With
-``evaluation.tta``, a Keras trial's test-time-augmented predictions (a model pass of their own,
-:func:`leukobench.learn.bundle.write_tta_predictions`) give rows marked ``tta: flips`` or ``rot8``.
+Which scores besides the trial's own are evaluated, and how their rows are marked, is the
+registry of score variants' (:mod:`leukobench.score_variants`). With ``evaluation.calibration:
+temperature`` the trial's scores are also temperature-scaled (:mod:`leukobench.scoring`, fitted on
+the validation split) and evaluated again: those rows say ``calibration: temperature`` (and the
+``temperature``), the plain ones ``calibration: none``. With ``evaluation.tta``, a Keras trial's
+test-time-augmented predictions (a model pass of their own,
+:func:`leukobench.learn.bundle.write_tta_predictions`) give rows marked ``tta: <variant>`` (e.g.
+``flips``); a temperature is applied only to the scores its variant combines with (the own ones).
 A temperature that cannot be fitted (:class:`leukobench.scoring.NotFitted`: too few validation
 images, one class, an optimum on a bound of the search) is not applied: the calibrated rows keep
 their counts, their metrics are empty and ``metric_note`` says why; the log says it in one line.
@@ -22,11 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from leukobench.scoring import CALIBRATIONS, Scoring, apply_temperature, calibration_of, digests, write_scoring
+from leukobench.scoring import Scoring, apply_temperature, calibration_of, digests, write_scoring
 from leukobench.io import atomic_path
 from leukobench.learned import judge_keras, judge_predictions, read_history
 from leukobench.metrics import METRIC_NAMES, METRIC_NOTE, metric_rows
 from leukobench.predictions import CHANCE_LOSS, ROW_COLUMNS, prediction_frame, read_predictions, scores_of
+from leukobench.score_variants import NONE, checked, marks, scaled_by_temperature
 from leukobench.subjects import MIN_INTERVAL_GROUPS
 
 
@@ -46,8 +50,8 @@ def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str 
     with ``history_path`` (a Keras trial's ``history.csv``) judged on its training loss and its
     predictions, without it (a classical or hybrid trial) on its predictions alone
     (:mod:`leukobench.learned`)."""
-    if calibration not in CALIBRATIONS:
-        raise ValueError(f"evaluation.calibration: '{calibration}' unknown; allowed: {', '.join(CALIBRATIONS)}")
+    checked("calibration", calibration)
+    checked("tta", tta)
     sources = [Path(p) for p in (model_path, predictions_path, tta_path) if p is not None]
     folder = Path(scoring_path).parent
     elsewhere = [str(p) for p in sources if p.parent.resolve() != folder.resolve()]
@@ -60,26 +64,26 @@ def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str 
     verdict = _verdict(predictions, metadata, predictions_path, history_path)
     print(verdict.log_line(), flush=True)
 
-    def rows_of(frame: pd.DataFrame, marks: dict, predict_seconds: float = metadata["predict_seconds"]) -> list[dict]:
+    def rows_of(frame: pd.DataFrame, scores_marks: dict, predict_seconds: float = metadata["predict_seconds"]) -> list[dict]:
         rows = metric_rows(frame, {**metadata["trial"], "leaky": metadata["leaky"]}, metadata["train_seconds"],
                            predict_seconds, n_boot, seed, min_groups, subject_aggregation, class_names)
-        return [row | verdict.columns() | {"calibration": "none", "tta": "none"} | marks for row in rows]
+        return [row | verdict.columns() | marks() | scores_marks for row in rows]
 
-    variants = [("none", predictions, rows_of(predictions, {}))]
+    variants = [(NONE, predictions, rows_of(predictions, marks()))]
     if tta_path is not None:
         augmented, augmented_metadata = read_predictions(tta_path)
         if not augmented["image_id"].equals(predictions["image_id"]):
             raise ValueError(f"{tta_path} scores other images than {predictions_path}: rerun the trial's test-time "
                              "augmentation (rule tta, or inspect with evaluation.saliency: all)")
-        variants.append((tta, augmented, rows_of(augmented, {"tta": tta}, augmented_metadata["predict_seconds"])))
+        variants.append((tta, augmented, rows_of(augmented, marks(tta), augmented_metadata["predict_seconds"])))
     val = predictions[predictions["split"] == "val"]
-    if calibration == "temperature" and val.empty:
+    if scaled_by_temperature(calibration) and val.empty:
         raise ValueError(f"{predictions_path}: evaluation.calibration is temperature, but the trial has no "
                          "validation images to fit the temperature on; set evaluation.calibration: none")
     fit, temperature = calibration_of(calibration, val["label"].to_numpy(), scores_of(val), class_names)
     scoring = Scoring(method=calibration, fit=fit, temperature=temperature,
-                      fitted_on_val_images=len(val) if calibration == "temperature" else 0,
-                      tta=tta if tta_path is not None else "none",
+                      fitted_on_val_images=len(val) if scaled_by_temperature(calibration) else 0,
+                      tta=tta if tta_path is not None else NONE,
                       made_from=digests(folder, [p.name for p in sources]))
     if scoring.not_fitted:
         print(f"calibration not fitted: {scoring.not_fitted}; the calibrated rows say so (metric_note) and "
@@ -89,25 +93,25 @@ def evaluate_predictions(predictions_path: str | os.PathLike, metrics_path: str 
     rows = []
     for mode, frame, plain in variants:
         rows += plain
-        if calibration == "none" or not scoring.calibrates(mode):
+        if calibration == NONE or not scoring.calibrates(mode):
             continue
         if temperature is None:
-            rows += [_not_calibrated(row, scoring.not_fitted) for row in plain]
+            rows += [_not_calibrated(row, marks(mode, calibration), scoring.not_fitted) for row in plain]
             continue
         scaled = prediction_frame(frame[ROW_COLUMNS], apply_temperature(scores_of(frame), temperature), class_names)
-        rows += rows_of(scaled, {"tta": mode, "calibration": "temperature", "temperature": temperature})
+        rows += rows_of(scaled, marks(mode, calibration) | {"temperature": temperature})
     write_scoring(scoring_path, scoring)
     with atomic_path(metrics_path) as tmp:
         tmp.write_text(json.dumps(rows, indent=2))
     return predictions, metadata
 
 
-def _not_calibrated(row: dict, why: str) -> dict:
-    """A plain row as the calibrated row of a calibration that was not fitted: its counts, no
-    metrics, no temperature, and why in ``metric_note``."""
+def _not_calibrated(row: dict, scores_marks: dict, why: str) -> dict:
+    """A plain row as the calibrated row (marked ``scores_marks``) of a calibration that was not
+    fitted: its counts, no metrics, no temperature, and why in ``metric_note``."""
     empty = {f"{name}{end}": float("nan") for name in METRIC_NAMES for end in ("", "_low", "_high")}
-    return row | empty | {"calibration": "temperature", "temperature": float("nan"), "interval_note": "",
-                          METRIC_NOTE: f"calibration not fitted: {why}"}
+    return row | empty | scores_marks | {"temperature": float("nan"), "interval_note": "",
+                                         METRIC_NOTE: f"calibration not fitted: {why}"}
 
 
 def _verdict(predictions: pd.DataFrame, metadata: dict, predictions_path, history_path):

@@ -164,7 +164,8 @@ from leukobench.io import atomic_path, is_text, printable
 from leukobench.learn.bundle import TrainedModel, bundle_path, view_averaged_scores
 from leukobench.learn.devices import share_gpus
 from leukobench.metrics import aggregate_by_subject, check_aggregation
-from leukobench.predictions import TTA_MODES, predict_labels
+from leukobench.predictions import predict_labels
+from leukobench.score_variants import choices, views_of
 
 DEFAULT_BATCH_SIZE = 64
 SUBJECTS_SUFFIX = "_subjects"  # the subjects' CSV: <output stem>_subjects<output suffix>
@@ -544,7 +545,7 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
     for chunk in prepared_chunks(files, model.preparation, batch_size, threads):
         good = [image for _, image, _ in chunk if image is not None]
         if good:
-            scores = view_averaged_scores(model.model.predict_on_batch, np.stack(good), scoring.tta)
+            scores = view_averaged_scores(model.model.predict_on_batch, np.stack(good), views_of(scoring.tta))
             scores = scoring.scaled(scores, scoring.tta)
             labels, probabilities = names[predict_labels(scores)], class_probabilities(scores)
             if saliency_dir is not None:
@@ -992,8 +993,8 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
 
     if batch_size < 1:
         return say(f"--batch-size must be at least 1, got {batch_size}")
-    if tta is not None and tta not in TTA_MODES:
-        return say(f"--tta {tta!r} unknown; allowed: {', '.join(TTA_MODES)}")
+    if tta is not None and tta not in choices("tta"):
+        return say(f"--tta {tta!r} unknown; allowed: {', '.join(choices('tta'))}")
     if subjects_file is not None and by_subject is None:
         return say("--subjects-output is the file of --by-subject; give --by-subject too")
     pattern = None

@@ -1,7 +1,9 @@
 """Checks of config.yaml beyond its JSON schema: what a schema cannot say.
 
 The schema (workflow/schemas/config.schema.yaml) checks types, ranges and enumerations. Here:
-model names against the registry, split ratios summing to 1, dataset paths that exist, grid
+model names against the registry, the score variants of evaluation.calibration and evaluation.tta
+against theirs (:mod:`leukobench.score_variants`: a variant added there is allowed with no schema
+edit), split ratios summing to 1, dataset paths that exist, grid
 values that name declared datasets and variants, the smoke-run scale, and the grids expanded
 into trials: Keras trials, hybrid trials (a Keras trial's conv features to a classical classifier)
 and classical trials (pixels or HOG + PCA features to a classical classifier).
@@ -27,6 +29,7 @@ from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.data.kaggle import KaggleSource, credentials_problem, fetch_due, receipt_problem
 from leukobench.data.augment import Augmentation
 from leukobench.data.splits import SPLIT_METHODS, check_ratios
+from leukobench.score_variants import NONE, VARIANT_SETTINGS, choices
 
 GENERATED_FORMATS = ("synthetic",)
 TABULAR_FEATURES = ("pixels", "hog_pca")  # features a classical trial reads from a store (cnn ones come from a trial)
@@ -169,6 +172,12 @@ def config_problems(config: dict, base: Path = Path(".")) -> list[str]:
         problems.append(f"hybrid.models: {unused} not in grid.model {grid_models}: a hybrid trial "
                         "feeds the conv features of a trained Keras trial of the grid; add the model to grid.model "
                         "or drop it from hybrid.models")
+    evaluation = config.get("evaluation") or {}
+    for setting in VARIANT_SETTINGS:  # the schema says string; the registry says which
+        value = evaluation.get(setting, NONE)
+        if value not in choices(setting):
+            problems.append(f"evaluation.{setting}: {value!r} is not one of {choices(setting)} (none, or a score variant "
+                            f"of setting {setting}: leukobench.score_variants)")
     for rule in config.get("exclude", []):
         unknown = set(rule) - set(GRID_KEYS) - {"reason"}
         if unknown:

@@ -20,6 +20,7 @@ from leukobench.keys import TRIAL_KEYS
 from leukobench.learned import LEARNED
 from leukobench.metrics import (INTERVAL_COLUMNS, MAJORITY_RATE, METRIC_NAMES, METRIC_NOTE, SALIENCY_COLUMNS,
                                 checked_frame)
+from leukobench.score_variants import VARIANT_SETTINGS, row_columns, table_groups
 
 MODEL_NAME_COLUMNS = ("approach", "model", "features", "classifier")  # what the short label of a trial names
 SPLIT_METHOD_NAMES = {"subject": "subject-disjoint", "random": "cell-level random"}
@@ -182,7 +183,7 @@ def cell_level(metrics: pd.DataFrame) -> pd.DataFrame:
     rows = metrics[_plain(metrics)]
     if "level" in rows:
         rows = rows[rows["level"] == "cell"]
-    return rows.drop(columns=["level", "subject_aggregation", *SCORE_VARIANTS, "temperature"], errors="ignore")
+    return rows.drop(columns=["level", "subject_aggregation", *row_columns()], errors="ignore")
 
 
 def collapse_folds(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -353,20 +354,30 @@ def chosen_keras_trials(metrics: pd.DataFrame) -> list[tuple[str, str]]:
 
 SUBJECT_TABLE_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "auc")
 SUBJECT_PREFIX = "subject_"  # the best-configuration tables' columns of the subject-level verdicts
-CALIBRATED_TABLE_METRICS = ("ece", "brier")
-CALIBRATED_PREFIX = "calibrated_"  # ... of the temperature-scaled scores
-TTA_TABLE_METRICS = ("accuracy", "auc")
-TTA_PREFIX = "tta_"  # ... and of the test-time-augmented scores
-SAME_TRIAL_PREFIXES = (SUBJECT_PREFIX, CALIBRATED_PREFIX, TTA_PREFIX)
 
 
-SCORE_VARIANTS = ("calibration", "tta")  # metrics.csv's marks of rows from other scores than the trial's own
+def same_trial_prefixes() -> tuple[str, ...]:
+    """The prefixes of the best-configuration tables' columns that show another row of the same
+    trial: its subject-level verdicts, and the score variants' (:func:`leukobench.score_variants.table_groups`)."""
+    return (SUBJECT_PREFIX, *(group.prefix for group in table_groups()))
+
+
+def score_variant_columns() -> tuple[str, ...]:
+    """The metric columns the best-configuration tables show of the score variants' rows
+    (``calibrated_ece``, ``tta_accuracy``, ...), in :func:`leukobench.score_variants.table_groups` order."""
+    return tuple(f"{group.prefix}{name}" for group in table_groups() for name in group.metrics)
+
+
+def score_variant_legend() -> str:
+    """What the score variants' columns of the best-configuration tables show, for their legend."""
+    return "; ".join(f"{group.prefix}*: {group.label}" for group in table_groups())
 
 
 def _plain(metrics: pd.DataFrame) -> pd.Series:
-    """The rows of the scores as the trials gave them (not temperature-scaled, no test-time augmentation)."""
+    """The rows of the scores as the trials gave them (no score variant: not temperature-scaled, no
+    test-time augmentation)."""
     plain = pd.Series(True, index=metrics.index)
-    for column in SCORE_VARIANTS:
+    for column in VARIANT_SETTINGS:
         if column in metrics:
             plain &= metrics[column].fillna("none") == "none"
     return plain
@@ -411,29 +422,23 @@ def with_subject_level(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
     return _with_same_trial_rows(best, metrics, rows, SUBJECT_PREFIX, SUBJECT_TABLE_METRICS, {"subjects": "n"})
 
 
-def with_calibrated(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """The best configurations with the same trial's test ECE and Brier score after temperature
-    scaling (``calibrated_ece``, ``calibrated_brier``, with intervals) and its ``temperature``,
-    where the run has them (``evaluation.calibration: temperature``)."""
-    if "calibration" not in metrics or not (metrics["calibration"] == "temperature").any():
-        return best
-    rows = metrics[metrics["calibration"] == "temperature"]
-    if "level" in rows:
-        rows = rows[rows["level"] == "cell"]
-    return _with_same_trial_rows(best, metrics, rows, CALIBRATED_PREFIX, CALIBRATED_TABLE_METRICS,
-                                {"temperature": "temperature"})
-
-
-def with_tta(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """The best configurations with the same trial's test accuracy and AUC under test-time
-    augmentation (``tta_accuracy``, ``tta_auc``, with intervals) and its views (``tta``), where the
-    run has them (``evaluation.tta``: Keras trials only)."""
-    if "tta" not in metrics or not (metrics["tta"].fillna("none") != "none").any():
-        return best
-    rows = metrics[metrics["tta"].fillna("none") != "none"]
-    if "level" in rows:
-        rows = rows[rows["level"] == "cell"]
-    return _with_same_trial_rows(best, metrics, rows, TTA_PREFIX, TTA_TABLE_METRICS, {"tta": "tta"})
+def with_score_variants(best: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The best configurations with, for each score variant the run evaluated, the same trial's test
+    metrics of those scores as its table columns declare (:func:`leukobench.score_variants.table_groups`):
+    e.g. ``calibrated_ece`` and ``calibrated_brier`` after temperature scaling, with the
+    ``temperature``; ``tta_accuracy`` and ``tta_auc`` under test-time augmentation (Keras trials
+    only), with its views (``tta``); each with intervals and notes. A variant the run has no rows of
+    adds no columns."""
+    for group in table_groups():
+        if group.setting not in metrics:
+            continue
+        rows = metrics[metrics[group.setting].isin(group.names)]
+        if rows.empty:
+            continue
+        if "level" in rows:
+            rows = rows[rows["level"] == "cell"]
+        best = _with_same_trial_rows(best, metrics, rows, group.prefix, group.metrics, group.columns)
+    return best
 
 
 def seed_spread(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:

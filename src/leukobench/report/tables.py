@@ -45,8 +45,8 @@ from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.learned import LEARNED_NOTE
 from leukobench.metrics import NO_INTERVAL_VERDICT, no_interval_text
 from leukobench.published import METRIC_ALIASES, NOT_COMPUTED, mapped_datasets
-from leukobench.report.selection import (DID_NOT_LEARN, SAME_TRIAL_PREFIXES, TABLE_METRICS, trial_keys, collapse_folds,
-                                         did_not_learn_text)
+from leukobench.report.selection import (DID_NOT_LEARN, TABLE_METRICS, trial_keys, collapse_folds, did_not_learn_text,
+                                         same_trial_prefixes)
 
 APPROACH_TITLES = {
     "cnn": "CNNs trained end to end (Varol Approach 1 and 3, Abed, Rezayi, Zhang)",
@@ -82,7 +82,7 @@ def _metric_text(row: pd.Series, name: str) -> str:
     low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
     if pd.notna(low) and pd.notna(high):
         return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-    prefix = next((p for p in SAME_TRIAL_PREFIXES if name.startswith(p)), "")  # another row's note for its columns
+    prefix = next((p for p in same_trial_prefixes() if name.startswith(p)), "")  # another row's note for its columns
     note = row.get(f"{prefix}interval_note")
     return no_interval_text(value, note)
 
