@@ -44,7 +44,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from leukobench.data.readers import cnmc_candidates, read_dataset
+from leukobench.data.readers import read_dataset
+from leukobench.data.readers.cnmc import cnmc_candidates
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store
 

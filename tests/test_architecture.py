@@ -2,8 +2,9 @@
 
 ``src/leukobench`` is a ground floor (``io``, ``keys``, ``subjects``, ``learned``, ``metrics``, ``scoring``,
 ``score_variants``, ``predictions``, ``published``, ``registry``, ``settings``, ``style``) under three layers: ``data/`` (raw files to image
-stores), ``learn/`` (models, training, features, classifiers, evaluation, prediction) and ``report/`` (tables
-and figures of a whole grid); ``plan/`` (config checks, code digests, job logging), used by the Snakefile and
+stores; ``data/readers/``, one module per dataset layout), ``learn/`` (models, training, features, classifiers,
+evaluation, prediction) and ``report/`` (tables of a whole grid, and ``report/figures/``, one module per figure
+family, a trial's figures among them); ``plan/`` (config checks, code digests, job logging), used by the Snakefile and
 every script, sits on the ground floor, data and learn, never on the report; ``cli.py`` on top. Imports only
 go downward. A rule reruns when a module its script reaches changes (``leukobench.plan.provenance``), so the
 reach of every script is stated here: a new import that widens it fails this test and has to be a decision.
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from leukobench.plan.provenance import PACKAGE_ROOT, direct_imports, imported_modules
+from leukobench.data.readers import READERS
+from leukobench.plan.provenance import PACKAGE_ROOT, code_meaning, direct_imports, imported_modules, other_entries_modules
 
 REPO = Path(__file__).resolve().parents[1]
 GROUND = "ground"
@@ -48,6 +50,10 @@ MODULES = sorted(PACKAGE_ROOT.rglob("*.py"))
 def test_the_tree_shows_the_layers():
     entries = {p.name for p in PACKAGE_ROOT.iterdir() if not p.name.startswith("__")}
     assert {"data", "learn", "report", "plan"} <= entries
+    assert {p.stem for p in (PACKAGE_ROOT / "data/readers").glob("*.py")} == {"__init__", "common", *READER_MODULES}
+    assert {p.stem for p in (PACKAGE_ROOT / "report/figures").glob("*.py")} == {"__init__", "common", *FIGURE_FAMILIES}
+    assert [p.relative_to(PACKAGE_ROOT).as_posix() for p in PACKAGE_ROOT.rglob("figures.py")] == [], \
+        "figures are modules named by their family, in report/figures/"
     loose = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
     assert loose == {"cli", "io", "keys", "learned", "metrics", "predictions", "published", "registry", "scoring",
                      "score_variants", "settings", "style", "subjects"}, \
@@ -63,6 +69,19 @@ def test_imports_only_go_downward(module):
     assert not upward, f"{name(module)} ({own}) imports {upward}; {own} may import only {sorted(ALLOWED[own])}"
 
 
+READER_MODULES = {"cnmc", "aria", "allidb", "folder"}  # one per dataset layout, beside their shared part (common)
+FIGURE_FAMILIES = {"trial", "comparison", "roc", "reliability", "subjects", "hyperparameters", "accuracy_vs_time",
+                   "leakage", "seeds"}  # one module each, beside what the grid's figures share (common)
+
+
+def test_the_figures_package_runs_no_code_of_its_own():
+    """A script names the family module it draws with; Python also runs the packages above it, which
+    no digest covers (leukobench.plan.provenance follows named imports), so they hold only their
+    docstring: a family's reach is its own module and what it imports."""
+    for package in ("report/figures", "report", "data", "learn", "plan"):
+        assert code_meaning((PACKAGE_ROOT / package / "__init__.py").read_text()) == code_meaning(""), package
+
+
 # Every module each workflow script reaches (leukobench.plan.provenance), package __init__ files left
 # out. The rule reruns when one of them changes; nothing else reruns it. Job logging (plan/joblog),
 # which every script calls first, is in no digest.
@@ -70,8 +89,10 @@ DATA_STORE = {"data/augment", "data/images", "data/store", "io"}
 # the registry of score variants (leukobench.score_variants): what the evaluation, the tables and a model
 # pass of test-time augmentation read; no training or fit reaches it
 SCORE_VARIANTS = "score_variants"
+READERS_SHARED = {"data/readers", "data/readers/common", "data/images", "io", "registry", "settings"}
 REPORT = {"report/selection", "learned", "metrics", "subjects", "predictions", "keys", "io", SCORE_VARIANTS, "registry"}
 FIGURE_LOOK = "style"
+GRID_FIGURES = {"report/figures/common", FIGURE_LOOK}  # what every figure of the grid reaches besides its family
 REACH = {
     "synthesize": {"data/synthetic"},
     "download": {"data/download", "__init__", "settings", "io"},  # the package's version names the download's User-Agent
@@ -79,8 +100,9 @@ REACH = {
     "kaggle_versions": {"data/kaggle", "data/download", "__init__", "io"},  # asks Kaggle, changes nothing
     # Keras' ImageNet weights file, fetched once (a local rule) with the datasets' HTTP code; no Keras, no model
     "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io", "settings"},
-    # free text of the config (reader options, published) reaches a job as a settings file, never as params
-    "ingest": {"data/readers", "data/images", "io", "registry", "settings"},
+    # free text of the config (reader options, published) reaches a job as a settings file, never as params;
+    # the script reaches every reader, a job's digest only its format's (INGEST_OF_FORMAT below)
+    "ingest": READERS_SHARED | {f"data/readers/{layout}" for layout in READER_MODULES},
     "split": {"data/splits", "io", "subjects"},
     "store": DATA_STORE | {"data/splits", "subjects"},
     "samples": DATA_STORE | {"data/samples", FIGURE_LOOK},  # the store's sample sheet, a rule of its own
@@ -107,17 +129,19 @@ REACH = {
     # every trial's evaluation: from its predictions (and a Keras trial's history), no model, no store, no figure
     "evaluate": {"learn/evaluate", "learned", "scoring", "metrics", "subjects", "predictions", "io", SCORE_VARIANTS,
                  "registry"},
-    # a Keras trial's figures, from its predictions and history
-    "trial_figures": {"learn/figures", "learned", "metrics", "subjects", "predictions", "io", FIGURE_LOOK},
+    # a Keras trial's figures, from its predictions and history: none of the grid's report modules
+    "trial_figures": {"report/figures/trial", "learned", "metrics", "subjects", "predictions", "io", FIGURE_LOOK},
     "fit_classical": {"learn/classical", "learn/feature_store", "predictions", "io", "registry"},
     "aggregate": {"metrics", "subjects", "predictions", "keys", "io"},
-    "comparison": REPORT | {"report/figures", FIGURE_LOOK},
+    # each figure rule reaches its figure families only
+    "comparison": REPORT | GRID_FIGURES | {"report/figures/comparison"},
     "tables": REPORT | {"report/tables", "published"},
     "reproduction": REPORT | {"report/tables", "published", "settings"},
-    "figures": REPORT | {"report/figures", FIGURE_LOOK},
-    "best_trials": REPORT | {"report/figures", "scoring", FIGURE_LOOK},
-    "leakage": REPORT | {"report/figures", FIGURE_LOOK},
-    "seeds": REPORT | {"report/figures", FIGURE_LOOK},
+    "figures": REPORT | GRID_FIGURES | {"report/figures/hyperparameters", "report/figures/accuracy_vs_time"},
+    "best_trials": REPORT | GRID_FIGURES | {"report/figures/roc", "report/figures/reliability", "report/figures/subjects",
+                                           "scoring"},
+    "leakage": REPORT | GRID_FIGURES | {"report/figures/leakage"},
+    "seeds": REPORT | GRID_FIGURES | {"report/figures/seeds"},
 }
 FIGURE_RULES = {"samples", "saliency_sheet", "saliency_best_sheets", "trial_figures", "comparison", "figures", "best_trials", "leakage", "seeds"}
 FIT_RULES = {"train", "fit_classical", "store_features", "store", "split", "ingest", "synthesize", "download",
@@ -153,7 +177,8 @@ def test_only_the_training_and_the_inspections_reach_a_model_and_the_evaluation_
 
 
 def test_the_stores_reach_no_metrics_reader_or_figure_of_the_grid():
-    assert not {"metrics", "data/readers", "report/figures", "learn/figures"} & REACH["store"]
+    assert not {"metrics", "data/readers", "data/readers/common"} & REACH["store"]
+    assert not {module for module in REACH["store"] if module.startswith("report/")}
 
 
 def test_only_the_figures_reach_the_figures_look():
@@ -167,7 +192,7 @@ def test_no_fit_reaches_the_report_the_trial_keys_or_job_logging():
     report's columns), no published numbers, no figure and no job logging."""
     for script in FIT_RULES:
         assert not {m for m in REACH[script] if m.startswith(("report/", "plan/"))}, script
-        assert not REACH[script] & {"keys", "published", "metrics", FIGURE_LOOK, "data/samples", "learn/figures",
+        assert not REACH[script] & {"keys", "published", "metrics", FIGURE_LOOK, "data/samples", "report/figures/trial",
                                     "learn/saliency_sheet"}, script
 
 
@@ -181,3 +206,28 @@ def test_of_the_fits_only_the_test_time_augmentation_passes_reach_the_score_vari
     passes (rule tta, or inspect); the training's own scores need no variant, so no training, fit or
     store reaches it (learn/bundle takes the views from its caller), and adding a variant retrains nothing."""
     assert {script for script in FIT_RULES if SCORE_VARIANTS in REACH[script]} == {"tta", "inspect"}
+# The ingest of one dataset runs the readers' shared part and its format's reader: its job's digest leaves out
+# the other layouts' readers (leukobench.plan.provenance.other_entries_modules), so editing one reader reruns
+# only the ingest of the datasets in its layout.
+INGEST_OF_FORMAT = {fmt: READERS_SHARED | {f"data/readers/{layout}"}
+                    for fmt, layout in {"cnmc": "cnmc", "synthetic": "cnmc", "aria": "aria", "allidb": "allidb",
+                                        "folder": "folder"}.items()}
+
+
+def test_every_format_has_its_ingest_reach_stated():
+    assert set(READERS.names()) == set(INGEST_OF_FORMAT)
+
+
+@pytest.mark.parametrize("fmt", sorted(INGEST_OF_FORMAT))
+def test_the_ingest_of_a_format_reaches_only_its_reader_and_the_shared_part(fmt):
+    script = REPO / "workflow/scripts/ingest.py"
+    reached = {name(p) for p in imported_modules(script, leaving_out=other_entries_modules(READERS, fmt))}
+    assert reached == INGEST_OF_FORMAT[fmt]
+
+
+def test_the_figure_rules_each_reach_their_own_families():
+    """A real edit of one family's module redraws only the figures of the rule that draws it (and the report)."""
+    family_rules = {script: {m for m in reach if m.startswith("report/figures/")} - GRID_FIGURES
+                    for script, reach in REACH.items() if any(m.startswith("report/figures/") for m in reach)}
+    families = [m for modules in family_rules.values() for m in modules]
+    assert sorted(families) == sorted(f"report/figures/{family}" for family in FIGURE_FAMILIES)  # each in one rule

@@ -1,6 +1,6 @@
-"""Tests of the figures, by audience: a trial's (leukobench.learn.figures), the store's sample sheet
-(leukobench.data.samples) and the grid's (leukobench.report.figures, with the tables it draws from
-leukobench.report.selection). Every figure is a valid PNG, written atomically, with no figure left open."""
+"""Tests of the figures, by audience: a trial's (leukobench.report.figures.trial), the store's sample sheet
+(leukobench.data.samples) and the grid's (the other modules of leukobench.report.figures, one per figure
+family, with the tables they draw from leukobench.report.selection). Every figure is a valid PNG, written atomically, with no figure left open."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from leukobench.data.samples import plot_sample_sheet
-from leukobench.learn import figures as trial_figures
-from leukobench.report import figures as grid_figures
+from leukobench.report.figures import accuracy_vs_time, comparison, hyperparameters, leakage, reliability, roc
+from leukobench.report.figures import subjects as subject_verdicts
+from leukobench.report.figures import trial as trial_figures
 from leukobench.report import selection
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -46,7 +47,7 @@ def binary_scores(n: int = 200, seed: int = 0):
     return y, np.clip(0.4 * y + 0.6 * rng.random(n), 0, 1)
 
 
-# ----------------------------------------------------------------------- a trial's figures (leukobench.learn.figures)
+# ---------------------------------------------------------------- a trial's figures (leukobench.report.figures.trial)
 
 
 def history_frame(epochs: int = 12) -> pd.DataFrame:
@@ -159,7 +160,7 @@ def test_sample_sheet_shows_originals_and_augmented_rows(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-# ----------------------------------------------------------------- the grid's comparison (leukobench.report.figures)
+# ------------------------------------------------------- the grid's comparison (leukobench.report.figures.comparison)
 
 
 def comparison_frame(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -179,13 +180,13 @@ def comparison_frame(rows: int, seed: int = 0) -> pd.DataFrame:
 @pytest.mark.parametrize("rows", [1, 40])
 def test_plot_comparison(tmp_path, rows):
     path = tmp_path / f"comparison_{rows}.png"
-    grid_figures.plot_comparison(comparison_frame(rows), path)
+    comparison.plot_comparison(comparison_frame(rows), path)
     assert_png(path)
 
 
 def test_plot_comparison_height_grows_with_rows(tmp_path):
-    grid_figures.plot_comparison(comparison_frame(5), tmp_path / "few.png")
-    grid_figures.plot_comparison(comparison_frame(40), tmp_path / "many.png")
+    comparison.plot_comparison(comparison_frame(5), tmp_path / "few.png")
+    comparison.plot_comparison(comparison_frame(40), tmp_path / "many.png")
     few, many = mpimg.imread(tmp_path / "few.png"), mpimg.imread(tmp_path / "many.png")
     assert many.shape[0] > 3 * few.shape[0]
 
@@ -194,7 +195,7 @@ def test_plot_comparison_other_metric_explicit_labels_and_undefined_values(tmp_p
     frame = comparison_frame(8)
     frame.loc[0, ["auc", "auc_low", "auc_high"]] = np.nan
     frame.loc[1, "auc_low"] = frame.loc[1, "auc"] + 0.01  # point outside its percentile interval
-    grid_figures.plot_comparison(frame, tmp_path / "auc.png", metric="auc", label_columns=["model"], reference=None)
+    comparison.plot_comparison(frame, tmp_path / "auc.png", metric="auc", label_columns=["model"], reference=None)
     assert_png(tmp_path / "auc.png")
 
 
@@ -203,28 +204,28 @@ def test_the_comparison_draws_each_rows_majority_class_rate_not_a_fixed_half(tmp
     (Aria), 0.5 for two; one dashed line when the rows share it, a tick per row when they do not.
     Measured columns (saliency) are not configuration: never listed as fixed under the title."""
     saved = []
-    monkeypatch.setattr(grid_figures, "save_png", lambda fig, path: saved.append(fig))
+    monkeypatch.setattr(comparison, "save_png", lambda fig, path: saved.append(fig))
     frame = comparison_frame(4).assign(majority_rate=0.25, saliency_on_cell=1.0, cell_area=1.0)
-    grid_figures.plot_comparison(frame, tmp_path / "c.png")
+    comparison.plot_comparison(frame, tmp_path / "c.png")
     ax = saved[-1].axes[0]
     dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert [line.get_xdata()[0] for line in dashed] == [0.25] and "majority-class rate" in ax.get_xlabel()
     assert "0.25" in ax.get_xlabel() and "saliency" not in ax.get_title() and "cell_area" not in ax.get_title()
     frame["majority_rate"] = [0.25, 0.5, 0.25, 0.5]
     frame["dataset"] = ["aria", "cnmc", "aria", "cnmc"]
-    grid_figures.plot_comparison(frame, tmp_path / "c.png")
+    comparison.plot_comparison(frame, tmp_path / "c.png")
     ax = saved[-1].axes[0]
-    ticks = [line for line in ax.get_lines() if line.get_marker() == "|" and line.get_color() == grid_figures.NEUTRAL]
+    ticks = [line for line in ax.get_lines() if line.get_marker() == "|" and line.get_color() == comparison.NEUTRAL]
     order = frame.sort_values("accuracy", kind="stable")["majority_rate"].tolist()  # rows bottom to top
     assert len(ticks) == 1 and ticks[0].get_xdata().tolist() == order and "grey ticks" in ax.get_xlabel()
     assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
-    grid_figures.plot_comparison(frame.drop(columns="majority_rate"), tmp_path / "c.png")  # an older metrics.csv
+    comparison.plot_comparison(frame.drop(columns="majority_rate"), tmp_path / "c.png")  # an older metrics.csv
     assert "dashed" not in saved[-1].axes[0].get_xlabel()
 
 
 def test_comparison_labels_name_varying_columns_only():
     frame = comparison_frame(4)  # model fixed (resnet50), weights/augmentation vary
-    labels, fixed = grid_figures._row_labels(frame, "accuracy", None)
+    labels, fixed = comparison._row_labels(frame, "accuracy", None)
     assert all("model=" not in label and "weights=" in label for label in labels)
     assert fixed == {"dataset": "cnmc", "model": "resnet50", "learning_rate": 1e-3}
     assert len(set(labels)) == len(labels)
@@ -233,15 +234,15 @@ def test_comparison_labels_name_varying_columns_only():
 @pytest.mark.parametrize("column", ["accuracy", "accuracy_low", "accuracy_high"])
 def test_plot_comparison_missing_column_raises_naming_it(tmp_path, column):
     with pytest.raises(ValueError, match=column):
-        grid_figures.plot_comparison(comparison_frame(4).drop(columns=column), tmp_path / "c.png")
+        comparison.plot_comparison(comparison_frame(4).drop(columns=column), tmp_path / "c.png")
     assert not list(tmp_path.iterdir())
 
 
 def test_plot_comparison_missing_label_column_and_empty_frame(tmp_path):
     with pytest.raises(ValueError, match="optimizer"):
-        grid_figures.plot_comparison(comparison_frame(4), tmp_path / "c.png", label_columns=["model", "optimizer"])
+        comparison.plot_comparison(comparison_frame(4), tmp_path / "c.png", label_columns=["model", "optimizer"])
     with pytest.raises(ValueError, match="no rows"):
-        grid_figures.plot_comparison(comparison_frame(4).iloc[:0], tmp_path / "c.png")
+        comparison.plot_comparison(comparison_frame(4).iloc[:0], tmp_path / "c.png")
     with pytest.raises(ValueError, match="no rows"):
         trial_figures.plot_history(history_frame().iloc[:0], tmp_path / "h.png", "History")
 
@@ -308,7 +309,7 @@ def test_model_labels_name_approach_model_or_features_and_classifier():
 def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
     rng = np.random.default_rng(2)
     curves = [(f"cnn model{i}", *binary_scores(seed=i)) for i in range(10)]
-    fig = grid_figures.plot_roc_overlay(curves, tmp_path / "roc.png", "Best trials")
+    fig = roc.plot_roc_overlay(curves, tmp_path / "roc.png", "Best trials")
     assert_png(tmp_path / "roc.png")
     entries = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert len(entries) == 11 and all("AUC = " in entry for entry in entries)
@@ -319,7 +320,7 @@ def test_plot_roc_overlay_binary_and_multiclass(tmp_path):
     proba = rng.dirichlet(np.ones(3), 150)
     proba[np.arange(150), y] += 0.5
     proba /= proba.sum(axis=1, keepdims=True)
-    fig = grid_figures.plot_roc_overlay([("three classes", y, proba), ("binary", *binary_scores())],
+    fig = roc.plot_roc_overlay([("three classes", y, proba), ("binary", *binary_scores())],
                                         tmp_path / "m.png", "Mixed")
     assert_png(tmp_path / "m.png")
     assert "micro-average" in fig.axes[0].get_title()
@@ -331,14 +332,14 @@ def test_the_reliability_diagram_puts_a_calibrated_trial_on_the_diagonal_and_an_
     p = rng.uniform(0.05, 0.95, 4000)
     y = (rng.random(4000) < p).astype(int)  # labels drawn with the scores' own probabilities
     curves = [("calibrated", y, p), ("over-confident", y, np.where(p >= 0.5, 0.99, 0.01))]
-    fig = grid_figures.plot_reliability(curves, tmp_path / "rel.png", "Best trials")
+    fig = reliability.plot_reliability(curves, tmp_path / "rel.png", "Best trials")
     assert_png(tmp_path / "rel.png")
     calibrated, confident = (np.column_stack(ax.get_lines()[1].get_data()) for ax in fig.axes[:2])  # [0]: diagonal
     assert np.abs(calibrated[:, 0] - calibrated[:, 1]).max() < 0.1  # each bin's score is about its hit rate
     assert len(confident) == 1 and confident[0, 0] - confident[0, 1] > 0.2  # 0.99 claimed, right about 3 in 4
     assert len(fig.axes) == 2 and all("ECE = " in ax.get_title() for ax in fig.axes)
     with pytest.raises(ValueError, match=r"curves\[0\].*y_score"):
-        grid_figures.plot_reliability([("a", y, p[:-1])], tmp_path / "bad.png", "x")
+        reliability.plot_reliability([("a", y, p[:-1])], tmp_path / "bad.png", "x")
     assert not (tmp_path / "bad.png").exists()
 
 
@@ -347,7 +348,7 @@ def test_the_reliability_diagram_shows_calibrated_scores_beside_the_given_ones(t
     p = rng.uniform(0.05, 0.95, 4000)
     y = (rng.random(4000) < p).astype(int)
     confident = np.where(p >= 0.5, 0.99, 0.01)
-    fig = grid_figures.plot_reliability([("over-confident", y, confident), ("other", y, p)], tmp_path / "rel.png",
+    fig = reliability.plot_reliability([("over-confident", y, confident), ("other", y, p)], tmp_path / "rel.png",
                                         "Best trials", calibrated=[("recalibrated", p), None])
     assert_png(tmp_path / "rel.png")
     first, second = fig.axes
@@ -360,19 +361,19 @@ def test_the_reliability_diagram_shows_calibrated_scores_beside_the_given_ones(t
 def test_plot_roc_overlay_bad_input(tmp_path):
     y, score = binary_scores()
     with pytest.raises(ValueError, match="empty"):
-        grid_figures.plot_roc_overlay([], tmp_path / "r.png", "ROC")
+        roc.plot_roc_overlay([], tmp_path / "r.png", "ROC")
     with pytest.raises(ValueError, match=r"curves\[1\].*y_score"):
-        grid_figures.plot_roc_overlay([("a", y, score), ("b", y, score[:-1])], tmp_path / "r.png", "ROC")
+        roc.plot_roc_overlay([("a", y, score), ("b", y, score[:-1])], tmp_path / "r.png", "ROC")
     with pytest.raises(ValueError, match="triple"):
-        grid_figures.plot_roc_overlay([("a", y)], tmp_path / "r.png", "ROC")
+        roc.plot_roc_overlay([("a", y)], tmp_path / "r.png", "ROC")
     assert not list(tmp_path.iterdir())
 
 
 def test_plot_hyperparameter_effects_one_panel_per_varying_parameter(tmp_path):
     frame = report_test_rows()  # optimizer, epochs, size, split_method vary; variant, loss, ... do not
-    fig = grid_figures.plot_hyperparameter_effects(frame, tmp_path / "h.png")
+    fig = hyperparameters.plot_hyperparameter_effects(frame, tmp_path / "h.png")
     assert_png(tmp_path / "h.png")
-    assert [ax.get_xlabel() for ax in fig.axes] == [grid_figures.PARAMETER_LABELS[p]
+    assert [ax.get_xlabel() for ax in fig.axes] == [hyperparameters.PARAMETER_LABELS[p]
                                                     for p in ("optimizer", "epochs", "size", "split_method")]
     assert [tick.get_text() for tick in fig.axes[1].get_xticklabels()] == ["10", "20"]
     assert "F1 score" in fig.get_suptitle()
@@ -380,20 +381,20 @@ def test_plot_hyperparameter_effects_one_panel_per_varying_parameter(tmp_path):
     assert legend[:3] == ["cnn abed_cnn", "cnn varol_cnn1", "hybrid varol_cnn1 + lr"]
     assert len(legend) == 2 + 2 + 4
 
-    fig = grid_figures.plot_hyperparameter_effects(frame, tmp_path / "two.png", metric="accuracy",
+    fig = hyperparameters.plot_hyperparameter_effects(frame, tmp_path / "two.png", metric="accuracy",
                                             parameters=("size", "loss", "fold"))  # fold: not in the table
     assert len(fig.axes) == 1
 
 
 def test_hyperparameter_values_sort_numerically():
-    assert grid_figures._sorted_values(pd.Series([64, 128, 32, np.nan, 32])) == [32, 64, 128]
-    assert grid_figures._sorted_values(pd.Series([1e-2, 1e-4, 1e-3])) == [1e-4, 1e-3, 1e-2]
-    assert grid_figures._sorted_values(pd.Series(["sgd", "adam", np.nan])) == ["adam", "sgd"]
+    assert hyperparameters._sorted_values(pd.Series([64, 128, 32, np.nan, 32])) == [32, 64, 128]
+    assert hyperparameters._sorted_values(pd.Series([1e-2, 1e-4, 1e-3])) == [1e-4, 1e-3, 1e-2]
+    assert hyperparameters._sorted_values(pd.Series(["sgd", "adam", np.nan])) == ["adam", "sgd"]
 
 
 def test_plot_hyperparameter_effects_nothing_varies(tmp_path):
     frame = report_test_rows().iloc[:1]
-    fig = grid_figures.plot_hyperparameter_effects(frame, tmp_path / "none.png")
+    fig = hyperparameters.plot_hyperparameter_effects(frame, tmp_path / "none.png")
     assert_png(tmp_path / "none.png")
     assert len(fig.axes) == 1 and "No hyperparameter" in fig.axes[0].texts[0].get_text()
 
@@ -412,7 +413,7 @@ def test_pareto_front_of_a_known_table():
 def test_plot_accuracy_vs_time(tmp_path):
     frame = report_test_rows()
     frame.loc[0, "images_per_second"] = np.nan  # left out, and said so
-    fig = grid_figures.plot_accuracy_vs_time(frame, tmp_path / "t.png")
+    fig = accuracy_vs_time.plot_accuracy_vs_time(frame, tmp_path / "t.png")
     assert_png(tmp_path / "t.png")
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and "ms" in ax.get_xlabel()
@@ -420,9 +421,9 @@ def test_plot_accuracy_vs_time(tmp_path):
     front = frame[selection.pareto_front(frame)]
     assert len(ax.texts) == len(front) > 0  # one label per front trial
     with pytest.raises(ValueError, match="images_per_second"):
-        grid_figures.plot_accuracy_vs_time(frame.drop(columns="images_per_second"), tmp_path / "x.png")
+        accuracy_vs_time.plot_accuracy_vs_time(frame.drop(columns="images_per_second"), tmp_path / "x.png")
     with pytest.raises(ValueError, match="positive images_per_second"):
-        grid_figures.plot_accuracy_vs_time(frame.assign(images_per_second=np.nan), tmp_path / "x.png")
+        accuracy_vs_time.plot_accuracy_vs_time(frame.assign(images_per_second=np.nan), tmp_path / "x.png")
 
 
 def leakage_frame() -> pd.DataFrame:
@@ -453,34 +454,34 @@ def test_leakage_pairs_match_trials_differing_only_in_split_method():
 def test_leakage_pairs_no_pair_duplicates_and_missing_columns(tmp_path):
     frame = leakage_frame()
     with pytest.raises(ValueError, match="no pair"):
-        grid_figures.plot_leakage(frame[frame["split_method"] == "subject"], tmp_path / "l.png")
+        leakage.plot_leakage(frame[frame["split_method"] == "subject"], tmp_path / "l.png")
     with pytest.raises(ValueError, match="split_method"):
         selection.leakage_pairs(frame.drop(columns="split_method"))
     with pytest.raises(ValueError, match="accuracy_high"):
-        grid_figures.plot_leakage(frame.drop(columns="accuracy_high"), tmp_path / "l.png")
+        leakage.plot_leakage(frame.drop(columns="accuracy_high"), tmp_path / "l.png")
     with pytest.raises(ValueError, match="ambiguous"):
         selection.leakage_pairs(pd.concat([frame, frame.iloc[[0]]]))
     assert not list(tmp_path.iterdir())
 
 
 def test_plot_leakage(tmp_path):
-    fig = grid_figures.plot_leakage(report_test_rows(), tmp_path / "leak.png")
+    fig = leakage.plot_leakage(report_test_rows(), tmp_path / "leak.png")
     image = assert_png(tmp_path / "leak.png")
     ax = fig.axes[0]
     assert len(ax.get_yticks()) == 28  # every trial of report_frame has a partner
     assert len(ax.texts) == 28 and all(text.get_text().startswith("Δ = ") for text in ax.texts)
     assert "subject-disjoint vs cell-level random split" in " ".join(ax.get_title(loc="left").split())
-    small = grid_figures.plot_leakage(leakage_frame(), tmp_path / "small.png", metric="accuracy")
+    small = leakage.plot_leakage(leakage_frame(), tmp_path / "small.png", metric="accuracy")
     assert len(small.axes[0].get_yticks()) == 4
     assert mpimg.imread(tmp_path / "small.png").shape[0] < image.shape[0]
 
 
 MISSING_COLUMN_CASES = [
     *((function, column)
-      for function in (grid_figures.plot_hyperparameter_effects, grid_figures.plot_accuracy_vs_time)
+      for function in (hyperparameters.plot_hyperparameter_effects, accuracy_vs_time.plot_accuracy_vs_time)
       for column in ("approach", "accuracy", "accuracy_low", "accuracy_high")),
-    (grid_figures.plot_accuracy_vs_time, "images_per_second"),
-    *((grid_figures.plot_leakage, column)
+    (accuracy_vs_time.plot_accuracy_vs_time, "images_per_second"),
+    *((leakage.plot_leakage, column)
       for column in ("split_method", "accuracy", "accuracy_low", "accuracy_high")),
 ]
 
@@ -498,11 +499,11 @@ def test_a_value_without_an_interval_is_labelled_so_and_its_note_is_no_parameter
     frame = comparison_frame(4).assign(interval_groups=12, interval_note="")
     frame.loc[0, ["accuracy_low", "accuracy_high"]] = np.nan
     frame.loc[0, ["interval_groups", "interval_note"]] = [4, "not computed: 4 subjects in this split, fewer than 10"]
-    texts = [grid_figures._interval_text(row, ("accuracy", "accuracy_low", "accuracy_high"))
+    texts = [comparison._interval_text(row, ("accuracy", "accuracy_low", "accuracy_high"))
              for _, row in frame.iterrows()]
     assert texts[0] == f"{frame.loc[0, 'accuracy']:.3f} (no interval: 4 subjects)"
     assert all(text.endswith("]") for text in texts[1:])
-    labels, fixed = grid_figures._row_labels(frame, "accuracy", None)
+    labels, fixed = comparison._row_labels(frame, "accuracy", None)
     assert not any("interval" in label for label in labels) and not any("interval" in key for key in fixed)
 
 
@@ -513,7 +514,7 @@ def test_the_subject_sheet_of_three_classes_judges_by_the_arg_max_and_plots_each
     scores = np.array([own[s] for s in subjects])
     cells = pd.DataFrame({"patient_id": subjects, "label": labels, "score_x": scores[:, 0], "score_y": scores[:, 1],
                           "score_z": scores[:, 2]})
-    fig = grid_figures.plot_subject_verdicts([("cnn", cells)], tmp_path / "s3.png", "Best trials", class_names=("x", "y", "z"))
+    fig = subject_verdicts.plot_subject_verdicts([("cnn", cells)], tmp_path / "s3.png", "Best trials", class_names=("x", "y", "z"))
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels() if t.get_color() == "red"] == ["b1"]
     assert ax.get_ylabel() == "P(its own class)" and ax.get_xlabel() == "1 of 3 subjects misjudged"
@@ -530,7 +531,7 @@ def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_
     cells = pd.DataFrame({"patient_id": subjects, "label": labels, "score": scores})
     anonymous = cells.assign(patient_id="")
     mixed = trials.assign(label=np.tile([0, 1], 40))
-    fig = grid_figures.plot_subject_verdicts([("cnn", cells), ("no subjects", anonymous), ("mixed", mixed)],
+    fig = subject_verdicts.plot_subject_verdicts([("cnn", cells), ("no subjects", anonymous), ("mixed", mixed)],
                                              tmp_path / "s.png", "Best trials", class_names=("hem", "all"))
     assert_png(tmp_path / "s.png")
     ax = fig.axes[0]
@@ -540,12 +541,12 @@ def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_
     assert "name no subject" in fig.axes[1].texts[0].get_text()
     assert "trials of two labels" in fig.axes[2].texts[0].get_text()
     # a dataset without subjects (Aria): one panel says so, not one per trial, and no legend of verdicts
-    fig = grid_figures.plot_subject_verdicts([("cnn", anonymous), ("rf", anonymous)], tmp_path / "n.png", "Best trials")
+    fig = subject_verdicts.plot_subject_verdicts([("cnn", anonymous), ("rf", anonymous)], tmp_path / "n.png", "Best trials")
     assert_png(tmp_path / "n.png")
     shown = [ax for ax in fig.axes if ax.get_visible()]
     assert len(shown) == 1 and "name no subject" in shown[0].texts[0].get_text() and not fig.legends
     with pytest.raises(ValueError, match="trials is empty"):
-        grid_figures.plot_subject_verdicts([], tmp_path / "e.png", "x")
+        subject_verdicts.plot_subject_verdicts([], tmp_path / "e.png", "x")
 
 
 def test_the_comparison_marks_the_trials_that_did_not_learn_and_says_so_in_its_legend(tmp_path, monkeypatch):
@@ -553,9 +554,9 @@ def test_the_comparison_marks_the_trials_that_did_not_learn_and_says_so_in_its_l
     from leukobench.style import NOT_LEARNED_MARKER
 
     saved = []
-    monkeypatch.setattr(grid_figures, "save_png", lambda fig, path: saved.append(fig))
+    monkeypatch.setattr(comparison, "save_png", lambda fig, path: saved.append(fig))
     frame = comparison_frame(5).assign(learned=[True, False, True, False, True], learned_note="why")
-    grid_figures.plot_comparison(frame, tmp_path / "c.png")
+    comparison.plot_comparison(frame, tmp_path / "c.png")
     ax = saved[-1].axes[0]
     marks = [line for line in ax.get_lines() if line.get_marker() == NOT_LEARNED_MARKER["marker"]]
     assert len(marks) == 1 and sorted(marks[0].get_xdata()) == sorted(frame.loc[[1, 3], "accuracy"])
@@ -564,7 +565,7 @@ def test_the_comparison_marks_the_trials_that_did_not_learn_and_says_so_in_its_l
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [NOT_LEARNED_LABEL]
     shown = ax.get_title() + " ".join(t.get_text() for t in ax.get_yticklabels())
     assert "learned" not in shown and "why" not in shown  # a verdict, not a parameter of the configuration
-    grid_figures.plot_comparison(frame.assign(learned=True), tmp_path / "c.png")
+    comparison.plot_comparison(frame.assign(learned=True), tmp_path / "c.png")
     assert saved[-1].axes[0].get_legend() is None
 
 
@@ -586,7 +587,7 @@ def test_names_holding_math_text_syntax_are_drawn_as_written_in_every_figure_fam
     patients = np.repeat(["$\\foo$P1", "$\\bar$P2", "P3 <&>", "P_4^"], 15)
     cells = pd.DataFrame({"patient_id": patients, "label": np.repeat([1, 0, 1, 0], 15),
                           "score": rng.uniform(0, 1, 60)})
-    fig = grid_figures.plot_subject_verdicts([(MARKUP_NAMES[0], cells)], tmp_path / "subjects.png", "$x$ subjects",
+    fig = subject_verdicts.plot_subject_verdicts([(MARKUP_NAMES[0], cells)], tmp_path / "subjects.png", "$x$ subjects",
                                              class_names=names)
     for name in ("sheet", "roc", "confusion", "subjects"):
         assert_png(tmp_path / f"{name}.png", min_height=100)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from leukobench.plan.provenance import PACKAGE_ROOT, code_digest, code_meaning, imported_modules
+from leukobench.plan.provenance import PACKAGE_ROOT, code_digest, code_meaning, imported_modules, other_entries_modules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,12 +103,13 @@ def test_job_logging_is_in_no_digest():
 
 
 def test_the_training_script_does_not_depend_on_the_report_code():
-    reached = {p.name for p in imported_modules(REPO / "workflow/scripts/train.py")}
-    assert {"train.py", "models.py", "store.py"} <= reached
-    assert not reached & {"tables.py", "figures.py", "classical.py", "config.py"}
+    reached = {p.relative_to(PACKAGE_ROOT).as_posix() for p in imported_modules(REPO / "workflow/scripts/train.py")}
+    assert {"learn/train.py", "learn/models.py", "data/store.py"} <= reached
+    assert not {p for p in reached if p.startswith(("report/", "data/readers/"))}
+    assert not reached & {"learn/classical.py", "plan/config.py"}
 
 
-@pytest.mark.parametrize(("script", "figures"), [("samples", "samples.py"), ("trial_figures", "figures.py"),
+@pytest.mark.parametrize(("script", "figures"), [("samples", "samples.py"), ("trial_figures", "trial.py"),
                                                   ("saliency_sheet", "saliency_sheet.py"),
                                                   ("saliency_best_sheets", "saliency_sheet.py")])
 def test_the_figures_of_stores_and_trials_are_rules_of_their_own(script, figures):
@@ -123,8 +125,12 @@ def test_the_figures_of_stores_and_trials_are_rules_of_their_own(script, figures
 LAYERS_NOT_REACHED = {
     "store": ("metrics.py", "report/", "learn/", "style.py"),  # editing a metric or a figure rebuilds no store
     "samples": ("metrics.py", "report/", "learn/"),  # the store's sample sheet
-    "evaluate": ("report/", "style.py", "learn/figures.py"),  # editing a figure reruns no evaluation
-    "trial_figures": ("report/",),  # a trial's figures: editing a grid figure redraws none of them
+    "evaluate": ("report/", "style.py"),  # editing a figure reruns no evaluation
+    # a trial's figures (report/figures/trial.py): editing a grid figure or table redraws none of them
+    "trial_figures": ("data/", "learn/", "report/selection.py", "report/tables.py", "report/figures/common.py",
+                     *(f"report/figures/{family}.py" for family in ("comparison", "roc", "reliability", "subjects",
+                                                                    "hyperparameters", "accuracy_vs_time", "leakage",
+                                                                    "seeds"))),
     **{script: ("learn/", "data/")  # the grid's figures and tables: editing a model or a reader reruns no report
        for script in ("aggregate", "best_trials", "figures", "leakage", "tables", "reproduction")},
 }
@@ -132,7 +138,8 @@ LAYERS_NOT_REACHED = {
 
 @pytest.mark.parametrize("script", sorted(LAYERS_NOT_REACHED))
 def test_each_scripts_figures_stay_in_its_own_layer(script):
-    """The sample sheet is in data/, a trial's figures in learn/, the grid's in report/, the shared look in style.py."""
+    """The sample sheet is in data/, the figures of a trial and of the grid in report/figures/ (one module per
+    family), the shared look in style.py."""
     script_path = REPO / f"workflow/scripts/{script}.py"
     reached = {p.relative_to(PACKAGE_ROOT).as_posix() for p in imported_modules(script_path)}
     assert not {path for path in reached if path.startswith(LAYERS_NOT_REACHED[script])}
@@ -144,3 +151,32 @@ def test_the_report_tables_do_not_depend_on_the_config_checks_or_the_registries(
     reached = {p.name for p in imported_modules(REPO / f"workflow/scripts/{script}.py")}
     assert "tables.py" in reached and "keys.py" in reached
     assert not reached & {"config.py", "models.py", "classical.py"}
+
+
+def test_an_ingest_digest_follows_its_formats_reader_only(tmp_path):
+    """A job that runs one entry of a registry (the ingest: one dataset layout's reader) leaves the other
+    entries' modules out of its digest: a real edit of the Aria reader changes the digest of an Aria
+    ingest and not that of a C-NMC one; an edit of the readers' shared part changes both."""
+    from leukobench.data.readers import READERS
+
+    package = tmp_path / "leukobench"
+    shutil.copytree(PACKAGE_ROOT, package, ignore=shutil.ignore_patterns("__pycache__"))
+    script = REPO / "workflow/scripts/ingest.py"
+
+    def digests():
+        return {fmt: code_digest.__wrapped__(script, package, other_entries_modules(READERS, fmt))
+                for fmt in ("cnmc", "synthetic", "aria", "folder")}
+
+    before = digests()
+    assert before["cnmc"] == before["synthetic"]  # one reader, registered under two formats
+    assert len({before["cnmc"], before["aria"], before["folder"]}) == 3
+    with open(package / "data/readers/aria.py", "a") as edited:
+        edited.write("\n_an_edit = 'an edit'\n")
+    after_aria = digests()
+    assert after_aria["aria"] != before["aria"]
+    assert {fmt: after_aria[fmt] for fmt in ("cnmc", "synthetic", "folder")} == \
+        {fmt: before[fmt] for fmt in ("cnmc", "synthetic", "folder")}
+    with open(package / "data/readers/common.py", "a") as edited:
+        edited.write("\n_an_edit = 'an edit'\n")
+    after_common = digests()
+    assert all(after_common[fmt] != after_aria[fmt] for fmt in after_common)

@@ -13,7 +13,9 @@ import xxhash
 
 from conftest import write_cnmc_layout, write_image
 from leukobench.data.images import decode_image, file_bytes, open_image, thread_map
-from leukobench.data.readers import ALLIDB_NAME, CNMC_NAME, MANIFEST_COLUMNS, READERS, LayoutError, read_dataset
+from leukobench.data.readers import MANIFEST_COLUMNS, READERS, LayoutError, read_dataset
+from leukobench.data.readers.allidb import ALLIDB_NAME
+from leukobench.data.readers.cnmc import CNMC_NAME
 from leukobench.data.store import Preparation, to_model_input
 
 

@@ -266,7 +266,7 @@ def test_the_presets_gpu_switch_adds_efficientnet_from_scratch_and_fine_tuned():
 def test_the_comparison_figure_marks_the_trials_that_used_pretrained_weights(tmp_path, monkeypatch):
     import matplotlib.axes
 
-    from leukobench.report.figures import PRETRAINED_MARKER, plot_comparison
+    from leukobench.report.figures.comparison import PRETRAINED_MARKER, plot_comparison
 
     table = pd.DataFrame({"approach": ["cnn"] * 3, "model": ["abed_cnn", "efficientnetv2b0", "efficientnetv2b0_scratch"],
                           "accuracy": [0.7, 0.8, 0.75], "accuracy_low": [0.6, 0.7, 0.65],

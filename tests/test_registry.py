@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from leukobench.data import readers, splits, store
+from leukobench.data.readers.aria import ARIA_OPTIONS
+from leukobench.data.readers.folder import FOLDER_OPTIONS
 from leukobench.data.augment import FILL_MODES
 from leukobench.learn import classical, features, models, recipe, train
 from leukobench.learn.saliency import SALIENCY_MODES
@@ -109,8 +111,8 @@ def test_a_reader_takes_options_exactly_when_its_entry_names_them():
         has_keyword = "options" in inspect.signature(entry.item).parameters
         assert has_keyword == bool(entry.attributes["options"]), fmt
         assert entry.attributes["layout"], f"{fmt}: no layout text"
-    assert readers.READERS.attribute("aria", "options") == tuple(readers.ARIA_OPTIONS)
-    assert readers.READERS.attribute("folder", "options") == readers.FOLDER_OPTIONS
+    assert readers.READERS.attribute("aria", "options") == tuple(ARIA_OPTIONS)
+    assert readers.READERS.attribute("folder", "options") == FOLDER_OPTIONS
 
 
 def test_the_features_a_classical_trial_may_name_are_the_extractors_of_a_store():
@@ -227,7 +229,7 @@ def test_the_options_description_names_every_readers_options():
     for fmt in named:
         for option in readers.READERS.attribute(fmt, "options"):
             assert option in description, f"{fmt}: option {option} not described"
-    for option, values in readers.ARIA_OPTIONS.items():
+    for option, values in ARIA_OPTIONS.items():
         assert f"{option} ({' | '.join(map(str, values))})" in description
 
 

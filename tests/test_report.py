@@ -17,7 +17,7 @@ from snakemake.utils import validate
 from leukobench.plan.config import classical_trials, hybrid_trials, keras_trials, repeated_seeds
 from leukobench.metrics import METRIC_NAMES
 from leukobench.published import mapped_datasets, published_problems
-from leukobench.report.figures import plot_seed_spread
+from leukobench.report.figures.seeds import plot_seed_spread
 from leukobench.report.selection import (best_configurations, trial_folders, cell_level, chosen_keras_trials,
                                          collapse_folds, collapse_seeds, datasets_without_subjects, with_subject_level)
 from leukobench.report.tables import (

@@ -438,7 +438,7 @@ EDITS = {
     "learn/saliency.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # Grad-CAM again, no training, no evaluation
     "report/selection.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # the choice of the trials drawn, and the report
     "learn/saliency_sheet.py": {"saliency_best_sheets": 1, "all": 1},  # the sheets redrawn, Grad-CAM not run again
-    "learn/figures.py": {"trial_figures": 2, "all": 1},  # a trial's figures are a rule of their own: no evaluation
+    "report/figures/trial.py": {"trial_figures": 2, "all": 1},  # a trial's figures are a rule of their own: no evaluation
     "data/samples.py": {"samples": 1, "all": 1},  # the sample sheet is a rule of its own: no store rebuilt
     "style.py": FIGURE_JOBS,  # the figures' look: every figure redrawn, nothing else
     "keys.py": {**GRAD_CAM_JOBS, **REPORT_JOBS},  # the names of a trial's keys: the report's columns and the choice of the
@@ -448,9 +448,14 @@ EDITS = {
     "plan/joblog.py": {},  # job logging: what a log says, in no digest
     "predictions.py": {**retrained(2), **REPORT_JOBS},  # the file every fit writes and the evaluation reads
     "learned.py": {**retrained(2), **REPORT_JOBS},  # the training's chance loss, the verdict of the evaluation
-    "report/figures.py": {"comparison": 1, "figures": 1, "best_trials": 1, "all": 1},  # the grid figures only
+    "report/figures/common.py": {"comparison": 1, "figures": 1, "best_trials": 1, "all": 1},  # the grid figures only
+    "report/figures/comparison.py": {"comparison": 1, "all": 1},  # one figure family: only the rule that draws it
+    "report/figures/roc.py": {"best_trials": 1, "all": 1},
+    "report/figures/leakage.py": {},  # its rule draws subject vs random pairs: this tiny run (one split method) has none
     "report/tables.py": {"tables": 1, "reproduction": 1, "all": 1},
-    "data/readers.py": {"ingest": 1, "split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},
+    "data/readers/common.py": {"ingest": 1, "split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},
+    "data/readers/cnmc.py": {"ingest": 1, "split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},
+    "data/readers/aria.py": {},  # another layout's reader: the ingest of this (synthetic, C-NMC layout) dataset stays
     "data/splits.py": {"split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},  # not the ingest
     "learn/models.py": {**retrained(2), **REPORT_JOBS},
     "learn/classical.py": {},  # no Keras job (and this tiny grid has no classical trial to refit)

@@ -1,8 +1,8 @@
 """The look every figure shares: backend, resolution, palette, font sizes, the atomic PNG write.
 
 Each figure module (the store's sample sheet in ``leukobench.data.samples``, a trial's figures in
-``leukobench.learn.figures`` and its saliency sheet in ``leukobench.learn.saliency_sheet``, the grid's in
-``leukobench.report.figures``) draws with these, each in a workflow rule that only draws: editing the
+``leukobench.report.figures.trial`` and its saliency sheet in ``leukobench.learn.saliency_sheet``, the grid's in
+the other modules of ``leukobench.report.figures``, one per figure family) draws with these, each in a workflow rule that only draws: editing the
 look redraws the figures and reruns no store, training, model pass, evaluation or table. Every
 figure is one PNG (Agg backend, ``DPI`` dots per inch) with colour-blind-safe colours (the
 Okabe-Ito palette, train/validation also told apart by line style), written atomically: to a

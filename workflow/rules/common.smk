@@ -25,9 +25,10 @@ from leukobench.plan.config import (
     split_methods,
     training_options,
 )
-from leukobench.plan.provenance import code_digest
+from leukobench.plan.provenance import code_digest, other_entries_modules
 from leukobench.score_variants import needs_model_pass
 from leukobench.data import kaggle
+from leukobench.data.readers import READERS
 from leukobench.settings import SETTINGS, write_settings
 from leukobench.learn.models import MODELS
 from leukobench.learn import weights as keras_weights
@@ -95,9 +96,10 @@ def trial_parameters(space):
     return parameters_of_trial
 
 
-def code_of(script):
-    """The digest of a rule's script and the leukobench modules it imports: a change reruns the rule."""
-    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py")
+def code_of(script, leaving_out=frozenset()):
+    """The digest of a rule's script and the leukobench modules it imports: a change reruns the rule
+    (less the modules ``leaving_out`` names: the other entries of a registry, see ingest_code)."""
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py", leaving_out=leaving_out)
 
 
 def settings_of(name, section):
@@ -124,6 +126,12 @@ def dataset_source(wildcards):
 def dataset_format(wildcards):
     """The reader of the dataset's raw files (``synthetic`` for a generated one or a stand-in)."""
     return reader_format(dataset_config(wildcards))
+
+
+def ingest_code(wildcards):
+    """The code digest of a dataset's ingest: its script, the readers' shared part and the reader of the
+    dataset's format, not the other layouts' readers (an edit of the Aria reader reruns no C-NMC ingest)."""
+    return code_of("ingest", other_entries_modules(READERS, dataset_format(wildcards)))
 
 
 def max_pixels(wildcards):

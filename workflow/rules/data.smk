@@ -57,7 +57,7 @@ rule ingest:
     log:
         "results/logs/ingest/{dataset}.log",
     params:
-        code=code_of("ingest"),
+        code=ingest_code,  # the script, the shared part of the readers and this format's reader
         format=dataset_format,
         max_pixels=max_pixels,
     threads: 4

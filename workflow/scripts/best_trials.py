@@ -6,7 +6,9 @@ import pandas as pd
 
 from leukobench.scoring import read_scoring
 from leukobench.predictions import read_predictions, scores_of
-from leukobench.report.figures import plot_reliability, plot_roc_overlay, plot_subject_verdicts
+from leukobench.report.figures.reliability import plot_reliability
+from leukobench.report.figures.roc import plot_roc_overlay
+from leukobench.report.figures.subjects import plot_subject_verdicts
 from leukobench.report.selection import best_trials_of_dataset, cell_level
 
 dataset = snakemake.wildcards.dataset

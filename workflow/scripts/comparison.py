@@ -5,7 +5,7 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from leukobench.keys import TRIAL_KEYS
-from leukobench.report.figures import plot_comparison
+from leukobench.report.figures.comparison import plot_comparison
 from leukobench.report.selection import cell_level
 
 table = cell_level(pd.read_csv(snakemake.input.metrics))

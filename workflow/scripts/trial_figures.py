@@ -2,7 +2,7 @@ from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.learn.figures import plot_trial
+from leukobench.report.figures.trial import plot_trial
 from leukobench.predictions import read_predictions
 
 predictions, metadata = read_predictions(snakemake.input.predictions)

@@ -1,2 +1,2 @@
-"""The learning layer: models, training, features, classical classifiers, evaluation, prediction
-and the figures of one trial. Imports the data layer and the ground floor, never the report."""
+"""The learning layer: models, training, features, classical classifiers, evaluation and
+prediction (a trial's figures are drawn in ``leukobench.report.figures.trial``). Imports the data layer and the ground floor, never the report."""

@@ -15,6 +15,15 @@ out). Comments, docstrings, blank lines, line breaks, indentation inside bracket
 parentheses that change nothing do not count; a changed name, value, call or import does. (A new
 Python version that parses the same code into other nodes would change the digests once.)
 
+**A job that runs one entry of a registry gets the digest of that entry's module only.** The
+ingest reads one dataset layout, but its script reaches every reader (the registry of readers
+imports them all, so that it is complete): a job passes ``leaving_out=``
+:func:`other_entries_modules` (the modules of the registry's other entries, less what its own
+entry's module imports), and its digest is taken over its script's reach without them and
+without what only they import. Editing the Aria reader then reruns the ingest of an Aria dataset
+and no C-NMC ingest. (A module so left out still runs at import, where it only defines and
+registers its entry.)
+
 **Job logging is not part of any digest.** :mod:`leukobench.plan.joblog`, which every script
 calls first to send its output to the rule's log, says how a log reads and never changes an
 output, so it is left out (:data:`OUTSIDE_DIGESTS`): editing it reruns nothing. It imports no
@@ -33,8 +42,11 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import sys
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "leukobench"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/leukobench
@@ -58,17 +70,34 @@ def outside_digests(module: Path, package_root: Path = PACKAGE_ROOT) -> bool:
     return any(module == package_root / name for name in OUTSIDE_DIGESTS)
 
 
-def imported_modules(source: Path, package_root: Path = PACKAGE_ROOT) -> set[Path]:
+def imported_modules(source: Path, package_root: Path = PACKAGE_ROOT, leaving_out: Iterable[str] = ()) -> set[Path]:
     """The files of the package's modules ``source`` imports, transitively (``source`` excluded):
-    the modules its digest covers, so without the infrastructure of :data:`OUTSIDE_DIGESTS`."""
+    the modules its digest covers, so without the infrastructure of :data:`OUTSIDE_DIGESTS`, and
+    without the modules ``leaving_out`` names (paths relative to the package: the other entries of
+    a registry, :func:`other_entries_modules`) and what is reached only through them."""
+    left_out = {package_root / name for name in leaving_out}
     found: set[Path] = set()
     pending = [source]
     while pending:
         for module in direct_imports(pending.pop(), package_root) - found:
-            if not outside_digests(module, package_root):
+            if not outside_digests(module, package_root) and module not in left_out:
                 found.add(module)
                 pending.append(module)
     return found
+
+
+def other_entries_modules(registry: Any, name: str, package_root: Path = PACKAGE_ROOT) -> frozenset[str]:
+    """The modules (relative to the package) that define the entries of ``registry`` other than
+    ``name``, less ``name``'s own module and what it imports: what a job that runs only ``name``'s
+    entry leaves out of its digest (``leaving_out`` of :func:`code_digest`)."""
+
+    def module_of(entry: str) -> Path:
+        return Path(sys.modules[registry.get(entry).__module__].__file__).resolve()
+
+    own = module_of(name)
+    kept = {own} | imported_modules(own, package_root)
+    return frozenset(module.relative_to(package_root).as_posix()
+                     for module in {module_of(entry) for entry in registry.names()} - kept)
 
 
 def _without_documentation(tree: ast.AST) -> ast.AST:
@@ -117,14 +146,16 @@ def code_meaning(source: str, filename: str = "<code>") -> str:
 
 
 @lru_cache(maxsize=None)
-def code_digest(script: str | Path, package_root: Path = PACKAGE_ROOT) -> str:
+def code_digest(script: str | Path, package_root: Path = PACKAGE_ROOT,
+                leaving_out: frozenset[str] = frozenset()) -> str:
     """A short digest of the meaning of ``script`` and of the package modules it reaches (see the
-    module docstring)."""
+    module docstring), less ``leaving_out`` (:func:`imported_modules`)."""
     script = Path(script)
     if not script.is_file():
         raise FileNotFoundError(f"{script}: no such workflow script")
     digest = hashlib.sha256()
+    reached = imported_modules(script, package_root, leaving_out)
     for name, path in [(script.name, script), *sorted((module.relative_to(package_root).as_posix(), module)
-                                                      for module in imported_modules(script, package_root))]:
+                                                      for module in reached)]:
         digest.update(name.encode() + b"\0" + code_meaning(path.read_text(), str(path)).encode() + b"\0")
     return digest.hexdigest()[:16]

@@ -3,7 +3,7 @@
 Drawn by the workflow's rule ``trial_figures`` from the trial's predictions and history, not by its
 evaluation, with the shared look of :mod:`leukobench.style` (one PNG each, written atomically, no
 pyplot state; bad input raises ``ValueError`` naming the argument or column): editing them or the
-look reruns no evaluation. Reaches the ground floor only, never the report.
+look reruns no evaluation. Reaches the ground floor only, none of the grid's report modules.
 """
 
 from __future__ import annotations
