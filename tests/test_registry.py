@@ -14,7 +14,7 @@ from leukobench.data import readers, splits, store
 from leukobench.data.readers.aria import ARIA_OPTIONS
 from leukobench.data.readers.folder import FOLDER_OPTIONS
 from leukobench.data.augment import FILL_MODES
-from leukobench.learn import classical, features, models, recipe, train
+from leukobench.learn import classical, feature_extractors, models, recipe, train
 from leukobench.learn.saliency import SALIENCY_MODES
 from leukobench.metrics import SUBJECT_AGGREGATIONS
 from leukobench.predictions import EVALUATED_SPLITS
@@ -75,7 +75,7 @@ def test_entries_carry_the_declared_attributes_with_their_defaults():
 
 @pytest.mark.parametrize("register, registry, name, kind", [
     (classical.register_classifier, classical.CLASSIFIERS, "svm", "classifier"),
-    (features.register_extractor, features.FEATURE_EXTRACTORS, "hog_pca", "feature extractor"),
+    (feature_extractors.register_extractor, feature_extractors.FEATURE_EXTRACTORS, "hog_pca", "feature extractor"),
     (models.MODELS.register, models.MODELS, "abed_cnn", "model"),
     (readers.READERS.register, readers.READERS, "cnmc", "dataset format"),
 ])
@@ -87,7 +87,7 @@ def test_the_package_registries_keep_their_first_entry(register, registry, name,
 
 
 def test_the_package_registries_are_registries():
-    for registry in (models.MODELS, classical.CLASSIFIERS, features.FEATURE_EXTRACTORS, readers.READERS):
+    for registry in (models.MODELS, classical.CLASSIFIERS, feature_extractors.FEATURE_EXTRACTORS, readers.READERS):
         assert isinstance(registry, Registry)
 
 
@@ -116,7 +116,7 @@ def test_a_reader_takes_options_exactly_when_its_entry_names_them():
 
 
 def test_the_features_a_classical_trial_may_name_are_the_extractors_of_a_store():
-    assert features.FEATURE_EXTRACTORS.names() == sorted(plan_config.TABULAR_FEATURES)
+    assert feature_extractors.FEATURE_EXTRACTORS.names() == sorted(plan_config.TABULAR_FEATURES)
 
 
 # ----------------------------------------------------------------------------- the schema's enums
