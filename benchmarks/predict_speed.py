@@ -5,7 +5,7 @@ Three ways over the same files and the same model:
                      ``model.predict`` (the ceiling: no file is touched);
   decoding only      what ``leukobench predict`` does to the files without the model (read, decode,
                      colour, resize, in chunks on all cores);
-  leukobench predict files on disk to a finished CSV (``leukobench.learn.predict.write_predictions``,
+  leukobench predict files on disk to a finished CSV (``leukobench.apply.predict.write_predictions``,
                      the command's path, in this process; the model is loaded before timing).
 
     python benchmarks/predict_speed.py [--images 1000] [--size 450] [--model-size 32] [--batch-size 64]
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from leukobench.learn.predict import find_images, load_trial, prepared_chunks, write_predictions
+from leukobench.apply.inputs import find_images, prepared_chunks
+from leukobench.apply.predict import load_trial, write_predictions
 from leukobench.data.store import Preparation, load_image
 
 from common import available_cores, write_synthetic_cells  # benchmarks/common.py
@@ -35,7 +36,7 @@ from common import available_cores, write_synthetic_cells  # benchmarks/common.p
 
 def untrained_trial(folder: Path, model: str, size: int) -> Path:
     """A trial folder (model.keras + model.json) holding an untrained two-class model."""
-    from leukobench.learn.models import create_model
+    from leukobench.models import create_model
 
     folder.mkdir(parents=True)
     prep = Preparation(size=size, balance="none")
@@ -79,7 +80,7 @@ def main() -> None:
         trial = args.trial or untrained_trial(scratch / "trial", args.model, args.model_size)
         model = load_trial(trial)  # TensorFlow's start-up and the model's loading are not part of any time
         prep = model.preparation
-        print(f"{n} files of {root}, {threads} cores, model {model.bundle.get('model', '?')} at "
+        print(f"{n} files of {root}, {threads} cores, model {model.record.get('model', '?')} at "
               f"{prep.size} px {prep.color}, batch size {args.batch_size}")
         arrays = np.stack([load_image(f, prep) for f in files])  # also warms the page cache for all three
         print(f"{arrays.nbytes / 2**20:.0f} MiB of preloaded arrays; best of {args.repeat} runs each")

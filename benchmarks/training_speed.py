@@ -5,7 +5,7 @@ Two ways to train the same model on the same images, same batch size, epochs, se
                create_model + compile + model.fit(x, y, validation_data=(x_val, y_val), shuffle=True);
   leukobench   train_from_store, the function the workflow's train rule calls: read the Parquet
                store, build and compile the model, fit with its callbacks (BackupAndRestore, so a
-               killed training resumes; CSVLogger; the per-epoch log line), save the model bundle.
+               killed training resumes; CSVLogger; the per-epoch log line), save the model and its record (model.json).
 
     python benchmarks/training_speed.py [--images 2000] [--size 32] [--epochs 6] [--model varol_cnn1]
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import leukobench.learn.train as train_module
-from leukobench.learn.models import create_model
+from leukobench.models import create_model
 from leukobench.data.readers import read_dataset
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store, load_store

@@ -1,12 +1,15 @@
 """The package's layers, and what each rule's code reaches (so what a code edit reruns).
 
 ``src/leukobench`` is a ground floor (``io``, ``keys``, ``subjects``, ``learned``, ``metrics``, ``scoring``,
-``score_variants``, ``predictions``, ``published``, ``registry``, ``settings``, ``style``) under three layers: ``data/`` (raw files to image
-stores; ``data/readers/``, one module per dataset layout), ``learn/`` (models, training, features, classifiers,
-evaluation, prediction) and ``report/`` (tables of a whole grid, and ``report/figures/``, one module per figure
-family, a trial's figures among them); ``plan/`` (config checks, code digests, job logging), used by the Snakefile and
-every script, sits on the ground floor, data and learn, never on the report; ``cli.py`` on top. Imports only
-go downward. A rule reruns when a module its script reaches changes (``leukobench.plan.provenance``), so the
+``score_variants``, ``predictions``, ``published``, ``registry``, ``settings``, ``style``) under the layers:
+``data/`` (raw files to image stores; ``data/readers/``, one module per dataset layout), ``models/`` (the
+model registry, the builders by family, the transfer models' weights files) on data, ``learn/`` (training,
+features, classifiers, evaluation, a trained trial applied to arrays) on models, and ``report/`` (tables of a
+whole grid, and ``report/figures/``, one module per figure family, a trial's figures among them) on the ground
+floor alone; ``plan/`` (config checks, code digests, job logging), used by the Snakefile and every script,
+sits on the ground floor, data, models and learn, never on the report; ``apply/`` (the ``leukobench predict``
+application: files, outputs, exit codes) on learn; ``cli.py`` on top. Imports only go downward. A rule reruns
+when a module its script reaches changes (``leukobench.plan.provenance``), so the
 reach of every script is stated here: a new import that widens it fails this test and has to be a decision.
 """
 
@@ -21,14 +24,17 @@ from leukobench.plan.provenance import PACKAGE_ROOT, code_meaning, direct_import
 
 REPO = Path(__file__).resolve().parents[1]
 GROUND = "ground"
-LAYER_OF_FOLDER = {"data": "data", "learn": "learn", "report": "report", "plan": "plan"}
+LAYER_OF_FOLDER = {"data": "data", "models": "models", "learn": "learn", "report": "report", "plan": "plan",
+                   "apply": "apply"}
 # what each layer may import (besides itself); the command sits on top and may import anything
 ALLOWED = {
     GROUND: {GROUND},
     "data": {GROUND, "data"},
-    "learn": {GROUND, "data", "learn"},
+    "models": {GROUND, "data", "models"},  # the weights' download is the datasets' (data/download)
+    "learn": {GROUND, "data", "models", "learn"},
     "report": {GROUND, "report"},
-    "plan": {GROUND, "data", "learn", "plan"},  # the config checks know the registries, never the report
+    "plan": {GROUND, "data", "models", "learn", "plan"},  # the config checks know the registries, never the report
+    "apply": {GROUND, "data", "learn", "apply"},  # the command's files over the library's trained trial
 }
 
 
@@ -49,7 +55,7 @@ MODULES = sorted(PACKAGE_ROOT.rglob("*.py"))
 
 def test_the_tree_shows_the_layers():
     entries = {p.name for p in PACKAGE_ROOT.iterdir() if not p.name.startswith("__")}
-    assert {"data", "learn", "report", "plan"} <= entries
+    assert {"data", "models", "learn", "report", "plan", "apply"} <= entries
     assert {p.stem for p in (PACKAGE_ROOT / "data/readers").glob("*.py")} == {"__init__", "common", *READER_MODULES}
     assert {p.stem for p in (PACKAGE_ROOT / "report/figures").glob("*.py")} == {"__init__", "common", *FIGURE_FAMILIES}
     assert [p.relative_to(PACKAGE_ROOT).as_posix() for p in PACKAGE_ROOT.rglob("figures.py")] == [], \
@@ -93,13 +99,16 @@ READERS_SHARED = {"data/readers", "data/readers/common", "data/images", "io", "r
 REPORT = {"report/selection", "learned", "metrics", "subjects", "predictions", "keys", "io", SCORE_VARIANTS, "registry"}
 FIGURE_LOOK = "style"
 GRID_FIGURES = {"report/figures/common", FIGURE_LOOK}  # what every figure of the grid reaches besides its family
+# the model registry with every family of builders, and the transfer models' weights files
+MODELS = {"models", "models/registry", "models/layers", "models/studies", "models/reference", "models/transfer",
+          "models/weights"}
 REACH = {
     "synthesize": {"data/synthetic"},
     "download": {"data/download", "__init__", "settings", "io"},  # the package's version names the download's User-Agent
     "kaggle_fetch": {"data/kaggle", "data/download", "__init__", "io"},  # kagglehub downloads, download.py unpacks
     "kaggle_versions": {"data/kaggle", "data/download", "__init__", "io"},  # asks Kaggle, changes nothing
     # Keras' ImageNet weights file, fetched once (a local rule) with the datasets' HTTP code; no Keras, no model
-    "imagenet_weights": {"learn/weights_fetch", "learn/weights", "data/download", "__init__", "io", "settings"},
+    "imagenet_weights": {"models/weights_fetch", "models/weights", "data/download", "__init__", "io", "settings"},
     # free text of the config (reader options, published) reaches a job as a settings file, never as params;
     # the script reaches every reader, a job's digest only its format's (INGEST_OF_FORMAT below)
     "ingest": READERS_SHARED | {f"data/readers/{layout}" for layout in READER_MODULES},
@@ -108,20 +117,22 @@ REACH = {
     "samples": DATA_STORE | {"data/samples", FIGURE_LOOK},  # the store's sample sheet, a rule of its own
     "store_features": DATA_STORE | {"learn/feature_extractors", "learn/feature_store", "predictions", "registry"},
     # a Keras trial's one TensorFlow job: training, its predictions and its conv features
-    "train": DATA_STORE | {"learn/train", "learn/backup", "learn/bundle", "learn/models", "learn/devices", "learn/recipe",
-                           "learn/cnn_features", "learn/feature_store", "learn/weights", "learned", "predictions",
-                           "registry", "settings"},
+    # (every family of builders: the one script builds any registered model; the rule's digest is taken per
+    # model without the other families, leukobench.plan.provenance.model_code_digest, test_provenance)
+    "train": DATA_STORE | MODELS | {"learn/train", "learn/backup", "learn/saved_model", "learn/devices",
+                                    "learn/recipe", "learn/cnn_features", "learn/feature_store", "learned",
+                                    "predictions", "registry", "settings"},
     # a Keras trial's one inspection job (evaluation.saliency: all): Grad-CAM on its test images (the sheet's
     # panels) and, with evaluation.tta, its scores again over views of each image, from one model load
-    "inspect": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices", "predictions",
+    "inspect": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/saved_model", "learn/devices", "predictions",
                              SCORE_VARIANTS, "registry"},
     # the sheet drawn from those panels, running no model
     "saliency_sheet": {"learn/saliency_sheet", "learn/saliency_panels", "predictions", "io", FIGURE_LOOK},
     # a Keras trial's test-time augmentation alone (evaluation.tta without saliency all): no Grad-CAM code
-    "tta": DATA_STORE | {"learn/bundle", "learn/devices", "predictions", SCORE_VARIANTS, "registry"},
+    "tta": DATA_STORE | {"learn/saved_model", "learn/devices", "predictions", SCORE_VARIANTS, "registry"},
     # Grad-CAM of a dataset's chosen trials (evaluation.saliency: chosen): chosen from their predictions as
     # the tables choose, so the choosing code (selection, metrics) is in its reach; the sheets' panels only
-    "saliency_best": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/bundle", "learn/devices",
+    "saliency_best": DATA_STORE | {"learn/saliency", "learn/saliency_panels", "learn/saved_model", "learn/devices",
                                    "predictions", "metrics", "subjects", "learned", "report/selection", "keys",
                                    SCORE_VARIANTS, "registry"},
     # their sheets, drawn from the panels, running no model
@@ -161,7 +172,7 @@ def test_each_rule_reaches_exactly_the_modules_it_uses(script):
 
 def test_no_keras_rule_reaches_a_classical_classifier_and_no_classical_fit_a_keras_model():
     assert "learn/classical" not in REACH["train"]
-    assert not {"learn/models", "learn/train", "learn/bundle", "learn/feature_extractors"} & REACH["fit_classical"]
+    assert not (MODELS | {"learn/train", "learn/saved_model", "learn/feature_extractors"}) & REACH["fit_classical"]
 
 
 def test_only_the_training_and_the_inspections_reach_a_model_and_the_evaluation_no_store():
@@ -169,11 +180,32 @@ def test_only_the_training_and_the_inspections_reach_a_model_and_the_evaluation_
     other model passes are its inspection's (Grad-CAM, test-time augmentation: rule inspect or tta) and
     the chosen trials' Grad-CAM (saliency_best), which build no model. The evaluation, which reads
     predictions, reaches no image store; test-time augmentation alone reaches no Grad-CAM code."""
-    keras_modules = {"learn/models", "learn/train", "learn/bundle", "learn/cnn_features", "learn/devices"}
+    keras_modules = (MODELS - {"models/weights"}) | {"learn/train", "learn/saved_model", "learn/cnn_features",
+                                                     "learn/devices"}  # the weights files: no Keras
     assert [script for script, reach in REACH.items() if keras_modules & reach] == ["train", "inspect", "tta", "saliency_best"]
-    assert not {"learn/models", "learn/train"} & (REACH["inspect"] | REACH["tta"] | REACH["saliency_best"])
+    assert not (MODELS | {"learn/train"}) & (REACH["inspect"] | REACH["tta"] | REACH["saliency_best"])
     assert "learn/saliency" not in REACH["tta"]
     assert not DATA_STORE - {"io"} & REACH["evaluate"]
+
+
+def test_no_rule_reaches_the_predict_application_and_no_model_pass_the_scoring():
+    """``leukobench predict`` (apply/, and the library call under it, learn/scored_model) is no step of the
+    workflow; the trainings and the inspection passes write the scores a scoring is fitted on, so an edit of
+    how a temperature is fitted or applied (scoring) reruns none of them."""
+    for script, reach in REACH.items():
+        assert not {m for m in reach if m.startswith("apply/")} | ({"learn/scored_model"} & reach), script
+    for script in ("train", "inspect", "tta", "saliency_best"):
+        assert "scoring" not in REACH[script], script
+
+
+def test_outside_models_the_registry_is_imported_with_every_family():
+    """Importing ``leukobench.models`` registers every family of builders; a module or script elsewhere that
+    imported the registry or a family's module directly would run with builders its digest leaves out."""
+    inside = {"models/registry", "models/layers", "models/studies", "models/reference", "models/transfer"}
+    for module in [*MODULES, *(REPO / "workflow/scripts").glob("*.py")]:
+        if module.is_relative_to(PACKAGE_ROOT) and layer(module) == "models":
+            continue
+        assert not {name(target) for target in direct_imports(module)} & inside, module
 
 
 def test_the_stores_reach_no_metrics_reader_or_figure_of_the_grid():
@@ -204,7 +236,7 @@ def test_the_planning_layer_does_not_import_the_report():
 def test_of_the_fits_only_the_test_time_augmentation_passes_reach_the_score_variants():
     """A variant's views are what a TTA pass runs the model on, so an edit of the registry reruns those
     passes (rule tta, or inspect); the training's own scores need no variant, so no training, fit or
-    store reaches it (learn/bundle takes the views from its caller), and adding a variant retrains nothing."""
+    store reaches it (learn/saved_model takes the views from its caller), and adding a variant retrains nothing."""
     assert {script for script in FIT_RULES if SCORE_VARIANTS in REACH[script]} == {"tta", "inspect"}
 # The ingest of one dataset runs the readers' shared part and its format's reader: its job's digest leaves out
 # the other layouts' readers (leukobench.plan.provenance.other_entries_modules), so editing one reader reruns

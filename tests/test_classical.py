@@ -182,12 +182,12 @@ def test_outputs_match_a_keras_trial(feature_paths, tmp_path):
     assert all(row["train_seconds"] > 0 and row["images_per_second"] > 0 for row in rows_on_disk)
 
     # the saved model gives the scores it was evaluated with
-    bundle = load_classical(tmp_path / "model.joblib")
+    saved = load_classical(tmp_path / "model.joblib")
     rows, features, _ = load_features(feature_paths["hog_pca"])
     held_out = rows["split"].isin(["val", "test"]).to_numpy()
-    np.testing.assert_allclose(bundle["estimator"].predict_proba(features[held_out])[:, 1], predictions["score"])
-    assert bundle["classifier"] == "svm" and bundle["class_names"] == ["hem", "all"]
-    assert bundle["features"]["extractor"] == "hog_pca"
+    np.testing.assert_allclose(saved["estimator"].predict_proba(features[held_out])[:, 1], predictions["score"])
+    assert saved["classifier"] == "svm" and saved["class_names"] == ["hem", "all"]
+    assert saved["features"]["extractor"] == "hog_pca"
 
 
 def test_the_bootstrap_takes_the_evaluation_seed_and_the_classifier_the_trials(feature_paths, tmp_path):

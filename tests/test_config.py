@@ -126,7 +126,7 @@ def test_imagenet_weights_not_on_disk_are_fetched_later_but_a_missing_weights_fi
     """weights: imagenet with an empty Keras cache is no problem (the rule imagenet_weights fetches the
     file before any training) unless Keras' hash of the file is unknown; a weights path that does not
     exist stops the run before any job."""
-    import leukobench.learn.weights as weights
+    import leukobench.models.weights as weights
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delenv(weights.WEIGHTS_DIR_ENV, raising=False)
@@ -250,7 +250,7 @@ def test_the_pixel_limit_defaults_to_the_readers_default():
 def test_transfer_options_reach_only_the_trials_of_transfer_models():
     """The train rule's params (training_options): a change of training.weights or trainable_layers is a
     change of the params of transfer-model trials only, so it retrains nothing else."""
-    from leukobench.learn.models import list_models, transfer_models
+    from leukobench.models import list_models, transfer_models
     from leukobench.learn.train import TrainingSpec
 
     training = DEFAULT["training"]  # the schema's defaults

@@ -211,7 +211,7 @@ def test_hog_needs_images_of_one_block(tmp_path):
 def test_the_training_job_writes_the_feature_layer_of_its_model(store_path, tmp_path):
     """train_from_store with features_path (rule train_with_features): the conv features in the
     layout of every feature store, from the model it saved."""
-    from leukobench.learn.bundle import TrainedModel
+    from leukobench.learn.saved_model import TrainedModel
     from leukobench.learn.cnn_features import write_conv_features
     from leukobench.learn.train import TrainingSpec, train_from_store
 

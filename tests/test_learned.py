@@ -248,10 +248,10 @@ def trained(store, folder, capsys, **training):
     from leukobench.learn.train import TrainingSpec, train_from_store
 
     spec = TrainingSpec(**{**TINY_TRAINING, **training})
-    bundle = train_from_store(store, spec, folder / "model.keras", folder / "history.csv", {"model": spec.model}, threads=1,
+    record = train_from_store(store, spec, folder / "model.keras", folder / "history.csv", {"model": spec.model}, threads=1,
                               predictions_path=folder / "predictions.parquet")
     log = capsys.readouterr().out.strip().splitlines()
-    return bundle, log[-1]
+    return record, log[-1]
 
 
 EVALUATE_WITHOUT_TENSORFLOW = textwrap.dedent("""
@@ -287,10 +287,10 @@ def verdict_from_files(folder) -> dict:
 def test_a_tiny_trial_is_flagged_when_it_did_not_learn_and_only_then(tiny_store, tmp_path, capsys, name, training, shuffled):
     store = with_shuffled_training_labels(tiny_store, tmp_path / "shuffled.parquet", training.get("seed", 0)) if shuffled \
         else tiny_store
-    bundle, last_line = trained(store, tmp_path, capsys, **training)
+    record, last_line = trained(store, tmp_path, capsys, **training)
     expected = name.startswith("learns")
-    assert bundle["chance_loss"] == pytest.approx(math.log(2))  # the tiny store's training split is balanced
-    assert read_predictions(tmp_path / "predictions.parquet")[1][CHANCE_LOSS] == bundle["chance_loss"]
+    assert record["chance_loss"] == pytest.approx(math.log(2))  # the tiny store's training split is balanced
+    assert read_predictions(tmp_path / "predictions.parquet")[1][CHANCE_LOSS] == record["chance_loss"]
     assert last_line.startswith("learned: yes" if expected else "learned: NO"), last_line
     verdict = verdict_from_files(tmp_path)
     assert verdict[LEARNED] is expected, verdict

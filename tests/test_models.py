@@ -8,9 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-import leukobench.learn.models as models
-import leukobench.learn.weights as weights
-from leukobench.learn.models import MIN_INPUT_SIZE, create_model, list_models, register_model, transfer_models
+import leukobench.models as models
+import leukobench.models.weights as weights
+from leukobench.models import transfer
+from leukobench.models import MIN_INPUT_SIZE, create_model, list_models, register_model, transfer_models
 
 # Keras 3.15 converts its variables with np.array(..., copy=False), which NumPy 2 flags; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
@@ -97,7 +98,7 @@ def test_bad_arguments_and_double_registration_are_refused():
 
 def test_listing_models_does_not_import_keras():
     code = (
-        "import sys, leukobench.learn.models as m; m.list_models(); dict(m.MIN_INPUT_SIZE); "
+        "import sys, leukobench.models as m; m.list_models(); dict(m.MIN_INPUT_SIZE); "
         "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'keras imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -120,7 +121,7 @@ def test_too_small_input_is_refused_naming_the_minimum(name):
 
 def test_transfer_builder_called_directly_also_checks_the_size():
     with pytest.raises(ValueError, match="'vgg16'.*at least 32x32.*got 31x31"):
-        models.vgg16(input_shape=(31, 31, 3), weights=None)
+        transfer.vgg16(input_shape=(31, 31, 3), weights=None)
 
 
 @pytest.mark.parametrize("name", by_cost(CHEAP_MODELS))

@@ -22,16 +22,19 @@ import pytest
 
 from conftest import tiny_cnmc_split, write_image
 from leukobench import cli
-from leukobench.learn import predict
-from leukobench.learn.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, find_images,
-                                load_trial, predict_table, run)
+from leukobench.apply import predict
+from leukobench.apply.inputs import find_images
+from leukobench.apply.predict import (EXIT_BROKEN_PIPE, EXIT_NONE_CLASSIFIED, EXIT_OK, EXIT_USAGE, ModelError, load_trial,
+                                      predict_table, run)
+from leukobench.apply.subjects import EMPTY_SUBJECT, PATTERN_SECONDS
 from leukobench.data.store import Preparation, build_store, load_store
-from leukobench.scoring import (MIN_FIT_IMAGES, Scoring, apply_temperature, digests, read_scoring,
+from leukobench.scoring import (MIN_FIT_IMAGES, Scoring, ScoringError, apply_temperature, digests, read_scoring,
                                 write_scoring)
-from leukobench.learn.bundle import TrainedModel, class_scores, write_tta_predictions
+from leukobench.learn.saved_model import TrainedModel, class_scores, write_tta_predictions
 from leukobench.learn.evaluate import evaluate_predictions
+from leukobench.learn.scored_model import ScoredModel
 from leukobench.metrics import subject_scores
-from leukobench.predictions import predict_labels, read_predictions, scores_of, write_predictions
+from leukobench.predictions import EVALUATED_SPLITS, predict_labels, read_predictions, scores_of, write_predictions
 from leukobench.learn.train import TrainingSpec, train_from_store
 from leukobench.score_variants import pass_views
 
@@ -105,6 +108,32 @@ def test_predictions_from_files_are_the_evaluations(trials, name, tmp_path):
     np.testing.assert_allclose(scores(table), evaluated_scores(trial), rtol=0, atol=1e-6)
     expected = np.asarray(trial["model"].class_names)[trial["evaluated"]["pred"].to_numpy()]
     assert table["predicted_class"].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("name", TRIALS)
+def test_the_library_call_scores_arrays_as_the_evaluation_did(trials, name, tmp_path):
+    """ScoredModel, under the command: loaded once from the trial's files (model.keras, model.json, scoring.json),
+    it scores an array of images prepared as the store was: the model's own scores without a scoring, the
+    temperature-scaled ones with a fitted temperature, the views' mean (unscaled) with test-time augmentation;
+    a scoring made from other files than the folder holds is refused."""
+    trial = trials[name]
+    folder = tmp_path / "trial"
+    shutil.copytree(trial["folder"], folder)
+    store = load_store(trial["store"])
+    images = store.images[store.frame["split"].isin(EVALUATED_SPLITS).to_numpy()]  # the evaluation's order
+    own = scores_of(trial["evaluated"])
+    plain = ScoredModel.load(folder / "model.keras")
+    assert plain.scoring == Scoring() and plain.class_names == trial["model"].class_names
+    np.testing.assert_allclose(plain.scores(images), own, rtol=0, atol=1e-6)
+    fitted_record(folder, temperature=2.0)
+    np.testing.assert_allclose(ScoredModel.load(folder / "model.keras").scores(images), apply_temperature(own, 2.0),
+                               rtol=0, atol=1e-5)
+    fitted_record(folder, temperature=2.0, tta="flips")
+    views = np.mean([plain.model.predict_scores(view) for view in tta_views(images, "flips")], axis=0)
+    np.testing.assert_allclose(ScoredModel.load(folder / "model.keras").scores(images), views, rtol=0, atol=1e-6)
+    (folder / "predictions.parquet").write_bytes(b"another training's predictions")
+    with pytest.raises(ScoringError, match="changed"):
+        ScoredModel.load(folder / "model.keras")
 
 
 def fitted_record(folder: Path, temperature: float = 2.0, tta: str = "none") -> None:
@@ -376,7 +405,7 @@ def test_batch_size_changes_nothing_but_the_chunks(trials):
             seen.append(len(images))
             return trial["model"].model.predict_on_batch(images)
 
-    spied = TrainedModel(Spy(), trial["model"].bundle)
+    spied = TrainedModel(Spy(), trial["model"].record)
     one = predict_table(spied, trial["files"], batch_size=1)
     assert seen == [1] * len(trial["files"])
     seen.clear()
@@ -411,22 +440,22 @@ def broken_trial(source: Path, folder: Path, how: str) -> tuple[Path, str]:
     if how == "corrupt model.json":
         json_file.write_text("{not json")
         return folder, "not a readable model.json"
-    bundle = json.loads(json_file.read_text())
+    record = json.loads(json_file.read_text())
     if how == "model.json without class names":
-        del bundle["class_names"]
-        json_file.write_text(json.dumps(bundle))
+        del record["class_names"]
+        json_file.write_text(json.dumps(record))
         return folder, "lacks class_names"
     if how == "size disagrees":
-        bundle["preparation"]["size"] = 32
-        json_file.write_text(json.dumps(bundle))
+        record["preparation"]["size"] = 32
+        json_file.write_text(json.dumps(record))
         return folder, "takes images of shape (24, 24, 3) but"
     if how == "colour disagrees":
-        bundle["preparation"]["color"] = "gray"
-        json_file.write_text(json.dumps(bundle))
+        record["preparation"]["color"] = "gray"
+        json_file.write_text(json.dumps(record))
         return folder, "prepares them as (24, 24, 1)"
     if how == "classes disagree":
-        bundle["class_names"] = ["a", "b", "c"]
-        json_file.write_text(json.dumps(bundle))
+        record["class_names"] = ["a", "b", "c"]
+        json_file.write_text(json.dumps(record))
         return folder, "has 1 output unit(s) but"
     if how == "empty model.keras":
         keras_file.write_bytes(b"")
@@ -843,7 +872,7 @@ def test_an_empty_subject_is_an_error_row_not_a_subject(trials, tmp_path):
     assert code == EXIT_OK, err.getvalue()
     rows = pd.read_csv(out)
     assert rows["status"].tolist() == ["error", "error", "ok"]
-    assert rows["error"].iloc[0] == predict.EMPTY_SUBJECT and rows.filter(like="score_").iloc[:2].isna().all().all()
+    assert rows["error"].iloc[0] == EMPTY_SUBJECT and rows.filter(like="score_").iloc[:2].isna().all().all()
     subjects = pd.read_csv(tmp_path / "out_subjects.csv", dtype={"subject": str}, keep_default_na=False)
     assert subjects["subject"].tolist() == ["x7"] and subjects["cells"].tolist() == [1]
     assert "2 named an empty subject" in err.getvalue()
@@ -859,6 +888,6 @@ def test_a_pattern_that_backtracks_for_ever_is_refused_before_any_work(trials, t
     started = __import__("time").monotonic()
     code = within(60, run, str(folder), [str(tmp_path / "imgs")], output=str(tmp_path / "p.csv"),
                   stdout=io.StringIO(), stderr=err, by_subject=pattern)
-    assert code == EXIT_USAGE and f"took more than {predict.PATTERN_SECONDS:g} s" in err.getvalue()
+    assert code == EXIT_USAGE and f"took more than {PATTERN_SECONDS:g} s" in err.getvalue()
     assert slow.name in err.getvalue() and repr(pattern) in err.getvalue()
     assert __import__("time").monotonic() - started < 30 and not (tmp_path / "p.csv").exists()

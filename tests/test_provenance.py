@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from leukobench.models import MODELS
 from leukobench.plan.provenance import PACKAGE_ROOT, code_digest, code_meaning, imported_modules, other_entries_modules
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,9 +105,29 @@ def test_job_logging_is_in_no_digest():
 
 def test_the_training_script_does_not_depend_on_the_report_code():
     reached = {p.relative_to(PACKAGE_ROOT).as_posix() for p in imported_modules(REPO / "workflow/scripts/train.py")}
-    assert {"learn/train.py", "learn/models.py", "data/store.py"} <= reached
+    assert {"learn/train.py", "models/registry.py", "models/studies.py", "models/transfer.py", "data/store.py"} <= reached
     assert not {p for p in reached if p.startswith(("report/", "data/readers/"))}
     assert not reached & {"learn/classical.py", "plan/config.py"}
+
+
+def test_a_trainings_digest_covers_the_builders_of_its_models_family_only():
+    """One script trains every model, so it reaches every family of builders; the train rule's digest is taken
+    per model without the other families (the modules of the registry's other models, as an ingest leaves out
+    the other readers): editing the transfer models retrains none of the studies' CNNs."""
+    script = REPO / "workflow/scripts/train.py"
+
+    def reach(model):
+        return {p.name for p in imported_modules(script, leaving_out=other_entries_modules(MODELS, model))}
+
+    def digest(model):
+        return code_digest(script, leaving_out=other_entries_modules(MODELS, model))
+
+    studies, transfer = reach("varol_cnn1"), reach("vgg16")
+    assert "studies.py" in studies and not {"transfer.py", "reference.py"} & studies
+    assert "transfer.py" in transfer and not {"studies.py", "reference.py"} & transfer
+    assert {"registry.py", "layers.py", "weights.py", "train.py", "store.py"} <= studies & transfer  # in every digest
+    assert digest("varol_cnn1") == digest("zhang_cnn")
+    assert len({digest(model) for model in ("varol_cnn1", "reference_resnet_small", "vgg16")}) == 3
 
 
 @pytest.mark.parametrize(("script", "figures"), [("samples", "samples.py"), ("trial_figures", "trial.py"),
@@ -123,15 +144,15 @@ def test_the_figures_of_stores_and_trials_are_rules_of_their_own(script, figures
 
 
 LAYERS_NOT_REACHED = {
-    "store": ("metrics.py", "report/", "learn/", "style.py"),  # editing a metric or a figure rebuilds no store
-    "samples": ("metrics.py", "report/", "learn/"),  # the store's sample sheet
+    "store": ("metrics.py", "report/", "learn/", "models/", "style.py"),  # editing a metric or a figure rebuilds no store
+    "samples": ("metrics.py", "report/", "learn/", "models/"),  # the store's sample sheet
     "evaluate": ("report/", "style.py"),  # editing a figure reruns no evaluation
     # a trial's figures (report/figures/trial.py): editing a grid figure or table redraws none of them
-    "trial_figures": ("data/", "learn/", "report/selection.py", "report/tables.py", "report/figures/common.py",
+    "trial_figures": ("data/", "learn/", "models/", "report/selection.py", "report/tables.py", "report/figures/common.py",
                      *(f"report/figures/{family}.py" for family in ("comparison", "roc", "reliability", "subjects",
                                                                     "hyperparameters", "accuracy_vs_time", "leakage",
                                                                     "seeds"))),
-    **{script: ("learn/", "data/")  # the grid's figures and tables: editing a model or a reader reruns no report
+    **{script: ("learn/", "models/", "data/")  # the grid's figures and tables: editing a model or a reader reruns no report
        for script in ("aggregate", "best_trials", "figures", "leakage", "tables", "reproduction")},
 }
 

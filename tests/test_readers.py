@@ -557,7 +557,7 @@ def sample_type_tree(tmp_path_factory):
 @pytest.mark.parametrize("name", SAMPLE_TYPES)
 def test_every_sample_type_is_converted_by_one_rule_or_quarantined_naming_it(sample_type_tree, name):
     """Ingest's verdict, open_image's pixels, and the store's and predict's preparation of them."""
-    from leukobench.learn.predict import prepare_image
+    from leukobench.apply.inputs import prepare_image
     from leukobench.data.store import load_image
 
     root, manifest, reasons = sample_type_tree

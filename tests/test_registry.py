@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from leukobench import models
 from leukobench.data import readers, splits, store
 from leukobench.data.readers.aria import ARIA_OPTIONS
 from leukobench.data.readers.folder import FOLDER_OPTIONS
 from leukobench.data.augment import FILL_MODES
-from leukobench.learn import classical, feature_extractors, models, recipe, train
+from leukobench.learn import classical, feature_extractors, recipe, train
 from leukobench.learn.saliency import SALIENCY_MODES
 from leukobench.metrics import SUBJECT_AGGREGATIONS
 from leukobench.predictions import EVALUATED_SPLITS

@@ -147,7 +147,7 @@ def test_a_study_data_set_mapped_to_two_datasets_has_each_number_beside_both():
 
 def test_a_smoke_run_is_compared_at_its_scaled_epochs():
     scaled = pd.DataFrame([row("test", 0.86, epochs=2)])  # round(50 * 0.05) = 2 (rounding rule of scaling.scaled_epochs)
-    table = reproduction_table(scaled, PUBLISHED, scale=0.05)
+    table = reproduction_table(scaled, PUBLISHED, scale=0.05, smoke_min_size=32)
     first = table[(table["metric"] == "accuracy") & (table["source"] == "Table 4")].iloc[0]
     assert first["ours"] == pytest.approx(0.86) and first["inside"] is True
 

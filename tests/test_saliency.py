@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from leukobench.learn.models import MIN_INPUT_SIZE, create_model, list_models, transfer_models
+from leukobench.models import MIN_INPUT_SIZE, create_model, list_models, transfer_models
 from leukobench.learn.saliency import MAX_CELL_AREA, _map_and_logits, cell_share, feature_map_layer, grad_cam, share_text
 from leukobench.learn.saliency_panels import write_sheet_panels
 from leukobench.learn.saliency_sheet import draw_saliency_sheet, overlay, plot_saliency_sheet

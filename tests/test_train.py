@@ -15,11 +15,11 @@ import pytest
 
 import leukobench.learn.train as train_module
 from conftest import tiny_cnmc_split
-from leukobench.learn.bundle import predict_store
+from leukobench.learn.saved_model import predict_store
 from leukobench.data.splits import assign_splits
 from leukobench.data.store import Preparation, build_store, load_store
 from leukobench.learn.backup import BACKUP_DIR, PARTIAL_HISTORY, STATE
-from leukobench.learn.bundle import TrainedModel
+from leukobench.learn.saved_model import TrainedModel
 from leukobench.learn.train import TrainingSpec, _class_weights, train_from_store
 
 
@@ -40,8 +40,8 @@ def tiny_store(tmp_path_factory):
 
 def train(store, tmp_path, trial=None, code=None, **options):
     spec = TrainingSpec(model="abed_cnn", epochs=options.pop("epochs", 2), batch_size=8, **options)
-    bundle = train_from_store(store, spec, tmp_path / "model.keras", tmp_path / "history.csv", trial=trial, code=code)
-    return bundle, pd.read_csv(tmp_path / "history.csv")
+    record = train_from_store(store, spec, tmp_path / "model.keras", tmp_path / "history.csv", trial=trial, code=code)
+    return record, pd.read_csv(tmp_path / "history.csv")
 
 
 def killed_at_epoch_2(monkeypatch, store, tmp_path, **options):

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import leukobench.learn.models as models
-import leukobench.learn.weights as weights
+import leukobench.models as models
+import leukobench.models.weights as weights
 from leukobench.data.download import ChecksumError, DownloadError
-from leukobench.learn.weights_fetch import fetch_imagenet_weights, fetch_weights
+from leukobench.models.weights_fetch import fetch_imagenet_weights, fetch_weights
 from test_download import LOCALHOST, PROXY_VARIABLES, TIMEOUT_S, server  # noqa: F401 (server: the fixture)
 from test_workflow import SNAKEMAKE, TINY, planned_jobs
 

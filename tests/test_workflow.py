@@ -457,7 +457,8 @@ EDITS = {
     "data/readers/cnmc.py": {"ingest": 1, "split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},
     "data/readers/aria.py": {},  # another layout's reader: the ingest of this (synthetic, C-NMC layout) dataset stays
     "data/splits.py": {"split": 1, "store": 1, "samples": 1, **retrained(2), **REPORT_JOBS},  # not the ingest
-    "learn/models.py": {**retrained(2), **REPORT_JOBS},
+    "models/studies.py": {**retrained(2), **REPORT_JOBS},  # the tiny grid's models (abed_cnn, varol_cnn1) are the studies'
+    "models/transfer.py": {},  # a training's digest covers its model's family of builders only (model_code_digest)
     "learn/classical.py": {},  # no Keras job (and this tiny grid has no classical trial to refit)
 }
 

@@ -2,7 +2,7 @@
 
     leukobench predict results/trials/<trial>/ new_cells/ more.bmp -o predictions.csv
 
-The work is done by :mod:`leukobench.learn.predict` (its docstring says what each error does); this
+The work is done by :mod:`leukobench.apply.predict` (its docstring says what each error does); this
 module only parses the command line, and ends a run stopped by Ctrl-C (exit 130) or ``SIGTERM``
 (exit 143) through the cleanups, so that no temporary output file is left behind.
 """
@@ -29,7 +29,7 @@ def positive(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from leukobench.learn.predict import PATTERN_SECONDS
+    from leukobench.apply.subjects import PATTERN_SECONDS
 
     main_parser = argparse.ArgumentParser(prog="leukobench", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # the per-file messages say why an image was refused; OpenCV's own decoder logs would only repeat them
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
-    from leukobench.learn.predict import run
+    from leukobench.apply.predict import run
 
     with _terminated_as_exit():
         try:

@@ -15,14 +15,12 @@ HYBRID_KEYS = (*GRID_KEYS, "classifier")
 CLASSICAL_KEYS = ("dataset", *PARTITION_KEYS, "variant", "size", "features", "classifier", "seed")
 TRIAL_KEYS = ("approach", *GRID_KEYS[:6], "features", "classifier", *GRID_KEYS[6:])  # every column naming a trial
 
-SMOKE_MIN_SIZE = 32  # the smallest size every registered model accepts
-
-
 def scaled_epochs(epochs: int, scale: float) -> int:
     """A smoke run's epoch count."""
     return max(1, round(epochs * scale))
 
 
-def scaled_size(size: int, scale: float) -> int:
-    """A smoke run's image size: smaller, never below :data:`SMOKE_MIN_SIZE`."""
-    return max(SMOKE_MIN_SIZE, min(size, round(size * scale)))
+def scaled_size(size: int, scale: float, smoke_min_size: int) -> int:
+    """A smoke run's image size: smaller, never below ``smoke_min_size``, the size every registered
+    model accepts (:func:`leukobench.plan.config.smoke_min_size`, read from the model registry)."""
+    return max(smoke_min_size, min(size, round(size * scale)))

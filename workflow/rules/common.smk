@@ -22,6 +22,7 @@ from leukobench.plan.config import (
     partition,
     reader_format,
     several_seeds,
+    smoke_min_size,
     split_methods,
     training_options,
 )
@@ -30,8 +31,8 @@ from leukobench.score_variants import needs_model_pass
 from leukobench.data import kaggle
 from leukobench.data.readers import READERS
 from leukobench.settings import SETTINGS, write_settings
-from leukobench.learn.models import MODELS
-from leukobench.learn import weights as keras_weights
+from leukobench.models import MODELS
+from leukobench.models import weights as keras_weights
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -100,6 +101,13 @@ def code_of(script, leaving_out=frozenset()):
     """The digest of a rule's script and the leukobench modules it imports: a change reruns the rule
     (less the modules ``leaving_out`` names: the other entries of a registry, see ingest_code)."""
     return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py", leaving_out=leaving_out)
+
+
+def training_code(wildcards):
+    """The train rule's digest for the trial's model: its script and what it reaches, less the other
+    families of builders (the modules of the registry's other models, as ingest_code leaves out the
+    other readers): editing one family retrains its models only."""
+    return code_of("train", other_entries_modules(MODELS, wildcards.model))
 
 
 def settings_of(name, section):

@@ -4,7 +4,7 @@
 rule inspect:
     input:
         model=f"{TRIAL}/model.keras",
-        bundle=f"{TRIAL}/model.json",
+        record=f"{TRIAL}/model.json",
         predictions=f"{TRIAL}/predictions.parquet",
         store=store_of_trial,
     output:
@@ -32,7 +32,7 @@ rule inspect:
 rule tta:
     input:
         model=f"{TRIAL}/model.keras",
-        bundle=f"{TRIAL}/model.json",
+        record=f"{TRIAL}/model.json",
         predictions=f"{TRIAL}/predictions.parquet",
         store=store_of_trial,
     output:
@@ -188,7 +188,7 @@ rule saliency_best:
     input:
         predictions=keras_trials_of_dataset("predictions.parquet"),
         models=keras_trials_of_dataset("model.keras"),
-        bundles=keras_trials_of_dataset("model.json"),
+        records=keras_trials_of_dataset("model.json"),
         stores=stores_of_keras_trials,
     output:
         summary="results/report/saliency_best_{dataset}.json",

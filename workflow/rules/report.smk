@@ -83,6 +83,7 @@ rule reproduction:
     params:
         code=code_of("reproduction"),
         scale=config["scale"],
+        smoke_min_size=smoke_min_size(),  # the sizes a smoke run was scaled to at least (the model registry's)
     localrule: True
     conda:
         "../../envs/leukobench.yaml"

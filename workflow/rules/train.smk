@@ -30,7 +30,7 @@ rule train:
         training=settings_of("training/{model}/{optimizer}", keras_training),
     output:
         model=f"{TRIAL}/model.keras",
-        bundle=f"{TRIAL}/model.json",
+        record=f"{TRIAL}/model.json",
         history=f"{TRIAL}/history.csv",
         predictions=f"{TRIAL}/predictions.parquet",
     log:
@@ -38,7 +38,7 @@ rule train:
     benchmark:
         f"{TRIAL}/train_benchmark.tsv"
     params:
-        code=code_of("train"),
+        code=training_code,  # per model: its family of builders, not the others
         trial=trial_parameters(TRIALS),
     wildcard_constraints:
         model=one_of(KERAS_MODELS - HYBRID_MODELS),
@@ -57,7 +57,7 @@ rule train:
 use rule train as train_with_features with:
     output:
         model=f"{TRIAL}/model.keras",
-        bundle=f"{TRIAL}/model.json",
+        record=f"{TRIAL}/model.json",
         history=f"{TRIAL}/history.csv",
         predictions=f"{TRIAL}/predictions.parquet",
         features=f"{TRIAL}/features.parquet",

@@ -2,7 +2,7 @@ from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.learn.weights_fetch import fetch_imagenet_weights
+from leukobench.models.weights_fetch import fetch_imagenet_weights
 from leukobench.settings import read_settings
 
 source = read_settings(snakemake.input.source)

@@ -3,7 +3,7 @@ from leukobench.plan.joblog import log_to
 log_to(snakemake.log[0])
 
 from leukobench.data.store import load_store
-from leukobench.learn.bundle import TrainedModel, write_tta_predictions
+from leukobench.learn.saved_model import TrainedModel, write_tta_predictions
 from leukobench.learn.devices import configure_runtime
 from leukobench.learn.saliency import saliency_of_trial, share_text
 from leukobench.score_variants import pass_views

@@ -10,7 +10,8 @@ from leukobench.report.selection import cell_level
 from leukobench.settings import read_settings
 
 published = read_settings(snakemake.input.published)
-table = reproduction_table(cell_level(pd.read_csv(snakemake.input.metrics)), published, snakemake.params.scale)
+table = reproduction_table(cell_level(pd.read_csv(snakemake.input.metrics)), published, snakemake.params.scale,
+                           snakemake.params.smoke_min_size)
 with atomic_path(snakemake.output.csv) as tmp:
     table.to_csv(tmp, index=False)
 summary = reproduction_summary(table)

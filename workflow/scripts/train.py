@@ -3,7 +3,7 @@ from leukobench.plan.joblog import log_to
 log_to(snakemake.log[0])
 
 from leukobench.learn.train import TrainingSpec, train_from_store
-from leukobench.learn.weights import use_fetched
+from leukobench.models.weights import use_fetched
 from leukobench.settings import read_settings
 
 if snakemake.input.get("imagenet"):  # a transfer model with training.weights: imagenet: rule imagenet_weights' file

@@ -2,7 +2,7 @@ from leukobench.plan.joblog import log_to
 
 log_to(snakemake.log[0])
 
-from leukobench.learn.bundle import write_tta_predictions
+from leukobench.learn.saved_model import write_tta_predictions
 from leukobench.learn.devices import configure_runtime
 from leukobench.score_variants import pass_views
 

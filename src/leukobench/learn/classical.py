@@ -226,13 +226,13 @@ def fit_classical_trial(features_path: str | os.PathLike, classifier: str, model
 
     predictions = prediction_frame(rows.loc[evaluated], class_scores(probabilities, estimator.classes_, len(class_names)),
                                    class_names)
-    bundle = {
+    saved = {
         "estimator": estimator, "classifier": classifier, "params": params, "seed": seed,
         "class_names": class_names, "features": metadata, "features_path": str(features_path), "trial": trial,
         "train_seconds": train_seconds, "train_images": int(train.sum()), "sklearn_version": sklearn.__version__,
     }
     with atomic_path(model_out) as tmp_model:  # in place only once the predictions are too
-        joblib.dump(bundle, tmp_model)
+        joblib.dump(saved, tmp_model)
         write_predictions(predictions, predictions_out, trial=trial, class_names=class_names,
                           train_seconds=train_seconds, predict_seconds=predict_seconds,
                           leaky=bool(metadata.get("store_metadata", {}).get("leaky", False)))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from leukobench.data.store import Store
-from leukobench.learn.bundle import PREDICT_BATCH, TrainedModel
+from leukobench.learn.saved_model import PREDICT_BATCH, TrainedModel
 from leukobench.learn.feature_store import write_store_features
 
 FEATURE_LAYER = "features"  # every registered Keras model gives its flattened conv output this name
@@ -39,12 +39,12 @@ def write_conv_features(trained: TrainedModel, store: Store, store_path: str | o
                         batch_size: int = PREDICT_BATCH) -> pd.DataFrame:
     """The conv features of every image of the store the model was trained on, as a feature store
     (extractor ``cnn``); returns its rows."""
-    if trained.bundle["preparation"] != store.metadata["preparation"]:
+    if trained.record["preparation"] != store.metadata["preparation"]:
         raise ValueError(f"{store_path} was prepared with {store.metadata['preparation']} but the model {model_path} "
-                         f"expects {trained.bundle['preparation']}: extract from the store the model was trained on")
+                         f"expects {trained.record['preparation']}: extract from the store the model was trained on")
     features = conv_features(trained, store.images, batch_size)
     print(f"cnn: {features.shape[1]} features per image from layer '{FEATURE_LAYER}'", flush=True)
-    parameters = {"layer": FEATURE_LAYER, "model": trained.bundle.get("model"), "model_trial": trained.bundle.get("trial", {}),
+    parameters = {"layer": FEATURE_LAYER, "model": trained.record.get("model"), "model_trial": trained.record.get("trial", {}),
                   "batch_size": batch_size}
     return write_store_features(store, store_path, "cnn", features, parameters, {"batch_size": batch_size}, out_path,
                                 model_path=model_path)

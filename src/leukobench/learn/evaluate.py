@@ -10,7 +10,7 @@ temperature`` the trial's scores are also temperature-scaled (:mod:`leukobench.s
 the validation split) and evaluated again: those rows say ``calibration: temperature`` (and the
 ``temperature``), the plain ones ``calibration: none``. With ``evaluation.tta``, a Keras trial's
 test-time-augmented predictions (a model pass of their own,
-:func:`leukobench.learn.bundle.write_tta_predictions`) give rows marked ``tta: <variant>`` (e.g.
+:func:`leukobench.learn.saved_model.write_tta_predictions`) give rows marked ``tta: <variant>`` (e.g.
 ``flips``); a temperature is applied only to the scores its variant combines with (the own ones).
 A temperature that cannot be fitted (:class:`leukobench.scoring.NotFitted`: too few validation
 images, one class, an optimum on a bound of the search) is not applied: the calibrated rows keep

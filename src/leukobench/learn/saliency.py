@@ -8,7 +8,7 @@ with respect to the last convolutional feature map, averaged over the map's posi
 map's channels; their weighted sum, rectified (only evidence *for* the class), is the heat map.
 
 * :func:`grad_cam`: ``(n, H, W)`` heat maps in [0, 1] (each divided by its maximum), upsampled to the
-  input size, for any model of :mod:`leukobench.learn.models` (the studies' CNNs, and the transfer
+  input size, for any model of :mod:`leukobench.models` (the studies' CNNs, and the transfer
   models, whose conv maps live in the nested ``keras.applications`` sub-model named ``base``).
 * :func:`cell_share`: the share of each heat map's mass that lies on the cell rather than on the
   black background (C-NMC cells and the synthetic ones are segmented on pure black), one number per
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import keras
 
     from leukobench.data.store import Store
-    from leukobench.learn.bundle import TrainedModel
+    from leukobench.learn.saved_model import TrainedModel
 
 __all__ = ["CELL_THRESHOLD", "MAX_CELL_AREA", "SALIENCY_BATCH", "SALIENCY_MODES", "cell_mask", "cell_share",
            "feature_map_layer", "grad_cam", "saliency_of_trial", "saliency_of_chosen_trials", "share_text"]
@@ -156,7 +156,7 @@ def grad_cam(model: "keras.Model", images: np.ndarray, class_index: int | Sequen
     with its logit ``z_c``. A map with no positive evidence is all zeros.
 
     Args:
-        model: a Keras model of :mod:`leukobench.learn.models` (or any with a 4-D conv map and a
+        model: a Keras model of :mod:`leukobench.models` (or any with a 4-D conv map and a
             one-unit sigmoid or softmax head).
         images: uint8 ``(n, H, W, C)``, as the store holds them (the model scales them itself).
         class_index: the class to explain: None = each image's predicted class; an int = that class
@@ -261,7 +261,7 @@ def saliency_of_trial(model: "TrainedModel | str | os.PathLike", store: "Store |
     pass (test-time augmentation) uses them too. Writes the summary to ``summary_path`` (the trial's
     ``saliency.json``; None: not written) and returns it."""
     from leukobench.data.store import Store, load_store
-    from leukobench.learn.bundle import TrainedModel, predict_store
+    from leukobench.learn.saved_model import TrainedModel, predict_store
     from leukobench.predictions import scores_of
 
     source = store

@@ -9,7 +9,7 @@ predictions of the evaluated splits, which the evaluation reads without loading 
 the trials of hybrid models their conv features.
 
 The reference recipe's options (:mod:`leukobench.learn.recipe`; all off by default, and taken only
-by the reference models, :func:`leukobench.learn.models.recipe_models`) add online augmentation,
+by the reference models, :func:`leukobench.models.recipe_models`) add online augmentation,
 a learning-rate schedule with warm-up and label smoothing; the optimizer ``adamw`` (a grid value)
 takes ``weight_decay``; with ``early_stopping_patience`` the weights of the best validation epoch
 are the ones saved and evaluated (the validation split chooses, the test split only reports).
@@ -45,10 +45,10 @@ from leukobench.learn.backup import (
     training_fingerprint,
     write_history,
 )
-from leukobench.learn.bundle import TrainedModel, bundle_path, check_labels, predict_store
+from leukobench.learn.saved_model import TrainedModel, model_record_path, check_labels, predict_store
 from leukobench.learn.cnn_features import write_conv_features
 from leukobench.learn.devices import configure_runtime
-from leukobench.learn.models import create_model
+from leukobench.models import create_model
 from leukobench.learn.recipe import LR_SCHEDULES, learning_rate, resumable_early_stopping, steps_per_epoch, with_augmentation
 from leukobench.learned import chance_loss, judge_keras, read_history
 from leukobench.predictions import write_predictions
@@ -159,7 +159,7 @@ def _class_weights(labels: np.ndarray) -> dict[int, float]:
 
 def _model_kwargs(spec: TrainingSpec, n_classes: int, normalization: dict | None) -> dict:
     """Builder keywords: the head, normalisation and the options the builder takes."""
-    from leukobench.learn.models import builder_parameters
+    from leukobench.models import builder_parameters
 
     accepted = builder_parameters(spec.model)
     unknown = set(spec.model_options) - accepted
@@ -193,7 +193,7 @@ def epoch_logger(epochs: int):
 def train_trial(store: Store, spec: TrainingSpec, model_path: str | os.PathLike, history_path: str | os.PathLike,
                trial: dict | None = None, *, code: str | None = None,
                store_path: str | os.PathLike | None = None) -> TrainedModel:
-    """Train, then save the model bundle and the per-epoch history.
+    """Train, then save the model and its record (model.json) and the per-epoch history.
 
     A training killed mid-way resumes at its last backed-up epoch with everything it was then
     (:mod:`leukobench.learn.backup`), so its history and best epoch are those of a training never
@@ -273,7 +273,7 @@ def train_trial(store: Store, spec: TrainingSpec, model_path: str | os.PathLike,
         x_train, targets(y_train), validation_data=validation, initial_epoch=first_epoch, epochs=last_epoch,
         batch_size=spec.batch_size, shuffle=True, verbose=0, class_weight=class_weight, callbacks=callbacks,
     )
-    bundle = {
+    record = {
         "model": spec.model,
         "training": asdict(spec),
         "preparation": store.metadata["preparation"],
@@ -287,11 +287,11 @@ def train_trial(store: Store, spec: TrainingSpec, model_path: str | os.PathLike,
     }
     with atomic_path(model_path) as tmp_model:
         model.save(tmp_model)
-    with atomic_path(bundle_path(model_path)) as tmp_json:
-        tmp_json.write_text(json.dumps(bundle, indent=2))
+    with atomic_path(model_record_path(model_path)) as tmp_json:
+        tmp_json.write_text(json.dumps(record, indent=2))
     write_history(backup_callback.history, Path(history_path))
     shutil.rmtree(backup, ignore_errors=True)  # last: a kill before this resumes to the same model, saved again
-    return TrainedModel(model, bundle)
+    return TrainedModel(model, record)
 
 
 def train_from_store(store_path: str | os.PathLike, spec: TrainingSpec, model_path, history_path,
@@ -309,13 +309,13 @@ def train_from_store(store_path: str | os.PathLike, spec: TrainingSpec, model_pa
     if predictions_path is not None:
         predictions, seconds = predict_store(trained, store)
         write_predictions(predictions, predictions_path, trial={"approach": "cnn", **(trial or {})},
-                          class_names=trained.class_names, train_seconds=trained.bundle["train_seconds"],
+                          class_names=trained.class_names, train_seconds=trained.record["train_seconds"],
                           predict_seconds=seconds, leaky=bool(store.metadata.get("leaky", False)),
-                          chance_loss=trained.bundle["chance_loss"])
+                          chance_loss=trained.record["chance_loss"])
         if len(predictions):  # none: the evaluation stops on it, naming the file
             verdict = judge_keras(read_history(history_path), predictions, trained.class_names,
-                                  trained.bundle["chance_loss"])
+                                  trained.record["chance_loss"])
             print(verdict.log_line(), flush=True)
     if features_path is not None:
         write_conv_features(trained, store, store_path, model_path, features_path)
-    return trained.bundle
+    return trained.record

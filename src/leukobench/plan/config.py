@@ -22,9 +22,9 @@ import pandas as pd
 
 from leukobench.keys import CLASSICAL_KEYS, GRID_KEYS, HYBRID_KEYS, PARTITION_KEYS
 from leukobench.learn.classical import list_classifiers
-from leukobench.learn.models import (MIN_INPUT_SIZE, MODELS, builder_parameters, list_models, recipe_models, resolve_weights,
+from leukobench.models import (MIN_INPUT_SIZE, MODELS, builder_parameters, list_models, recipe_models, resolve_weights,
                                      transfer_models)
-from leukobench.learn.weights import keras_file_hash
+from leukobench.models.weights import keras_file_hash
 from leukobench.keys import scaled_epochs, scaled_size
 from leukobench.data.kaggle import KaggleSource, credentials_problem, fetch_due, receipt_problem
 from leukobench.data.augment import Augmentation
@@ -449,7 +449,7 @@ def classical_trials(config: dict) -> pd.DataFrame:
 
 TRAINING_OPTIONS = ("class_weight", "early_stopping_patience")  # training: keys every Keras trial takes
 MODEL_OPTIONS = ("weights", "trainable_layers")  # training: keys only a builder that names them takes (transfer models)
-# training: keys only the reference models take (leukobench.learn.models.recipe_models; leukobench.learn.recipe)
+# training: keys only the reference models take (leukobench.models.recipe_models; leukobench.learn.recipe)
 RECIPE_OPTIONS = ("augmentation", "lr_schedule", "warmup_epochs", "label_smoothing")
 OPTIMIZER_OPTIONS = {"adamw": ("weight_decay",)}  # training: keys only the trials of that grid optimizer take
 
@@ -481,6 +481,12 @@ def _thinned(values: list, scale: float) -> list:
     return list(values)[:max(1, math.ceil(len(values) * scale))]
 
 
+def smoke_min_size() -> int:
+    """The smallest image size a smoke run scales a size to: the largest minimum input size of the
+    registered models (:data:`leukobench.models.MIN_INPUT_SIZE`), so that scaling excludes no model."""
+    return max(MIN_INPUT_SIZE.values())
+
+
 def apply_scale(config: dict) -> dict:
     """A smoke run of any preset without editing it: ``scale`` < 1 shrinks epochs, images per
     class and synthetic datasets in proportion (never below what a run needs), and keeps the
@@ -503,7 +509,7 @@ def apply_scale(config: dict) -> dict:
     for section in ("grid", "classical"):
         if config.get(section, {}).get("size"):
             scaled[section] = {**scaled[section],
-                               "size": sorted({scaled_size(s, scale) for s in scaled[section]["size"]})}
+                               "size": sorted({scaled_size(s, scale, smoke_min_size()) for s in scaled[section]["size"]})}
     for name, variant in config["variants"].items():
         scaled["variants"][name] = {**variant, **({"per_class": max(20, round(variant["per_class"] * scale))}
                                                   if variant.get("per_class") else {})}

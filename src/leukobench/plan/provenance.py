@@ -21,8 +21,10 @@ imports them all, so that it is complete): a job passes ``leaving_out=``
 :func:`other_entries_modules` (the modules of the registry's other entries, less what its own
 entry's module imports), and its digest is taken over its script's reach without them and
 without what only they import. Editing the Aria reader then reruns the ingest of an Aria dataset
-and no C-NMC ingest. (A module so left out still runs at import, where it only defines and
-registers its entry.)
+and no C-NMC ingest; in the same way the training of one model leaves out the other families of
+builders (:mod:`leukobench.models`), so editing the transfer models retrains their trials, not the
+studies' CNNs. (A module so left out still runs at import, where it only defines and registers its
+entry.)
 
 **Job logging is not part of any digest.** :mod:`leukobench.plan.joblog`, which every script
 calls first to send its output to the rule's log, says how a log reads and never changes an

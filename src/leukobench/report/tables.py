@@ -100,15 +100,20 @@ def _text(value) -> str:
 # ----------------------------------------------------------------------------- reproduction
 
 
-def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.0) -> pd.DataFrame:
+def reproduction_table(metrics: pd.DataFrame, published: dict, scale: float = 1.0,
+                       smoke_min_size: int | None = None) -> pd.DataFrame:
     """Every published number beside ours: one row per number and matching trial of this run, for
     each dataset the study's data set is mapped to (a row with ``ours`` empty when no trial of the
-    run matches, saying why)."""
+    run matches, saying why). A smoke run (``scale`` < 1) is compared at its scaled epochs and
+    sizes, which needs the size the planning side scaled to at least (``smoke_min_size``,
+    :func:`leukobench.plan.config.smoke_min_size`, given by the workflow)."""
+    if scale != 1.0 and smoke_min_size is None:
+        raise ValueError("a smoke run (scale < 1) is compared at its scaled sizes: give smoke_min_size")
     summary = collapse_folds(metrics)
     rows = []
     for entry, dataset in ((entry, dataset) for entry in published["results"]
                            for dataset in mapped_datasets(published, entry["data"]) or [None]):
-        trial = _scaled_cell(entry.get("trial", {}), scale)
+        trial = _scaled_trial(entry.get("trial", {}), scale, smoke_min_size)
         split = entry.get("split", "test")
         candidates = summary[summary["split"] == split]
         candidates = candidates[candidates["dataset"] == dataset] if dataset else candidates.iloc[0:0]
@@ -214,14 +219,14 @@ def reproduction_display(table: pd.DataFrame) -> pd.DataFrame:
     return display
 
 
-def _scaled_cell(trial: dict, scale: float) -> dict:
+def _scaled_trial(trial: dict, scale: float, smoke_min_size: int | None) -> dict:
     if scale == 1.0:
         return dict(trial)
     scaled = dict(trial)
     if "epochs" in scaled:
         scaled["epochs"] = scaled_epochs(scaled["epochs"], scale)
     if "size" in scaled:
-        scaled["size"] = scaled_size(scaled["size"], scale)
+        scaled["size"] = scaled_size(scaled["size"], scale, smoke_min_size)
     return scaled
 
 

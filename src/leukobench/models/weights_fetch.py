@@ -4,7 +4,7 @@ Called by the workflow's local rule ``imagenet_weights`` (one job per file, on t
 Snakemake, before any training job that needs the file). The file goes into a folder
 (``training.weights_folder``; by default Keras' cache, where Keras itself would put it), under
 Keras' own name, and is checked against Keras' own hash (md5 or sha256,
-:func:`leukobench.learn.weights.hash_algorithm`):
+:func:`leukobench.models.weights.hash_algorithm`):
 
 * already there with the right hash: nothing is requested (a cache hit; works offline);
 * there with another hash (a broken or outdated copy, as Keras says): fetched again;
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from leukobench.data.download import DEFAULT_TIMEOUT_S, ChecksumError, DownloadError, download_file
 from leukobench.io import atomic_path
-from leukobench.learn.weights import (
+from leukobench.models.weights import (
     KERAS_WEIGHTS_URL,
     file_digest,
     hash_algorithm,
@@ -41,7 +41,7 @@ from leukobench.learn.weights import (
 def fetch_weights(file_name: str, url: str, file_hash: str, folder: str | os.PathLike | None = None, *,
                   timeout: float = DEFAULT_TIMEOUT_S) -> tuple[Path, bool]:
     """Put the weights file ``file_name`` from ``url`` into ``folder`` (default: Keras' cache, see
-    :func:`leukobench.learn.weights.weights_folder`) unless it is there with Keras' ``file_hash``.
+    :func:`leukobench.models.weights.weights_folder`) unless it is there with Keras' ``file_hash``.
 
     Returns:
         The file's path, and whether it was downloaded (False: a cache hit, nothing requested).
@@ -120,7 +120,7 @@ def fetch_imagenet_weights(file_name: str, url: str, file_hash: str, folder: str
                            receipt: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT_S) -> Path:
     """The workflow's ``imagenet_weights`` job: :func:`fetch_weights`, then a receipt (JSON: the
     file's absolute path, URL, hash and algorithm) that every training job needing the file reads
-    (:func:`leukobench.learn.weights.use_fetched`). Returns the weights file."""
+    (:func:`leukobench.models.weights.use_fetched`). Returns the weights file."""
     weights_file, _ = fetch_weights(file_name, url, file_hash, folder, timeout=timeout)
     record = {"file": str(weights_file.resolve()), "url": url, "file_hash": file_hash,
               "algorithm": hash_algorithm(file_hash)}

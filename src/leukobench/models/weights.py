@@ -5,7 +5,7 @@ A transfer model with ``weights="imagenet"`` loads Keras' published file of its 
 (:func:`keras_cache_dir`: ``$KERAS_HOME/models``, else ``~/.keras/models``) unless
 :data:`WEIGHTS_DIR_ENV` names another. A training never downloads it: the workflow's local rule
 ``imagenet_weights`` fetches it first, on the machine that runs Snakemake (a SLURM login node has the
-network, its compute nodes may not), with :func:`leukobench.learn.weights_fetch.fetch_weights`, and
+network, its compute nodes may not), with :func:`leukobench.models.weights_fetch.fetch_weights`, and
 leaves a receipt that names the file; the training job reads the receipt (:func:`use_fetched`).
 
 :data:`KERAS_FILE_HASHES` are the ``file_hash`` values Keras' own ``keras.applications`` pass to
@@ -77,7 +77,7 @@ def keras_file_hash(file_name: str) -> str:
         raise KeyError(
             f"no Keras file hash is known for the ImageNet weights file '{file_name}'; add the file_hash "
             "that its keras.applications module passes to keras.utils.get_file to "
-            "leukobench.learn.weights.KERAS_FILE_HASHES"
+            "leukobench.models.weights.KERAS_FILE_HASHES"
         ) from None
 
 

@@ -1,7 +1,8 @@
-"""A trained Keras trial as saved: ``model.keras`` and, beside it, ``model.json`` with what is
-needed to apply it to new images (the preparation, the class names, the trial), and the scores it
-gives. Written by training, which also scores the store's evaluated splits with it
-(:func:`predict_store`); read by ``leukobench predict``.
+"""A trained Keras trial as saved: ``model.keras`` and, beside it, ``model.json``, the model's
+record of how to apply it to new images (the preparation, the class names, the trial), and the
+scores it gives. Written by training, which also scores the store's evaluated splits with it
+(:func:`predict_store`); read by the inspection passes and, with how the trial's evaluation scored
+it, by :class:`leukobench.learn.scored_model.ScoredModel` (what ``leukobench predict`` applies).
 """
 
 from __future__ import annotations
@@ -35,32 +36,33 @@ def check_labels(labels, class_names: list[str], source: str | os.PathLike) -> N
                          f"names {class_names} allow labels 0..{len(class_names) - 1} only")
 
 
-def bundle_path(model_path: str | os.PathLike) -> Path:
-    """``model.json`` beside ``model.keras``."""
+def model_record_path(model_path: str | os.PathLike) -> Path:
+    """``model.json``, the model's record, beside ``model.keras``."""
     return Path(model_path).with_suffix(".json")
 
 
 @dataclass
 class TrainedModel:
-    """A saved model with what is needed to apply it to new images. How its evaluation scored it
-    (temperature, test-time augmentation) is the trial's own record, :class:`leukobench.scoring.Scoring`."""
+    """A saved model with its record (``model.json``): what is needed to apply it to new images. How
+    its evaluation scored it (temperature, test-time augmentation) is the trial's other record,
+    :class:`leukobench.scoring.Scoring` (:class:`leukobench.learn.scored_model.ScoredModel` holds both)."""
 
     model: object
-    bundle: dict
+    record: dict  # model.json, as training writes it (leukobench.learn.train.train_from_store)
 
     @classmethod
     def load(cls, model_path: str | os.PathLike) -> "TrainedModel":
         import keras
 
-        return cls(keras.models.load_model(model_path), json.loads(bundle_path(model_path).read_text()))
+        return cls(keras.models.load_model(model_path), json.loads(model_record_path(model_path).read_text()))
 
     @property
     def preparation(self) -> Preparation:
-        return Preparation(**self.bundle["preparation"])
+        return Preparation(**self.record["preparation"])
 
     @property
     def class_names(self) -> list[str]:
-        return self.bundle["class_names"]
+        return self.record["class_names"]
 
     def predict_scores(self, images: np.ndarray, views: Views | None = None) -> np.ndarray:
         """Probability of class 1 (binary, shape (n,)) or of each class (shape (n, k)); with ``views``
@@ -90,9 +92,9 @@ def predict_store(model: TrainedModel, store: Store | str | os.PathLike,
     took. The store (a path or a loaded one) must be prepared as the model's was."""
     source = "the store" if isinstance(store, Store) else store
     store = store if isinstance(store, Store) else load_store(store)
-    if store.metadata["preparation"] != model.bundle["preparation"]:
+    if store.metadata["preparation"] != model.record["preparation"]:
         raise ValueError(f"{source} was prepared with {store.metadata['preparation']} but the model expects "
-                         f"{model.bundle['preparation']}")
+                         f"{model.record['preparation']}")
     mask = store.frame["split"].isin(EVALUATED_SPLITS).to_numpy()
     rows = store.frame.loc[mask, ROW_COLUMNS]
     check_labels(rows["label"], model.class_names, source)

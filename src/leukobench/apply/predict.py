@@ -2,6 +2,13 @@
 
     leukobench predict results/trials/<trial>/ new_cells/ more.bmp -o predictions.csv
 
+This module is the command's orchestration (:func:`run`: the order of the checks, the messages and
+the exit codes), the loading and checking of the trained trial, and the classification loop. The
+rest of the application is cut by job: the inputs it walks (:mod:`leukobench.apply.inputs`), the
+outputs and the one guard they pass (:mod:`leukobench.apply.outputs`), ``--by-subject``
+(:mod:`leukobench.apply.subjects`). The scores come from the library call below the application,
+:class:`leukobench.learn.scored_model.ScoredModel`: a trained, evaluated trial applied to arrays.
+
 The trial is given as its folder (``results/trials/.../``, holding ``model.keras`` and
 ``model.json``) or as its ``model.keras``. Images are files and/or folders; a folder is searched
 recursively and its images (suffixes of :data:`leukobench.data.images.IMAGE_SUFFIXES`, any case) are
@@ -80,15 +87,15 @@ What can go wrong, and what was decided:
 
 ``--by-subject PATTERN``: the subject of each image is the ``subject`` group (or the one group) of
 the pattern searched in its file name. The pattern is tried on every name before the model is
-loaded, in a separate Python process, each name within :data:`PATTERN_SECONDS` (1 s; a sane pattern
-takes microseconds on a file name): a pattern that takes longer on any name (nested repeats such
+loaded, in a separate Python process, each name within
+:data:`~leukobench.apply.subjects.PATTERN_SECONDS` (1 s; a sane pattern takes microseconds on a file name): a pattern that takes longer on any name (nested repeats such
 as ``(a+)+`` or ``(\\w+_?)+$`` backtrack for years) is refused with exit code 2, naming the pattern and
 the name. An image whose name the pattern matches with an empty (or absent) subject group gets an
 ``error`` row (never a subject ``""`` pooling every such image); a name the pattern does not match
 is classified and left out of the subjects' CSV, with a note.
 
 The outputs (``-o``, ``--by-subject``'s CSV, ``--saliency``'s overlays): every file the command
-writes passes one check, :class:`OutputGuard`, before the model is loaded or an image read:
+writes passes one check, :class:`~leukobench.apply.outputs.OutputGuard`, before the model is loaded or an image read:
 
 * **Never one of the command's own files.** Each output is compared with every input image (given
   by name or found in a folder) and with the trial's ``model.keras``, ``model.json`` and
@@ -138,17 +145,11 @@ with 130, by ``SIGTERM`` with 143. An unexpected failure ends with a traceback (
 from __future__ import annotations
 
 import csv
-import errno
 import json
 import os
-import re
 import signal
-import stat
 import sys
-from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
@@ -157,18 +158,21 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from leukobench.scoring import SCORING_FILE, Scoring, ScoringError, read_scoring
-from leukobench.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
-from leukobench.data.store import Preparation, prepared_image
+from leukobench.apply.inputs import NoImagesError, find_images, prepared_chunks
+from leukobench.apply.outputs import (OutputError, OutputGuard, csv_field, discard_rest, is_stream_file, open_csv,
+                                      output_stream, saliency_file, subjects_output, write_csv, writing)
+from leukobench.apply.subjects import EMPTY_SUBJECT, SubjectPatternError, find_subjects, subject_pattern, subject_table
+from leukobench.data.store import Preparation
 from leukobench.io import atomic_path, is_text, printable
-from leukobench.learn.bundle import TrainedModel, bundle_path, view_averaged_scores
 from leukobench.learn.devices import share_gpus
-from leukobench.metrics import aggregate_by_subject, check_aggregation
+from leukobench.learn.saved_model import TrainedModel, model_record_path
+from leukobench.learn.scored_model import ScoredModel
+from leukobench.metrics import check_aggregation
 from leukobench.predictions import predict_labels
-from leukobench.score_variants import choices, views_of
+from leukobench.score_variants import choices
+from leukobench.scoring import SCORING_FILE, Scoring, ScoringError, read_scoring
 
 DEFAULT_BATCH_SIZE = 64
-SUBJECTS_SUFFIX = "_subjects"  # the subjects' CSV: <output stem>_subjects<output suffix>
 EXIT_OK = 0
 EXIT_USAGE = 2  # wrong model path or files, no images, bad option, output not writable
 EXIT_NONE_CLASSIFIED = 3  # images were found but none could be classified
@@ -180,18 +184,6 @@ WHAT_TO_GIVE = ("give a trained trial's folder (results/trials/.../, holding mod
 
 class ModelError(ValueError):
     """The model path does not lead to a usable trained trial."""
-
-
-class NoImagesError(ValueError):
-    """The inputs hold no image file."""
-
-
-class OutputError(ValueError):
-    """An output must not or cannot be written: an input image, a model file, a folder being read, ..."""
-
-
-class SubjectPatternError(ValueError):
-    """``--by-subject``'s pattern is not one predict can use."""
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -218,33 +210,33 @@ def model_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def _read_bundle(model_path: Path) -> dict:
-    json_path = bundle_path(model_path)
+def _read_model_record(model_path: Path) -> dict:
+    json_path = model_record_path(model_path)
     if not json_path.is_file():
         raise ModelError(f"{json_path}: missing; {model_path} needs the model.json that training writes beside it "
                          f"(class names and preparation); {WHAT_TO_GIVE}")
     try:
-        bundle = json.loads(json_path.read_text())
+        record = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"{json_path}: not a readable model.json ({error}); it is written by training beside "
                          f"{model_path.name}, retrain the trial or restore the file") from None
-    missing = [key for key in ("preparation", "class_names") if not isinstance(bundle, dict) or key not in bundle]
+    missing = [key for key in ("preparation", "class_names") if not isinstance(record, dict) or key not in record]
     if missing:
         raise ModelError(f"{json_path}: lacks {', '.join(missing)}; it is not a model.json written by training")
     try:
-        Preparation(**bundle["preparation"])
+        Preparation(**record["preparation"])
     except (TypeError, ValueError) as error:
         raise ModelError(f"{json_path}: its preparation is invalid ({error})") from None
-    names = bundle["class_names"]
+    names = record["class_names"]
     if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
         raise ModelError(f"{json_path}: class_names must list at least two class names, got {names!r}")
-    return bundle
+    return record
 
 
 def check_model(model: TrainedModel, model_path: Path) -> None:
     """Raise :class:`ModelError` when model.keras and model.json disagree on inputs or classes."""
     keras_model, prep = model.model, model.preparation
-    json_path = bundle_path(model_path)
+    json_path = model_record_path(model_path)
     if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
         raise ModelError(f"{model_path}: a model with {len(keras_model.inputs)} inputs and "
                          f"{len(keras_model.outputs)} outputs is not a leukobench trial (one image in, one score out)")
@@ -311,7 +303,7 @@ def load_trial(path: str | os.PathLike) -> TrainedModel:
     """Load a trained trial given as its folder or its ``model.keras``, checked; :class:`ModelError`
     otherwise. How its evaluation scored it is :func:`trial_scoring`'s."""
     model_path = model_file(path)
-    bundle = _read_bundle(model_path)
+    record = _read_model_record(model_path)
     share_gpus()  # beside a running workflow, take only the GPU memory this model needs
     import keras
 
@@ -320,185 +312,9 @@ def load_trial(path: str | os.PathLike) -> TrainedModel:
     except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a file it cannot read
         raise ModelError(f"{model_path}: Keras cannot load it ({type(error).__name__}: {error}); "
                          f"{WHAT_TO_GIVE}") from None
-    model = TrainedModel(keras_model, bundle)
+    model = TrainedModel(keras_model, record)
     check_model(model, model_path)
     return model
-
-
-# --- the images --------------------------------------------------------------------------------
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def _kind(mode: int) -> str:
-    """What a file that is neither a regular file nor a folder is, in words."""
-    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
-        if test(mode):
-            return name
-    return "special file"
-
-
-def _unstattable(path: Path, error: OSError) -> str:
-    """Why ``os.stat`` (following links) failed on ``path``, in words."""
-    if isinstance(error, FileNotFoundError) and os.path.islink(path):
-        return "dangling link"
-    if error.errno == errno.ELOOP:
-        return "symbolic link loop"
-    return f"unreadable ({error.strerror or error})"
-
-
-# key of a file in the identities that find_images collects: (device, inode) of a file that exists,
-# ("missing", resolved path) of one that does not
-Identity = tuple
-
-
-def _identity(path: Path, info: os.stat_result | None = None) -> Identity:
-    if info is None:
-        try:
-            info = os.stat(path)
-        except OSError:
-            return ("missing", os.path.realpath(path))
-    return (info.st_dev, info.st_ino)
-
-
-def _search(folder: Path, identities: dict | None) -> tuple[list[Path], Counter]:
-    """The image files below ``folder``, sorted, and what was skipped, counted by kind.
-
-    Each entry is looked at with one ``os.stat`` and never opened, so a FIFO or device cannot block
-    the search; ``rglob`` does not descend into links to folders, so a link loop cannot make it endless.
-    """
-    images, skipped = [], Counter()
-    for entry in folder.rglob("*"):
-        if _hidden(entry, folder):
-            if not entry.is_dir() or entry.is_symlink():
-                skipped["hidden"] += 1
-            continue
-        try:
-            info = entry.stat()
-        except OSError as error:
-            if isinstance(error, FileNotFoundError) and not os.path.islink(entry):
-                continue  # removed since the folder was listed
-            skipped[_unstattable(entry, error)] += 1
-            continue
-        image_suffix = entry.suffix.lower() in IMAGE_SUFFIXES
-        if stat.S_ISDIR(info.st_mode):
-            if entry.is_symlink():
-                skipped["link to a folder (not searched)"] += 1
-            elif image_suffix:
-                skipped["folder named like an image (its contents are searched)"] += 1
-        elif not stat.S_ISREG(info.st_mode):
-            skipped[f"not a regular file ({_kind(info.st_mode)})"] += 1
-        elif not image_suffix:
-            skipped["without an image suffix"] += 1
-        else:
-            images.append(entry)
-            if identities is not None:
-                identities[_identity(entry, info)] = entry
-    return sorted(images), skipped
-
-
-def _skipped_note(folder: Path, skipped: Counter) -> str:
-    total = sum(skipped.values())
-    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items(), key=lambda item: (-item[1], item[0])))
-    note = f"{folder}: {total} {'entry' if total == 1 else 'entries'} skipped: {kinds}"
-    if skipped["without an image suffix"]:
-        note += f" ({', '.join(sorted(IMAGE_SUFFIXES))} are read)"
-    return note
-
-
-def find_images(inputs: Iterable[str | os.PathLike], notes: list[str] | None = None,
-                identities: dict | None = None) -> list[Path]:
-    """The files to classify: files as given (even missing ones: they get an error row), folders
-    expanded recursively to their image files (regular files with an image suffix), sorted.
-
-    ``notes`` collects what was skipped, counted by kind; ``identities`` (for :class:`OutputGuard`)
-    maps each file's identity (device and inode, or the resolved path of a file that does not
-    exist) to the file.
-    """
-    inputs = list(inputs)
-    files: list[Path] = []
-    for given in map(Path, inputs):
-        if not given.is_dir():
-            files.append(given)
-            if identities is not None:
-                identities.setdefault(_identity(given), given)
-            continue
-        images, skipped = _search(given, identities)
-        files.extend(images)
-        if notes is not None and skipped:
-            notes.append(_skipped_note(given, skipped))
-        if notes is not None and not images:
-            notes.append(f"{given}: no images in this folder")
-    if not files:
-        shown = ", ".join(map(str, inputs))
-        raise NoImagesError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {shown}")
-    return files
-
-
-def not_an_image_file(path: str | os.PathLike) -> str:
-    """Why ``path`` must not be opened as an image ("" for a regular file, or a missing one: the
-    reader names that): a FIFO, socket or device (opening a FIFO waits for a writer, possibly
-    forever), a folder, a dangling link or a link loop. One ``os.stat``, following links.
-
-    (A race-free check would open with ``O_NONBLOCK`` and ``fstat``; the shared reader
-    :func:`leukobench.data.images.open_image` opens by path, so the check comes just before it.)
-    """
-    try:
-        info = os.stat(path)
-    except OSError as error:
-        if isinstance(error, FileNotFoundError) and not os.path.islink(path):
-            return ""
-        why = _unstattable(Path(path), error)
-        if why == "dangling link":
-            try:
-                why = f"dangling symbolic link (to {os.readlink(path)})"
-            except OSError:
-                why = "dangling symbolic link"
-        elif why == "symbolic link loop":
-            why = "symbolic link loop (too many levels of symbolic links)"
-        return why
-    if stat.S_ISDIR(info.st_mode):
-        return "a folder, not an image file"
-    if not stat.S_ISREG(info.st_mode):
-        return f"not a regular file (a {_kind(info.st_mode)}): only regular files are read as images"
-    return ""
-
-
-def _prepare_or_reason(path: str | os.PathLike, prep: Preparation) -> tuple[np.ndarray | None, str]:
-    """One file as the model's input, prepared as the store prepares it
-    (:func:`leukobench.data.store.prepared_image`, with the default pixel limit), or None and a
-    reason fit for the ``error`` column. Only a regular file is opened (:func:`not_an_image_file`)."""
-    problem = not_an_image_file(path)
-    if problem:
-        return None, problem
-    return prepared_image(path, prep, DEFAULT_MAX_PIXELS)
-
-
-def prepare_image(path: str | os.PathLike, prep: Preparation) -> np.ndarray:
-    """One file as the model's input, or ``ValueError`` with the reason (see :func:`_prepare_or_reason`)."""
-    image, problem = _prepare_or_reason(path, prep)
-    if image is None:
-        raise ValueError(problem)
-    return image
-
-
-def prepared_chunks(files: list[Path], prep: Preparation, batch_size: int,
-                    threads: int | None = None) -> Iterator[list[tuple[Path, np.ndarray | None, str]]]:
-    """Chunks of ``(path, image or None, reason)``; the next chunk decodes while the caller works on this one."""
-    threads = max(1, threads or os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending: deque = deque()
-        for start in range(0, len(files), batch_size):
-            chunk = files[start:start + batch_size]
-            pending.append((chunk, [pool.submit(_prepare_or_reason, p, prep) for p in chunk]))
-            if len(pending) > 1:
-                chunk, futures = pending.popleft()
-                yield [(p, *f.result()) for p, f in zip(chunk, futures)]
-        while pending:
-            chunk, futures = pending.popleft()
-            yield [(p, *f.result()) for p, f in zip(chunk, futures)]
 
 
 # --- classification ----------------------------------------------------------------------------
@@ -512,12 +328,6 @@ def class_probabilities(scores: np.ndarray) -> np.ndarray:
     return np.column_stack([1 - scores, scores]) if scores.ndim == 1 else scores
 
 
-def saliency_file(folder: Path, position: int, path: Path) -> Path:
-    """Where ``--saliency`` puts the overlay of the ``position``-th input image (numbered, so two
-    inputs of one name in different folders never share one)."""
-    return folder / f"{position:06d}_{path.stem}.png"
-
-
 def write_saliency(model: TrainedModel, images: np.ndarray, paths: list[Path]) -> None:
     """Grad-CAM of the predicted class of each image (:mod:`leukobench.learn.saliency`) over the
     image as the model saw it, one PNG each at ``paths`` (written whole or not at all)."""
@@ -526,7 +336,7 @@ def write_saliency(model: TrainedModel, images: np.ndarray, paths: list[Path]) -
 
     for image, heat, path in zip(images, grad_cam(model.model, images), paths):
         encoded, png = cv2.imencode(".png", cv2.cvtColor(overlay(image, heat), cv2.COLOR_RGB2BGR))
-        with _writing(path, "the Grad-CAM overlay (--saliency)"), atomic_path(path) as tmp:
+        with writing(path, "the Grad-CAM overlay (--saliency)"), atomic_path(path) as tmp:
             tmp.write_bytes(png.tobytes())
 
 
@@ -536,17 +346,16 @@ def predict_rows(model: TrainedModel, files: list[Path], batch_size: int = DEFAU
     """One row per file, in order, as each chunk of ``batch_size`` images is classified, its scores
     made as ``scoring`` says (:func:`trial_scoring`: views averaged, temperature; the model's own
     scores without one); with ``saliency_dir``, each classified image's Grad-CAM overlay written
-    there (:func:`saliency_file`)."""
+    there (:func:`~leukobench.apply.outputs.saliency_file`)."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     names = np.asarray(model.class_names)
-    scoring = scoring or Scoring()
+    scored = ScoredModel(model, scoring or Scoring())
     position = 0
     for chunk in prepared_chunks(files, model.preparation, batch_size, threads):
         good = [image for _, image, _ in chunk if image is not None]
         if good:
-            scores = view_averaged_scores(model.model.predict_on_batch, np.stack(good), views_of(scoring.tta))
-            scores = scoring.scaled(scores, scoring.tta)
+            scores = scored.scores(np.stack(good))
             labels, probabilities = names[predict_labels(scores)], class_probabilities(scores)
             if saliency_dir is not None:
                 write_saliency(model, np.stack(good), [saliency_file(saliency_dir, position + i, path)
@@ -597,10 +406,6 @@ class Summary:
         return EXIT_OK if self.classified else EXIT_NONE_CLASSIFIED
 
 
-def _csv_field(value) -> str:
-    return repr(value) if isinstance(value, float) else ("" if value is None else str(value))
-
-
 def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch_size: int = DEFAULT_BATCH_SIZE,
                       threads: int | None = None, errors: TextIO | None = None,
                       classified: list[dict] | None = None, saliency_dir: Path | None = None,
@@ -624,7 +429,7 @@ def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch
                 summary.unnamed += 1
             else:
                 row["subject"] = subjects[position]
-        writer.writerow([_csv_field(row.get(name)) for name in header])
+        writer.writerow([csv_field(row.get(name)) for name in header])
         if row["status"] == "ok":
             summary.classified += 1
             if classified is not None:
@@ -634,164 +439,6 @@ def write_predictions(model: TrainedModel, files: list[Path], out: TextIO, batch
             if errors is not None:
                 tell(errors, f"leukobench predict: {row['path']}: {row['error']}")
     return summary
-
-
-def write_csv(header: list[str], rows: Iterable[list], stream: TextIO) -> None:
-    """Rows as CSV on ``stream``; floats with ``repr`` (read back exactly), None as empty."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([_csv_field(value) for value in row] for row in rows)
-
-
-# --- subjects (--by-subject) -------------------------------------------------------------------
-
-PATTERN_SECONDS = 1.0  # --by-subject: the longest its pattern may take on one file name
-CHILD_START_SECONDS = 30.0  # the matching process's start (Python, reading the names), before any name's limit
-EMPTY_SUBJECT = ("--by-subject: the pattern's subject group matches nothing (an empty string) in this file's name, "
-                 "so there is no subject to pool the image under; make the group match at least one character")
-# The matching, in a separate Python (`-I -S`: nothing but the standard library): a pattern that
-# backtracks catastrophically on a name is stopped by killing it, which a thread could not be.
-_MATCH_SUBJECTS = r"""
-import json, re, sys
-lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
-pattern = re.compile(json.loads(lines[0]))
-group = "subject" if "subject" in pattern.groupindex else 1
-sys.stdout.write("true\n")  # ready: the names are read, the timing starts
-sys.stdout.flush()
-for line in lines[1:]:
-    found = pattern.search(json.loads(line))
-    sys.stdout.write(json.dumps(None if found is None else (found[group] or "")) + "\n")
-    sys.stdout.flush()
-"""
-
-
-def subject_pattern(pattern: str) -> re.Pattern:
-    """``--by-subject``'s pattern, compiled: it must have a group named ``subject`` (or exactly one group)."""
-    try:
-        compiled = re.compile(pattern)
-    except re.error as error:
-        raise SubjectPatternError(f"--by-subject {pattern!r} is not a regular expression ({error})") from None
-    if "subject" not in compiled.groupindex and compiled.groups != 1:
-        raise SubjectPatternError(f"--by-subject {pattern!r} needs a group naming the subject: (?P<subject>...) or "
-                                  "one (...) group, as the default (C-NMC's file names, `leukobench predict --help`) has")
-    return compiled
-
-
-def find_subjects(pattern: re.Pattern, files: list[Path], limit: float = PATTERN_SECONDS) -> list[str | None]:
-    """The subject that ``pattern`` finds in each file's name: its ``subject`` group (or its one
-    group), "" where the group matches the empty string or takes no part in the match, None where
-    the pattern does not match the name. Each name is given ``limit`` seconds (a name is at most a
-    few hundred characters: a sane pattern takes microseconds); a pattern that takes longer on any
-    name, as one that backtracks catastrophically (``(a+)+``, ``(\\w+\\s?)+$``) does, is refused
-    with :class:`SubjectPatternError` naming the pattern, the name and the limit, before any image
-    is read."""
-    import queue
-    import subprocess
-    import threading
-
-    names = [Path(f).name for f in files]
-    child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _MATCH_SUBJECTS], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    results: queue.Queue = queue.Queue()
-
-    def feed() -> None:
-        try:
-            child.stdin.write("\n".join(json.dumps(text) for text in (pattern.pattern, *names)).encode() + b"\n")
-            child.stdin.close()
-        except OSError:  # killed: the reader says so
-            pass
-
-    def read() -> None:
-        for line in child.stdout:
-            results.put(json.loads(line))
-        results.put(EOFError)
-
-    threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=read, daemon=True)]
-    for thread in threads:
-        thread.start()
-    found: list[str | None] = []
-    try:
-        try:
-            ready = results.get(timeout=CHILD_START_SECONDS)
-        except queue.Empty:
-            ready = None
-        if ready is not True:
-            raise RuntimeError(f"--by-subject: the process matching the file names did not start (exit code "
-                               f"{child.poll()})")
-        for name in names:
-            try:
-                value = results.get(timeout=limit)
-            except queue.Empty:
-                raise SubjectPatternError(
-                    f"--by-subject {pattern.pattern!r} took more than {limit:g} s on the file name {printable(name)!r} "
-                    "(a pattern with nested repeats such as (a+)+ or (\\w+_?)+ can take years on one name); "
-                    "give a pattern without a repeat inside a repeat, as the default (`leukobench predict --help`) "
-                    "is") from None
-            if value is EOFError:
-                raise RuntimeError(f"--by-subject: the matching process ended early (exit code {child.wait()})")
-            found.append(value)
-    finally:
-        child.kill()
-        child.wait()
-        for stream in (child.stdin, child.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-    return found
-
-
-def subject_table(rows: list[dict], class_names: list[str],
-                  aggregation: str = "mean") -> tuple[pd.DataFrame, list[str]]:
-    """One row per subject of the classified images (each row's ``subject``, from
-    :func:`find_subjects`): ``subject``, ``cells``, ``predicted_class`` and the aggregate
-    ``score_<class>`` (:func:`leukobench.metrics.aggregate_by_subject`, the evaluation's subject
-    verdict); and the paths whose file name the pattern does not match (``subject`` None)."""
-    subjects, scores, unmatched = [], [], []
-    for row in rows:
-        if row.get("subject") is None:
-            unmatched.append(row["path"])
-            continue
-        subjects.append(row["subject"])
-        scores.append([row[f"score_{name}"] for name in class_names])
-    if not subjects:
-        return pd.DataFrame(columns=["subject", "cells", "predicted_class", *(f"score_{n}" for n in class_names)]), unmatched
-    scores = np.asarray(scores, dtype=np.float64)
-    binary = len(class_names) == 2
-    names = sorted(set(subjects))  # grouped by number: pandas' string dtype cannot hold a name that is not UTF-8
-    number = {name: k for k, name in enumerate(names)}
-    table = aggregate_by_subject(scores[:, 1] if binary else scores, np.asarray([number[s] for s in subjects]),
-                                 aggregation)
-    values = table.drop(columns="cells").to_numpy()
-    values = np.column_stack([1 - values[:, 0], values[:, 0]]) if binary else values
-    out = pd.DataFrame({"subject": pd.Series([names[k] for k in table.index], dtype=object),
-                        "cells": table["cells"].to_numpy(),
-                        "predicted_class": np.asarray(class_names)[predict_labels(values[:, 1] if binary else values)]})
-    for k, name in enumerate(class_names):
-        out[f"score_{name}"] = values[:, k]
-    return out, unmatched
-
-
-def subjects_output(output: str | os.PathLike | None, subjects_file: str | os.PathLike | None = None) -> Path:
-    """Where ``--by-subject`` writes its CSV: ``subjects_file`` (``--subjects-output``) when given,
-    else beside ``-o`` when that is a regular file or does not exist yet (``predictions.csv`` ->
-    ``predictions_subjects.csv``). A name is never derived from a device, FIFO or socket
-    (``-o /dev/null`` would give ``/dev/null_subjects.csv``) nor from standard output:
-    :class:`OutputError` asks for ``--subjects-output`` then."""
-    if subjects_file is not None:
-        return Path(subjects_file)
-    if output is None:
-        raise OutputError("--by-subject needs -o FILE (the subjects' CSV is written beside it, as "
-                          "<FILE stem>_subjects.csv) or --subjects-output FILE")
-    try:
-        info = os.stat(output)
-    except OSError:
-        info = None  # missing (the file -o makes), or unreadable (the output guard names -o)
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        raise OutputError(f"-o {printable(output)} is not a regular file (a {_kind(info.st_mode)}), so no name for "
-                          "the subjects' CSV is derived from it; give --by-subject's file with --subjects-output FILE")
-    output = Path(output)
-    return output.with_name(f"{output.stem}{SUBJECTS_SUFFIX}{output.suffix or '.csv'}")
 
 
 def tell(stream: TextIO, message: str) -> None:
@@ -806,175 +453,6 @@ def tell(stream: TextIO, message: str) -> None:
         pass
 
 
-# --- the output --------------------------------------------------------------------------------
-
-def bundle_files(model_path: Path) -> list[tuple[str, Path]]:
-    """The files of a trial that predict reads beside its ``model.keras``: never an output."""
-    return [("the model file", model_path), ("the model's", bundle_path(model_path)),
-            ("the trial's", model_path.parent / SCORING_FILE)]
-
-
-class OutputGuard:
-    """The one check every file predict writes goes through, before the model is loaded or an image read.
-
-    A file to write (:meth:`file`) is refused (:class:`OutputError`, naming the option, the path and
-    why) when it is one of the command's own files: an input image (given by name or found in a
-    folder) or a file of the trial (:func:`bundle_files`), compared by device and inode, which a
-    symbolic link, hard link, relative path or ``..`` cannot hide (a path that does not exist yet
-    by resolved path); another output of the same run; a folder, or a path that cannot be looked
-    up; or a file that would land inside a folder being read (resolved, so a link cannot hide it).
-    A folder to write into (:meth:`folder`, ``--saliency``) must not be a file nor lie inside (or
-    be) a folder being read. Devices, FIFOs and sockets are written through as they are, so only
-    the identity check applies to them.
-    """
-
-    def __init__(self, model_path: Path, identities: dict, inputs: Iterable[str | os.PathLike]):
-        self.own = {}
-        for what, path in bundle_files(model_path):
-            if path.exists():  # a missing model.json is named by load_trial
-                self.own[_identity(path)] = f"{what} {path}"
-        for key, path in identities.items():
-            self.own.setdefault(key, f"the input image {path}")
-        self.read_folders = [Path(os.path.realpath(p)) for p in map(Path, inputs) if p.is_dir()]
-        self.claimed: dict = {}  # outputs accepted so far: identity -> the option that writes them
-
-    def _inside_read_folder(self, path: str | os.PathLike) -> Path | None:
-        real = os.path.realpath(path)
-        return next((f for f in self.read_folders if os.path.commonpath([real, f]) == str(f)), None)
-
-    def file(self, path: str | os.PathLike, option: str) -> None:
-        """Refuse (:class:`OutputError`) ``path`` as the file ``option`` writes, or accept it."""
-        shown = f"{option} {printable(path)}"
-        try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            info = None
-        except OSError as error:
-            raise OutputError(f"{shown}: cannot be written ({_unstattable(Path(path), error)})") from None
-        if info is not None and stat.S_ISDIR(info.st_mode):
-            raise OutputError(f"{shown}: is a folder; give the name of the file to write")
-        key = _identity(Path(path), info)
-        if key in self.own:
-            raise OutputError(f"{shown} is {printable(self.own[key])} (the same file); predict does not overwrite "
-                              f"its own inputs: give another file")
-        if key in self.claimed:
-            raise OutputError(f"{shown} is also written by {self.claimed[key]}; give each output its own file")
-        folder = self._inside_read_folder(path) if info is None or stat.S_ISREG(info.st_mode) else None
-        if folder is not None:
-            raise OutputError(f"{shown} lies inside {printable(folder)}, a folder predict reads images from; "
-                              "write it elsewhere")
-        self.claimed[key] = option
-
-    def folder(self, path: str | os.PathLike, option: str) -> None:
-        """Refuse (:class:`OutputError`) ``path`` as the folder ``option`` writes files into, or accept it."""
-        shown = f"{option} {printable(path)}"
-        if os.path.lexists(path) and not os.path.isdir(path):
-            raise OutputError(f"{shown}: not a folder; give a folder for the files (it is made if missing)")
-        folder = self._inside_read_folder(path)
-        if folder is not None:
-            raise OutputError(f"{shown} is or lies inside {printable(folder)}, a folder predict reads images from "
-                              "(its files would be read as images next time); give another folder")
-
-
-@contextmanager
-def _writing(path: str | os.PathLike, what: str):
-    """Any failure to write in the block named as ``path``'s (:class:`OutputError`): the message names the
-    file that failed, not another output. A closed pipe (``BrokenPipeError``) goes on as it is."""
-    try:
-        yield
-    except BrokenPipeError:
-        raise
-    except OSError as error:
-        raise OutputError(f"{printable(path)}: cannot write {what} ({error.strerror or error})") from None
-
-
-def output_target(path: str | os.PathLike) -> tuple[Path, bool]:
-    """Where the CSV is written and whether aside-then-renamed (True) or through (False).
-
-    A regular file or a path that does not exist yet: written aside, renamed onto the path. A
-    symbolic link to a regular file (or to nothing yet): the same onto its resolved target, so the
-    link stays a link. Anything else (a device such as ``/dev/stdout`` or ``/dev/null``, a FIFO, a
-    socket): opened and written as it is, never replaced.
-    """
-    path = Path(path)
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        info = None
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        return path, False
-    if path.is_symlink():
-        return Path(os.path.realpath(path)), True
-    return path, True
-
-
-def _open_csv(path: Path) -> TextIO:
-    return open(path, "w", newline="", encoding="utf-8", errors="surrogateescape")
-
-
-@contextmanager
-def _escaping(stream: TextIO):
-    """``stream`` writing a non-UTF-8 file name's surrogate escapes as its original bytes, for the block."""
-    before = getattr(stream, "errors", None)
-    if before in (None, "surrogateescape") or not hasattr(stream, "reconfigure"):
-        yield stream
-        return
-    try:
-        stream.reconfigure(errors="surrogateescape")
-    except (OSError, ValueError):  # e.g. a closed stream: writing will say so
-        yield stream
-        return
-    try:
-        yield stream
-    finally:
-        try:
-            stream.reconfigure(errors=before)
-        except (OSError, ValueError):  # a closed pipe fails the flush that comes first
-            pass
-
-
-@contextmanager
-def _output(path: str | os.PathLike | None, stdout: TextIO):
-    """The CSV's stream: standard output, or ``path`` as :func:`output_target` says."""
-    if path is None:
-        with _escaping(stdout) as stream:
-            yield stream
-        return
-    target, aside = output_target(path)
-    if not aside:
-        with _open_csv(target) as stream:
-            yield stream
-        return
-    with atomic_path(target) as tmp, _open_csv(tmp) as stream:
-        yield stream
-
-
-def is_stream_file(path: str | os.PathLike, stream: TextIO) -> bool:
-    """Whether ``path`` is the file that ``stream`` writes to (``/dev/stdout``, ``/proc/self/fd/1``, or
-    the file standard output was redirected to): then the CSV goes to the stream itself, which neither
-    truncates a file opened for appending (``>>``) nor replaces it."""
-    try:
-        given, ours = os.stat(path), os.fstat(stream.fileno())
-    except (AttributeError, OSError, ValueError):
-        return False
-    return (given.st_dev, given.st_ino) == (ours.st_dev, ours.st_ino)
-
-
-def _discard_rest(stream: TextIO) -> None:
-    """After a broken pipe: point the stream's descriptor at /dev/null, so that flushing what is left
-    in its buffer at exit neither fails nor prints "Exception ignored ... BrokenPipeError"
-    (the recipe of the Python docs' note on SIGPIPE)."""
-    try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):  # not a file (e.g. a StringIO): nothing to flush at exit
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
-
-
 def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], output: str | os.PathLike | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
         stdout: TextIO | None = None, stderr: TextIO | None = None, calibrated: bool = True,
@@ -983,7 +461,7 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
     """The whole command: load and check the trial, classify, write the CSV (and with ``by_subject``,
     a pattern finding the subject in a file name, the subjects' CSV: ``subjects_file``, or beside
     ``output``, :func:`subjects_output`); returns the exit code. Every file it writes passes the
-    one :class:`OutputGuard` before the model is loaded or an image read."""
+    one :class:`~leukobench.apply.outputs.OutputGuard` before the model is loaded or an image read."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     inputs = list(inputs)
 
@@ -1027,7 +505,7 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
         scoring = trial_scoring(model_path, calibrated, tta, scoring_notes)  # before TensorFlow starts
         model = load_trial(model_path)
         if saliency_dir is not None:
-            with _writing(saliency_dir, "the Grad-CAM overlays (--saliency): the folder cannot be made"):
+            with writing(saliency_dir, "the Grad-CAM overlays (--saliency): the folder cannot be made"):
                 saliency_dir.mkdir(parents=True, exist_ok=True)
             if not os.access(saliency_dir, os.W_OK | os.X_OK):
                 raise OutputError(f"--saliency {printable(saliency_dir)}: cannot write into this folder "
@@ -1039,8 +517,8 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
     to_stdout = output is None or is_stream_file(output, stdout)
     try:
         # the subjects' CSV is written inside the predictions' block: when it fails, neither file appears
-        with _writing(output or "standard output", "the predictions"), \
-                _output(None if to_stdout else output, stdout) as stream:
+        with writing(output or "standard output", "the predictions"), \
+                output_stream(None if to_stdout else output, stdout) as stream:
             classified = [] if pattern is not None else None
             summary = write_predictions(model, files, stream, batch_size, threads, errors=stderr, classified=classified,
                                         saliency_dir=saliency_dir, subjects=subjects, scoring=scoring)
@@ -1049,12 +527,12 @@ def run(model_path: str | os.PathLike, inputs: Iterable[str | os.PathLike], outp
                 if unmatched:
                     say(f"--by-subject: {len(unmatched)} classified image(s) name no subject by {pattern.pattern!r} "
                         f"(e.g. {Path(unmatched[0]).name}) and are left out of the subjects' CSV", EXIT_OK)
-                with _writing(subjects_target, "the subjects' verdicts"), atomic_path(subjects_target) as tmp, \
-                        _open_csv(tmp) as subjects_stream:
+                with writing(subjects_target, "the subjects' verdicts"), atomic_path(subjects_target) as tmp, \
+                        open_csv(tmp) as subjects_stream:
                     write_csv(list(table.columns), table.itertuples(index=False), subjects_stream)
     except BrokenPipeError:  # the reader went away (| head): end quietly, as cat does
         if to_stdout:
-            _discard_rest(stdout)
+            discard_rest(stdout)
         return EXIT_BROKEN_PIPE
     except OutputError as error:
         return say(str(error))
