@@ -19,7 +19,7 @@ from conftest import tiny_cnmc_split
 from leukobench.data.store import Preparation, build_store, load_store
 from leukobench.learn.backup import BACKUP_DIR, STATE
 from leukobench.learn.saved_model import TrainedModel, predict_store
-from leukobench.models import create_model, list_models, recipe_models, transfer_models
+from leukobench.models import list_models, recipe_models, transfer_models
 from leukobench.learn.train import TrainingSpec, _loss_and_targets, _optimizer, train_from_store
 from leukobench.plan.config import RECIPE_OPTIONS, check_config, keras_trials, training_options
 

@@ -19,7 +19,7 @@ from conftest import write_image
 from leukobench import cli
 from leukobench.data.store import Preparation
 from leukobench.learn import predict
-from leukobench.learn.bundle import TrainedModel
+from leukobench.learn.saved_model import TrainedModel
 from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.metrics import metrics_of_trials
 from leukobench.plan.config import config_problems

@@ -6,7 +6,6 @@ trial holds now."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 

@@ -213,7 +213,6 @@ def train_trial(store: Store, spec: TrainingSpec, model_path: str | os.PathLike,
     Returns:
         The trained model, as saved, and the content of ``model.json``.
     """
-    import keras
 
     x_train, y_train, _ = store.part("train")
     x_val, y_val, _ = store.part("val")

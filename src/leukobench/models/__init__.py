@@ -14,7 +14,8 @@ keras.applications lay theirs out), and the transfer models' ImageNet weights fi
 
 Import the registry from here (``from leukobench.models import MODELS, create_model``): this package
 registers every family, and a workflow script that imports it has every family in its code digest
-(:mod:`leukobench.plan.provenance`), as it has them at run time. A new model is one builder in its
+(:mod:`leukobench.plan.provenance`), as it has them at run time, but for the training of one model,
+whose digest leaves out the other families (``other_entries_modules``). A new model is one builder in its
 family's module, registered with ``@register_model``.
 """
 
@@ -24,10 +25,5 @@ from leukobench.models.registry import (MIN_INPUT_SIZE, MODELS, Application, Bui
                                         create_model, list_models, recipe_models, register_model, transfer_models)
 from leukobench.models.transfer import resolve_weights
 
-#: The modules of the families of builders, each registering its own models (a builder's
-#: ``__module__`` names its family): a training's code digest covers its model's family only
-#: (:func:`leukobench.plan.provenance.model_code_digest`).
-FAMILIES = (studies, reference, transfer)
-
-__all__ = ["FAMILIES", "HEADS", "MIN_INPUT_SIZE", "MODELS", "Application", "Builder", "builder_parameters",
+__all__ = ["HEADS", "MIN_INPUT_SIZE", "MODELS", "Application", "Builder", "builder_parameters",
            "create_model", "list_models", "recipe_models", "register_model", "resolve_weights", "transfer_models"]

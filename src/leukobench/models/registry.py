@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from leukobench.models.layers import HEADS, check_head
+from leukobench.models.layers import check_head
 from leukobench.registry import Registry
 
 if TYPE_CHECKING:
