@@ -530,7 +530,7 @@ def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_
     scores = np.clip(np.repeat([0.8, 0.3, 0.2, 0.1], 20) + rng.normal(0, 0.05, 80), 0, 1)  # s2: an ALL subject called healthy
     cells = pd.DataFrame({"patient_id": subjects, "label": labels, "score": scores})
     anonymous = cells.assign(patient_id="")
-    mixed = trials.assign(label=np.tile([0, 1], 40))
+    mixed = cells.assign(label=np.tile([0, 1], 40))
     fig = subject_verdicts.plot_subject_verdicts([("cnn", cells), ("no subjects", anonymous), ("mixed", mixed)],
                                              tmp_path / "s.png", "Best trials", class_names=("hem", "all"))
     assert_png(tmp_path / "s.png")
@@ -539,7 +539,7 @@ def test_the_subject_sheet_names_the_misjudged_subjects_and_says_when_there_are_
     assert red == ["s2"] and ax.get_xlabel() == "1 of 4 subjects misjudged"
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["s4", "s3", "s2", "s1"]  # ordered by verdict
     assert "name no subject" in fig.axes[1].texts[0].get_text()
-    assert "trials of two labels" in fig.axes[2].texts[0].get_text()
+    assert "cells of two labels" in fig.axes[2].texts[0].get_text()
     # a dataset without subjects (Aria): one panel says so, not one per trial, and no legend of verdicts
     fig = subject_verdicts.plot_subject_verdicts([("cnn", anonymous), ("rf", anonymous)], tmp_path / "n.png", "Best trials")
     assert_png(tmp_path / "n.png")

@@ -18,7 +18,8 @@ from snakemake.utils import validate
 from conftest import write_image
 from leukobench import cli
 from leukobench.data.store import Preparation
-from leukobench.learn import predict
+from leukobench.apply import predict
+from leukobench.apply.inputs import prepare_image
 from leukobench.learn.saved_model import TrainedModel
 from leukobench.learn.evaluate import evaluate_predictions
 from leukobench.metrics import metrics_of_trials
@@ -220,7 +221,7 @@ def test_predict_applies_a_new_variant_as_the_evaluation_recorded_it(rot4, tmp_p
     assert predict.run(str(folder), map(str, files), output=str(out), stdout=io.StringIO(), stderr=err,
                        calibrated=False) == predict.EXIT_OK
     assert "'rot4' views" in err.getvalue()  # from the trial's scoring.json
-    images = np.stack([predict.prepare_image(f, model.preparation) for f in files])
+    images = np.stack([prepare_image(f, model.preparation) for f in files])
     by_hand = np.mean([OrientedModel().predict_on_batch(view)[:, 0] for view in quarter_turns(images)], axis=0)
     own = OrientedModel().predict_on_batch(images)[:, 0]
     scores = pd.read_csv(out)["score_all"].to_numpy()

@@ -112,9 +112,9 @@ def test_the_evaluation_adds_temperature_scaled_rows_and_writes_the_temperature(
     assert sorted(plain.index) == sorted(scaled.index) == [("test", "cell"), ("test", "subject"),
                                                             ("val", "cell"), ("val", "subject")]
     assert (scaled["temperature"] == calibration.temperature).all() and (scaled["metric_note"] == "").all()
-    assert scaled.loc[("test", "trial"), "ece"] < plain.loc[("test", "trial"), "ece"]
+    assert scaled.loc[("test", "cell"), "ece"] < plain.loc[("test", "cell"), "ece"]
     for metric in ("accuracy", "sensitivity", "specificity"):  # the same classes, so the same counts
-        assert scaled.loc[("test", "trial"), metric] == plain.loc[("test", "trial"), metric]
+        assert scaled.loc[("test", "cell"), metric] == plain.loc[("test", "cell"), metric]
 
 
 def test_without_calibration_the_trial_records_none_and_predict_would_apply_nothing(tmp_path):

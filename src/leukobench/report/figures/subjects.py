@@ -21,13 +21,13 @@ SUBJECT_PANEL_WIDTH = 0.28  # inches per subject of a subject-verdict panel
 
 
 def plot_subject_verdicts(
-    cells: Sequence[tuple[str, pd.DataFrame]],
+    trials: Sequence[tuple[str, pd.DataFrame]],
     path: str | os.PathLike,
     title: str,
     aggregation: str = "mean",
     class_names: Sequence[str] = ("negative", "positive"),
 ) -> Figure:
-    """Per cell (e.g. the best of one dataset), one panel: each subject's cells' scores (P(class 1);
+    """Per trial (e.g. the best of one dataset), one panel: each subject's cells' scores (P(class 1);
     with more than two classes, P(the subject's own class)) as dots, its verdict
     (:func:`leukobench.metrics.subject_scores`) as a black bar, the 0.5 threshold (with more classes
     the verdict is the arg-max of the aggregate), colours by the subject's truth; subjects ordered by verdict, the misjudged ones named
@@ -35,7 +35,7 @@ def plot_subject_verdicts(
     doubtful ones).
 
     Args:
-        cells: ``(label, predictions)`` per cell, its test predictions (:mod:`leukobench.predictions`).
+        trials: ``(label, predictions)`` per trial, its test predictions (:mod:`leukobench.predictions`).
         path: the PNG to write.
         title: the figure title.
         aggregation: how a subject's cells make its verdict.
@@ -45,10 +45,10 @@ def plot_subject_verdicts(
     labels that they have no truth to judge by; where no cell has a verdict (a dataset without
     subjects), the figure is that one panel. Returns the saved Figure.
     """
-    if not len(cells):
-        raise ValueError("cells is empty: give at least one (label, predictions) pair")
+    if not len(trials):
+        raise ValueError("trials is empty: give at least one (label, predictions) pair")
     panels = []
-    for label, predictions in cells:
+    for label, predictions in trials:
         known = predictions.loc[~unknown_subjects(predictions["patient_id"])]
         if known.empty:
             why = "its images name no subject: no subject-level verdict"
