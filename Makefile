@@ -21,8 +21,12 @@ run: setup
 	$(BIN)/snakemake --report results/report.html
 	@echo "Report: results/report.html  Metrics: results/report/metrics.csv"
 
+# Two pytest-xdist workers, a test file each at a time (--dist loadfile): a file's module fixtures (a finished run,
+# a SLURM cluster) are built once, and the Kaggle stub's fixed port 7777 (test_kaggle.py) is served by one worker.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # No end-to-end workflow run, no SLURM cluster, no training longer than a step or two (markers in pyproject.toml).
 test-fast: setup

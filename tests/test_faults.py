@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -26,11 +27,16 @@ def epochs_logged(log: Path) -> list[int]:
     return [int(m[1]) for m in EPOCH_LINE.finditer(log.read_text())] if log.exists() else []
 
 
+def snakemake_command(workdir: Path) -> list[str]:
+    """The full run of the workflow in ``workdir`` on its config.yaml."""
+    return [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+            "--cores", "2", "--resources", "gpu=1"]
+
+
 def kill_a_training_mid_way(tmp_path: Path, config: dict) -> tuple[list[str], Path]:
     """Start the workflow and SIGKILL it once 3 epochs are logged; returns the command and the training log."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
-               "--cores", "2", "--resources", "gpu=1"]
+    command = snakemake_command(tmp_path)
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     logs = tmp_path / "results/logs/train"
     deadline = time.monotonic() + 600
@@ -62,35 +68,52 @@ def rerun_incomplete(command: list[str], *targets: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(tmp_path):
+KILLED_EPOCHS = 10  # the killed training's length: room for the kill after 3 epochs, and for the resumed ones
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """The tiny workflow with one 10-epoch abed_cnn trial, SIGKILLed mid-training: each test resumes a copy."""
+    workdir = tmp_path_factory.mktemp("killed_run")
     config = copy.deepcopy(TINY)
-    config["grid"].update(model=["abed_cnn"], epochs=[20])
-    command, log = kill_a_training_mid_way(tmp_path, config)
+    config["grid"].update(model=["abed_cnn"], epochs=[KILLED_EPOCHS])
+    _, log = kill_a_training_mid_way(workdir, config)
+    return workdir, config, log.relative_to(workdir)
+
+
+def copy_of(killed_run, tmp_path: Path) -> tuple[list[str], Path, dict]:
+    """A copy of the killed run in ``tmp_path`` (times kept, .snakemake too): its command, its training log
+    and its config."""
+    workdir, config, log = killed_run
+    shutil.copytree(workdir, tmp_path, symlinks=True, dirs_exist_ok=True)
+    return snakemake_command(tmp_path), tmp_path / log, copy.deepcopy(config)
+
+
+def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(killed_run, tmp_path):
+    command, log, _ = copy_of(killed_run, tmp_path)
     finished_before = epochs_logged(log)
     trial = trial_of(log, tmp_path)
     rerun_incomplete(command, str(trial / "history.csv"))  # the training only: evaluation and report add nothing here
     resumed = epochs_logged(log)
     # Keras backs an epoch up after it is logged: a kill in between repeats that one epoch, no more
     assert max(finished_before) <= resumed[0] <= max(finished_before) + 1, (finished_before, resumed)
-    assert resumed[-1] == 20
+    assert resumed[-1] == KILLED_EPOCHS
     history = pd.read_csv(tmp_path / trial / "history.csv")
-    assert history["epoch"].tolist() == list(range(20))
+    assert history["epoch"].tolist() == list(range(KILLED_EPOCHS))
 
 
-def test_a_killed_training_rerun_on_another_split_starts_at_epoch_1(tmp_path):
-    config = copy.deepcopy(TINY)
-    config["grid"].update(model=["abed_cnn"], epochs=[20])
-    command, log = kill_a_training_mid_way(tmp_path, config)
+def test_a_killed_training_rerun_on_another_split_starts_at_epoch_1(killed_run, tmp_path):
+    command, log, config = copy_of(killed_run, tmp_path)
     config["split"]["seed"] = 1  # the same trial folder, a store with other images in each split
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     trial = trial_of(log, tmp_path)
     rerun_incomplete(command, str(trial / "history.csv"))  # the training only: evaluation and report add nothing here
-    assert epochs_logged(log) == list(range(1, 21))  # nothing of the backup, trained on the old split, was used
+    assert epochs_logged(log) == list(range(1, KILLED_EPOCHS + 1))  # nothing of the backup, trained on the old split, was used
     set_aside = [line for line in log.read_text().splitlines() if "set aside" in line]
     assert len(set_aside) == 1 and "store content" in set_aside[0], set_aside
     assert len(list((tmp_path / trial).glob(".train_backup.discarded-*"))) == 1
     history = pd.read_csv(tmp_path / trial / "history.csv")
-    assert history["epoch"].tolist() == list(range(20))
+    assert history["epoch"].tolist() == list(range(KILLED_EPOCHS))
 
 
 def test_a_failing_trial_does_not_stop_the_others_and_a_rerun_runs_only_it(tmp_path):

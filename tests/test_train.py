@@ -202,7 +202,8 @@ import leukobench.learn.backup as backup
 import leukobench.learn.train as train
 from leukobench.learn.train import TrainingSpec, train_from_store
 
-store, folder, phase, epoch, options = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
+# the trainings run one after another in this process: [folder, options] pairs; a kill ends the process
+store, phase, epoch, trainings = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
 die = lambda: os._exit(3)  # like SIGKILL: no clean-up, no finally
 current = {}
 
@@ -231,8 +232,9 @@ backup.write_state = killing_write_state
 
 if phase != "none":
     train.epoch_logger = lambda epochs: Killer()
-spec = TrainingSpec(**options)
-train_from_store(store, spec, os.path.join(folder, "model.keras"), os.path.join(folder, "history.csv"))
+for folder, options in trainings:
+    spec = TrainingSpec(**options)
+    train_from_store(store, spec, os.path.join(folder, "model.keras"), os.path.join(folder, "history.csv"))
 """
 STOPPING_EARLY = {"model": "abed_cnn", "epochs": 8, "batch_size": 8, "learning_rate": 0.01, "early_stopping_patience": 2}
 # the reference recipe: dropout and online augmentation draw from random streams, the schedule from the optimizer's step
@@ -241,18 +243,35 @@ REFERENCE_RECIPE = {"model": "reference_resnet_small", "epochs": 4, "batch_size"
                     "warmup_epochs": 1, "label_smoothing": 0.1}
 
 
-def run_training(store, folder, phase="none", epoch=0, options=STOPPING_EARLY) -> int:
-    result = subprocess.run([sys.executable, "-c", KILLABLE_TRAINING, str(store), str(folder), phase, str(epoch),
-                             json.dumps(options)], capture_output=True, text=True, timeout=300)
+def run_trainings(store, trainings, phase="none", epoch=0) -> int:
+    """The trainings (folder, options) one after another in one new Python process (TensorFlow started
+    once for them all), the Killer ending it at ``phase`` of ``epoch``: 3 when killed, 0 when all finished."""
+    result = subprocess.run([sys.executable, "-c", KILLABLE_TRAINING, str(store), phase, str(epoch),
+                             json.dumps([[str(folder), options] for folder, options in trainings])],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode in (0, 3), result.stderr[-3000:]
     return result.returncode
 
 
+def run_training(store, folder, phase="none", epoch=0, options=STOPPING_EARLY) -> int:
+    return run_trainings(store, [(folder, options)], phase, epoch)
+
+
 @pytest.fixture(scope="module")
-def never_killed(tiny_store, tmp_path_factory):
-    """The training run once without a kill: early stopping ends it before its last epoch."""
-    folder = tmp_path_factory.mktemp("never_killed")
-    assert run_training(tiny_store["none"], folder) == 0
+def never_killed_trainings(tiny_store, tmp_path_factory):
+    """Each recipe's training run once without a kill, in one process (each training seeds itself afresh:
+    a training run after another gives what it gives alone, which the resumed trainings below confirm)."""
+    folders = {"stopping_early": tmp_path_factory.mktemp("never_killed"),
+               "reference": tmp_path_factory.mktemp("never_killed_reference")}
+    assert run_trainings(tiny_store["none"], [(folders["stopping_early"], STOPPING_EARLY),
+                                              (folders["reference"], REFERENCE_RECIPE)]) == 0
+    return folders
+
+
+@pytest.fixture(scope="module")
+def never_killed(never_killed_trainings):
+    """The early-stopping training never killed: early stopping ends it before its last epoch."""
+    folder = never_killed_trainings["stopping_early"]
     history = pd.read_csv(folder / "history.csv")
     best_epoch = json.loads((folder / "model.json").read_text())["best_epoch"]
     assert 3 <= len(history) < 8 and best_epoch < len(history)  # it stopped early, on a best epoch before the last
@@ -266,37 +285,57 @@ KILL_PHASES = {  # where in an epoch the kill falls, and at which (0-based) epoc
     "after the epoch's callbacks, early stopping decided": ("after_epoch_callbacks", "stop"),
     "after training, before the model is saved": ("after_training_before_save", 0),
 }
+REFERENCE_KILL = ("mid_batch", 1)  # the reference recipe killed mid-epoch: its random streams and schedule resume
+
+
+@pytest.fixture(scope="module")
+def killed_then_rerun(tiny_store, never_killed, tmp_path_factory):
+    """Each kill of KILL_PHASES (and the reference recipe's) in a process of its own; what each kill left
+    (its exit code, whether a history was written); then every killed training rerun, one after another
+    in one process, as a user reruns after a crash."""
+    _, history, _ = never_killed
+    kills = {}
+    for kill, (phase, epoch) in [*KILL_PHASES.items(), ("reference", REFERENCE_KILL)]:
+        folder = tmp_path_factory.mktemp("killed")
+        options = REFERENCE_RECIPE if kill == "reference" else STOPPING_EARLY
+        epoch = len(history) - 1 if epoch == "stop" else epoch
+        code = run_training(tiny_store["none"], folder, phase, epoch, options)
+        kills[kill] = {"folder": folder, "options": options, "code": code,
+                       "history_before_rerun": (folder / "history.csv").exists()}
+    rerun = run_trainings(tiny_store["none"], [(kill["folder"], kill["options"]) for kill in kills.values()])
+    return kills, rerun
 
 
 @pytest.mark.parametrize("kill", KILL_PHASES)
-def test_a_training_killed_at_any_phase_resumes_to_the_same_history_best_epoch_and_weights(tiny_store, never_killed,
-                                                                                           tmp_path, kill):
+@pytest.mark.slow
+def test_a_training_killed_at_any_phase_resumes_to_the_same_history_best_epoch_and_weights(never_killed,
+                                                                                           killed_then_rerun, kill):
     import keras
 
     folder, history, best_epoch = never_killed
-    phase, epoch = KILL_PHASES[kill]
-    epoch = len(history) - 1 if epoch == "stop" else epoch
-    assert run_training(tiny_store["none"], tmp_path, phase, epoch) == 3  # killed
-    assert not (tmp_path / "history.csv").exists()
-    assert run_training(tiny_store["none"], tmp_path) == 0  # the rerun
-    resumed = pd.read_csv(tmp_path / "history.csv")
+    kills, rerun = killed_then_rerun
+    killed = kills[kill]["folder"]
+    assert kills[kill]["code"] == 3  # killed
+    assert not kills[kill]["history_before_rerun"]
+    assert rerun == 0  # the rerun
+    resumed = pd.read_csv(killed / "history.csv")
     assert resumed["epoch"].tolist() == history["epoch"].tolist()
     pd.testing.assert_frame_equal(resumed, history, rtol=1e-6)
-    assert json.loads((tmp_path / "model.json").read_text())["best_epoch"] == best_epoch
-    for mine, theirs in zip(keras.models.load_model(tmp_path / "model.keras").get_weights(),
+    assert json.loads((killed / "model.json").read_text())["best_epoch"] == best_epoch
+    for mine, theirs in zip(keras.models.load_model(killed / "model.keras").get_weights(),
                             keras.models.load_model(folder / "model.keras").get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-7)
-    assert not (tmp_path / BACKUP_DIR).exists() and not list(tmp_path.glob(f"{BACKUP_DIR}.discarded-*"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model.json", "model.keras"]
+    assert not (killed / BACKUP_DIR).exists() and not list(killed.glob(f"{BACKUP_DIR}.discarded-*"))
+    assert sorted(p.name for p in killed.iterdir()) == ["history.csv", "model.json", "model.keras"]
 
 
-def test_a_killed_reference_recipe_resumes_its_random_streams_and_schedule(tiny_store, tmp_path):
+@pytest.mark.slow
+def test_a_killed_reference_recipe_resumes_its_random_streams_and_schedule(never_killed_trainings, killed_then_rerun):
     """Augmentation and dropout draw again exactly what they drew in the training never killed."""
-    assert run_training(tiny_store["none"], tmp_path / "never", options=REFERENCE_RECIPE) == 0
-    assert run_training(tiny_store["none"], tmp_path / "killed", "mid_batch", 1, REFERENCE_RECIPE) == 3
-    assert run_training(tiny_store["none"], tmp_path / "killed", options=REFERENCE_RECIPE) == 0
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "killed" / "history.csv"),
-                                  pd.read_csv(tmp_path / "never" / "history.csv"), rtol=1e-6)
+    kills, rerun = killed_then_rerun
+    assert kills["reference"]["code"] == 3 and rerun == 0
+    pd.testing.assert_frame_equal(pd.read_csv(kills["reference"]["folder"] / "history.csv"),
+                                  pd.read_csv(never_killed_trainings["reference"] / "history.csv"), rtol=1e-6)
 
 
 def test_the_state_of_an_older_layout_is_set_aside(tiny_store, tmp_path, capsys):
