@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from leukobench.subjects import MIN_INTERVAL_GROUPS, subject_counts, unknown_subjects
 
@@ -69,6 +68,8 @@ def _random_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -
     parts = [name for name in SPLIT_NAMES if ratios[name] > 0]
     _check_class_sizes(units, len(parts), manifest, f"the {len(parts)} parts {parts}", "image(s)",
                        "a stratified split needs one in each; add images of it or leave the class out")
+    from sklearn.model_selection import train_test_split  # here: the planning imports this module
+
     index, labels = units.index.to_numpy(), units.to_numpy()
     split = pd.Series("train", index=units.index)
     rest, test = train_test_split(index, test_size=ratios["test"], stratify=labels, random_state=seed)
@@ -179,6 +180,8 @@ def _fold_assignment(pool: pd.DataFrame, method: str, folds: int, seed: int) -> 
     _check_class_sizes(pool.groupby(groups)["label"].first(), folds, pool, f"the {folds} folds",
                        "subject(s) or image group(s)", "some folds would test without it; lower split.folds")
     fold = np.empty(len(pool), dtype=np.int64)
+    from sklearn.model_selection import StratifiedGroupKFold
+
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (_, test) in enumerate(splitter.split(pool, pool["label"], groups)):
         fold[test] = k

@@ -31,33 +31,28 @@ import os
 import time
 from collections.abc import Callable
 
-import joblib
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import sklearn
-from sklearn.base import BaseEstimator
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.metrics.pairwise import rbf_kernel
-from sklearn.svm import SVC
-from threadpoolctl import threadpool_limits
 
 from leukobench.learn.feature_store import TRAIN_SPLIT, load_features
 from leukobench.io import atomic_path
 from leukobench.predictions import EVALUATED_SPLITS, prediction_frame, write_predictions
 from leukobench.registry import Registry
 
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
+
+# scikit-learn is imported where a classifier is built or fitted, not with the module: the planning
+# reads the classifiers' names (list_classifiers) at every workflow start and dry run.
+
 SVM_CALIBRATION_FOLDS = 5  # Platt scaling on out-of-fold decision values, as SVC(probability=True) did
 LR_MAX_ITER = 5000  # lbfgs on a few thousand raw-pixel features needs far more than the default 100
 MLP_MAX_ITER = 500  # the default 200 stops Adam before it converges on pixel features
 
-Builder = Callable[..., Pipeline]
+Builder = Callable[..., "Pipeline"]
 CLASSIFIERS: Registry[Builder] = Registry("classifier")
 register_classifier = CLASSIFIERS.register
 
@@ -68,6 +63,9 @@ def list_classifiers() -> list[str]:
 
 
 def _scaled(name: str, estimator: BaseEstimator) -> Pipeline:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline([("scale", StandardScaler()), (name, estimator)])
 
 
@@ -75,12 +73,17 @@ def scaled_rbf_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """SVC's RBF kernel with gamma='scale' on standardised features (1 / n_features), computed
     with BLAS: libsvm's own kernel loop takes minutes on the 50,000-100,000 CNN features of
     Varol's FEM-1 / FEM-2, the BLAS Gram matrix seconds."""
+    from sklearn.metrics.pairwise import rbf_kernel
+
     return rbf_kernel(x, y, gamma=1.0 / x.shape[1])
 
 
 @register_classifier("svm")
 def support_vector_machine(seed: int, threads: int) -> Pipeline:
     """RBF-kernel SVC with Platt-scaled probabilities (see the module docstring)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
     svc = SVC(kernel=scaled_rbf_kernel, random_state=seed)
     return _scaled("svm", CalibratedClassifierCV(svc, method="sigmoid", cv=SVM_CALIBRATION_FOLDS, ensemble=False,
                                                  n_jobs=threads))
@@ -89,41 +92,58 @@ def support_vector_machine(seed: int, threads: int) -> Pipeline:
 @register_classifier("nb")
 def naive_bayes(seed: int, threads: int) -> Pipeline:
     """Gaussian naive Bayes (per-feature variances: no scaling needed; nothing random)."""
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import Pipeline
+
     return Pipeline([("nb", GaussianNB())])
 
 
 @register_classifier("rf")
 def random_forest(seed: int, threads: int) -> Pipeline:
     """A random forest of 100 trees, grown on ``threads`` cores."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
     return Pipeline([("rf", RandomForestClassifier(random_state=seed, n_jobs=threads))])
 
 
 @register_classifier("knn")
 def nearest_neighbours(seed: int, threads: int) -> Pipeline:
     """5 nearest neighbours, Euclidean on the unscaled features (see the module docstring)."""
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+
     return Pipeline([("knn", KNeighborsClassifier(n_jobs=threads))])
 
 
 @register_classifier("sgd")
 def stochastic_gradient_descent(seed: int, threads: int) -> Pipeline:
     """A linear model fitted by SGD on the log loss, so that it has ``predict_proba``."""
+    from sklearn.linear_model import SGDClassifier
+
     return _scaled("sgd", SGDClassifier(loss="log_loss", random_state=seed, n_jobs=threads))
 
 
 @register_classifier("lr")
 def logistic_regression(seed: int, threads: int) -> Pipeline:
     """L2-regularised logistic regression (lbfgs; multinomial for more than two classes)."""
+    from sklearn.linear_model import LogisticRegression
+
     return _scaled("lr", LogisticRegression(max_iter=LR_MAX_ITER, random_state=seed))
 
 
 @register_classifier("mlp")
 def multilayer_perceptron(seed: int, threads: int) -> Pipeline:
     """One hidden layer of 100 ReLU units, trained with Adam."""
+    from sklearn.neural_network import MLPClassifier
+
     return _scaled("mlp", MLPClassifier(max_iter=MLP_MAX_ITER, random_state=seed))
 
 
 def final_estimator(pipeline: Pipeline) -> BaseEstimator:
     """The classifier that ``params`` configure: the pipeline's last step, the SVC inside the calibration."""
+    from sklearn.calibration import CalibratedClassifierCV
+
     last = pipeline[-1]
     return last.estimator if isinstance(last, CalibratedClassifierCV) else last
 
@@ -212,6 +232,10 @@ def fit_classical_trial(features_path: str | os.PathLike, classifier: str, model
         print(f"note: the train split has no images of class(es) {[class_names[k] for k in missing]}; "
               f"they score 0", flush=True)
 
+    import joblib
+    import sklearn
+    from threadpoolctl import threadpool_limits
+
     # joblib's threads, not its default worker processes: a fresh job saves the 1.4 s of starting them
     # and the copy of the features into each (the SVM's 5 calibration folds fit in parallel)
     with threadpool_limits(limits=int(threads)), joblib.parallel_config(backend="threading"):
@@ -241,4 +265,6 @@ def fit_classical_trial(features_path: str | os.PathLike, classifier: str, model
 
 def load_classical(model_path: str | os.PathLike) -> dict:
     """The dict written by :func:`fit_classical_trial` (``estimator`` is the fitted pipeline)."""
+    import joblib
+
     return joblib.load(model_path)
