@@ -217,7 +217,7 @@ def test_the_training_job_writes_the_feature_layer_of_its_model(store_path, tmp_
 
     model_path = tmp_path / "model.keras"
     train_from_store(store_path, TrainingSpec(model="abed_cnn", epochs=1, batch_size=64), model_path,
-                     tmp_path / "history.csv", cell={"model": "abed_cnn"}, threads=2,
+                     tmp_path / "history.csv", trial={"model": "abed_cnn"}, threads=2,
                      features_path=tmp_path / "cnn.parquet")
     rows, features, metadata = load_features(tmp_path / "cnn.parquet")
 

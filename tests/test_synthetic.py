@@ -340,7 +340,7 @@ def test_the_default_data_scores_higher_on_a_cell_level_random_split(tmp_path):
     """docs/pipeline.md (step 1, synthesize) promises that on the default run's synthetic cells, as on real data, a random
     cell-level split scores higher than a subject-disjoint one (its leakage figure). Checked on the
     default config's data with the workflow's own reader, splits (seed, ratios) and two of its
-    classical cells (logistic regression and random forest on 32 px pixels): the random split's
+    classical trials (logistic regression and random forest on 32 px pixels): the random split's
     test accuracy is higher for both, by at least 0.02 each."""
     import yaml
 
