@@ -65,7 +65,6 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -363,20 +362,15 @@ def print_run(name: str, runs: dict[str, dict]) -> None:
 
 
 def same_results(before: Path, after: Path) -> str:
-    """Whether two runs wrote the same metrics, tables and reproduction tables (timings left out)."""
+    """Whether two runs wrote the same metrics, tables and reproduction tables (timings left out), as
+    benchmarks/compare_results.py compares them: rows matched on their keys, renamed columns mapped."""
+    from compare_results import compare_runs  # benchmarks/compare_results.py, which imports this module
+
     verdicts = []
-    for name in COMPARED:
-        if not (before / name).exists() and not (after / name).exists():
-            continue
-        tables = [pd.read_csv(folder / name) for folder in (before, after)]
-        tables = [t.drop(columns=[c for c in t if any(c.startswith(timing) for timing in TIMING_COLUMNS)])
-                  .sort_values(["trial", "split"] if "trial" in t else list(t.columns[:3])).reset_index(drop=True)
-                  .reindex(sorted(t.columns), axis=1) for t in tables]
-        try:
-            pd.testing.assert_frame_equal(*tables, check_dtype=False)
-            verdicts.append(f"{Path(name).name} identical")
-        except AssertionError as difference:
-            verdicts.append(f"{Path(name).name} DIFFERS: {str(difference).splitlines()[0:3]}")
+    for comparison in compare_runs(before, after):
+        if comparison.missing != "both":
+            differences = comparison.unexplained()
+            verdicts.append(f"{comparison.name} {f'DIFFERS ({differences} values or rows)' if differences else 'identical'}")
     return "; ".join(verdicts)
 
 
