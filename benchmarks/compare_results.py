@@ -54,8 +54,8 @@ KEY_COLUMNS = {
     "reproduction.csv": ("source", "data", "dataset", "configuration", "split", "metric"),
 }
 # columns renamed since the baseline (old name -> new name), and path prefixes renamed inside values
-RENAMED_COLUMNS = {"trial": "trial"}
-RENAMED_PATHS = {"results/trials/": "results/trials/"}
+RENAMED_COLUMNS = {"cell": "trial"}
+RENAMED_PATHS = {"results/cells/": "results/trials/"}
 
 
 @dataclass(frozen=True)

@@ -278,7 +278,9 @@ def timed_run(code: Path, name: str, gpu: int) -> dict:
     checkout = Checkout(folder, src=folder / "src")
     wall, _, output = checkout.snakemake("--cores", "all", "--resources", f"gpu={gpu}", *RUNS[name])
     log = max((folder / ".snakemake" / "log").glob("*.snakemake.log")).read_text()
-    fits = [json.loads(p.read_text())["train_seconds"] for p in (folder / "results" / "trials").rglob("model.json")]
+    # a trial's folder: results/trials/, or results/cells/ in a revision older than the rename
+    fits = [json.loads(p.read_text())["train_seconds"]
+            for name in ("trials", "cells") for p in (folder / "results" / name).rglob("model.json")]
     return {"wall": wall, "jobs": job_seconds(log), "fit": sum(fits), "trials": len(fits), "folder": folder}
 
 
@@ -310,17 +312,17 @@ def print_startups(codes: dict[str, Path]) -> None:
             for script in scripts]
     rows.append(("tensorflow+keras", None))
     for script, paths in rows:
-        trials = []
+        columns = []
         for label, code in codes.items():
             if paths is None:
                 seconds, _ = startup_seconds(code, "import tensorflow, keras")
-                trials.append(f"{seconds:6.2f} s")
+                columns.append(f"{seconds:6.2f} s")
             elif paths[label].exists():
                 seconds, tensorflow = startup_seconds(code, script_imports(paths[label]))
-                trials.append(f"{seconds:6.2f} s{' (TensorFlow)' if tensorflow else ''}")
+                columns.append(f"{seconds:6.2f} s{' (TensorFlow)' if tensorflow else ''}")
             else:
-                trials.append("-")
-        print(f"  {script:<16}" + "".join(f"{trial:>24}" for trial in trials), flush=True)
+                columns.append("-")
+        print(f"  {script:<16}" + "".join(f"{column:>24}" for column in columns), flush=True)
     print("  (a Keras job imports TensorFlow and Keras when it trains: the last row, once per Keras trial)", flush=True)
 
 

@@ -13,19 +13,19 @@ from compare_results import Explanation, compare_runs, compare_tables, read_tabl
 METRICS = "results/report/metrics.csv"
 BEST = "results/report/best_configurations.csv"
 
-# a metrics.csv as the baseline wrote it: the trial's folder in column `trial`, under results/trials/
-BASELINE = """trial,split,level,calibration,tta,accuracy,ece,train_seconds,images_per_second,interval_note
-results/trials/a,test,trial,none,none,0.75,0.125,10.5,900.0,
-results/trials/a,test,trial,temperature,none,0.75,0.0625,10.5,900.0,
-results/trials/b,test,trial,none,none,0.5,0.25,3.25,1200.0,no interval: 4 subjects
-results/trials/b,val,subject,none,none,0.5,0.25,3.25,1200.0,
+# a metrics.csv as the baseline wrote it: the trial's folder in column `cell`, under results/cells/
+BASELINE = """cell,split,level,calibration,tta,accuracy,ece,train_seconds,images_per_second,interval_note
+results/cells/a,test,cell,none,none,0.75,0.125,10.5,900.0,
+results/cells/a,test,cell,temperature,none,0.75,0.0625,10.5,900.0,
+results/cells/b,test,cell,none,none,0.5,0.25,3.25,1200.0,no interval: 4 subjects
+results/cells/b,val,subject,none,none,0.5,0.25,3.25,1200.0,
 """
 # the same results after the rename, rows in another order, other timings, a column added
 CANDIDATE = """trial,split,level,calibration,tta,accuracy,ece,train_seconds,images_per_second,interval_note,learned
 results/trials/b,val,subject,none,none,0.5,0.25,4.0,1100.0,,True
-results/trials/a,test,trial,temperature,none,0.75,0.0625,11.0,850.0,,True
-results/trials/b,test,trial,none,none,0.50,0.25,3.0,1250.0,no interval: 4 subjects,True
-results/trials/a,test,trial,none,none,0.75,0.125,12.0,800.0,,True
+results/trials/a,test,cell,temperature,none,0.75,0.0625,11.0,850.0,,True
+results/trials/b,test,cell,none,none,0.50,0.25,3.0,1250.0,no interval: 4 subjects,True
+results/trials/a,test,cell,none,none,0.75,0.125,12.0,800.0,,True
 """
 
 
@@ -48,7 +48,7 @@ def test_equal_tables_pass_whatever_the_row_order_timings_and_rename(tmp_path):
     assert result.unexplained() == 0 and result.differences is None
     assert result.rows == 4
     assert result.keys == ["trial", "split", "level", "calibration", "tta"]
-    assert result.renamed == ["trial -> trial"]  # the column and the paths in it matched under the new name
+    assert result.renamed == ["cell -> trial"]  # the column and the paths in it matched under the new name
     assert result.timing == ["train_seconds", "images_per_second"]  # they differ, and are left out
     assert result.columns == ["accuracy", "ece", "interval_note"]
     assert result.added == ["learned"] and result.removed == []
@@ -61,8 +61,8 @@ def test_equal_tables_pass_whatever_the_row_order_timings_and_rename(tmp_path):
 
 
 def test_a_changed_value_fails_naming_its_row_and_column(tmp_path):
-    changed = CANDIDATE.replace("results/trials/a,test,trial,temperature,none,0.75,0.0625",
-                                "results/trials/a,test,trial,temperature,none,0.75,0.0700")
+    changed = CANDIDATE.replace("results/trials/a,test,cell,temperature,none,0.75,0.0625",
+                                "results/trials/a,test,cell,temperature,none,0.75,0.0700")
     result, _ = metrics_comparison(tmp_path, candidate=changed)
     assert result.unexplained() == 1
     difference = result.differences.iloc[0]
@@ -108,7 +108,7 @@ def test_an_explanation_passes_only_the_differences_it_names(tmp_path):
     assert "equal but for 1 explained values" in summary(explained)
     unexplained, _ = metrics_comparison(tmp_path / "plain", candidate=emptied)  # without --explain: a failure
     assert unexplained.unexplained() == 1
-    other = emptied.replace("results/trials/b,test,trial,none,none,0.50,0.25", "results/trials/b,test,trial,none,none,0.50,")
+    other = emptied.replace("results/trials/b,test,cell,none,none,0.50,0.25", "results/trials/b,test,cell,none,none,0.50,")
     partly, _ = metrics_comparison(tmp_path / "partly", candidate=other, explanations=(not_applied,))
     assert partly.unexplained() == 1  # trial b's plain ece is not what the explanation names
 
