@@ -36,7 +36,7 @@ from leukobench.learn.scored_model import ScoredModel
 from leukobench.metrics import subject_scores
 from leukobench.predictions import EVALUATED_SPLITS, predict_labels, read_predictions, scores_of, write_predictions
 from leukobench.learn.train import TrainingSpec, train_from_store
-from leukobench.score_variants import pass_views
+from leukobench.score_variants import pass_views, views_of
 
 # Nearly every test applies the two trials the module's fixture trains, through the command: make test-fast leaves them out
 pytestmark = pytest.mark.slow
@@ -129,7 +129,7 @@ def test_the_library_call_scores_arrays_as_the_evaluation_did(trials, name, tmp_
     np.testing.assert_allclose(ScoredModel.load(folder / "model.keras").scores(images), apply_temperature(own, 2.0),
                                rtol=0, atol=1e-5)
     fitted_record(folder, temperature=2.0, tta="flips")
-    views = np.mean([plain.model.predict_scores(view) for view in tta_views(images, "flips")], axis=0)
+    views = np.mean([plain.model.predict_scores(view) for view in views_of("flips")(images)], axis=0)
     np.testing.assert_allclose(ScoredModel.load(folder / "model.keras").scores(images), views, rtol=0, atol=1e-6)
     (folder / "predictions.parquet").write_bytes(b"another training's predictions")
     with pytest.raises(ScoringError, match="changed"):
@@ -632,7 +632,7 @@ def test_an_output_device_is_written_through_not_replaced(trials, tmp_path):
     code, err = command(str(folder), *map(str, images), "-o", str(device))
     assert stat.S_ISCHR(os.lstat(device).st_mode) and os.lstat(device).st_rdev == os.makedev(1, 3)
     assert code == EXIT_OK or "cannot write the predictions" in err  # a nodev mount refuses to open it
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial", "imgs", "null"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "null", "trial"]
 
 
 def test_a_fifo_or_odd_file_among_the_inputs_gets_an_error_row_and_never_blocks(trials, tmp_path):
@@ -687,7 +687,7 @@ def test_a_file_name_that_is_not_utf8_is_classified_and_written_byte_for_byte(tr
     folder, images = copied_trial(trials, tmp_path)
     odd = os.fsencode(tmp_path / "lab")
     os.mkdir(odd)
-    good, empty = odd + b"/trial\xff\xfe.bmp", odd + b"/empty\xe9.bmp"  # Latin-1 bytes, not UTF-8
+    good, empty = odd + b"/cell\xff\xfe.bmp", odd + b"/empty\xe9.bmp"  # Latin-1 bytes, not UTF-8
     with open(good, "wb") as file:
         file.write(images[0].read_bytes())
     open(empty, "wb").close()
@@ -750,7 +750,7 @@ def test_sigterm_leaves_the_previous_output_and_no_temporary_file(trials, tmp_pa
         cli.main(["predict", str(folder), *map(str, images), "-o", str(out)])
     assert exited.value.code == 128 + signal.SIGTERM
     assert out.read_text() == "the previous predictions\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial", "imgs", "out.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "out.csv", "trial"]
     assert signal.getsignal(signal.SIGTERM) is handler
 
 
