@@ -212,8 +212,8 @@ def test_scale_keeps_every_model_whose_values_an_exclusion_sets_apart():
     (lambda c: c["variants"].update({".": c["variants"]["balanced"]}), r"variants: the name '\.' cannot"),
     (lambda c: c["grid"].update(size=[32, 10000]), r"grid\.size: \[10000\] px is above the limit of 1024 px"),
     (lambda c: c.update(classical={**c["classical"], "size": [2048]}), r"classical\.size: \[2048\] px is above"),
-    (lambda c: c.update(hybrid={"models": ["varol_cnn3"], "classifiers": ["svm"]}),
-     r"hybrid\.models: \['varol_cnn3'\] not in grid\.model \['varol_cnn1', 'abed_cnn'\]"),
+    (lambda c: c.update(hybrid={"models": ["varol_cnn4"], "classifiers": ["svm"]}),
+     r"hybrid\.models: \['varol_cnn4'\] not in grid\.model \['varol_cnn3', 'abed_cnn'\]"),
 ])
 def test_values_that_would_fail_deep_in_the_dag_or_plan_nothing_are_named_up_front(edit, key):
     config = copy.deepcopy(BASE)
