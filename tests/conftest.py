@@ -84,8 +84,9 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_collection_modifyitems(items):
-    """Every test of test_workflow.py starts snakemake (a finished tiny run, or the plan of one): marked
-    ``workflow``, so that ``-m "not workflow"`` (make test-fast) leaves them out like the end-to-end runs."""
+    """Every test of test_workflow.py and test_workflow_plans.py starts snakemake (a finished tiny run, or
+    the plan of one): marked ``workflow``, so that ``-m "not workflow"`` (make test-fast) leaves them out
+    like the end-to-end runs."""
     for item in items:
-        if item.path.name == "test_workflow.py":
+        if item.path.name in ("test_workflow.py", "test_workflow_plans.py"):
             item.add_marker(pytest.mark.workflow)
