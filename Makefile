@@ -30,7 +30,7 @@ test: setup
 
 # No end-to-end workflow run, no SLURM cluster, no training longer than a step or two (markers in pyproject.toml).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not workflow and not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not workflow and not slow"
 
 clean:
 	rm -rf results .snakemake
