@@ -60,15 +60,28 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
 
 
-TF_PROBE = "tensorflow_imports.txt"  # which processes of the finished run imported TensorFlow (tests/tf_probe)
+IMPORT_PROBE = "heavy_imports.txt"  # which processes imported TensorFlow, scikit-learn or matplotlib (tests/import_probe)
+
+
+def with_import_probe(workdir: Path) -> dict:
+    """The environment of a snakemake whose processes each write to workdir/IMPORT_PROBE the heavy libraries
+    they import."""
+    return {**os.environ, "LEUKOBENCH_IMPORT_PROBE": str(workdir / IMPORT_PROBE),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests" / "import_probe"), os.environ.get("PYTHONPATH")]))}
+
+
+def probed_imports(workdir: Path, library: str) -> list[str]:
+    """The scripts of the processes that imported ``library`` (a rule script's name; 'snakemake' or '__main__.py'
+    for the planning itself)."""
+    probe = workdir / IMPORT_PROBE
+    lines = probe.read_text().splitlines() if probe.exists() else []
+    return [line.split(" ", 1)[1] for line in lines if line.split(" ", 1)[0] == library]
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
-    probe = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests" / "tf_probe"), os.environ.get("PYTHONPATH")])),
-             "LEUKOBENCH_TF_PROBE": str(workdir / TF_PROBE)}
-    result = snakemake(workdir, TINY, "--cores", "2", "--resources", "gpu=1", env={**os.environ, **probe})
+    result = snakemake(workdir, TINY, "--cores", "2", "--resources", "gpu=1", env=with_import_probe(workdir))
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
 
@@ -125,7 +138,7 @@ def test_each_keras_trial_starts_tensorflow_once_and_nothing_else_does(finished_
     """Planning, the evaluations and the report never import TensorFlow; each trial's training job does,
     once, and so does the one job of the dataset that draws its chosen trials' Grad-CAM (evaluation.saliency:
     chosen, the default; tta is none): no other job per trial runs a model."""
-    scripts = [line.rsplit(".", 2)[-2] for line in (finished_run / TF_PROBE).read_text().splitlines()]
+    scripts = [script.rsplit(".", 2)[-2] for script in probed_imports(finished_run, "tensorflow")]
     assert sorted(scripts) == ["saliency_best", "train", "train"], scripts  # the tiny grid's two Keras trials
 
 

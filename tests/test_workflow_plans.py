@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import (CLASSICAL, REPO, SNAKEMAKE, TINY, keras_trainings,
-                           planned_jobs, snakemake)
+from test_workflow import (CLASSICAL, IMPORT_PROBE, REPO, SNAKEMAKE, TINY, keras_trainings,
+                           planned_jobs, snakemake, with_import_probe)
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -56,6 +56,7 @@ def test_the_seeds_figure_is_drawn_when_a_planned_configuration_has_several_seed
 
 
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
+SMOKE_SCALE = 0.05  # a preset's smoke run (its header comment)
 
 
 def test_split_methods_and_folds_multiply_the_stores_and_trials(tmp_path):
@@ -67,11 +68,13 @@ def test_split_methods_and_folds_multiply_the_stores_and_trials(tmp_path):
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_every_preset_plans(preset, tmp_path):
-    """As a user runs it, in the checkout: the preset on top of the default config.yaml."""
+    """As a user runs it, in the checkout: the preset on top of the default config.yaml. Planning it imports
+    no learning or plotting library (a dry run of the Varol preset waits for none of them)."""
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "-n"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env=with_import_probe(tmp_path))
     jobs = planned_jobs(result)
+    assert not (tmp_path / IMPORT_PROBE).exists(), (tmp_path / IMPORT_PROBE).read_text()
     assert keras_trainings(jobs) >= 1 and jobs["aggregate"] == 1
     # only the study's own data: none of the default config's trials (its synthetic dataset) comes along
     assert "synthetic" not in re.findall(r"wildcards: dataset=(\w+)", result.stdout)
@@ -79,7 +82,7 @@ def test_every_preset_plans(preset, tmp_path):
         assert jobs["train"] == 324 // 6 * 2 and jobs["train_with_features"] == 324 * 4 // 6
         assert jobs["fit_hybrid"] == jobs["evaluate_hybrid"] == 324 * 4 // 6 * 3
     # its smoke run trains every model of it, whatever `exclude` ties to which model (the reference's optimizers)
-    smoke = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", "scale=0.05",
+    smoke = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", f"scale={SMOKE_SCALE}",
                             "-n"], capture_output=True, text=True, timeout=300)
     assert trained_models(smoke.stdout) == trained_models(result.stdout)
 
@@ -103,7 +106,7 @@ def test_the_profiles_gpu_slots_reach_the_keras_jobs(tmp_path, profile, transfer
     """The workstation's one GPU has 4 slots: a small CNN holds one, a transfer model all; on SLURM every
     training asks for one GPU of its own (--gpus=1), transfer models too."""
     result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(REPO / "presets" / "varol2024.yaml"),
-                             "--config", "scale=0.05", "--profile", str(REPO / "profiles" / profile), "-n"],
+                             "--config", f"scale={SMOKE_SCALE}", "--profile", str(REPO / "profiles" / profile), "-n"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     slots = gpu_slots_by_model(result.stdout)
@@ -115,16 +118,17 @@ def test_the_profiles_gpu_slots_reach_the_keras_jobs(tmp_path, profile, transfer
 @pytest.mark.parametrize("preset_file", PRESETS, ids=lambda path: path.stem)
 def test_a_preset_reads_the_real_data_once_its_one_path_is_set(tmp_path, preset_file):
     """Every preset runs on its synthetic stand-in as shipped; the one commented `path:` line, set,
-    makes the same grid read the real data instead (Zhang's: both image sets of its data)."""
+    makes the same grid read the real data instead (Zhang's: both image sets of its data). Planned at the
+    smoke run's scale: the grid thinned, every dataset and variant kept (test_every_preset_plans plans it whole)."""
     text = preset_file.read_text()
     preset = yaml.safe_load(text)
     stand_ins = [name for name, dataset in preset["datasets"].items() if "synthetic" in dataset and "path" not in dataset]
     (line,) = re.finditer(r"^(?P<indent>[ \t]*)# path: \S+", text, flags=re.M)  # one path to set
-    as_shipped = planned_jobs(snakemake(tmp_path, preset, "-n"))
+    as_shipped = planned_jobs(snakemake(tmp_path, {**preset, "scale": SMOKE_SCALE}, "-n"))
     assert as_shipped["synthesize"] == len(stand_ins) >= 1
     (tmp_path / "data").mkdir()
     preset = yaml.safe_load(text[:line.start()] + f"{line['indent']}path: {tmp_path / 'data'}" + text[line.end():])
-    result = snakemake(tmp_path, preset, "-n")
+    result = snakemake(tmp_path, {**preset, "scale": SMOKE_SCALE}, "-n")
     assert "synthesize" not in planned_jobs(result) and planned_jobs(result)["ingest"] == len(stand_ins)
     assert "input: " + str(tmp_path / "data") in result.stdout
 
@@ -166,7 +170,7 @@ def test_the_reference_preset_on_the_aria_data_keeps_four_classes_and_its_duplic
 
 def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
     preset = REPO / "presets" / "varol2024.yaml"
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", "scale=0.05", "-n"],
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", f"scale={SMOKE_SCALE}", "-n"],
                             capture_output=True, text=True, timeout=300)
     jobs = planned_jobs(result)
     assert keras_trainings(jobs) == 3 * 6  # every variant and model; the first value of the other lists (size 32, adam, 25 -> 1 epoch)

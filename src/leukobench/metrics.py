@@ -37,16 +37,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    f1_score,
-    multilabel_confusion_matrix,
-    auc,
-    precision_recall_fscore_support,
-    roc_curve,
-)
 
 from leukobench.io import atomic_path
 from leukobench.predictions import predict_labels, read_predictions, scores_of
@@ -209,6 +199,8 @@ def n_classes(y_score: np.ndarray) -> int:
 @contextmanager
 def _quiet_undefined() -> Iterator[None]:
     """Silence scikit-learn's warnings about undefined metrics: they are reported as NaN."""
+    from sklearn.exceptions import UndefinedMetricWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
@@ -218,6 +210,8 @@ def _quiet_undefined() -> Iterator[None]:
 
 def point_metrics(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
     """All of ``METRIC_NAMES`` plus ``n`` for one set of predictions (see the module docstring)."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, precision_recall_fscore_support
+
     labels, scores = check_inputs(y_true, y_score)
     predicted = predict_labels(scores)
     classes = list(range(n_classes(scores)))
@@ -288,6 +282,8 @@ def calibration_bins(y_true: np.ndarray, y_score: np.ndarray) -> pd.DataFrame:
 
 def _specificities(labels: np.ndarray, predicted: np.ndarray, classes: list[int]) -> np.ndarray:
     """One-vs-rest specificity TN / (TN + FP) of each class, NaN where a class has no negatives."""
+    from sklearn.metrics import multilabel_confusion_matrix
+
     counts = multilabel_confusion_matrix(labels, predicted, labels=classes)
     true_negative, false_positive = counts[:, 0, 0], counts[:, 0, 1]
     return _ratio(true_negative, true_negative + false_positive)
@@ -303,6 +299,8 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def _binary_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve, as ``roc_auc_score`` computes it but with half its overhead."""
+    from sklearn.metrics import auc, roc_curve
+
     if is_positive.all() or not is_positive.any():
         return float("nan")
     false_positive_rate, true_positive_rate, _ = roc_curve(is_positive, scores)
