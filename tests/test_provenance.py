@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from leukobench.models import MODELS
-from leukobench.plan.provenance import PACKAGE_ROOT, code_digest, code_meaning, imported_modules, other_entries_modules
+from leukobench.plan.provenance import (MEANINGS_FILE, PACKAGE_ROOT, code_digest, code_meaning, imported_modules,
+                                        other_entries_modules)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,6 +28,44 @@ def fake_package(root: Path) -> tuple[Path, Path]:
     script = root / "train_script.py"
     script.write_text("from leukobench.train import fit\nimport numpy as np\n")
     return package, script
+
+
+# A planning in a process of its own: the digest of the fake package's script, with the meanings kept in a folder,
+# and the files it parsed (ast.parse counted).
+PLANNING = """
+import ast, json, sys
+from pathlib import Path
+parsed = []
+parse = ast.parse
+ast.parse = lambda source, filename="<unknown>", **kw: parsed.append(Path(filename).name) or parse(source, filename, **kw)
+from leukobench.plan.provenance import code_digest, keep_meanings_in
+keep_meanings_in(sys.argv[1])
+print(json.dumps([code_digest.__wrapped__(Path(sys.argv[2]), Path(sys.argv[3])), sorted(parsed)]))
+"""
+
+
+def planned(folder: Path, script: Path, package: Path) -> tuple[str, list[str]]:
+    result = subprocess.run([sys.executable, "-c", PLANNING, str(folder), str(script), str(package)],
+                            capture_output=True, text=True, check=True)
+    digest, parsed = json.loads(result.stdout)
+    return digest, parsed
+
+
+def test_kept_meanings_give_the_same_digest_and_the_next_planning_parses_only_what_changed(tmp_path):
+    package, script = fake_package(tmp_path)
+    kept = tmp_path / ".snakemake"
+    alone = code_digest.__wrapped__(script, package)  # in this process, nothing kept
+    assert planned(kept, script, package) == (alone, ["__init__.py", "layers.py", "models.py", "train.py", "train_script.py"])
+    assert planned(kept, script, package) == (alone, [])  # every text's meaning was kept
+    (package / "layers.py").write_text("X = 2\n")
+    edited, parsed = planned(kept, script, package)
+    assert edited != alone and parsed == ["layers.py"]
+    assert edited == code_digest.__wrapped__(script, package)
+    (package / "layers.py").write_text("X = 1\n")  # back: its meaning is parsed again, the first digest again
+    assert planned(kept, script, package) == (alone, ["layers.py"])
+    (kept / MEANINGS_FILE).write_bytes(b"not marshal")  # damaged: parsed again, then rewritten
+    assert planned(kept, script, package) == (alone, ["__init__.py", "layers.py", "models.py", "train.py", "train_script.py"])
+    assert planned(kept, script, package) == (alone, [])
 
 
 def test_imports_are_followed_through_modules_and_inside_functions(tmp_path):

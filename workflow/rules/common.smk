@@ -26,13 +26,15 @@ from leukobench.plan.config import (
     split_methods,
     training_options,
 )
-from leukobench.plan.provenance import code_digest, other_entries_modules
+from leukobench.plan.provenance import code_digest, keep_meanings_in, other_entries_modules
 from leukobench.score_variants import needs_model_pass
 from leukobench.data import kaggle
 from leukobench.data.readers import READERS
 from leukobench.settings import SETTINGS, write_settings
 from leukobench.models import MODELS
 from leukobench.models import weights as keras_weights
+
+keep_meanings_in(".snakemake")  # the code digests' parsed modules, kept between plannings of this working directory
 
 
 validate(config, schema="../schemas/config.schema.yaml")

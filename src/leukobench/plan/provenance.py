@@ -31,6 +31,13 @@ calls first to send its output to the rule's log, says how a log reads and never
 output, so it is left out (:data:`OUTSIDE_DIGESTS`): editing it reruns nothing. It imports no
 other leukobench module, so no module is hidden behind it.
 
+**What a file means is parsed once per text, not once per planning.** Parsing and writing out the
+package's modules is most of what planning costs in this module (0.7 s of every ``snakemake -n`` on 2
+cores), so :func:`keep_meanings_in` (the Snakefile calls it with ``.snakemake/``) keeps each text's
+meaning in a file, keyed by the SHA-256 of the text, the Python version and this module's own text:
+an entry is never stale (another text, another Python or another way of writing meanings is
+another key), and the next planning parses only the files that changed.
+
 **Snakemake's own ``code`` trigger is off.** For a ``script:`` rule Snakemake reruns a job whose
 outputs are older than the script file (its modification time, so a comment or a ``git
 checkout`` counts), and it records no text of the ``.smk`` files' script rules. The digest above
@@ -43,7 +50,10 @@ reaches its rules through ``params``.
 from __future__ import annotations
 
 import ast
+import atexit
 import hashlib
+import marshal
+import os
 import sys
 from collections.abc import Iterable
 from functools import lru_cache
@@ -126,10 +136,70 @@ def _written_out(value) -> str:
     return repr(value)
 
 
+MEANINGS_FILE = "leukobench_code_meanings.marshal"  # in the folder given to keep_meanings_in
+# What makes a kept meaning stale other than its text: the Python that parsed it and this module's own text.
+_MEANING_SALT = f"{sys.version_info[:2]}\0".encode() + Path(__file__).read_bytes()
+
+
+class _KeptMeanings:
+    """The meanings of texts (:func:`_read`'s results) kept in a file between plannings."""
+
+    def __init__(self):
+        self.path: Path | None = None
+        self.entries: dict[str, tuple] = {}
+        self.used: set[str] = set()
+        self.new = False
+
+    def open(self, folder: Path) -> None:
+        self.path = Path(folder) / MEANINGS_FILE
+        try:
+            with open(self.path, "rb") as kept:
+                entries = marshal.load(kept)
+            self.entries = entries if isinstance(entries, dict) else {}
+        except (OSError, EOFError, ValueError, TypeError):  # none yet, or unreadable: parsed again, then rewritten
+            self.entries = {}
+        atexit.register(self.save)
+
+    def save(self) -> None:
+        """Write the meanings this planning used (and no others) when it parsed one anew; a cache, so a
+        folder that cannot be written leaves planning as it was."""
+        if self.path is None or not self.new:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
+            with open(partial, "wb") as kept:
+                marshal.dump({key: self.entries[key] for key in self.used}, kept)
+            os.replace(partial, self.path)
+        except OSError:
+            pass
+        self.new = False
+
+
+_KEPT = _KeptMeanings()
+
+
+def keep_meanings_in(folder: str | Path) -> None:
+    """Read the meanings kept in ``folder`` and keep there, when the process ends, those it used (see the
+    module docstring)."""
+    _KEPT.open(Path(folder))
+
+
 @lru_cache(maxsize=None)
 def _read(source: str, filename: str) -> tuple[tuple[str, ...], str]:
     """The package modules ``source`` names in its imports (dotted), and its meaning (:func:`code_meaning`):
-    one parse per text, however many scripts reach the module."""
+    one parse per text, however many scripts reach the module, and none for a text whose meaning is kept
+    (:func:`keep_meanings_in`)."""
+    key = hashlib.sha256(_MEANING_SALT + b"\0" + source.encode()).hexdigest()
+    _KEPT.used.add(key)
+    if key not in _KEPT.entries:
+        _KEPT.entries[key] = _parsed(source, filename)
+        _KEPT.new = True
+    return _KEPT.entries[key]
+
+
+def _parsed(source: str, filename: str) -> tuple[tuple[str, ...], str]:
+    """:func:`_read`'s result, from the text's syntax tree."""
     tree = ast.parse(source, filename=filename)
     names = []
     for node in ast.walk(tree):
