@@ -83,10 +83,19 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+# The files that take longest (`make test` with --durations: finished runs, a SLURM cluster, TensorFlow
+# trainings), longest first: collected first, so pytest-xdist hands them out first (--dist loadfile gives
+# each worker a file at a time in collection order) and the two workers end together.
+LONGEST_FIRST = ("test_workflow.py", "test_train.py", "test_slurm.py", "test_workflow_plans.py", "test_faults.py",
+                 "test_models.py")
+
+
 def pytest_collection_modifyitems(items):
     """Every test of test_workflow.py and test_workflow_plans.py starts snakemake (a finished tiny run, or
     the plan of one): marked ``workflow``, so that ``-m "not workflow"`` (make test-fast) leaves them out
-    like the end-to-end runs."""
+    like the end-to-end runs. The files of LONGEST_FIRST are run first, each file's tests in their order."""
     for item in items:
         if item.path.name in ("test_workflow.py", "test_workflow_plans.py"):
             item.add_marker(pytest.mark.workflow)
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
