@@ -151,14 +151,16 @@ class _KeptMeanings:
         self.new = False
 
     def open(self, folder: Path) -> None:
-        self.path = Path(folder) / MEANINGS_FILE
+        if self.path is None:
+            atexit.register(self.save)
+        self.path = Path(folder).absolute() / MEANINGS_FILE  # where it was asked for, whatever the directory at exit
         try:
             with open(self.path, "rb") as kept:
                 entries = marshal.load(kept)
-            self.entries = entries if isinstance(entries, dict) else {}
         except (OSError, EOFError, ValueError, TypeError):  # none yet, or unreadable: parsed again, then rewritten
-            self.entries = {}
-        atexit.register(self.save)
+            return
+        if isinstance(entries, dict):
+            self.entries = {**entries, **self.entries}  # with what this process read before
 
     def save(self) -> None:
         """Write the meanings this planning used (and no others) when it parsed one anew; a cache, so a
@@ -185,7 +187,6 @@ def keep_meanings_in(folder: str | Path) -> None:
     _KEPT.open(Path(folder))
 
 
-@lru_cache(maxsize=None)
 def _read(source: str, filename: str) -> tuple[tuple[str, ...], str]:
     """The package modules ``source`` names in its imports (dotted), and its meaning (:func:`code_meaning`):
     one parse per text, however many scripts reach the module, and none for a text whose meaning is kept
