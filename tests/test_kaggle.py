@@ -18,7 +18,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -33,9 +32,8 @@ from conftest import write_image
 from leukobench.data.download import DOWNLOAD_NAME, DownloadError
 from leukobench.data.kaggle import (KaggleCredentialError, KaggleNotFoundError, current_versions, fetch_due, fetch_kaggle, handle_of, tree_digest, version_param)
 from leukobench.plan.config import config_problems, reader_format
+from test_workflow import REPO, SMOKE_SCALE, SNAKEMAKE
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 STUB_ADDRESS = ("127.0.0.1", 7777)  # kagglesdk's TEST environment: http://localhost:7777
 USER, KEY = "lab-user", "s3cret-kaggle-key-0123456789"
 OWNER, SLUG = "mehradaria", "leukemia"
@@ -402,7 +400,8 @@ def test_a_presets_kaggle_line_uncommented_plans_the_fetch_before_ingest(preset,
     edited = tmp_path / preset.name
     edited.write_text(text[:line.start()] + line["indent"] + line["line"] + text[line.end():])
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")  # as a user runs it: on top of the default config
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(edited), "--config", "scale=0.05", "-n"],
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(edited), "--config", f"scale={SMOKE_SCALE}",
+                             "-n"],
                             capture_output=True, text=True, timeout=600, env={**os.environ, **kaggle_env})
     jobs = planned(result)
     config = yaml.safe_load(edited.read_text())

@@ -60,6 +60,7 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
 
 
+SMOKE_SCALE = 0.05  # a preset's smoke run (`--config scale=0.05`, the presets' header comment)
 IMPORT_PROBE = "heavy_imports.txt"  # which processes imported TensorFlow, scikit-learn or matplotlib (tests/import_probe)
 
 
@@ -71,8 +72,8 @@ def with_import_probe(workdir: Path) -> dict:
 
 
 def probed_imports(workdir: Path, library: str) -> list[str]:
-    """The scripts of the processes that imported ``library`` (a rule script's name; 'snakemake' or '__main__.py'
-    for the planning itself)."""
+    """The scripts of the processes that imported ``library`` (a job's ``.snakemake/scripts/tmpXXXX.<rule script>.py``;
+    ``__main__.py`` for snakemake itself)."""
     probe = workdir / IMPORT_PROBE
     lines = probe.read_text().splitlines() if probe.exists() else []
     return [line.split(" ", 1)[1] for line in lines if line.split(" ", 1)[0] == library]

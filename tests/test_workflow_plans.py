@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import (CLASSICAL, IMPORT_PROBE, REPO, SNAKEMAKE, TINY, keras_trainings,
+from test_workflow import (CLASSICAL, IMPORT_PROBE, REPO, SMOKE_SCALE, SNAKEMAKE, TINY, keras_trainings,
                            planned_jobs, snakemake, with_import_probe)
 
 
@@ -56,7 +56,6 @@ def test_the_seeds_figure_is_drawn_when_a_planned_configuration_has_several_seed
 
 
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
-SMOKE_SCALE = 0.05  # a preset's smoke run (its header comment)
 
 
 def test_split_methods_and_folds_multiply_the_stores_and_trials(tmp_path):
