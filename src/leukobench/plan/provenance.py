@@ -53,12 +53,13 @@ import ast
 import atexit
 import hashlib
 import marshal
-import os
 import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from leukobench.io import atomic_path
 
 PACKAGE = "leukobench"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # src/leukobench
@@ -168,11 +169,8 @@ class _KeptMeanings:
         if self.path is None or not self.new:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
-            with open(partial, "wb") as kept:
+            with atomic_path(self.path) as partial, open(partial, "wb") as kept:
                 marshal.dump({key: self.entries[key] for key in self.used}, kept)
-            os.replace(partial, self.path)
         except OSError:
             pass
         self.new = False
