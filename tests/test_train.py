@@ -80,6 +80,21 @@ def test_binary_cross_entropy_gives_one_sigmoid_score_and_categorical_a_softmax(
     np.testing.assert_allclose(predictions[["score_hem", "score_all"]].sum(axis=1), 1, rtol=1e-5)
 
 
+@pytest.mark.parametrize("recipe", ["plain", "reference"])
+def test_a_training_traces_its_train_step_once(tiny_store, tmp_path, monkeypatch, recipe):
+    """Keras creates the optimizer's and the metrics' variables in the first trace of the train step unless
+    they exist, and TensorFlow then traces it again: the whole graph built twice (ResNet50: 13 s more)."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    traces = []
+    real_step = TensorFlowTrainer.train_step
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", lambda self, data: traces.append(1) or real_step(self, data))
+    options = {**REFERENCE_RECIPE, "epochs": 2} if recipe == "reference" else {"model": "abed_cnn", "epochs": 2}
+    train_from_store(tiny_store["none"], TrainingSpec(**{"batch_size": 8, **options}), tmp_path / "model.keras",
+                     tmp_path / "history.csv")
+    assert len(pd.read_csv(tmp_path / "history.csv")) == 2 and len(traces) == 1
+
+
 def test_class_weights_are_inverse_class_frequencies():
     weights = _class_weights(np.array([0] * 10 + [1] * 30))
     assert weights[0] == pytest.approx(2.0) and weights[1] == pytest.approx(2 / 3)
