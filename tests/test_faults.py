@@ -142,6 +142,7 @@ def test_a_failing_trial_does_not_stop_the_others_and_a_rerun_runs_only_it(tmp_p
 def test_the_same_seed_twice_gives_identical_splits_and_metrics(tmp_path):
     config = copy.deepcopy(TINY)
     config["grid"].update(model=["abed_cnn"])
+    config["evaluation"] = {**config["evaluation"], "saliency": "none"}  # the seeded steps, not a second TensorFlow job
     config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "features": ["hog_pca"],
                            "classifier": ["rf"], "seed": [0]}
     runs = [tmp_path / "first", tmp_path / "second"]
