@@ -139,23 +139,23 @@ def test_a_failing_trial_does_not_stop_the_others_and_a_rerun_runs_only_it(tmp_p
     assert plan["aggregate"] == 1
 
 
-def test_the_same_seed_twice_gives_identical_splits_and_metrics(tmp_path):
+def test_the_same_seed_on_one_core_and_on_two_gives_identical_splits_and_metrics(tmp_path):
     config = copy.deepcopy(TINY)
     config["grid"].update(model=["abed_cnn"])
     config["evaluation"] = {**config["evaluation"], "saliency": "none"}  # the seeded steps, not a second TensorFlow job
     config["classical"] = {"dataset": ["synthetic"], "variant": ["balanced"], "size": [32], "features": ["hog_pca"],
                            "classifier": ["rf"], "seed": [0]}
     runs = [tmp_path / "first", tmp_path / "second"]
-    with ThreadPoolExecutor(max_workers=2) as pool:  # side by side, one core each: the same seeds, the same results
+    with ThreadPoolExecutor(max_workers=2) as pool:  # side by side, on one core and on two: the same numbers
         for workdir in runs:
             workdir.mkdir()
-        results = list(pool.map(lambda workdir: snakemake(workdir, config, "--resources", "gpu=1", "--cores", "1",
-                                                          "results/report/metrics.csv"), runs))
+        results = list(pool.map(lambda run: snakemake(run[0], config, "--resources", "gpu=1", "--cores", run[1],
+                                                      "results/report/metrics.csv"), zip(runs, ("1", "2"))))
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
     first, second = (pd.read_parquet(w / "results/synthetic/splits/subject.parquet") for w in runs)
     pd.testing.assert_frame_equal(first, second)
     first, second = (pd.read_csv(w / "results/report/metrics.csv").drop(columns=[*TIMING_COLUMNS, "trial"]) for w in runs)
-    pd.testing.assert_frame_equal(first, second)
-    predictions = [pd.read_parquet(next(w.glob("results/trials/**/predictions.parquet"))) for w in runs]
-    pd.testing.assert_frame_equal(*predictions)
+    pd.testing.assert_frame_equal(first, second, check_exact=True)
+    for outputs in ("results/trials/**/predictions.parquet", "results/classical/**/predictions.parquet"):
+        pd.testing.assert_frame_equal(*(pd.read_parquet(next(w.glob(outputs))) for w in runs), check_exact=True)

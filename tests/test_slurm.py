@@ -103,7 +103,7 @@ def cluster(tmp_path_factory):
 def runs(cluster, tmp_path_factory):
     """The SLURM run and the local run, side by side (the SLURM run mostly waits for its jobs)."""
     root = tmp_path_factory.mktemp("runs")
-    threads = str(cluster.cpus)  # same threads in both runs: TensorFlow's results depend on them
+    threads = str(cluster.cpus)  # the same cores for both runs (their jobs compute with COMPUTE_THREADS either way)
     return finish({
         "local": start(root / "local", "--profile", str(REPO / "profiles" / "gpu-workstation"), "--cores", threads),
         "slurm": start(root / "slurm", *slurm_arguments(cluster), "--max-threads", threads, env=cluster.env),

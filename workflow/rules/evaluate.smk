@@ -12,11 +12,12 @@ rule inspect:
     log:
         f"results/logs/inspect/{TRIALS.wildcard_pattern}.log",
     params:
+        compute_threads=COMPUTE_THREADS,
         code=code_of("inspect"),
         tta=tta_mode,
     wildcard_constraints:
         model=one_of(KERAS_MODELS if SALIENCY == "all" else ()),  # else rule tta and rule saliency_best
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         gpu=gpu_slots,
         mem_mb=8000,
@@ -40,11 +41,12 @@ rule tta:
     log:
         f"results/logs/tta/{TRIALS.wildcard_pattern}.log",
     params:
+        compute_threads=COMPUTE_THREADS,
         code=code_of("tta"),
         tta=tta_mode,
     wildcard_constraints:
         model=one_of(KERAS_MODELS if SALIENCY != "all" else ()),  # with saliency all, rule inspect writes them
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         gpu=gpu_slots,
         mem_mb=8000,
@@ -196,10 +198,11 @@ rule saliency_best:
     log:
         "results/logs/saliency_best/{dataset}.log",
     params:
+        compute_threads=COMPUTE_THREADS,
         code=code_of("saliency_best"),
     wildcard_constraints:
         dataset=one_of(keras_datasets() if SALIENCY == "chosen" else ()),
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         gpu=dataset_gpu_slots,
         mem_mb=8000,

@@ -54,9 +54,10 @@ rule store_features:
     log:
         "results/logs/features/{dataset}/{partition}/{variant}/{size}px_{features}.log",
     params:
+        compute_threads=COMPUTE_THREADS,
         code=code_of("store_features"),
         options=config["features"],
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         mem_mb=8000,
     conda:

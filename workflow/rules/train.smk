@@ -38,11 +38,12 @@ rule train:
     benchmark:
         f"{TRIAL}/train_benchmark.tsv"
     params:
+        compute_threads=COMPUTE_THREADS,
         code=training_code,  # per model: its family of builders, not the others
         trial=trial_parameters(TRIALS),
     wildcard_constraints:
         model=one_of(KERAS_MODELS - HYBRID_MODELS),
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         gpu=gpu_slots,
         mem_mb=8000,
@@ -76,9 +77,10 @@ rule fit_hybrid:
     benchmark:
         f"{HYBRID}/fit_benchmark.tsv"
     params:
+        compute_threads=COMPUTE_THREADS,
         code=code_of("fit_classical"),
         trial=trial_parameters(HYBRIDS),
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         mem_mb=8000,
         runtime=60,
@@ -99,9 +101,10 @@ rule fit_classical:
     benchmark:
         f"{CLASSICAL}/fit_benchmark.tsv"
     params:
+        compute_threads=COMPUTE_THREADS,
         code=code_of("fit_classical"),
         trial=trial_parameters(CLASSICALS),
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         mem_mb=8000,
         runtime=60,

@@ -8,7 +8,7 @@ from leukobench.learn.devices import configure_runtime
 from leukobench.learn.saliency import saliency_of_trial, share_text
 from leukobench.score_variants import pass_views
 
-configure_runtime(snakemake.threads, seed=0)
+configure_runtime(snakemake.params.compute_threads, seed=0)
 model, store = TrainedModel.load(snakemake.input.model), load_store(snakemake.input.store)  # once, for both passes
 if "tta" in snakemake.output.keys():  # with evaluation.tta
     predictions = write_tta_predictions(model, store, snakemake.input.predictions, snakemake.output.tta,

@@ -7,5 +7,5 @@ from leukobench.learn.feature_extractors import extract_features
 extract_features(
     snakemake.input.store, snakemake.wildcards.features, snakemake.output.features,
     pca_components=snakemake.params.options["pca_components"], seed=snakemake.params.options["seed"],
-    threads=snakemake.threads,
+    threads=snakemake.params.compute_threads,
 )

@@ -15,6 +15,6 @@ spec = TrainingSpec(
     **read_settings(snakemake.input.training),  # the training: options this trial's model takes (common.smk keras_training)
 )
 print(f"GPU slots held (the workflow's gpu resource): {snakemake.resources.gpu}", flush=True)
-train_from_store(snakemake.input.store, spec, snakemake.output.model, snakemake.output.history, trial, snakemake.threads,
+train_from_store(snakemake.input.store, spec, snakemake.output.model, snakemake.output.history, trial, snakemake.params.compute_threads,
                  code=snakemake.params.code, predictions_path=snakemake.output.predictions,
                  features_path=snakemake.output.get("features"))  # train_with_features: for the trial's hybrid trials
