@@ -34,7 +34,9 @@ from leukobench.settings import SETTINGS, write_settings
 from leukobench.models import MODELS
 from leukobench.models import weights as keras_weights
 
-keep_meanings_in(".snakemake")  # the code digests' parsed modules, kept between plannings of this working directory
+# The code digests' parsed modules, kept between plannings beside the code they come from (the checkout's
+# .snakemake/): shared by every working directory this checkout plans (--directory), keyed by each text.
+keep_meanings_in(Path(workflow.basedir) / ".snakemake")
 
 
 validate(config, schema="../schemas/config.schema.yaml")

@@ -33,7 +33,8 @@ other leukobench module, so no module is hidden behind it.
 
 **What a file means is parsed once per text, not once per planning.** Parsing and writing out the
 package's modules is most of what planning costs in this module (0.7 s of every ``snakemake -n`` on 2
-cores), so :func:`keep_meanings_in` (the Snakefile calls it with ``.snakemake/``) keeps each text's
+cores), so :func:`keep_meanings_in` (the Snakefile calls it with the checkout's ``.snakemake/``, shared by
+every working directory the checkout plans) keeps each text's
 meaning in a file, keyed by the SHA-256 of the text, the Python version and this module's own text:
 an entry is never stale (another text, another Python or another way of writing meanings is
 another key), and the next planning parses only the files that changed.
