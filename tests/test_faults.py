@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import SNAKEMAKE, TINY, planned_jobs, snakemake
+from forked_snakemake import run_snakemake
+from test_workflow import SNAKEFILE, SNAKEMAKE_MODULE, TINY, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+):", flags=re.M)
@@ -27,17 +28,18 @@ def epochs_logged(log: Path) -> list[int]:
     return [int(m[1]) for m in EPOCH_LINE.finditer(log.read_text())] if log.exists() else []
 
 
-def snakemake_command(workdir: Path) -> list[str]:
-    """The full run of the workflow in ``workdir`` on its config.yaml."""
-    return [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+def full_run(workdir: Path) -> list[str]:
+    """snakemake's arguments for the full run of the workflow in ``workdir`` on its config.yaml."""
+    return [*SNAKEFILE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
             "--cores", "2", "--resources", "gpu=1"]
 
 
 def kill_a_training_mid_way(tmp_path: Path, config: dict) -> tuple[list[str], Path]:
-    """Start the workflow and SIGKILL it once 3 epochs are logged; returns the command and the training log."""
+    """Start the workflow and SIGKILL it once 3 epochs are logged; returns its arguments and the training log."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    command = snakemake_command(tmp_path)
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = full_run(tmp_path)
+    run = subprocess.Popen([*SNAKEMAKE_MODULE, *command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # a process group of its own, killed whole
     logs = tmp_path / "results/logs/train"
     deadline = time.monotonic() + 600
     try:
@@ -63,8 +65,8 @@ def trial_of(log: Path, workdir: Path) -> Path:
 
 def rerun_incomplete(command: list[str], *targets: str) -> None:
     """What a user does after a crash: release snakemake's lock, then rerun what was left incomplete."""
-    assert subprocess.run([*command, "--unlock"], capture_output=True, timeout=120).returncode == 0
-    result = subprocess.run([*command, "--rerun-incomplete", *targets], capture_output=True, text=True, timeout=900)
+    assert run_snakemake([*command, "--unlock"], timeout=120).returncode == 0
+    result = run_snakemake([*command, "--rerun-incomplete", *targets])
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -82,11 +84,11 @@ def killed_run(tmp_path_factory):
 
 
 def copy_of(killed_run, tmp_path: Path) -> tuple[list[str], Path, dict]:
-    """A copy of the killed run in ``tmp_path`` (times kept, .snakemake too): its command, its training log
-    and its config."""
+    """A copy of the killed run in ``tmp_path`` (times kept, .snakemake too): its snakemake arguments, its
+    training log and its config."""
     workdir, config, log = killed_run
     shutil.copytree(workdir, tmp_path, symlinks=True, dirs_exist_ok=True)
-    return snakemake_command(tmp_path), tmp_path / log, copy.deepcopy(config)
+    return full_run(tmp_path), tmp_path / log, copy.deepcopy(config)
 
 
 def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(killed_run, tmp_path):

@@ -32,7 +32,8 @@ from conftest import write_image
 from leukobench.data.download import DOWNLOAD_NAME, DownloadError
 from leukobench.data.kaggle import (KaggleCredentialError, KaggleNotFoundError, current_versions, fetch_due, fetch_kaggle, handle_of, tree_digest, version_param)
 from leukobench.plan.config import config_problems, reader_format
-from test_workflow import REPO, SMOKE_SCALE, SNAKEMAKE
+from forked_snakemake import run_snakemake
+from test_workflow import REPO, SMOKE_SCALE, SNAKEFILE, SNAKEMAKE
 
 STUB_ADDRESS = ("127.0.0.1", 7777)  # kagglesdk's TEST environment: http://localhost:7777
 USER, KEY = "lab-user", "s3cret-kaggle-key-0123456789"
@@ -280,8 +281,8 @@ def aria_config(handle: str) -> dict:
 
 def snakemake(workdir: Path, config: dict, *args: str, env: dict) -> subprocess.CompletedProcess:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-                           "--cores", "1", *args], capture_output=True, text=True, timeout=600, env=env)
+    return run_snakemake([*SNAKEFILE, "--directory", workdir, "--configfile", workdir / "config.yaml", "--cores", "1", *args],
+                         env=env, timeout=600)
 
 
 def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
@@ -400,9 +401,8 @@ def test_a_presets_kaggle_line_uncommented_plans_the_fetch_before_ingest(preset,
     edited = tmp_path / preset.name
     edited.write_text(text[:line.start()] + line["indent"] + line["line"] + text[line.end():])
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")  # as a user runs it: on top of the default config
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(edited), "--config", f"scale={SMOKE_SCALE}",
-                             "-n"],
-                            capture_output=True, text=True, timeout=600, env={**os.environ, **kaggle_env})
+    result = run_snakemake([*SNAKEFILE, "--directory", tmp_path, "--configfile", edited, "--config", f"scale={SMOKE_SCALE}", "-n"],
+                           env={**os.environ, **kaggle_env}, timeout=600)
     jobs = planned(result)
     config = yaml.safe_load(edited.read_text())
     read = {name for section in ("grid", "classical") for name in (config.get(section) or {}).get("dataset", [])}

@@ -435,11 +435,9 @@ SCRIPT_NOTE = "</script><img src=x onerror=alert(4)>"
 def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path):
     """Class folders and patients named with $, \\, <, > and &, a study note that closes a <script>: the store's
     sample sheet, best_trials' figures and the tables are drawn, and report.html holds the note as text only."""
-    import os
-    import subprocess
-    import sys
-
     import cv2
+
+    from forked_snakemake import run_snakemake
 
     raw, rng = tmp_path / "lab", np.random.default_rng(0)
     classes = {"blast$\\foo$ <&>": 150, "normal & <i>": 90}
@@ -463,12 +461,10 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
              "note": SCRIPT_NOTE}]},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-               "--configfile", str(tmp_path / "config.yaml")]
-    run = subprocess.run([*command, "--cores", "2", "--resources", "gpu=1"], capture_output=True, text=True,
-                         timeout=900, env=os.environ)
+    command = ["--snakefile", REPO / "Snakefile", "--directory", tmp_path, "--configfile", tmp_path / "config.yaml"]
+    run = run_snakemake([*command, "--cores", "2", "--resources", "gpu=1"])
     assert run.returncode == 0, run.stderr[-5000:]
-    report = subprocess.run([*command, "--report", "report.html"], capture_output=True, text=True, timeout=600)
+    report = run_snakemake([*command, "--report", "report.html"])
     assert report.returncode == 0, report.stderr[-3000:]
     page = (tmp_path / "report.html").read_text(errors="replace")
     assert "<img src=x" not in page and "onerror=alert(4)" not in page.replace("onerror=alert\\(4\\)", "")
@@ -488,10 +484,10 @@ def test_a_dataset_and_study_named_with_markup_runs_and_reports_as_text(tmp_path
     assert "onerror" not in params and "blast" not in params and "patient" not in params
     # the settings files rerun what reads them, as params did: nothing when unchanged, the reproduction alone
     # when the published note changes
-    assert "Nothing to be done" in subprocess.run([*command, "-n"], capture_output=True, text=True, timeout=300).stdout
+    assert "Nothing to be done" in run_snakemake([*command, "-n"]).stdout
     config["published"]["results"][0]["note"] = "another note"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    planned = subprocess.run([*command, "-n"], capture_output=True, text=True, timeout=300).stdout
+    planned = run_snakemake([*command, "-n"]).stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], flags=re.M))
     assert jobs == {"reproduction": "1", "all": "1"}, planned[-2000:]
 

@@ -25,7 +25,8 @@ import leukobench.models.weights as weights
 from leukobench.data.download import ChecksumError, DownloadError
 from leukobench.models.weights_fetch import fetch_imagenet_weights, fetch_weights
 from test_download import LOCALHOST, PROXY_VARIABLES, TIMEOUT_S, server  # noqa: F401 (server: the fixture)
-from test_workflow import SNAKEMAKE, TINY, planned_jobs
+from forked_snakemake import run_snakemake
+from test_workflow import SNAKEFILE, SNAKEMAKE, TINY, planned_jobs
 
 VGG16 = models.MODELS.attribute("vgg16", "application")
 FNAME = VGG16.weights_file
@@ -193,8 +194,7 @@ def plan(workdir: Path, training: dict, *models_: str, seeds=(0,)) -> tuple[dict
     config["training"] = training
     config.pop("published")
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "-n"],
-                            capture_output=True, text=True, timeout=300)
+    result = run_snakemake([*SNAKEFILE, "--directory", workdir, "--configfile", workdir / "config.yaml", "-n"])
     return planned_jobs(result), result.stdout
 
 

@@ -15,10 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from leukobench.plan.provenance import code_meaning
+from forked_snakemake import run_snakemake
+from leukobench.plan.provenance import MEANINGS_FILE, code_meaning
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+SNAKEFILE = ["--snakefile", str(REPO / "Snakefile")]
+SNAKEMAKE_MODULE = [sys.executable, "-m", "snakemake"]
+SNAKEMAKE = [*SNAKEMAKE_MODULE, *SNAKEFILE]  # a process of its own (forked_snakemake.run_snakemake says when one is needed)
 METRIC_COLUMNS = ["n", "accuracy", "precision", "recall", "f1", "weighted_f1", "balanced_accuracy", "auc",
                   "sensitivity", "specificity", "train_seconds", "predict_seconds", "images_per_second"]
 TINY = {
@@ -44,8 +47,7 @@ def retrained(trials: int) -> dict[str, int]:
 
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args],
-                          capture_output=True, text=True, timeout=900, env=env)
+    return run_snakemake([*SNAKEFILE, "--directory", workdir, "--configfile", workdir / "config.yaml", *args], env=env)
 
 
 def keras_trainings(jobs: dict[str, int]) -> int:
@@ -82,7 +84,10 @@ def probed_imports(workdir: Path, library: str) -> list[str]:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
-    result = snakemake(workdir, TINY, "--cores", "2", "--resources", "gpu=1", env=with_import_probe(workdir))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+                             "--cores", "2", "--resources", "gpu=1"],  # a process of its own: the probe runs at its start
+                            capture_output=True, text=True, timeout=900, env=with_import_probe(workdir))
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
 
@@ -333,10 +338,9 @@ def plan_with(copy: Path, finished_run: Path) -> dict[str, int]:
     """The jobs the finished tiny run plans with the workflow and package of ``copy``, as a user runs it
     there (its default profile read by Snakemake itself)."""
     (finished_run / "config.yaml").write_text(yaml.safe_dump(TINY))
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(copy / "Snakefile"),
-                             "--directory", str(finished_run), "--configfile", str(finished_run / "config.yaml"), "-n"],
-                            capture_output=True, text=True, timeout=300, cwd=copy,
-                            env={**os.environ, "PYTHONPATH": str(copy / "src")})
+    result = run_snakemake(["--snakefile", copy / "Snakefile", "--directory", finished_run,
+                            "--configfile", finished_run / "config.yaml", "-n"],
+                           cwd=copy, env={**os.environ, "PYTHONPATH": str(copy / "src")})
     return planned_jobs(result)
 
 
@@ -367,6 +371,14 @@ def with_words_added(source: str) -> str:
     if ast.get_docstring(tree, clean=False) is None:
         edited = '"""A docstring added."""\n' + edited
     return edited.rstrip("\n") + "\n\n\n# a comment added at the end\n"
+
+
+@pytest.mark.workflow
+def test_the_parsed_code_is_kept_in_the_checkout_for_every_working_directory(finished_run):
+    """The finished run plans in a folder of its own (--directory): the meanings of the code digests are kept beside
+    the Snakefile, where the next working directory finds them, not in the run's .snakemake/."""
+    assert (REPO / ".snakemake" / MEANINGS_FILE).is_file()
+    assert not (finished_run / ".snakemake" / MEANINGS_FILE).exists()
 
 
 @pytest.mark.workflow

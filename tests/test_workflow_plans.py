@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import (CLASSICAL, IMPORT_PROBE, REPO, SMOKE_SCALE, SNAKEMAKE, TINY, keras_trainings,
+from forked_snakemake import run_snakemake
+from test_workflow import (CLASSICAL, IMPORT_PROBE, REPO, SMOKE_SCALE, SNAKEFILE, SNAKEMAKE, TINY, keras_trainings,
                            planned_jobs, snakemake, with_import_probe)
 
 
@@ -81,8 +82,7 @@ def test_every_preset_plans(preset, tmp_path):
         assert jobs["train"] == 324 // 6 * 2 and jobs["train_with_features"] == 324 * 4 // 6
         assert jobs["fit_hybrid"] == jobs["evaluate_hybrid"] == 324 * 4 // 6 * 3
     # its smoke run trains every model of it, whatever `exclude` ties to which model (the reference's optimizers)
-    smoke = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", f"scale={SMOKE_SCALE}",
-                            "-n"], capture_output=True, text=True, timeout=300)
+    smoke = run_snakemake([*SNAKEFILE, "--directory", tmp_path, "--configfile", preset, "--config", f"scale={SMOKE_SCALE}", "-n"])
     assert trained_models(smoke.stdout) == trained_models(result.stdout)
 
 
@@ -104,9 +104,8 @@ def gpu_slots_by_model(output: str) -> dict[str, set[int]]:
 def test_the_profiles_gpu_slots_reach_the_keras_jobs(tmp_path, profile, transfer_slots):
     """The workstation's one GPU has 4 slots: a small CNN holds one, a transfer model all; on SLURM every
     training asks for one GPU of its own (--gpus=1), transfer models too."""
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(REPO / "presets" / "varol2024.yaml"),
-                             "--config", f"scale={SMOKE_SCALE}", "--profile", str(REPO / "profiles" / profile), "-n"],
-                            capture_output=True, text=True, timeout=300)
+    result = run_snakemake([*SNAKEFILE, "--directory", tmp_path, "--configfile", REPO / "presets" / "varol2024.yaml",
+                            "--config", f"scale={SMOKE_SCALE}", "--profile", REPO / "profiles" / profile, "-n"])
     assert result.returncode == 0, result.stderr[-3000:]
     slots = gpu_slots_by_model(result.stdout)
     assert set(slots) == {"varol_cnn1", "varol_cnn2", "varol_cnn3", "varol_cnn4", "vgg16", "resnet50"}
@@ -169,8 +168,7 @@ def test_the_reference_preset_on_the_aria_data_keeps_four_classes_and_its_duplic
 
 def test_scale_shrinks_a_preset_for_a_smoke_run(tmp_path):
     preset = REPO / "presets" / "varol2024.yaml"
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(preset), "--config", f"scale={SMOKE_SCALE}", "-n"],
-                            capture_output=True, text=True, timeout=300)
+    result = run_snakemake([*SNAKEFILE, "--directory", tmp_path, "--configfile", preset, "--config", f"scale={SMOKE_SCALE}", "-n"])
     jobs = planned_jobs(result)
     assert keras_trainings(jobs) == 3 * 6  # every variant and model; the first value of the other lists (size 32, adam, 25 -> 1 epoch)
     assert "epochs~100" not in result.stdout and "size~48" not in result.stdout and "optimizer~sgd" not in result.stdout
@@ -191,8 +189,25 @@ def test_config_reaches_scripts_only_through_params():
         assert "snakemake.config" not in script.read_text(), f"{script.name} reads snakemake.config; pass it through params"
 
 
+@pytest.mark.parametrize("config", [{}, {"grid": {"model": ["resnet9000"]}}])
+def test_a_forked_snakemake_plans_and_fails_as_a_fresh_process(tmp_path, config):
+    """tests/forked_snakemake, which most workflow tests run: the same output (its times and ids aside) and exit
+    code as `python -m snakemake`, for a plan and for a config that stops it."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, **config}))
+    args = ["--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-n"]
+    fresh = subprocess.run([*SNAKEMAKE, *args], capture_output=True, text=True, timeout=300)
+    forked = run_snakemake([*SNAKEFILE, *args])
+    def timeless(result):  # its lines, and each line's items, as sets: Snakemake's order follows the process's hash seed
+        text = re.sub(r"(?m)^(\[\w{3} .*\d{4}\]|  (Date|Workflow ID|Command): .*)$", "", result.stdout + result.stderr)
+        return sorted(sorted(re.split(r"[,;:] ", line)) for line in text.splitlines())
+
+    assert forked.returncode == fresh.returncode == (1 if config else 0)
+    assert timeless(forked) == timeless(fresh)
+    assert ("resnet9000" in fresh.stdout + fresh.stderr) == bool(config)
+
+
 def test_the_workflow_passes_snakemakes_lint():
-    result = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    result = run_snakemake([*SNAKEFILE, "--lint"], cwd=REPO)
     assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr, result.stdout[-3000:]
 
 
