@@ -17,35 +17,41 @@ import tempfile
 import threading
 from pathlib import Path
 
-from snakemake.cli import get_argument_parser, main
-from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
-
-ExecutorPluginRegistry()  # the plugins (SLURM's imports pandas), collected once in the server, not per call
-get_argument_parser()  # the rest of what the command line imports
-ENTRY_POINT = importlib.util.find_spec("snakemake.__main__").origin  # sys.argv[0] of `python -m snakemake`
+SERVER_MARK = "LEUKOBENCH_TEST_SNAKEMAKE_SERVER"  # in the server's environment only
 HERE = str(Path(__file__).parent)
-# In the server (whose memory every call inherits): the module path of a fresh interpreter, less its own
-# first entry (the folder a script runs in) and the server's PYTHONPATH (this folder)
-FRESH_PATH = [entry for entry in sys.path if entry not in ("", HERE)]
+if os.environ.get(SERVER_MARK):  # the server, preloading this module: what every call needs, once, not in pytest
+    from snakemake.cli import get_argument_parser
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    ExecutorPluginRegistry()  # the plugins (SLURM's imports pandas), collected once, not per call
+    get_argument_parser()  # the rest of what the command line imports
+    ENTRY_POINT = importlib.util.find_spec("snakemake.__main__").origin  # sys.argv[0] of `python -m snakemake`
+    # the module path of a fresh interpreter, less its own first entry (the folder a script runs in) and the
+    # server's PYTHONPATH (this folder)
+    FRESH_PATH = [entry for entry in sys.path if entry not in ("", HERE)]
 
 _SERVER = multiprocessing.get_context("forkserver")
 _SERVER.set_forkserver_preload([__name__])
 _STARTING = threading.Lock()
+_started = False
 
 
 def _start_server() -> None:
-    """Start the server once, with this folder on its path so that it can preload this module (Python 3.11's
-    forkserver does not take its parent's sys.path for its preloads; the calls set their own environment)."""
+    """Start the server once, marked, and with this folder on its path so that it can preload this module
+    (Python 3.11's forkserver does not take its parent's sys.path for its preloads; the calls set their own
+    environment)."""
+    global _started
     with _STARTING:
-        before = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, before]))
+        if _started:
+            return
+        saved = dict(os.environ)
+        os.environ.update({SERVER_MARK: "1", "PYTHONPATH": os.pathsep.join(filter(None, [HERE, saved.get("PYTHONPATH")]))})
         try:
             multiprocessing.forkserver.ensure_running()
+            _started = True
         finally:
-            if before is None:
-                del os.environ["PYTHONPATH"]
-            else:
-                os.environ["PYTHONPATH"] = before
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 def _as_main(args: list[str], cwd: str, environment: dict, stdout: str, stderr: str) -> None:
@@ -61,6 +67,8 @@ def _as_main(args: list[str], cwd: str, environment: dict, stdout: str, stderr: 
         os.dup2(file, fd)
         os.close(file)
     sys.argv = [ENTRY_POINT, *args]
+    from snakemake.cli import main  # imported by the server already
+
     try:
         main(args)  # exits with Snakemake's code, which becomes the process's exit code
     finally:
