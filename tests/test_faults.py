@@ -37,8 +37,8 @@ def full_run(workdir: Path) -> list[str]:
 def kill_a_training_mid_way(tmp_path: Path, config: dict) -> tuple[list[str], Path]:
     """Start the workflow and SIGKILL it once 3 epochs are logged; returns its arguments and the training log."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    command = full_run(tmp_path)
-    run = subprocess.Popen([*SNAKEMAKE_MODULE, *command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    arguments = full_run(tmp_path)
+    run = subprocess.Popen([*SNAKEMAKE_MODULE, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)  # a process group of its own, killed whole
     logs = tmp_path / "results/logs/train"
     deadline = time.monotonic() + 600
@@ -55,7 +55,7 @@ def kill_a_training_mid_way(tmp_path: Path, config: dict) -> tuple[list[str], Pa
     finished_before = epochs_logged(log)
     assert finished_before and max(finished_before) < config["grid"]["epochs"][0]
     assert not list(tmp_path.glob("results/trials/**/model.keras"))
-    return command, log
+    return arguments, log
 
 
 def trial_of(log: Path, workdir: Path) -> Path:
@@ -63,10 +63,10 @@ def trial_of(log: Path, workdir: Path) -> Path:
     return Path("results/trials") / log.relative_to(workdir / "results/logs/train").with_suffix("")
 
 
-def rerun_incomplete(command: list[str], *targets: str) -> None:
+def rerun_incomplete(arguments: list[str], *targets: str) -> None:
     """What a user does after a crash: release snakemake's lock, then rerun what was left incomplete."""
-    assert run_snakemake([*command, "--unlock"], timeout=120).returncode == 0
-    result = run_snakemake([*command, "--rerun-incomplete", *targets])
+    assert run_snakemake([*arguments, "--unlock"], timeout=120).returncode == 0
+    result = run_snakemake([*arguments, "--rerun-incomplete", *targets])
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -92,10 +92,10 @@ def copy_of(killed_run, tmp_path: Path) -> tuple[list[str], Path, dict]:
 
 
 def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(killed_run, tmp_path):
-    command, log, _ = copy_of(killed_run, tmp_path)
+    arguments, log, _ = copy_of(killed_run, tmp_path)
     finished_before = epochs_logged(log)
     trial = trial_of(log, tmp_path)
-    rerun_incomplete(command, str(trial / "history.csv"))  # the training only: evaluation and report add nothing here
+    rerun_incomplete(arguments, str(trial / "history.csv"))  # the training only: evaluation and report add nothing here
     resumed = epochs_logged(log)
     # Keras backs an epoch up after it is logged: a kill in between repeats that one epoch, no more
     assert max(finished_before) <= resumed[0] <= max(finished_before) + 1, (finished_before, resumed)
@@ -105,11 +105,11 @@ def test_a_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(kil
 
 
 def test_a_killed_training_rerun_on_another_split_starts_at_epoch_1(killed_run, tmp_path):
-    command, log, config = copy_of(killed_run, tmp_path)
+    arguments, log, config = copy_of(killed_run, tmp_path)
     config["split"]["seed"] = 1  # the same trial folder, a store with other images in each split
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     trial = trial_of(log, tmp_path)
-    rerun_incomplete(command, str(trial / "history.csv"))  # the training only: evaluation and report add nothing here
+    rerun_incomplete(arguments, str(trial / "history.csv"))  # the training only: evaluation and report add nothing here
     assert epochs_logged(log) == list(range(1, KILLED_EPOCHS + 1))  # nothing of the backup, trained on the old split, was used
     set_aside = [line for line in log.read_text().splitlines() if "set aside" in line]
     assert len(set_aside) == 1 and "store content" in set_aside[0], set_aside
