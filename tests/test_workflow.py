@@ -149,8 +149,9 @@ def test_each_keras_trial_starts_tensorflow_once_and_nothing_else_does(finished_
 
 
 @pytest.mark.workflow
-def test_a_finished_run_has_nothing_to_do(finished_run):
-    result = snakemake(finished_run, TINY, "-n")
+@pytest.mark.parametrize("cores", [[], ["--cores", "1"]])  # made on 2 cores: one core computes the same (test_faults)
+def test_a_finished_run_has_nothing_to_do(finished_run, cores):
+    result = snakemake(finished_run, TINY, "-n", *cores)
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
 
 
