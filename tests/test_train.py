@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import leukobench.learn.backup as backup_module
 import leukobench.learn.train as train_module
 from conftest import tiny_cnmc_split
 from leukobench.learn.saved_model import predict_store
@@ -111,10 +112,28 @@ def test_class_weights_are_inverse_class_frequencies():
     assert weights[0] == pytest.approx(2.0) and weights[1] == pytest.approx(2 / 3)
 
 
+def backed_up_epochs(monkeypatch) -> list[int]:
+    """From now on, the epochs done of each state the backup writes."""
+    written = []
+    real_write_state = backup_module.write_state
+    monkeypatch.setattr(backup_module, "write_state",
+                        lambda path, state: written.append(state.epochs_done) or real_write_state(path, state))
+    return written
+
+
 @pytest.mark.slow
-def test_early_stopping_stops_before_the_last_epoch_on_noise(tiny_store, tmp_path):
+def test_early_stopping_stops_before_the_last_epoch_on_noise(tiny_store, tmp_path, monkeypatch):
+    written = backed_up_epochs(monkeypatch)
     _, history = train(tiny_store["none"], tmp_path, epochs=30, early_stopping_patience=1, learning_rate=0.01)
     assert len(history) < 30
+    assert written == list(range(1, len(history)))  # not the epoch after which early stopping ended it
+
+
+def test_every_epoch_but_the_last_is_backed_up(tiny_store, tmp_path, monkeypatch):
+    """The end state of a training is its saved model: a backup after the last epoch would only be removed."""
+    written = backed_up_epochs(monkeypatch)
+    train(tiny_store["none"], tmp_path, epochs=3)
+    assert written == [1, 2] and not (tmp_path / BACKUP_DIR).exists()
 
 
 @pytest.mark.slow
@@ -306,7 +325,7 @@ def never_killed(never_killed_trainings):
 
 KILL_PHASES = {  # where in an epoch the kill falls, and at which (0-based) epoch: "stop" = the one early stopping ends
     "mid-batch, early epoch": ("mid_batch", 1),
-    "early stopping judged, state not written": ("before_backup", "stop"),
+    "early stopping judged, state not written": ("before_backup", 1),
     "state half-written": ("mid_backup", 2),
     "after the epoch's callbacks, early stopping decided": ("after_epoch_callbacks", "stop"),
     "after training, before the model is saved": ("after_training_before_save", 0),

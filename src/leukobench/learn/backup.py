@@ -9,7 +9,9 @@ the training (the store's content, the training spec, the trial, the code digest
 whole to a temporary file in the same folder and moved onto the last one (``os.replace``), so a
 kill at any instant leaves either the state of the last finished epoch or the one before: a
 resumed training repeats no finished epoch, skips none, and a training whose early stopping had
-decided to stop does not train on.
+decided to stop does not train on. The one exception is the epoch that ends the training: its state
+is the model saved right after it, not a backup, so a kill between the two trains that epoch again
+(to the same weights, history and best epoch).
 
 A backup of another training, or one that does not read back in full, is set aside
 (``.train_backup.discarded-<UTC time>``, with its partial history as a CSV) and the training starts
@@ -211,9 +213,17 @@ def set_aside(backup: Path, reason: str, then: str = "the training starts at epo
     return target
 
 
-def training_backup(backup: Path, fingerprint: dict, stopper=None, resumed: TrainingState | None = None):
-    """The callback that writes :data:`STATE` at the end of every epoch, after early stopping has
-    judged it (``stopper``, listed before it); ``history`` holds every epoch's row, the resumed ones first."""
+def training_backup(backup: Path, fingerprint: dict, last_epoch: int, stopper=None,
+                    resumed: TrainingState | None = None):
+    """The callback that writes :data:`STATE` at the end of every epoch but the one that ends the
+    training (epoch ``last_epoch``, counted from 1, or the one early stopping ends it after: early
+    stopping, ``stopper``, is listed before it and has judged the epoch); ``history`` holds every
+    epoch's row, the resumed ones first.
+
+    The training's end state is the model saved right after its last epoch, so no backup is written
+    for it (a quarter to a half of a short training's time for a model of 100 MB and more): a kill
+    between the end of that epoch and the save resumes from the epoch before and trains the last one
+    again, to the same weights."""
     import keras
 
     class TrainingBackup(keras.callbacks.Callback):
@@ -223,6 +233,8 @@ def training_backup(backup: Path, fingerprint: dict, stopper=None, resumed: Trai
 
         def on_epoch_end(self, epoch, logs=None):
             self.history.append({"epoch": int(epoch), **{k: float(v) for k, v in (logs or {}).items()}})
+            if epoch + 1 >= last_epoch or self.model.stop_training:
+                return
             early = None
             best_weights, best_is_current = None, False
             if stopper is not None:

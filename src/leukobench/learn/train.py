@@ -275,7 +275,7 @@ def train_trial(store: Store, spec: TrainingSpec, model_path: str | os.PathLike,
     if resumed is not None:
         print(f"resumed from {backup}: {first_epoch} epoch(s) done"
               + (", early stopping had ended the training" if resumed.stopped else ""), flush=True)
-    backup_callback = training_backup(backup, fingerprint, stopper, resumed)
+    backup_callback = training_backup(backup, fingerprint, last_epoch, stopper, resumed)
     # in this order: early stopping judges an epoch, then the whole state is backed up, then the epoch is printed
     callbacks = [*([stopper] if stopper is not None else []), backup_callback, epoch_logger(spec.epochs)]
     class_weight = _class_weights(y_train) if spec.class_weight else None
