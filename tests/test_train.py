@@ -69,10 +69,26 @@ def recording_epochs(monkeypatch) -> dict[int, float]:
     return losses
 
 
+def saved_weight_groups(model_path) -> list[str]:
+    """The top-level groups of the weights file inside a ``.keras`` file (Keras writes ``optimizer`` beside
+    ``layers`` and ``vars`` when the model it saves is compiled)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(model_path) as archive, archive.open("model.weights.h5") as weights:
+        with h5py.File(io.BytesIO(weights.read()), "r") as groups:
+            return sorted(groups.keys())
+
+
 @pytest.mark.slow
 def test_binary_cross_entropy_gives_one_sigmoid_score_and_categorical_a_softmax(tiny_store, tmp_path):
     train(tiny_store["none"], tmp_path / "b")
     assert TrainedModel.load(tmp_path / "b" / "model.keras").model.output.shape[-1] == 1
+    # the model saved holds its weights, not Adam's two moments per weight: a third of the file
+    assert "optimizer" not in saved_weight_groups(tmp_path / "b" / "model.keras")
+    assert "layers" in saved_weight_groups(tmp_path / "b" / "model.keras")
     train(tiny_store["none"], tmp_path / "c", loss="categorical_crossentropy")
     model = TrainedModel.load(tmp_path / "c" / "model.keras")
     assert model.model.output.shape[-1] == 2

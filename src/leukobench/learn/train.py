@@ -49,7 +49,7 @@ from leukobench.learn.saved_model import TrainedModel, model_record_path, check_
 from leukobench.learn.cnn_features import write_conv_features
 from leukobench.learn.devices import configure_runtime
 from leukobench.models import create_model
-from leukobench.learn.recipe import LR_SCHEDULES, learning_rate, resumable_early_stopping, steps_per_epoch, with_augmentation
+from leukobench.learn.recipe import LR_SCHEDULES, learning_rate, resumable_early_stopping, steps_per_epoch, for_fitting
 from leukobench.learned import chance_loss, judge_keras, read_history
 from leukobench.predictions import write_predictions
 
@@ -247,8 +247,9 @@ def train_trial(store: Store, spec: TrainingSpec, model_path: str | os.PathLike,
     model = create_model(spec.model, input_shape=x_train.shape[1:], n_classes=n_classes,
                          **_model_kwargs(spec, n_classes, store.metadata.get("normalization")))
     loss, targets = _loss_and_targets(spec, n_classes)
-    # with online augmentation, fit trains the model behind an augmentation layer; the model saved is the plain one
-    fitted = with_augmentation(model, seed=spec.seed) if spec.augmentation else model
+    # fit trains (with online augmentation, behind an augmentation layer) and compiles a wrapper; the model saved is
+    # the plain one, uncompiled: its weights without the optimizer's state
+    fitted = for_fitting(model, augmentation=spec.augmentation, seed=spec.seed)
     fitted.compile(optimizer=_optimizer(spec, steps_per_epoch(len(x_train), spec.batch_size)), loss=loss,
                    metrics=["accuracy"])
     build_before_tracing(fitted, x_train[:1], targets(y_train[:1]))
