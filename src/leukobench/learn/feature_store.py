@@ -10,7 +10,9 @@ Layout of a feature store (Parquet): the columns ``image_id``, ``patient_id``, `
 column. A fixed-size list has no per-row offsets: its values are one contiguous float32 buffer,
 so :func:`load_features` turns the column into an ``(n, d)`` matrix with one reshape, no loop
 over rows and no stacking of ``d`` columns (``f0..fN`` columns would need one read per column,
-and CNN features reach ``d`` = 10^5). The file's key-value metadata (``leukobench``, JSON) holds
+and CNN features reach ``d`` = 10^5). The values are stored plain and zstd-compressed, not dictionary-encoded
+(Parquet's default, which suits repeated values, not floats): a store of 282 images x 73,728 CNN-2
+features reads in 0.24 s instead of 0.65-1.9 s and takes 15 MB instead of 23. The file's key-value metadata (``leukobench``, JSON) holds
 the extractor, its parameters, the source store and its metadata, ``model_path`` and the class
 names. Files appear only when complete (:func:`leukobench.io.atomic_path`).
 """
@@ -70,7 +72,7 @@ def write_features(rows: pd.DataFrame, features: np.ndarray, metadata: dict, out
                                            METADATA_KEY: json.dumps(metadata).encode()})
     rows_per_group = max(1, ROW_GROUP_BYTES // max(1, 4 * d))
     with atomic_path(out_path) as tmp:
-        pq.write_table(table, tmp, row_group_size=rows_per_group)
+        pq.write_table(table, tmp, row_group_size=rows_per_group, use_dictionary=list(ROW_COLUMNS), compression="zstd")
 
 
 def load_features(path: str | os.PathLike) -> tuple[pd.DataFrame, np.ndarray, dict]:
