@@ -79,13 +79,16 @@ def one_of(names):
     return "|".join(re.escape(name) for name in sorted(names)) or "(?!)"
 
 
-# The CPU threads of every job that computes a result with TensorFlow or BLAS (a Keras training or pass, a
-# fit, the PCA of HOG features): their reductions split a sum by thread, so the count is part of what the
+# The CPU threads of every job that computes a result with TensorFlow or BLAS (a Keras training or pass, the
+# PCA of HOG features; the fits below): their reductions split a sum by thread, so the count is part of what the
 # job computes (a Keras training at 1 and at 2 threads ends on other weights). Such a job asks for these
 # threads (`threads:`) and computes with them (`params: compute_threads`, the count its script uses)
 # whatever the run grants it (--cores 1, --max-threads, a SLURM node's cores): the same numbers on every
 # machine, and a change of the count here reruns them (the `params` trigger).
 COMPUTE_THREADS = 2
+# The hybrid and classical fits (scikit-learn) compute with one: most of such a job is starting Python and
+# reading its features, so at one thread two of them (or a fit and an evaluation) share two cores.
+FIT_THREADS = 1
 
 
 WHOLE_GPU = 1_000_000  # more slots than any run has: Snakemake caps a job's request at the run's total

@@ -77,10 +77,10 @@ rule fit_hybrid:
     benchmark:
         f"{HYBRID}/fit_benchmark.tsv"
     params:
-        compute_threads=COMPUTE_THREADS,
+        compute_threads=FIT_THREADS,
         code=code_of("fit_classical"),
         trial=trial_parameters(HYBRIDS),
-    threads: COMPUTE_THREADS
+    threads: FIT_THREADS
     resources:
         mem_mb=8000,
         runtime=60,
@@ -101,10 +101,10 @@ rule fit_classical:
     benchmark:
         f"{CLASSICAL}/fit_benchmark.tsv"
     params:
-        compute_threads=COMPUTE_THREADS,
+        compute_threads=FIT_THREADS,
         code=code_of("fit_classical"),
         trial=trial_parameters(CLASSICALS),
-    threads: COMPUTE_THREADS
+    threads: FIT_THREADS
     resources:
         mem_mb=8000,
         runtime=60,
