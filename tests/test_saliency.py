@@ -317,6 +317,7 @@ def test_the_chosen_trials_job_refuses_a_trial_it_has_no_model_of_and_writes_not
     from leukobench.learn.saliency import saliency_of_chosen_trials
 
     with pytest.raises(ValueError, match=r"chosen trials \['results/trials/b'\] are not among"):
-        saliency_of_chosen_trials([("b", "results/trials/b")], ["results/trials/a/model.keras"], ["store.parquet"],
+        saliency_of_chosen_trials([("b", "results/trials/b")], ["results/trials/a/model.keras"],
+                                 ["results/trials/a/predictions.parquet"], ["store.parquet"],
                                  tmp_path / "summary.json", tmp_path / "panels")
     assert not list(tmp_path.iterdir())

@@ -446,3 +446,23 @@ def test_models_with_their_own_preprocessing_refuse_a_normalised_store(tiny_stor
 def test_bad_training_options_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainingSpec(model="abed_cnn", **kwargs)
+
+
+@pytest.mark.slow
+def test_grad_cam_shows_the_trials_own_predictions_and_refuses_those_of_another_split(tiny_store, tmp_path):
+    """The sheet's verdicts and scores are the predictions the training wrote (no second prediction pass),
+    so predictions of the same images split otherwise (another split.seed) are refused, and nothing is written."""
+    from leukobench.learn.saliency import saliency_of_trial
+
+    for name in ("none", "resplit"):
+        spec = TrainingSpec(model="abed_cnn", epochs=1, batch_size=8)
+        train_from_store(tiny_store[name], spec, tmp_path / name / "model.keras", tmp_path / name / "history.csv",
+                         predictions_path=tmp_path / name / "predictions.parquet")
+    model, own, other = (tmp_path / "none/model.keras", tmp_path / "none/predictions.parquet",
+                         tmp_path / "resplit/predictions.parquet")
+    summary = saliency_of_trial(model, tiny_store["none"], own, tmp_path / "saliency.json", tmp_path / "panels.npz")
+    test_images = (load_store(tiny_store["none"]).frame["split"] == "test").sum()
+    assert summary["images"] == test_images and (tmp_path / "panels.npz").is_file()
+    with pytest.raises(ValueError, match=r"holds other test images than .*resplit/predictions\.parquet: train the trial again"):
+        saliency_of_trial(model, tiny_store["none"], other, tmp_path / "refused.json", tmp_path / "refused.npz")
+    assert not (tmp_path / "refused.json").exists() and not (tmp_path / "refused.npz").exists()

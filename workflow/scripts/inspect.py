@@ -14,5 +14,6 @@ if "tta" in snakemake.output.keys():  # with evaluation.tta
     predictions = write_tta_predictions(model, store, snakemake.input.predictions, snakemake.output.tta,
                                         pass_views(snakemake.params.tta))
     print(f"{len(predictions)} images scored as the mean over their '{snakemake.params.tta}' views")
-summary = saliency_of_trial(model, store, snakemake.output.summary, snakemake.output.panels)  # rule saliency_sheet draws them
+summary = saliency_of_trial(model, store, snakemake.input.predictions, snakemake.output.summary,
+                            snakemake.output.panels)  # rule saliency_sheet draws them
 print(f"{summary['images']} {summary['split']} images, Grad-CAM of {summary['feature_map']}: {share_text(summary)}")

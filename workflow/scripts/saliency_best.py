@@ -9,5 +9,5 @@ from leukobench.report.selection import chosen_keras_trials
 
 chosen = chosen_keras_trials(plain_metrics_of_trials(snakemake.input.predictions))  # as the tables choose them
 configure_runtime(snakemake.params.compute_threads, seed=0)
-saliency_of_chosen_trials(chosen, snakemake.input.models, snakemake.input.stores, snakemake.output.summary,
-                         snakemake.output.panels)  # rule saliency_best_sheets draws them
+saliency_of_chosen_trials(chosen, snakemake.input.models, snakemake.input.predictions, snakemake.input.stores,
+                         snakemake.output.summary, snakemake.output.panels)  # rule saliency_best_sheets draws them

@@ -250,7 +250,8 @@ def _on_dark_background(mask: np.ndarray) -> np.ndarray:
 
 
 def saliency_of_trial(model: "TrainedModel | str | os.PathLike", store: "Store | str | os.PathLike",
-                     summary_path: str | os.PathLike | None, panels_path: str | os.PathLike, split: str = "test") -> dict:
+                     predictions_path: str | os.PathLike, summary_path: str | os.PathLike | None,
+                     panels_path: str | os.PathLike, split: str = "test") -> dict:
     """Where a trained trial looks on the images of one split of its store: its Grad-CAM sheet's
     panels (:func:`leukobench.learn.saliency_panels.write_sheet_panels`, drawn by
     :func:`leukobench.learn.saliency_sheet.draw_saliency_sheet`) and its summary: the mean share of
@@ -258,22 +259,26 @@ def saliency_of_trial(model: "TrainedModel | str | os.PathLike", store: "Store |
     ``images_on_background`` of them; the background-only baseline is their mean area share,
     ``cell_area``; both None where no image has one), per true class too, the feature map
     explained and the threshold. ``model`` and ``store`` are paths, or loaded where the job's other
-    pass (test-time augmentation) uses them too. Writes the summary to ``summary_path`` (the trial's
-    ``saliency.json``; None: not written) and returns it."""
+    pass (test-time augmentation) uses them too; the sheet's labels, verdicts and scores are the
+    trial's predictions (``predictions_path``, written by its training from this model and store), not
+    predicted again. Writes the summary to ``summary_path`` (the trial's ``saliency.json``; None: not
+    written) and returns it."""
     from leukobench.data.store import Store, load_store
-    from leukobench.learn.saved_model import TrainedModel, predict_store
-    from leukobench.predictions import scores_of
+    from leukobench.learn.saved_model import TrainedModel, check_prepared_as
+    from leukobench.predictions import read_predictions, scores_of
 
-    source = store
+    source = "the store" if isinstance(store, Store) else store
     model = model if isinstance(model, TrainedModel) else TrainedModel.load(model)
     store = store if isinstance(store, Store) else load_store(store)
-    predictions, _ = predict_store(model, store)  # checks that the store is prepared as the model's was
+    check_prepared_as(model, store, source)
     mask = (store.frame["split"] == split).to_numpy()
     if not mask.any():
-        raise ValueError(f"{'the store' if source is store else source} has no images in the split '{split}' "
-                         "to show where the model looks")
+        raise ValueError(f"{source} has no images in the split '{split}' to show where the model looks")
     images = store.images[mask]
+    predictions, _ = read_predictions(predictions_path)
     part = predictions[predictions["split"] == split]
+    if part["image_id"].tolist() != store.frame.loc[mask, "image_id"].tolist():
+        raise ValueError(f"{source} holds other {split} images than {predictions_path}: train the trial again")
     labels, predicted = part["label"].to_numpy(), part["pred"].to_numpy()
     heat = grad_cam(model.model, images)
     shares = cell_share(heat, images)
@@ -295,24 +300,26 @@ def saliency_of_trial(model: "TrainedModel | str | os.PathLike", store: "Store |
 
 
 def saliency_of_chosen_trials(chosen: Sequence[tuple[str, str]], models: Sequence[str | os.PathLike],
-                             stores: Sequence[str | os.PathLike], summary_path: str | os.PathLike,
-                             panels_folder: str | os.PathLike) -> list[dict]:
+                             predictions: Sequence[str | os.PathLike], stores: Sequence[str | os.PathLike],
+                             summary_path: str | os.PathLike, panels_folder: str | os.PathLike) -> list[dict]:
     """What ``evaluation.saliency: chosen`` does for a dataset, in one job: the Grad-CAM sheet's panels
     of each chosen trial (``chosen``: name and trial folder, as
     :func:`leukobench.report.selection.chosen_keras_trials` gives them), ``<name>.npz`` in
     ``panels_folder`` (drawn by :func:`leukobench.learn.saliency_sheet.draw_saliency_sheets`, so that
     the figures' look runs no model again), and one summary file, a list of :func:`saliency_of_trial`'s
     summaries each with its ``trial`` and ``name``. ``models`` are the dataset's Keras trials'
-    ``model.keras`` files and ``stores`` their stores, in the same order; each chosen trial's model is
-    loaded once. The folder and the file appear only complete."""
-    store_of = {str(Path(model).parent): store for model, store in zip(models, stores, strict=True)}
-    unknown = [folder for _, folder in chosen if folder not in store_of]
+    ``model.keras`` files, ``predictions`` their ``predictions.parquet`` and ``stores`` their stores, in
+    the same order; each chosen trial's model is loaded once. The folder and the file appear only complete."""
+    inputs_of = {str(Path(model).parent): (store, trial_predictions)
+                 for model, trial_predictions, store in zip(models, predictions, stores, strict=True)}
+    unknown = [folder for _, folder in chosen if folder not in inputs_of]
     if unknown:
-        raise ValueError(f"chosen trials {unknown} are not among the given models' trials {sorted(store_of)}")
+        raise ValueError(f"chosen trials {unknown} are not among the given models' trials {sorted(inputs_of)}")
     summaries = []
     with atomic_folder(panels_folder) as folder:
         for name, trial in chosen:
-            summary = saliency_of_trial(Path(trial) / "model.keras", store_of[trial], None, folder / f"{name}.npz")
+            store, trial_predictions = inputs_of[trial]
+            summary = saliency_of_trial(Path(trial) / "model.keras", store, trial_predictions, None, folder / f"{name}.npz")
             summaries.append({"trial": trial, "name": name, **summary})
             print(f"{name} ({trial}): {share_text(summary)}", flush=True)
     with atomic_path(summary_path) as tmp:

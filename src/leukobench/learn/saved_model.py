@@ -85,6 +85,13 @@ def class_scores(output: np.ndarray) -> np.ndarray:
     return output[:, 0] if output.shape[1] == 1 else output
 
 
+def check_prepared_as(model: TrainedModel, store: Store, source) -> None:
+    """Raise unless ``store`` (named ``source`` in the message) was prepared as the model's training store was."""
+    if store.metadata["preparation"] != model.record["preparation"]:
+        raise ValueError(f"{source} was prepared with {store.metadata['preparation']} but the model expects "
+                         f"{model.record['preparation']}")
+
+
 def predict_store(model: TrainedModel, store: Store | str | os.PathLike,
                   views: Views | None = None) -> tuple[pd.DataFrame, float]:
     """The predictions (:func:`leukobench.predictions.prediction_frame`) of every image of the
@@ -92,9 +99,7 @@ def predict_store(model: TrainedModel, store: Store | str | os.PathLike,
     took. The store (a path or a loaded one) must be prepared as the model's was."""
     source = "the store" if isinstance(store, Store) else store
     store = store if isinstance(store, Store) else load_store(store)
-    if store.metadata["preparation"] != model.record["preparation"]:
-        raise ValueError(f"{source} was prepared with {store.metadata['preparation']} but the model expects "
-                         f"{model.record['preparation']}")
+    check_prepared_as(model, store, source)
     mask = store.frame["split"].isin(EVALUATED_SPLITS).to_numpy()
     rows = store.frame.loc[mask, ROW_COLUMNS]
     check_labels(rows["label"], model.class_names, source)
