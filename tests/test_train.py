@@ -145,6 +145,7 @@ def test_early_stopping_stops_before_the_last_epoch_on_noise(tiny_store, tmp_pat
     assert written == list(range(1, len(history)))  # not the epoch after which early stopping ended it
 
 
+@pytest.mark.slow
 def test_every_epoch_but_the_last_is_backed_up(tiny_store, tmp_path, monkeypatch):
     """The end state of a training is its saved model: a backup after the last epoch would only be removed."""
     written = backed_up_epochs(monkeypatch)
