@@ -10,11 +10,11 @@ Layout of a feature store (Parquet): the columns ``image_id``, ``patient_id``, `
 column. A fixed-size list has no per-row offsets: its values are one contiguous float32 buffer,
 so :func:`load_features` turns the column into an ``(n, d)`` matrix with one reshape, no loop
 over rows and no stacking of ``d`` columns (``f0..fN`` columns would need one read per column,
-and CNN features reach ``d`` = 10^5). The values are stored plain and zstd-compressed, not dictionary-encoded
-(Parquet's default, which suits repeated values, not floats): a store of 282 images x 73,728 CNN-2
-features reads in 0.24 s instead of 0.65-1.9 s and takes 15 MB instead of 23. The file's key-value metadata (``leukobench``, JSON) holds
-the extractor, its parameters, the source store and its metadata, ``model_path`` and the class
-names. Files appear only when complete (:func:`leukobench.io.atomic_path`).
+and CNN features reach ``d`` = 10^5). The values are stored plain and zstd-compressed, not
+dictionary-encoded (Parquet's default, which suits repeated values, not floats): a store of 282
+images x 73,728 CNN-2 features reads in 0.24 s instead of 0.65-1.9 s and takes 15 MB instead of 23.
+The file's key-value metadata (``leukobench``, JSON) holds the extractor, its parameters, the
+source store and its metadata, ``model_path`` and the class names. Files appear only when complete (:func:`leukobench.io.atomic_path`).
 """
 
 from __future__ import annotations
