@@ -23,14 +23,15 @@ run: setup
 
 # Two pytest-xdist workers, a test file each at a time (--dist loadfile): a file's module fixtures (a finished run,
 # a SLURM cluster) are built once, and the Kaggle stub's fixed port 7777 (test_kaggle.py) is served by one worker.
+# The files in the order tests/conftest.py collects them, longest first (--no-loadscope-reorder).
 TEST_WORKERS ?= 2
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # No end-to-end workflow run, no SLURM cluster, no training longer than a step or two (markers in pyproject.toml).
 test-fast: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not workflow and not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not workflow and not slow"
 
 clean:
 	rm -rf results .snakemake

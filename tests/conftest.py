@@ -83,11 +83,15 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
-# The files that take longest (`make test` with --durations: finished runs, a SLURM cluster, TensorFlow
-# trainings), longest first: collected first, so pytest-xdist hands them out first (--dist loadfile gives
-# each worker a file at a time in collection order) and the two workers end together.
-LONGEST_FIRST = ("test_workflow.py", "test_train.py", "test_slurm.py", "test_workflow_plans.py", "test_faults.py",
-                 "test_models.py")
+# The files that take longest (`make test` with --durations=0, summed per file: finished runs, a SLURM
+# cluster, TensorFlow trainings), longest first, test_slurm.py before them all: its worker mostly waits on
+# the cluster's jobs while the other runs a long file. Collected in this order, and run in it with
+# --no-loadscope-reorder (the Makefile; pytest-xdist's default reorders the files by their number of tests),
+# so the workers take the long files first and end together on the short ones.
+LONGEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_train.py", "test_faults.py", "test_models.py",
+                 "test_workflow_plans.py", "test_learning.py", "test_saliency.py", "test_report.py", "test_weights.py",
+                 "test_predict.py", "test_learned.py", "test_synthetic.py", "test_reference.py", "test_store.py",
+                 "test_kaggle.py", "test_joblog.py", "test_plots.py")
 
 
 def pytest_collection_modifyitems(items):
