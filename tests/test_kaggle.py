@@ -30,6 +30,7 @@ from snakemake.utils import validate
 
 from conftest import write_image
 from leukobench.data.download import DOWNLOAD_NAME, DownloadError
+from leukobench.data import kaggle
 from leukobench.data.kaggle import (KaggleCredentialError, KaggleNotFoundError, current_versions, fetch_due, fetch_kaggle, handle_of, tree_digest, version_param)
 from leukobench.plan.config import config_problems, reader_format
 from forked_snakemake import run_snakemake
@@ -96,6 +97,10 @@ class StubHandler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         call = self.path.rsplit("/", 1)[-1]
         stub.calls.append((call, body))
+        if stub.mode == "silent":  # the connection held open, no answer
+            stub.stalled.set()
+            stub.release.wait(WAIT_S)
+            return
         expected = "Basic " + base64.b64encode(f"{USER}:{KEY}".encode()).decode()
         if stub.mode == "forbidden":
             return self.error(403, "Permission denied")
@@ -260,6 +265,23 @@ def test_a_truncated_body_fails_and_leaves_no_receipt(stub, kaggle_env, tmp_path
         fetch_kaggle(f"{OWNER}/{SLUG}/versions/3", tmp_path / "files", tmp_path / "receipt.json")
     assert not (tmp_path / "receipt.json").exists()
     assert not [p for p in (tmp_path / "files").rglob("*.jpg")]  # nothing unpacked from half an archive
+
+
+@pytest.mark.parametrize("mode, handle", [("stall", f"{OWNER}/{SLUG}/versions/3"),  # half the archive, then nothing
+                                          ("silent", f"{OWNER}/{SLUG}")])  # no answer to the version asked for
+def test_a_connection_that_stalls_fails_in_seconds_naming_the_dataset(stub, kaggle_env, tmp_path, monkeypatch, mode,
+                                                                      handle):
+    """kagglesdk sends without a timeout: a stalled fetch (or version check) would wait forever, and the workflow with it."""
+    monkeypatch.setattr(kaggle, "KAGGLE_TIMEOUT_S", (5.0, 0.5))
+    stub.mode = mode
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=f"{OWNER}/{SLUG}.*check the network and run again"):
+        fetch_kaggle(handle, tmp_path / "files", tmp_path / "receipt.json")
+    assert stub.stalled.is_set() and time.monotonic() - started < WAIT_S / 2  # the stub holds it WAIT_S
+    assert not (tmp_path / "receipt.json").exists()
+    if mode == "silent":
+        with pytest.raises(DownloadError, match=f"{OWNER}/{SLUG}: Kaggle did not answer.*check the network"):
+            current_versions([handle], base=tmp_path)
 
 
 # --------------------------------------------------------------------------- the workflow

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,9 @@ HASH_CHUNK = 1 << 20
 # Snakemake's marker in a directory() output, written after the job (so after the receipt): not the dataset's
 SNAKEMAKE_MARKER = ".snakemake_timestamp"
 HTTP_UNAUTHORIZED, HTTP_FORBIDDEN, HTTP_NOT_FOUND = 401, 403, 404
+# Seconds to wait for Kaggle to connect, and for the next bytes of an answer (kagglehub's own bounds,
+# kagglehub.clients.DEFAULT_CONNECT_TIMEOUT and DEFAULT_READ_TIMEOUT); a slow download that keeps sending is not cut.
+KAGGLE_TIMEOUT_S = (5.0, 15.0)
 
 
 class KaggleCredentialError(FetchError):
@@ -156,16 +160,30 @@ def credentials_problem(names: list[str], handle: str) -> str | None:
     return None
 
 
+@contextmanager
 def _client(credentials):
-    """kagglehub's client (:func:`kagglehub.clients.build_kaggle_client`), quiet: in kagglesdk's TEST
-    environment that one prints every request's headers, the Authorization header among them."""
+    """kagglehub's client (:func:`kagglehub.clients.build_kaggle_client`), open, with two changes. Quiet:
+    in kagglesdk's TEST environment that one prints every request's headers, the Authorization header
+    among them. And every request bounded by KAGGLE_TIMEOUT_S: kagglesdk sends its requests without a
+    timeout, so a connection that stalls (a dropped link, a proxy that holds it) would hold the fetch,
+    and the workflow, forever; kagglehub's own requests use these bounds (its DEFAULT_CONNECT_TIMEOUT
+    and DEFAULT_READ_TIMEOUT). A request that exceeds one fails as requests.Timeout or requests.ConnectionError."""
     from kagglehub.clients import get_response_processor, get_user_agent
     from kagglesdk.kaggle_client import KaggleClient
     from kagglesdk.kaggle_env import get_env
+    from requests.adapters import HTTPAdapter
 
-    return KaggleClient(env=get_env(), verbose=False, username=credentials.username, password=credentials.key,
-                        api_token=credentials.api_key, user_agent=get_user_agent(),
-                        response_processor=get_response_processor())
+    class BoundedWaits(HTTPAdapter):
+        def send(self, request, timeout=None, **kwargs):  # every send, redirects included: the session's
+            return super().send(request, timeout=KAGGLE_TIMEOUT_S if timeout is None else timeout, **kwargs)
+
+    with KaggleClient(env=get_env(), verbose=False, username=credentials.username, password=credentials.key,
+                      api_token=credentials.api_key, user_agent=get_user_agent(),
+                      response_processor=get_response_processor()) as client:
+        session = client.http_client()._session  # kagglesdk's requests.Session, made on entering (pinned: pyproject.toml)
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, BoundedWaits())
+        yield client
 
 
 # --------------------------------------------------------------------------- fetching
@@ -182,7 +200,6 @@ def fetch_kaggle(handle: str, dest: str | os.PathLike, receipt: str | os.PathLik
     each names the dataset and what to do. After a failure ``dest`` may hold a partial download and no
     receipt: the workflow removes it (Snakemake deletes a failed job's outputs).
     """
-    import requests
     from kagglehub.exceptions import DataCorruptionError, KaggleApiHTTPError
 
     source = KaggleSource.parse(handle)
@@ -206,7 +223,7 @@ def fetch_kaggle(handle: str, dest: str | os.PathLike, receipt: str | os.PathLik
         raise _http_error(label, source, version, error) from None
     except DataCorruptionError as error:
         raise DownloadError(f"{label}: the download is corrupt ({error.args[0].splitlines()[0]}); run again") from None
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+    except _network_errors() as error:
         raise DownloadError(f"{label}: the download failed ({type(error).__name__}: {error}); check the network "
                             "and run again") from None
     _install_archive(archive, dest, f"{label}, version {version}")
@@ -236,6 +253,9 @@ def current_versions(handles: list[str], base: str | os.PathLike = ".") -> list[
                 current = _current_version(client, source)
             except KaggleApiHTTPError as error:
                 raise _http_error(f"Kaggle dataset {source.dataset}", source, None, error) from None
+            except _network_errors() as error:
+                raise DownloadError(f"Kaggle dataset {source.dataset}: Kaggle did not answer ({type(error).__name__}: "
+                                    f"{error}); check the network and run again") from None
             receipt = Path(base) / receipt_file(handle)
             fetched = json.loads(receipt.read_text())["version"] if receipt.exists() else None
             if fetched is None:
@@ -247,6 +267,13 @@ def current_versions(handles: list[str], base: str | os.PathLike = ".") -> list[
                              f"it, write kaggle: {source.dataset}/versions/{current} (the fetch, ingest and "
                              "everything after them run again)")
     return lines
+
+
+def _network_errors() -> tuple[type[Exception], ...]:
+    """What requests raises for a connection that fails, stalls past KAGGLE_TIMEOUT_S or breaks off."""
+    import requests
+
+    return requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError
 
 
 def _current_version(client, source: KaggleSource) -> int:
