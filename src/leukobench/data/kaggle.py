@@ -180,7 +180,7 @@ def _client(credentials):
     with KaggleClient(env=get_env(), verbose=False, username=credentials.username, password=credentials.key,
                       api_token=credentials.api_key, user_agent=get_user_agent(),
                       response_processor=get_response_processor()) as client:
-        session = client.http_client()._session  # kagglesdk's requests.Session, made on entering (pinned: pyproject.toml)
+        session = client.http_client()._session  # kagglesdk's requests.Session, made on entering (pinned)
         for scheme in ("http://", "https://"):
             session.mount(scheme, BoundedWaits())
         yield client

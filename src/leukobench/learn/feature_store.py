@@ -14,7 +14,8 @@ and CNN features reach ``d`` = 10^5). The values are stored plain and zstd-compr
 dictionary-encoded (Parquet's default, which suits repeated values, not floats): a store of 282
 images x 73,728 CNN-2 features reads in 0.24 s instead of 0.65-1.9 s and takes 15 MB instead of 23.
 The file's key-value metadata (``leukobench``, JSON) holds the extractor, its parameters, the
-source store and its metadata, ``model_path`` and the class names. Files appear only when complete (:func:`leukobench.io.atomic_path`).
+source store and its metadata, ``model_path`` and the class names. Files appear only when complete
+(:func:`leukobench.io.atomic_path`).
 """
 
 from __future__ import annotations
