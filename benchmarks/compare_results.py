@@ -20,7 +20,10 @@ are compared. Rows are matched on their key columns (KEY_COLUMNS), not on their 
 both tables have is compared, value by value: equal text, or numbers equal within --tolerance
 (default 0: exactly equal; the largest difference is printed). Timing columns (TIMING_COLUMNS) are
 left out, columns renamed since (RENAMED_COLUMNS, and RENAMED_PATHS inside values) are compared
-under their new names, so the script works before and after a rename. Columns only one side has
+under their new names, so the script works before and after a rename. A key column added since
+(KEY_DEFAULTS: metrics.csv's `level`, `subject_aggregation`, `calibration`, `tta`) is given, in the
+table without it, the value its rows stood for (a cell-level row, not calibrated, no test-time
+augmentation), so an older run's rows match the newer run's plain ones. Columns only one side has
 are listed as added or removed, not counted as differences; rows only one side has are listed and
 are differences. A short summary per file: rows and columns compared, the differing values by
 column with a few examples. With --explain, a difference that EXPLANATIONS accounts for (a known,
@@ -52,6 +55,10 @@ KEY_COLUMNS = {
     "metrics.csv": ("trial", "split", "level", "subject_aggregation", "calibration", "tta"),
     "best_configurations.csv": ("approach", "dataset", "split_method", "variant", "model", "features", "classifier"),
     "reproduction.csv": ("source", "data", "dataset", "configuration", "split", "metric"),
+}
+# key columns added since an older run wrote its table: the value each row of a table without the column stood for
+KEY_DEFAULTS = {
+    "metrics.csv": {"level": "cell", "subject_aggregation": "", "calibration": "none", "tta": "none"},
 }
 # columns renamed since the baseline (old name -> new name), and path prefixes renamed inside values
 RENAMED_COLUMNS = {"cell": "trial"}
@@ -97,6 +104,7 @@ class Comparison:
     columns: list[str] = field(default_factory=list)
     timing: list[str] = field(default_factory=list)
     renamed: list[str] = field(default_factory=list)
+    defaulted: list[str] = field(default_factory=list)  # key columns one table lacked, given their default (KEY_DEFAULTS)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     only_baseline: pd.DataFrame | None = None
@@ -130,18 +138,37 @@ def is_timing(column: str) -> bool:
     return any(column == name or column.startswith(f"{name}_") for name in TIMING_COLUMNS)
 
 
+class UnmatchedRows(ValueError):
+    """The key columns of a table do not name one row each: its rows cannot be matched."""
+
+
+def with_key_defaults(name: str, baseline: pd.DataFrame, candidate: pd.DataFrame
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Both tables with the key columns of KEY_DEFAULTS that only one of them has given to the
+    other at their default, and what was given ("level = 'cell' in the baseline")."""
+    tables, given = {"baseline": baseline, "candidate": candidate}, []
+    for key, value in KEY_DEFAULTS.get(name, {}).items():
+        for side, other in (("baseline", "candidate"), ("candidate", "baseline")):
+            if key in tables[other] and key not in tables[side]:
+                tables[side] = tables[side].assign(**{key: value})
+                given.append(f"{key} = {value!r} in the {side}")
+    return tables["baseline"], tables["candidate"], given
+
+
 def compare_tables(name: str, baseline: pd.DataFrame, candidate: pd.DataFrame, tolerance: float = 0.0,
                    explanations: tuple[Explanation, ...] = ()) -> Comparison:
-    """Compare two versions of a table (text values, as :func:`read_table` gives them) row by row."""
+    """Compare two versions of a table (text values, as :func:`read_table` gives them) row by row.
+    Raises :class:`UnmatchedRows` where the key columns do not name one row each."""
     baseline, renamed_b = with_current_names(baseline)
     candidate, renamed_c = with_current_names(candidate)
+    baseline, candidate, defaulted = with_key_defaults(name, baseline, candidate)
     keys = [key for key in KEY_COLUMNS[name] if key in baseline and key in candidate]
-    result = Comparison(name, keys, renamed=sorted(set(renamed_b + renamed_c)))
+    result = Comparison(name, keys, renamed=sorted(set(renamed_b + renamed_c)), defaulted=defaulted)
     for side, table in (("baseline", baseline), ("candidate", candidate)):
         duplicated = table[table.duplicated(keys, keep=False)]
         if not keys or len(duplicated):
-            sys.exit(f"{name}: the key columns {keys} do not name one row each in the {side} "
-                     f"({len(duplicated)} rows share theirs): cannot match rows")
+            raise UnmatchedRows(f"{name}: the key columns {keys} do not name one row each in the {side} "
+                                f"({len(duplicated)} rows share theirs): cannot match rows")
     common = [c for c in baseline if c in candidate and c not in keys]
     result.timing = [c for c in common if is_timing(c)]
     result.columns = [c for c in common if not is_timing(c)]
@@ -202,6 +229,7 @@ def summary(result: Comparison, examples: int = 3) -> str:
              f"{len(result.columns)} columns compared"
              + (f", largest numeric difference {result.max_difference:.3g}" if result.max_difference is not None else "")]
     for label, names in (("timing columns left out", result.timing), ("renamed", result.renamed),
+                         ("key columns added since, at the value the older rows stood for", result.defaulted),
                          ("columns only in the candidate (added)", result.added),
                          ("columns only in the baseline (removed)", result.removed)):
         if names:
@@ -344,8 +372,11 @@ def main() -> None:
                 print(f"{label}: config translated: {note}", flush=True)
         for label, folder in folders.items():
             run(f"{label} {getattr(args, label) or 'working tree'}", folder, args.cores)
-        comparisons = compare_runs(folders["baseline"], folders["candidate"], args.tolerance,
-                                   EXPLANATIONS if args.explain else ())
+        try:
+            comparisons = compare_runs(folders["baseline"], folders["candidate"], args.tolerance,
+                                       EXPLANATIONS if args.explain else ())
+        except UnmatchedRows as problem:
+            sys.exit(str(problem))
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

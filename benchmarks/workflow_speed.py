@@ -367,10 +367,14 @@ def print_run(name: str, runs: dict[str, dict]) -> None:
 def same_results(before: Path, after: Path) -> str:
     """Whether two runs wrote the same metrics, tables and reproduction tables (timings left out), as
     benchmarks/compare_results.py compares them: rows matched on their keys, renamed columns mapped."""
-    from compare_results import compare_runs  # benchmarks/compare_results.py, which imports this module
+    from compare_results import UnmatchedRows, compare_runs  # benchmarks/compare_results.py, which imports this module
 
+    try:
+        comparisons = compare_runs(before, after)
+    except UnmatchedRows as problem:  # the timings above stand; only this line cannot be given
+        return f"not comparable: {problem}"
     verdicts = []
-    for comparison in compare_runs(before, after):
+    for comparison in comparisons:
         if comparison.missing != "both":
             differences = comparison.unexplained()
             verdicts.append(f"{comparison.name} {f'DIFFERS ({differences} values or rows)' if differences else 'identical'}")

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from compare_results import Explanation, compare_runs, compare_tables, read_table, summary, translated  # noqa: E402
+from compare_results import (Explanation, UnmatchedRows, compare_runs, compare_tables, read_table, summary,  # noqa: E402
+                             translated)
 
 METRICS = "results/report/metrics.csv"
 BEST = "results/report/best_configurations.csv"
@@ -120,8 +121,39 @@ def test_a_table_only_one_run_wrote_fails_and_duplicate_keys_stop(tmp_path):
     assert best.missing == "candidate" and best.unexplained() == 1
     assert "only the baseline wrote it" in summary(best)
     doubled = read_table(baseline / METRICS)
-    with pytest.raises(SystemExit, match="do not name one row each in the candidate"):
+    with pytest.raises(UnmatchedRows, match="do not name one row each in the candidate"):
         compare_tables("metrics.csv", doubled, pd.concat([doubled, doubled.head(1)], ignore_index=True))
+
+
+
+def test_the_speed_benchmark_says_when_two_runs_cannot_be_matched_and_goes_on(tmp_path):
+    from workflow_speed import same_results  # benchmarks/workflow_speed.py: the line after its timed runs
+
+    baseline, candidate = runs(tmp_path, BASELINE, CANDIDATE + CANDIDATE.splitlines(keepends=True)[1])
+    assert same_results(baseline, candidate).startswith("not comparable: metrics.csv: the key columns")
+    assert same_results(*runs(tmp_path / "same", BASELINE, CANDIDATE)) == "metrics.csv identical"
+
+
+# a metrics.csv from before subject-level rows, calibration and test-time augmentation: one row per trial and split
+OLDER = """cell,split,accuracy,ece
+results/cells/a,test,0.75,0.125
+results/cells/b,test,0.5,0.3
+"""
+
+
+def test_an_older_table_without_the_added_key_columns_matches_the_plain_rows(tmp_path):
+    result, _ = metrics_comparison(tmp_path, baseline=OLDER)
+    assert result.keys == ["trial", "split", "level", "calibration", "tta"]
+    assert result.defaulted == ["level = 'cell' in the baseline", "calibration = 'none' in the baseline",
+                                "tta = 'none' in the baseline"]
+    # a's plain test row is the same; b's differs in ece; the rows the older run had no column for are the candidate's own
+    assert result.rows == 2
+    assert result.differences[["trial", "column", "baseline", "candidate"]].values.tolist() == [
+        ["results/trials/b", "ece", "0.3", "0.25"]]
+    assert sorted(map(tuple, result.only_candidate.values.tolist())) == [
+        ("results/trials/a", "test", "cell", "temperature", "none"), ("results/trials/b", "val", "subject", "none", "none")]
+    assert result.only_baseline.empty
+    assert "key columns added since, at the value the older rows stood for: level = 'cell' in the baseline" in summary(result)
 
 
 def test_a_config_value_a_newer_schema_spells_otherwise_is_translated():

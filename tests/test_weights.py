@@ -38,7 +38,7 @@ def digest(data: bytes, algorithm: str) -> str:
 
 
 @pytest.fixture
-def served(server):
+def served(server):  # noqa: F811 (the fixture imported from test_download above)
     """The server, holding a weights file at Keras' place: <base>/vgg16/<file>."""
     (server.www / VGG16.url_folder).mkdir()
     (server.www / VGG16.url_folder / FNAME).write_bytes(PAYLOAD)
