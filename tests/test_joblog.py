@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from leukobench.plan.joblog import ABSL_BANNER, NO_DRIVER_NOTE, NativeLogFilter
+from leukobench.plan.joblog import ABSL_BANNER, JOB_GC_THRESHOLDS, NO_DRIVER_NOTE, NativeLogFilter
 
 # what TensorFlow 2.21 writes to a CPU-only machine's standard error when it starts
 START_UP = [
@@ -49,9 +49,10 @@ def test_the_users_level_wins():
 
 
 JOB = """
-import os, sys
+import gc, os, sys
 from leukobench.plan.joblog import log_to
 log_to(sys.argv[1])
+print("collection thresholds", gc.get_threshold())
 import tensorflow as tf
 tf.constant(1) + 1
 print("our line")
@@ -73,6 +74,8 @@ def test_a_job_log_shows_our_lines_and_errors_only(tmp_path, level):
     text = log.read_text()
     for wanted in ("our line", "a real error", "the job failed"):
         assert wanted in text
+    # set before the job imports anything large (joblog.collect_less_often), not Python's (700, 10, 10)
+    assert f"collection thresholds {JOB_GC_THRESHOLDS}" in text and JOB_GC_THRESHOLDS != (700, 10, 10)
     # the job writes its own info notice: what TensorFlow itself prints at start-up differs from machine to machine
     if level is None:  # the default: what a user reads is ours
         assert "I0000" not in text and "cuInit" not in text and "absl::InitializeLog" not in text, text
