@@ -125,7 +125,6 @@ def test_a_table_only_one_run_wrote_fails_and_duplicate_keys_stop(tmp_path):
         compare_tables("metrics.csv", doubled, pd.concat([doubled, doubled.head(1)], ignore_index=True))
 
 
-
 def test_the_speed_benchmark_says_when_two_runs_cannot_be_matched_and_goes_on(tmp_path):
     from workflow_speed import same_results  # benchmarks/workflow_speed.py: the line after its timed runs
 
